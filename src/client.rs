@@ -1,0 +1,363 @@
+//! The HTTP client for Peaka's cache API: builds the URLs, sends the
+//! requests, caps the bodies, and sorts every answer into a cache status or
+//! one kind of [`FetchError`].
+//!
+//! Which failures are worth retrying is decided here, once, so the loop
+//! only has to ask [`FetchError::outcome`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use reqwest::header::{self, HeaderMap, HeaderValue};
+use reqwest::{StatusCode, Url};
+
+use crate::api::{self, CacheStatus};
+use crate::exit_codes::Outcome;
+
+/// The largest body read from the API. A cache status is a few KiB; a
+/// project's list of a thousand caches stays well under this.
+pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+/// Why a request did not yield a cache status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FetchError {
+    /// Worth another try: connection trouble, a timeout, 408, 429, 5xx, a
+    /// truncated or malformed reply.
+    Transient {
+        /// What went wrong, for the warning.
+        cause: String,
+        /// The server's `Retry-After`, when it sent one with 429 or 503.
+        retry_after: Option<Duration>,
+    },
+    /// 401 or 403: the key is wrong or may not read this cache.
+    Unauthorized(String),
+    /// 404: no such project or cache.
+    NotFound(String),
+    /// Any other 4xx, or a redirect.
+    Api(String),
+}
+
+impl FetchError {
+    /// The outcome this error ends the gate with, or `None` when it is
+    /// retried instead.
+    pub fn outcome(&self) -> Option<Outcome> {
+        match self {
+            FetchError::Transient { .. } => None,
+            FetchError::Unauthorized(_) => Some(Outcome::Unauthorized),
+            FetchError::NotFound(_) => Some(Outcome::NotFound),
+            FetchError::Api(_) => Some(Outcome::ApiError),
+        }
+    }
+
+    /// The message for the user.
+    pub fn message(&self) -> &str {
+        match self {
+            FetchError::Transient { cause, .. } => cause,
+            FetchError::Unauthorized(message) | FetchError::NotFound(message) | FetchError::Api(message) => message,
+        }
+    }
+
+    fn transient(cause: impl Into<String>) -> Self {
+        FetchError::Transient { cause: cause.into(), retry_after: None }
+    }
+}
+
+/// A client for one Peaka base URL and one API key.
+#[derive(Debug, Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: Url,
+    /// Kept only to scrub it from anything the server echoes back.
+    key: String,
+}
+
+impl Client {
+    /// Builds a client. The key goes into a header marked sensitive, so
+    /// that no `Debug` output of a request can show it.
+    pub fn new(base: Url, api_key: &str) -> Result<Client, String> {
+        let mut auth = HeaderValue::from_str(&format!("Bearer {api_key}"))
+            .map_err(|_| "the API key contains characters that cannot be sent in a header (a line break or a control character?); check PEAKA_API_KEY or the key file".to_owned())?;
+        auth.set_sensitive(true);
+        let mut headers = HeaderMap::new();
+        headers.insert(header::AUTHORIZATION, auth);
+        headers.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("peaka-wait/", env!("CARGO_PKG_VERSION")))
+            .default_headers(headers)
+            // A redirect would carry the key to another address; the user
+            // should point --base-url at the final address instead.
+            .redirect(reqwest::redirect::Policy::none())
+            // reqwest needs a TLS setup even for http:// bases.
+            .tls_backend_preconfigured(tls_config()?)
+            .build()
+            .map_err(|err| format!("cannot set up the HTTP client: {}", error_chain(&err)))?;
+        Ok(Client { http, base, key: api_key.to_owned() })
+    }
+
+    /// `{base}/data/projects/{projectId}/cache/{cacheId}/status?excludeLogs=true`,
+    /// each id percent-encoded as a single path segment.
+    pub fn cache_status_url(&self, project_id: &str, cache_id: &str) -> Url {
+        let mut url = self.endpoint(&["data", "projects", project_id, "cache", cache_id, "status"]);
+        url.query_pairs_mut().append_pair("excludeLogs", "true");
+        url
+    }
+
+    fn endpoint(&self, segments: &[&str]) -> Url {
+        let mut url = self.base.clone();
+        // The base was checked to be an http(s) URL, which always has a
+        // path; if it somehow had none, the URL stays the base and the
+        // server's 404 says so.
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty().extend(segments);
+        }
+        url.set_query(None);
+        url
+    }
+
+    /// Fetches the status of one cache, giving up after `budget`.
+    pub async fn cache_status(&self, project_id: &str, cache_id: &str, budget: Duration) -> Result<CacheStatus, FetchError> {
+        let url = self.cache_status_url(project_id, cache_id);
+        let body = self.get(url, budget).await?;
+        api::decode_status(&body).map_err(FetchError::transient)
+    }
+
+    /// One GET with the whole exchange (connect, headers, body) inside
+    /// `budget`; the body of a 2xx is returned, anything else sorted.
+    async fn get(&self, url: Url, budget: Duration) -> Result<Vec<u8>, FetchError> {
+        let exchange = async {
+            let response = self
+                .http
+                .get(url)
+                .send()
+                .await
+                .map_err(|err| FetchError::transient(self.scrub(&describe_send_error(&err))))?;
+            let status = response.status();
+            let retry_after = response
+                .headers()
+                .get(header::RETRY_AFTER)
+                .and_then(|value| value.to_str().ok())
+                .and_then(|value| parse_retry_after(value, Timestamp::now()));
+            let location = response
+                .headers()
+                .get(header::LOCATION)
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_owned);
+            let body = read_capped(response).await;
+            if status.is_success() {
+                return body;
+            }
+            let body = body.unwrap_or_default();
+            let message = api::error_message(&body).map(|m| self.scrub(&m));
+            Err(classify(status, message, retry_after, location))
+        };
+        match tokio::time::timeout(budget, exchange).await {
+            Ok(result) => result,
+            Err(_) => Err(FetchError::transient(format!(
+                "no complete reply within {}",
+                crate::timespec::format_duration(budget)
+            ))),
+        }
+    }
+
+    /// Removes the key from text that came from the server, in case it
+    /// echoes the request back.
+    fn scrub(&self, text: &str) -> String {
+        if self.key.is_empty() { text.to_owned() } else { text.replace(&self.key, "[redacted]") }
+    }
+}
+
+/// Sorts a non-2xx answer.
+fn classify(status: StatusCode, message: Option<String>, retry_after: Option<Duration>, location: Option<String>) -> FetchError {
+    let code = status.as_u16();
+    let said = message.map(|m| format!(": {m}")).unwrap_or_default();
+    match code {
+        401 => FetchError::Unauthorized(format!(
+            "the API key was rejected (HTTP 401{said}); check PEAKA_API_KEY or the key file"
+        )),
+        403 => FetchError::Unauthorized(format!(
+            "the API key may not read this cache (HTTP 403{said}); a Project API key only reaches its own project"
+        )),
+        404 => FetchError::NotFound(format!(
+            "not found (HTTP 404{said}); check --project-id and --cache-id"
+        )),
+        408 | 429 | 500..=599 => FetchError::Transient {
+            cause: format!("the API answered HTTP {code}{said}"),
+            retry_after: if code == 429 || code == 503 { retry_after } else { None },
+        },
+        300..=399 => FetchError::Api(format!(
+            "the API redirected (HTTP {code}) to {}; redirects are not followed: set --base-url to the final address",
+            location.as_deref().unwrap_or("(no Location)")
+        )),
+        _ => FetchError::Api(format!("the API refused the request (HTTP {code}{said})")),
+    }
+}
+
+/// Reads the body, refusing to hold more than [`MAX_BODY_BYTES`].
+async fn read_capped(mut response: reqwest::Response) -> Result<Vec<u8>, FetchError> {
+    let too_large = || FetchError::transient(format!("the reply is larger than {} MiB; not reading it", MAX_BODY_BYTES / (1024 * 1024)));
+    if response.content_length().is_some_and(|len| len > MAX_BODY_BYTES as u64) {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                if body.len() + chunk.len() > MAX_BODY_BYTES {
+                    return Err(too_large());
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(body),
+            Err(err) => return Err(FetchError::transient(format!("the reply was cut off: {}", error_chain(&err)))),
+        }
+    }
+}
+
+/// `Retry-After` as seconds or as an HTTP date.
+pub fn parse_retry_after(value: &str, now: Timestamp) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = jiff::fmt::rfc2822::DateTimeParser::new().parse_timestamp(value).ok()?;
+    // A date in the past means "now".
+    Some(Duration::try_from(at.duration_since(now)).unwrap_or_default())
+}
+
+fn describe_send_error(err: &reqwest::Error) -> String {
+    let chain = error_chain(err);
+    if err.is_connect() {
+        format!("cannot connect: {chain}")
+    } else {
+        format!("the request failed: {chain}")
+    }
+}
+
+/// An error and its sources, as one line.
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let line = cause.to_string();
+        // hyper and reqwest often repeat their source in their own text.
+        if !text.contains(&line) {
+            text.push_str(": ");
+            text.push_str(&line);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// rustls with Mozilla's roots compiled in (so a scratch container with no
+/// CA store still works) plus the machine's store, which honours
+/// `SSL_CERT_FILE` and `SSL_CERT_DIR` for corporate CAs.
+fn tls_config() -> Result<rustls::ClientConfig, String> {
+    let mut roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+    // Certificates that are missing or unreadable are skipped: the bundled
+    // roots still apply, and a failing handshake names the real problem.
+    roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+    rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map(|builder| builder.with_root_certificates(roots).with_no_client_auth())
+        .map_err(|err| format!("cannot set up TLS: {err}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(base: &str) -> Client {
+        Client::new(Url::parse(base).unwrap(), "k").unwrap()
+    }
+
+    #[test]
+    fn urls_keep_the_base_path_with_or_without_a_trailing_slash() {
+        for base in ["https://partner.peaka.studio/api/v1", "https://partner.peaka.studio/api/v1/"] {
+            assert_eq!(
+                client(base).cache_status_url("p1", "c1").as_str(),
+                "https://partner.peaka.studio/api/v1/data/projects/p1/cache/c1/status?excludeLogs=true"
+            );
+        }
+        assert_eq!(
+            client("http://127.0.0.1:8080").cache_status_url("p", "c").as_str(),
+            "http://127.0.0.1:8080/data/projects/p/cache/c/status?excludeLogs=true"
+        );
+    }
+
+    #[test]
+    fn ids_are_single_path_segments() {
+        let url = client("https://h/api/v1/").cache_status_url("p/../q", "../../x?y#z");
+        assert_eq!(url.path(), "/api/v1/data/projects/p%2F..%2Fq/cache/..%2F..%2Fx%3Fy%23z/status");
+        assert_eq!(url.query(), Some("excludeLogs=true"));
+    }
+
+    #[test]
+    fn every_status_class_is_sorted_per_the_contract() {
+        let table = [
+            (401, None),
+            (403, None),
+            (404, None),
+            (400, None),
+            (409, None),
+            (301, None),
+            (307, None),
+            (408, Some(None)),
+            (429, Some(Some(Duration::from_secs(5)))),
+            (500, Some(None)),
+            (502, Some(None)),
+            (503, Some(Some(Duration::from_secs(5)))),
+        ];
+        for (code, transient) in table {
+            let err = classify(StatusCode::from_u16(code).unwrap(), Some("m".into()), Some(Duration::from_secs(5)), None);
+            let want_outcome = match code {
+                401 | 403 => Some(Outcome::Unauthorized),
+                404 => Some(Outcome::NotFound),
+                _ if transient.is_some() => None,
+                _ => Some(Outcome::ApiError),
+            };
+            assert_eq!(err.outcome(), want_outcome, "{code}");
+            if let (Some(want_retry), FetchError::Transient { retry_after, .. }) = (transient, &err) {
+                assert_eq!(*retry_after, want_retry, "{code}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_server_message_is_shown() {
+        let err = classify(StatusCode::BAD_REQUEST, Some("Cache settings not found".into()), None, None);
+        assert_eq!(err.message(), "the API refused the request (HTTP 400: Cache settings not found)");
+        let err = classify(StatusCode::FOUND, None, None, Some("https://elsewhere/".into()));
+        assert!(err.message().contains("https://elsewhere/"), "{}", err.message());
+    }
+
+    #[test]
+    fn retry_after_in_seconds_and_as_an_http_date() {
+        let now: Timestamp = "2026-11-24T10:00:00Z".parse().unwrap();
+        assert_eq!(parse_retry_after("7", now), Some(Duration::from_secs(7)));
+        assert_eq!(parse_retry_after("Tue, 24 Nov 2026 10:00:30 GMT", now), Some(Duration::from_secs(30)));
+        assert_eq!(parse_retry_after("Tue, 24 Nov 2026 09:00:00 GMT", now), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("soon", now), None);
+        assert_eq!(parse_retry_after("-3", now), None);
+    }
+
+    #[test]
+    fn the_key_is_scrubbed_from_server_text() {
+        let c = Client::new(Url::parse("http://127.0.0.1/").unwrap(), "s3cr3t").unwrap();
+        assert_eq!(c.scrub("bad token Bearer s3cr3t"), "bad token Bearer [redacted]");
+        assert!(!format!("{c:?}").contains("Bearer s3cr3t"));
+    }
+
+    #[test]
+    fn a_key_with_a_line_break_is_refused_without_echoing_it() {
+        let err = Client::new(Url::parse("http://127.0.0.1/").unwrap(), "abc\ndef").unwrap_err();
+        assert!(!err.contains("abc"), "{err}");
+    }
+
+    #[test]
+    fn tls_setup_works_without_a_system_store() {
+        let config = tls_config().unwrap();
+        assert!(!config.alpn_protocols.contains(&b"h3".to_vec()));
+    }
+}

@@ -1,0 +1,415 @@
+//! The decision: one cache status + the user's criteria → waiting, ready,
+//! failed or deleted.
+//!
+//! This is the heart of the gate and deliberately a pure function: no
+//! clock, no I/O, no logging. Every rule of "when is a cache ready?" lives
+//! here and nowhere else, and the table-driven tests below are the
+//! executable form of the README's rules.
+
+use jiff::Timestamp;
+
+use crate::api::{CacheStatus, Execution, ExecutionKind, Status};
+
+/// Which execution slots the gate looks at (`--execution`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExecutionFilter {
+    /// Either kind: the first counting execution to end decides.
+    Any,
+    /// Only incremental syncs.
+    Incremental,
+    /// Only full refreshes.
+    Full,
+    /// Both kinds: each slot needs a counting `COMPLETED` execution.
+    Both,
+}
+
+impl ExecutionFilter {
+    /// The slots this filter looks at.
+    pub fn slots(self) -> &'static [ExecutionKind] {
+        match self {
+            ExecutionFilter::Any | ExecutionFilter::Both => &[ExecutionKind::Incremental, ExecutionKind::Full],
+            ExecutionFilter::Incremental => &[ExecutionKind::Incremental],
+            ExecutionFilter::Full => &[ExecutionKind::Full],
+        }
+    }
+
+    /// The name as written on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExecutionFilter::Any => "any",
+            ExecutionFilter::Incremental => "incremental",
+            ExecutionFilter::Full => "full",
+            ExecutionFilter::Both => "both",
+        }
+    }
+}
+
+/// What makes an execution count, pinned to instants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Criteria {
+    /// Which slots are looked at.
+    pub execution: ExecutionFilter,
+    /// `--since`: it must have reached its terminal state after this.
+    pub since: Option<Timestamp>,
+    /// `--started-after`: it must have started at or after this.
+    pub started_after: Option<Timestamp>,
+}
+
+impl Criteria {
+    fn has_bounds(&self) -> bool {
+        self.since.is_some() || self.started_after.is_some()
+    }
+
+    /// Whether the execution satisfies the time bounds, or still may: a
+    /// running execution has not finished yet, so `--since` cannot rule it
+    /// out, while `--started-after` can.
+    fn may_count(&self, execution: &Execution) -> bool {
+        let started_ok = match self.started_after {
+            None => true,
+            Some(bound) => execution.created_at.is_some_and(|created| created >= bound),
+        };
+        let finished_ok = match (self.since, execution.is_terminal()) {
+            (None, _) | (Some(_), false) => true,
+            (Some(bound), true) => execution.terminal_at().is_some_and(|at| at > bound),
+        };
+        started_ok && finished_ok
+    }
+}
+
+/// Where a cache stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Not decided yet: poll again.
+    Waiting,
+    /// A counting execution `COMPLETED` (for `both`: one in each slot).
+    Ready,
+    /// A counting execution ended `FAILED` or `CANCELLED`.
+    Failed,
+    /// The cache itself is `DELETED`.
+    Deleted,
+}
+
+/// The verdict on one cache, with the execution it is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    /// Where the cache stands.
+    pub verdict: Verdict,
+    /// The slot of the execution that decided, or that is awaited.
+    pub focus: Option<ExecutionKind>,
+    /// One sentence for logs and the summary.
+    pub detail: String,
+    /// A status of a looked-at execution that this version does not know.
+    pub unknown_status: Option<String>,
+}
+
+/// Decides where one cache stands against the criteria.
+pub fn decide(status: &CacheStatus, criteria: &Criteria) -> Decision {
+    if status.status == Status::Deleted {
+        return Decision {
+            verdict: Verdict::Deleted,
+            focus: None,
+            detail: "the cache is DELETED".into(),
+            unknown_status: None,
+        };
+    }
+    let present: Vec<(ExecutionKind, &Execution)> = criteria
+        .execution
+        .slots()
+        .iter()
+        .filter_map(|&kind| status.execution(kind).map(|e| (kind, e)))
+        .collect();
+    // Without bounds, only the newest execution counts ("wait for the
+    // current sync"); for `both`, the newest of each slot, i.e. all of them.
+    let counting: Vec<(ExecutionKind, &Execution)> = if criteria.has_bounds() {
+        present.iter().copied().filter(|(_, e)| criteria.may_count(e)).collect()
+    } else if criteria.execution == ExecutionFilter::Both {
+        present.clone()
+    } else {
+        newest(&present).into_iter().collect()
+    };
+    let unknown_status = counting.iter().find_map(|(_, e)| match &e.status {
+        Some(Status::Other(text)) => Some(text.clone()),
+        None => Some("(none)".to_owned()),
+        _ => None,
+    });
+    let mut decision = if criteria.execution == ExecutionFilter::Both {
+        decide_both(&counting)
+    } else {
+        decide_first_to_end(status, criteria, &present, &counting)
+    };
+    decision.unknown_status = unknown_status;
+    decision
+}
+
+/// `any`, `incremental`, `full`: the counting execution that ended decides;
+/// if several have ended, the one that ended last.
+fn decide_first_to_end(
+    status: &CacheStatus,
+    criteria: &Criteria,
+    present: &[(ExecutionKind, &Execution)],
+    counting: &[(ExecutionKind, &Execution)],
+) -> Decision {
+    let ended = counting
+        .iter()
+        .filter(|(_, e)| e.is_terminal())
+        .max_by_key(|(_, e)| e.terminal_at());
+    if let Some(&(kind, execution)) = ended {
+        // The top-level status turns RUNNING before the new execution's
+        // record exists. Without bounds the gate means "wait for the
+        // current sync", so a finished record under a RUNNING cache is the
+        // previous sync, not the current one.
+        let starting = !criteria.has_bounds()
+            && criteria.execution == ExecutionFilter::Any
+            && status.status == Status::Running;
+        if starting {
+            return waiting(
+                Some(kind),
+                "the cache is RUNNING but no running execution is visible yet: a refresh is starting".into(),
+            );
+        }
+        return ended_decision(kind, execution);
+    }
+    if let Some(&(kind, execution)) = counting.first() {
+        return waiting(Some(kind), describe_running(kind, execution));
+    }
+    let wanted = slots_label(criteria.execution);
+    match newest(present) {
+        None => waiting(None, format!("no {wanted} has run yet (cache status {})", status.status.as_str())),
+        Some((kind, execution)) => waiting(
+            Some(kind),
+            format!(
+                "waiting for a {wanted} {}; the last one, {}, does not count",
+                bounds_label(criteria),
+                describe(kind, execution)
+            ),
+        ),
+    }
+}
+
+/// `both`: every slot needs a counting `COMPLETED` execution; a counting
+/// failure in either slot fails the cache.
+fn decide_both(counting: &[(ExecutionKind, &Execution)]) -> Decision {
+    let failed = counting
+        .iter()
+        .find(|(_, e)| matches!(e.status, Some(Status::Failed | Status::Cancelled)));
+    if let Some(&(kind, execution)) = failed {
+        return ended_decision(kind, execution);
+    }
+    let completed = |kind: ExecutionKind| {
+        counting
+            .iter()
+            .find(|(k, e)| *k == kind && e.status == Some(Status::Completed))
+    };
+    let mut last_completed = None;
+    for &kind in ExecutionFilter::Both.slots() {
+        match completed(kind) {
+            Some(&(_, execution)) => {
+                if last_completed.is_none_or(|(_, last): (ExecutionKind, &Execution)| {
+                    execution.terminal_at() >= last.terminal_at()
+                }) {
+                    last_completed = Some((kind, execution));
+                }
+            }
+            None => {
+                let detail = match counting.iter().find(|(k, _)| *k == kind) {
+                    Some(&(_, execution)) => describe_running(kind, execution),
+                    None => format!("no counting {} yet", kind.label()),
+                };
+                return waiting(Some(kind), detail);
+            }
+        }
+    }
+    match last_completed {
+        Some((kind, execution)) => ended_decision(kind, execution),
+        // Unreachable with two slots; waiting is the safe answer anyway.
+        None => waiting(None, "no execution yet".into()),
+    }
+}
+
+fn ended_decision(kind: ExecutionKind, execution: &Execution) -> Decision {
+    let verdict = match execution.status {
+        Some(Status::Completed) => Verdict::Ready,
+        _ => Verdict::Failed,
+    };
+    let mut detail = describe(kind, execution);
+    if verdict == Verdict::Failed {
+        if let Some(error) = execution.error_text() {
+            detail.push_str(": ");
+            detail.push_str(&error);
+        }
+    }
+    Decision { verdict, focus: Some(kind), detail, unknown_status: None }
+}
+
+fn waiting(focus: Option<ExecutionKind>, detail: String) -> Decision {
+    Decision { verdict: Verdict::Waiting, focus, detail, unknown_status: None }
+}
+
+/// The newest execution by `createdAt`; on a tie the one still running,
+/// since it is the one a user means by "the current sync".
+fn newest<'a>(present: &[(ExecutionKind, &'a Execution)]) -> Option<(ExecutionKind, &'a Execution)> {
+    present
+        .iter()
+        .copied()
+        .max_by(|(_, a), (_, b)| a.created_at.cmp(&b.created_at).then(b.is_terminal().cmp(&a.is_terminal())))
+}
+
+fn describe(kind: ExecutionKind, execution: &Execution) -> String {
+    let id = execution.id.as_deref().unwrap_or("(no id)");
+    let status = execution.status.as_ref().map_or("(no status)", Status::as_str);
+    match execution.terminal_at() {
+        Some(at) => format!("{} {id} {status} at {at}", kind.label()),
+        None => format!("{} {id} {status}", kind.label()),
+    }
+}
+
+fn describe_running(kind: ExecutionKind, execution: &Execution) -> String {
+    let id = execution.id.as_deref().unwrap_or("(no id)");
+    match &execution.status {
+        Some(Status::Running) => format!("{} {id} is RUNNING", kind.label()),
+        Some(status) => format!("{} {id} is {} (a status peaka-wait does not know; waiting)", kind.label(), status.as_str()),
+        None => format!("{} {id} has no status yet", kind.label()),
+    }
+}
+
+fn slots_label(filter: ExecutionFilter) -> &'static str {
+    match filter {
+        ExecutionFilter::Any | ExecutionFilter::Both => "incremental sync or full refresh",
+        ExecutionFilter::Incremental => "incremental sync",
+        ExecutionFilter::Full => "full refresh",
+    }
+}
+
+fn bounds_label(criteria: &Criteria) -> String {
+    match (criteria.since, criteria.started_after) {
+        (Some(since), Some(after)) => format!("started at or after {after} and finished after {since}"),
+        (Some(since), None) => format!("finished after {since}"),
+        (None, Some(after)) => format!("started at or after {after}"),
+        (None, None) => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ExecutionFilter::{Any, Both, Full, Incremental};
+    use super::Verdict::{Deleted, Failed, Ready, Waiting};
+    use super::*;
+    use crate::api::ExecutionKind as K;
+
+    /// An execution: id, status, created minute, finished minute (minutes
+    /// after 10:00 on 2026-11-24).
+    fn ex(id: &str, status: &str, created: u32, finished: Option<u32>) -> Option<Execution> {
+        Some(Execution {
+            id: Some(id.into()),
+            status: Some(Status::parse(status)),
+            created_at: Some(at(created)),
+            updated_at: Some(at(finished.unwrap_or(created))),
+            finished_at: finished.map(at),
+            ..Execution::default()
+        })
+    }
+
+    fn at(minute: u32) -> Timestamp {
+        format!("2026-11-24T{:02}:{:02}:00Z", 10 + minute / 60, minute % 60).parse().unwrap()
+    }
+
+    fn cache(top: &str, incremental: Option<Execution>, full: Option<Execution>) -> CacheStatus {
+        CacheStatus {
+            id: Some("c".into()),
+            status: Status::parse(top),
+            last_incremental_cache_execution: incremental,
+            last_full_refresh_cache_execution: full,
+        }
+    }
+
+    fn criteria(execution: ExecutionFilter, since: Option<u32>, started_after: Option<u32>) -> Criteria {
+        Criteria { execution, since: since.map(at), started_after: started_after.map(at) }
+    }
+
+    struct Case {
+        name: &'static str,
+        status: CacheStatus,
+        criteria: Criteria,
+        verdict: Verdict,
+        focus: Option<K>,
+    }
+
+    fn case(name: &'static str, status: CacheStatus, criteria: Criteria, verdict: Verdict, focus: Option<K>) -> Case {
+        Case { name, status, criteria, verdict, focus }
+    }
+
+    #[test]
+    fn the_rules_of_readiness() {
+        let none = None;
+        let cases = [
+            // --- no bounds: the newest execution decides ---
+            case("no execution at all waits", cache("NOT_INITIALIZED", none.clone(), none.clone()), criteria(Any, None, None), Waiting, None),
+            case("newest completed is ready", cache("COMPLETED", ex("i1", "COMPLETED", 0, Some(5)), none.clone()), criteria(Any, None, None), Ready, Some(K::Incremental)),
+            case("newest running waits", cache("RUNNING", ex("i1", "COMPLETED", 0, Some(5)), ex("f1", "RUNNING", 10, None)), criteria(Any, None, None), Waiting, Some(K::Full)),
+            case("newest failed fails", cache("FAILED", ex("i1", "COMPLETED", 0, Some(5)), ex("f1", "FAILED", 10, Some(12))), criteria(Any, None, None), Failed, Some(K::Full)),
+            case("newest cancelled fails", cache("CANCELLED", ex("i1", "CANCELLED", 10, Some(12)), ex("f1", "COMPLETED", 0, Some(5))), criteria(Any, None, None), Failed, Some(K::Incremental)),
+            case("older failure does not matter", cache("COMPLETED", ex("i1", "COMPLETED", 10, Some(12)), ex("f1", "FAILED", 0, Some(5))), criteria(Any, None, None), Ready, Some(K::Incremental)),
+            case("cache RUNNING before the record exists waits", cache("RUNNING", ex("i1", "COMPLETED", 0, Some(5)), none.clone()), criteria(Any, None, None), Waiting, Some(K::Incremental)),
+            case("unknown execution status waits", cache("RUNNING", ex("i1", "QUEUED", 10, None), none.clone()), criteria(Any, None, None), Waiting, Some(K::Incremental)),
+            case("unknown top-level status is not a verdict", cache("PAUSED", ex("i1", "COMPLETED", 0, Some(5)), none.clone()), criteria(Any, None, None), Ready, Some(K::Incremental)),
+            case("deleted ends the wait", cache("DELETED", ex("i1", "COMPLETED", 0, Some(5)), none.clone()), criteria(Any, None, None), Deleted, None),
+            // --- one slot selected ---
+            case("incremental ignores a running full refresh", cache("RUNNING", ex("i1", "COMPLETED", 0, Some(5)), ex("f1", "RUNNING", 10, None)), criteria(Incremental, None, None), Ready, Some(K::Incremental)),
+            case("full waits for its own slot", cache("RUNNING", ex("i1", "COMPLETED", 0, Some(5)), ex("f1", "RUNNING", 10, None)), criteria(Full, None, None), Waiting, Some(K::Full)),
+            case("full with an empty slot waits", cache("COMPLETED", ex("i1", "COMPLETED", 0, Some(5)), none.clone()), criteria(Full, None, None), Waiting, None),
+            case("full failed fails", cache("FAILED", ex("i1", "COMPLETED", 20, Some(25)), ex("f1", "FAILED", 10, Some(12))), criteria(Full, None, None), Failed, Some(K::Full)),
+            // --- --since: finishedAt > T ---
+            case("since: finished before T waits", cache("COMPLETED", ex("i1", "COMPLETED", 0, Some(5)), none.clone()), criteria(Any, Some(5), None), Waiting, Some(K::Incremental)),
+            case("since: finished after T is ready", cache("COMPLETED", ex("i1", "COMPLETED", 0, Some(6)), none.clone()), criteria(Any, Some(5), None), Ready, Some(K::Incremental)),
+            case("since: started before T, still running, waits", cache("RUNNING", ex("i1", "RUNNING", 0, None), none.clone()), criteria(Any, Some(5), None), Waiting, Some(K::Incremental)),
+            case("since: the first counting to end decides", cache("RUNNING", ex("i1", "COMPLETED", 6, Some(8)), ex("f1", "RUNNING", 7, None)), criteria(Any, Some(5), None), Ready, Some(K::Incremental)),
+            case("since: both ended, the last to end decides (failed)", cache("FAILED", ex("i1", "COMPLETED", 6, Some(8)), ex("f1", "FAILED", 7, Some(9))), criteria(Any, Some(5), None), Failed, Some(K::Full)),
+            case("since: both ended, the last to end decides (ready)", cache("COMPLETED", ex("i1", "FAILED", 6, Some(8)), ex("f1", "COMPLETED", 7, Some(9))), criteria(Any, Some(5), None), Ready, Some(K::Full)),
+            case("since: an old failure does not count", cache("RUNNING", ex("i1", "FAILED", 0, Some(4)), ex("f1", "RUNNING", 7, None)), criteria(Any, Some(5), None), Waiting, Some(K::Full)),
+            case("since: a new execution under a RUNNING cache still decides", cache("RUNNING", ex("i1", "COMPLETED", 6, Some(8)), none.clone()), criteria(Any, Some(5), None), Ready, Some(K::Incremental)),
+            // --- --started-after: createdAt >= T ---
+            case("started-after: a sync that began before T never counts", cache("COMPLETED", ex("i1", "COMPLETED", 4, Some(9)), none.clone()), criteria(Any, None, Some(5)), Waiting, Some(K::Incremental)),
+            case("started-after: created exactly at T counts", cache("COMPLETED", ex("i1", "COMPLETED", 5, Some(9)), none.clone()), criteria(Any, None, Some(5)), Ready, Some(K::Incremental)),
+            case("started-after: its failure fails", cache("FAILED", ex("i1", "FAILED", 6, Some(9)), none.clone()), criteria(Any, None, Some(5)), Failed, Some(K::Incremental)),
+            case("both bounds must hold", cache("COMPLETED", ex("i1", "COMPLETED", 4, Some(9)), ex("f1", "COMPLETED", 6, Some(7))), criteria(Any, Some(8), Some(5)), Waiting, Some(K::Full)),
+            // --- both ---
+            case("both: one slot empty waits", cache("COMPLETED", ex("i1", "COMPLETED", 0, Some(5)), none.clone()), criteria(Both, None, None), Waiting, Some(K::Full)),
+            case("both: both completed is ready", cache("COMPLETED", ex("i1", "COMPLETED", 0, Some(5)), ex("f1", "COMPLETED", 1, Some(9))), criteria(Both, None, None), Ready, Some(K::Full)),
+            case("both: one running waits", cache("RUNNING", ex("i1", "RUNNING", 10, None), ex("f1", "COMPLETED", 1, Some(9))), criteria(Both, None, None), Waiting, Some(K::Incremental)),
+            case("both: a failure in either slot fails", cache("FAILED", ex("i1", "COMPLETED", 0, Some(5)), ex("f1", "FAILED", 1, Some(9))), criteria(Both, None, None), Failed, Some(K::Full)),
+            case("both: a slot outside the bounds waits", cache("COMPLETED", ex("i1", "COMPLETED", 6, Some(8)), ex("f1", "COMPLETED", 1, Some(4))), criteria(Both, Some(5), None), Waiting, Some(K::Full)),
+            case("both: an old failure outside the bounds does not count", cache("RUNNING", ex("i1", "COMPLETED", 6, Some(8)), ex("f1", "FAILED", 1, Some(4))), criteria(Both, Some(5), None), Waiting, Some(K::Full)),
+        ];
+        for Case { name, status, criteria, verdict, focus } in cases {
+            let decision = decide(&status, &criteria);
+            assert_eq!((decision.verdict, decision.focus), (verdict, focus), "{name}: {}", decision.detail);
+        }
+    }
+
+    #[test]
+    fn failures_carry_the_execution_error() {
+        let mut failed = ex("f9", "FAILED", 1, Some(2));
+        if let Some(e) = failed.as_mut() {
+            e.error = Some(serde_json::json!({"message": "source unreachable"}));
+        }
+        let decision = decide(&cache("FAILED", None, failed), &criteria(Any, None, None));
+        assert_eq!(decision.verdict, Failed);
+        assert!(decision.detail.contains("full refresh f9 FAILED"), "{}", decision.detail);
+        assert!(decision.detail.ends_with(": source unreachable"), "{}", decision.detail);
+    }
+
+    #[test]
+    fn unknown_statuses_are_reported_for_a_warning() {
+        let decision = decide(&cache("RUNNING", ex("i1", "QUEUED", 10, None), None), &criteria(Any, None, None));
+        assert_eq!(decision.unknown_status.as_deref(), Some("QUEUED"));
+        let decision = decide(&cache("RUNNING", ex("i1", "RUNNING", 10, None), None), &criteria(Any, None, None));
+        assert_eq!(decision.unknown_status, None);
+    }
+
+    #[test]
+    fn a_terminal_record_without_times_never_satisfies_since() {
+        let status = cache("COMPLETED", Some(Execution { status: Some(Status::Completed), ..Execution::default() }), None);
+        assert_eq!(decide(&status, &criteria(Any, Some(0), None)).verdict, Waiting);
+        assert_eq!(decide(&status, &criteria(Any, None, None)).verdict, Ready);
+    }
+}

@@ -1,0 +1,14 @@
+//! peaka-wait: block until a Peaka cache refresh has finished.
+//!
+//! The binary is a thin shell over this library so that each part can be
+//! read and tested alone: [`decision`] is the pure rule of readiness,
+//! [`client`] talks HTTP, [`schedule`] paces the polls, [`gate`] runs the
+//! loop and [`report`] writes the summary and the GitHub files.
+
+pub mod api;
+pub mod cli;
+pub mod client;
+pub mod decision;
+pub mod exit_codes;
+pub mod schedule;
+pub mod timespec;
