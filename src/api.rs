@@ -171,7 +171,9 @@ impl Execution {
 
     /// The number of records in the cache after (or so far in) this run.
     pub fn records(&self) -> Option<i64> {
-        self.progress.as_ref().and_then(|p| p.number_of_cached_records)
+        self.progress
+            .as_ref()
+            .and_then(|p| p.number_of_cached_records)
     }
 
     /// The error as one line of text, for messages; `None` if there is none.
@@ -296,7 +298,10 @@ mod tests {
         assert_eq!(e.id.as_deref(), Some("e1"));
         assert_eq!(e.status, Some(Status::Completed));
         assert_eq!(e.records(), Some(1200));
-        assert_eq!(e.finished_at, Some("2026-07-29T03:51:48.591Z".parse().unwrap()));
+        assert_eq!(
+            e.finished_at,
+            Some("2026-07-29T03:51:48.591Z".parse().unwrap())
+        );
         assert_eq!(e.terminal_at(), e.finished_at);
         assert_eq!(e.error_text(), None);
     }
@@ -324,18 +329,37 @@ mod tests {
 
     #[test]
     fn a_reply_that_is_not_a_cache_status_is_an_error() {
-        for body in [&b"<html>502</html>"[..], b"{}", b"[]", b"{\"status\": null}", b"{\"status\": \"RUN"] {
-            assert!(decode_status(body).is_err(), "{}", String::from_utf8_lossy(body));
+        for body in [
+            &b"<html>502</html>"[..],
+            b"{}",
+            b"[]",
+            b"{\"status\": null}",
+            b"{\"status\": \"RUN",
+        ] {
+            assert!(
+                decode_status(body).is_err(),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
         }
     }
 
     #[test]
     fn error_text_of_every_shape() {
-        let with = |error: Value| Execution { error: Some(error), ..Execution::default() }.error_text();
+        let with = |error: Value| {
+            Execution {
+                error: Some(error),
+                ..Execution::default()
+            }
+            .error_text()
+        };
         assert_eq!(with(Value::Null), None);
         assert_eq!(with(serde_json::json!("boom")).as_deref(), Some("boom"));
         assert_eq!(with(serde_json::json!({})), None);
-        assert_eq!(with(serde_json::json!({"code": 1})).as_deref(), Some("{\"code\":1}"));
+        assert_eq!(
+            with(serde_json::json!({"code": 1})).as_deref(),
+            Some("{\"code\":1}")
+        );
         assert_eq!(with(serde_json::json!([1])).as_deref(), Some("[1]"));
     }
 

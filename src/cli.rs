@@ -91,11 +91,22 @@ pub struct Args {
     pub project_id: String,
 
     /// A cache to wait for; repeat the flag, or separate ids with commas, to wait for several.
-    #[arg(long = "cache-id", env = "PEAKA_CACHE_ID", value_name = "ID", value_delimiter = ',', required = true)]
+    #[arg(
+        long = "cache-id",
+        env = "PEAKA_CACHE_ID",
+        value_name = "ID",
+        value_delimiter = ',',
+        required = true
+    )]
     pub cache_ids: Vec<String>,
 
     /// A file holding the API key (instead of PEAKA_API_KEY); surrounding whitespace is trimmed.
-    #[arg(long, env = "PEAKA_API_KEY_FILE", value_name = "PATH", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "PEAKA_API_KEY_FILE",
+        value_name = "PATH",
+        hide_env_values = true
+    )]
     pub api_key_file: Option<PathBuf>,
 
     /// The API's base URL. For the EU zone, use the address your Peaka workspace shows.
@@ -246,10 +257,14 @@ where
 /// Catches `--api-key` before clap does, because clap's "unexpected
 /// argument '--api-key=…'" would print the key.
 fn refuse_key_flag(args: &[OsString]) -> Result<(), CliError> {
-    let given = args.iter().skip(1).take_while(|arg| *arg != "--").any(|arg| {
-        let arg = arg.to_string_lossy();
-        arg == "--api-key" || arg.starts_with("--api-key=")
-    });
+    let given = args
+        .iter()
+        .skip(1)
+        .take_while(|arg| *arg != "--")
+        .any(|arg| {
+            let arg = arg.to_string_lossy();
+            arg == "--api-key" || arg.starts_with("--api-key=")
+        });
     if given {
         return Err(CliError::Invalid(
             "--api-key is not accepted: a key on the command line shows in the process list and shell history. \
@@ -320,12 +335,17 @@ fn check_id(flag: &str, id: &str) -> Result<String, String> {
         return Err(format!("{flag} '{id}' is not an id"));
     }
     if id.chars().any(char::is_control) {
-        return Err(format!("{flag} contains a control character; give the id as Peaka shows it"));
+        return Err(format!(
+            "{flag} contains a control character; give the id as Peaka shows it"
+        ));
     }
     Ok(id.to_owned())
 }
 
-fn read_api_key(file: Option<&std::path::Path>, env: &impl Fn(&str) -> Option<String>) -> Result<ApiKey, String> {
+fn read_api_key(
+    file: Option<&std::path::Path>,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<ApiKey, String> {
     let from_env = env("PEAKA_API_KEY");
     let key = match (file, from_env) {
         (Some(_), Some(_)) => {
@@ -349,12 +369,16 @@ fn read_api_key(file: Option<&std::path::Path>, env: &impl Fn(&str) -> Option<St
 }
 
 fn check_base_url(text: &str) -> Result<Url, String> {
-    let url = Url::parse(text.trim()).map_err(|err| format!("--base-url '{text}' is not a URL ({err}); the default is {DEFAULT_BASE_URL}"))?;
+    let url = Url::parse(text.trim()).map_err(|err| {
+        format!("--base-url '{text}' is not a URL ({err}); the default is {DEFAULT_BASE_URL}")
+    })?;
     if !url.username().is_empty() || url.password().is_some() {
         return Err("--base-url must not contain a user name or password; the API key goes in PEAKA_API_KEY".into());
     }
     if url.query().is_some() || url.fragment().is_some() {
-        return Err(format!("--base-url '{text}' must not have a query or fragment; give the API root, like {DEFAULT_BASE_URL}"));
+        return Err(format!(
+            "--base-url '{text}' must not have a query or fragment; give the API root, like {DEFAULT_BASE_URL}"
+        ));
     }
     match url.scheme() {
         "https" => Ok(url),
@@ -362,7 +386,9 @@ fn check_base_url(text: &str) -> Result<Url, String> {
         "http" => Err(format!(
             "--base-url '{text}' uses http:// to a non-loopback host, which would send the API key in clear text; use https://"
         )),
-        other => Err(format!("--base-url must be an https:// URL, not {other}://")),
+        other => Err(format!(
+            "--base-url must be an https:// URL, not {other}://"
+        )),
     }
 }
 
@@ -406,7 +432,10 @@ mod tests {
         assert_eq!(config.initial_interval, Duration::from_secs(1));
         assert_eq!(config.max_interval, Duration::from_secs(30));
         assert_eq!(config.request_timeout, Duration::from_secs(10));
-        assert_eq!((config.log_format, config.log_level, config.output), (Format::Text, LogLevel::Info, Format::Text));
+        assert_eq!(
+            (config.log_format, config.log_level, config.output),
+            (Format::Text, LogLevel::Info, Format::Text)
+        );
         assert_eq!(config.api_key.expose(), "k");
     }
 
@@ -419,17 +448,38 @@ mod tests {
     #[test]
     fn every_flag_parses() {
         let config = parse_ok(&[
-            "--execution", "both", "--since", "15m", "--started-after", "2026-11-24T10:00:00Z",
-            "--timeout", "0", "--initial-interval", "500ms", "--max-interval", "5s",
-            "--request-timeout", "2s", "--log-format", "json", "--log-level", "debug", "--output", "json",
-            "--base-url", "http://127.0.0.1:9/api/v1/",
+            "--execution",
+            "both",
+            "--since",
+            "15m",
+            "--started-after",
+            "2026-11-24T10:00:00Z",
+            "--timeout",
+            "0",
+            "--initial-interval",
+            "500ms",
+            "--max-interval",
+            "5s",
+            "--request-timeout",
+            "2s",
+            "--log-format",
+            "json",
+            "--log-level",
+            "debug",
+            "--output",
+            "json",
+            "--base-url",
+            "http://127.0.0.1:9/api/v1/",
         ]);
         assert_eq!(config.execution, ExecutionFilter::Both);
         assert_eq!(config.since, Some(TimeSpec::Ago(Duration::from_secs(900))));
         assert!(matches!(config.started_after, Some(TimeSpec::At(_))));
         assert_eq!(config.timeout, Duration::ZERO);
         assert_eq!(config.base_url.as_str(), "http://127.0.0.1:9/api/v1/");
-        assert_eq!((config.log_format, config.log_level, config.output), (Format::Json, LogLevel::Debug, Format::Json));
+        assert_eq!(
+            (config.log_format, config.log_level, config.output),
+            (Format::Json, LogLevel::Debug, Format::Json)
+        );
     }
 
     #[test]
@@ -437,7 +487,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("key");
         std::fs::write(&path, "  from-file\n").unwrap();
-        let args = ["peaka-wait", "--project-id", "p", "--cache-id", "c", "--api-key-file", path.to_str().unwrap()];
+        let args = [
+            "peaka-wait",
+            "--project-id",
+            "p",
+            "--cache-id",
+            "c",
+            "--api-key-file",
+            path.to_str().unwrap(),
+        ];
         let config = parse(args, |_| None).unwrap();
         assert_eq!(config.api_key.expose(), "from-file");
         assert!(!format!("{config:?}").contains("from-file"));
@@ -456,37 +514,106 @@ mod tests {
         let base = BASE;
         let no_env = |_: &str| None;
         let empty_key = |name: &str| (name == "PEAKA_API_KEY").then(String::new);
-        let table: Vec<(Vec<&str>, fn(&str) -> Option<String>, &str)> = vec![
+        type Env = fn(&str) -> Option<String>;
+        let table: Vec<(Vec<&str>, Env, &str)> = vec![
             (base.to_vec(), no_env, "no API key"),
             (base.to_vec(), empty_key, "PEAKA_API_KEY is empty"),
-            (with(&["--api-key", "SECRET"]), env_with_key, "--api-key is not accepted"),
-            (with(&["--api-key=SECRET"]), env_with_key, "--api-key is not accepted"),
-            (with(&["--base-url", "http://example.com/api/v1"]), env_with_key, "clear text"),
-            (with(&["--base-url", "ftp://127.0.0.1/"]), env_with_key, "https://"),
-            (with(&["--base-url", "not a url"]), env_with_key, "not a URL"),
-            (with(&["--base-url", "https://u:p@h/"]), env_with_key, "user name"),
-            (with(&["--base-url", "https://h/?x=1"]), env_with_key, "query"),
+            (
+                with(&["--api-key", "SECRET"]),
+                env_with_key,
+                "--api-key is not accepted",
+            ),
+            (
+                with(&["--api-key=SECRET"]),
+                env_with_key,
+                "--api-key is not accepted",
+            ),
+            (
+                with(&["--base-url", "http://example.com/api/v1"]),
+                env_with_key,
+                "clear text",
+            ),
+            (
+                with(&["--base-url", "ftp://127.0.0.1/"]),
+                env_with_key,
+                "https://",
+            ),
+            (
+                with(&["--base-url", "not a url"]),
+                env_with_key,
+                "not a URL",
+            ),
+            (
+                with(&["--base-url", "https://u:p@h/"]),
+                env_with_key,
+                "user name",
+            ),
+            (
+                with(&["--base-url", "https://h/?x=1"]),
+                env_with_key,
+                "query",
+            ),
             (with(&["--timeout", "30"]), env_with_key, "no unit"),
             (with(&["--since", "2026-11-24"]), env_with_key, "RFC 3339"),
-            (with(&["--execution", "sometimes"]), env_with_key, "sometimes"),
-            (with(&["--initial-interval", "0"]), env_with_key, "more than 0"),
-            (with(&["--request-timeout", "0"]), env_with_key, "more than 0"),
-            (with(&["--initial-interval", "1m", "--max-interval", "30s"]), env_with_key, "shorter than"),
-            (vec!["peaka-wait", "--project-id", "p", "--cache-id", ","], env_with_key, "--cache-id is empty"),
-            (vec!["peaka-wait", "--project-id", "..", "--cache-id", "c"], env_with_key, "not an id"),
-            (vec!["peaka-wait", "--project-id", " ", "--cache-id", "c"], env_with_key, "is empty"),
-            (vec!["peaka-wait", "--cache-id", "c"], env_with_key, "--project-id"),
+            (
+                with(&["--execution", "sometimes"]),
+                env_with_key,
+                "sometimes",
+            ),
+            (
+                with(&["--initial-interval", "0"]),
+                env_with_key,
+                "more than 0",
+            ),
+            (
+                with(&["--request-timeout", "0"]),
+                env_with_key,
+                "more than 0",
+            ),
+            (
+                with(&["--initial-interval", "1m", "--max-interval", "30s"]),
+                env_with_key,
+                "shorter than",
+            ),
+            (
+                vec!["peaka-wait", "--project-id", "p", "--cache-id", ","],
+                env_with_key,
+                "--cache-id is empty",
+            ),
+            (
+                vec!["peaka-wait", "--project-id", "..", "--cache-id", "c"],
+                env_with_key,
+                "not an id",
+            ),
+            (
+                vec!["peaka-wait", "--project-id", " ", "--cache-id", "c"],
+                env_with_key,
+                "is empty",
+            ),
+            (
+                vec!["peaka-wait", "--cache-id", "c"],
+                env_with_key,
+                "--project-id",
+            ),
         ];
         for (args, env, hint) in table {
             let message = parse_err(&args, env);
             assert!(message.contains(hint), "{args:?}: {message}");
-            assert!(!message.contains("SECRET"), "{args:?} echoed the key: {message}");
+            assert!(
+                !message.contains("SECRET"),
+                "{args:?} echoed the key: {message}"
+            );
         }
     }
 
     #[test]
     fn loopback_is_the_only_place_for_http() {
-        for url in ["http://127.0.0.1:1/", "http://127.9.9.9/", "http://localhost:8080/api", "http://[::1]:80/"] {
+        for url in [
+            "http://127.0.0.1:1/",
+            "http://127.9.9.9/",
+            "http://localhost:8080/api",
+            "http://[::1]:80/",
+        ] {
             assert!(check_base_url(url).is_ok(), "{url}");
         }
         for url in ["http://10.0.0.1/", "http://peaka.internal/"] {

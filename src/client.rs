@@ -54,12 +54,17 @@ impl FetchError {
     pub fn message(&self) -> &str {
         match self {
             FetchError::Transient { cause, .. } => cause,
-            FetchError::Unauthorized(message) | FetchError::NotFound(message) | FetchError::Api(message) => message,
+            FetchError::Unauthorized(message)
+            | FetchError::NotFound(message)
+            | FetchError::Api(message) => message,
         }
     }
 
     fn transient(cause: impl Into<String>) -> Self {
-        FetchError::Transient { cause: cause.into(), retry_after: None }
+        FetchError::Transient {
+            cause: cause.into(),
+            retry_after: None,
+        }
     }
 }
 
@@ -92,7 +97,11 @@ impl Client {
             .tls_backend_preconfigured(tls_config()?)
             .build()
             .map_err(|err| format!("cannot set up the HTTP client: {}", error_chain(&err)))?;
-        Ok(Client { http, base, key: api_key.to_owned() })
+        Ok(Client {
+            http,
+            base,
+            key: api_key.to_owned(),
+        })
     }
 
     /// `{base}/data/projects/{projectId}/cache/{cacheId}/status?excludeLogs=true`,
@@ -116,7 +125,12 @@ impl Client {
     }
 
     /// Fetches the status of one cache, giving up after `budget`.
-    pub async fn cache_status(&self, project_id: &str, cache_id: &str, budget: Duration) -> Result<CacheStatus, FetchError> {
+    pub async fn cache_status(
+        &self,
+        project_id: &str,
+        cache_id: &str,
+        budget: Duration,
+    ) -> Result<CacheStatus, FetchError> {
         let url = self.cache_status_url(project_id, cache_id);
         let body = self.get(url, budget).await?;
         api::decode_status(&body).map_err(FetchError::transient)
@@ -125,32 +139,31 @@ impl Client {
     /// One GET with the whole exchange (connect, headers, body) inside
     /// `budget`; the body of a 2xx is returned, anything else sorted.
     async fn get(&self, url: Url, budget: Duration) -> Result<Vec<u8>, FetchError> {
-        let exchange = async {
-            let response = self
-                .http
-                .get(url)
-                .send()
-                .await
-                .map_err(|err| FetchError::transient(self.scrub(&describe_send_error(&err))))?;
-            let status = response.status();
-            let retry_after = response
-                .headers()
-                .get(header::RETRY_AFTER)
-                .and_then(|value| value.to_str().ok())
-                .and_then(|value| parse_retry_after(value, Timestamp::now()));
-            let location = response
-                .headers()
-                .get(header::LOCATION)
-                .and_then(|value| value.to_str().ok())
-                .map(str::to_owned);
-            let body = read_capped(response).await;
-            if status.is_success() {
-                return body;
-            }
-            let body = body.unwrap_or_default();
-            let message = api::error_message(&body).map(|m| self.scrub(&m));
-            Err(classify(status, message, retry_after, location))
-        };
+        let exchange =
+            async {
+                let response =
+                    self.http.get(url).send().await.map_err(|err| {
+                        FetchError::transient(self.scrub(&describe_send_error(&err)))
+                    })?;
+                let status = response.status();
+                let retry_after = response
+                    .headers()
+                    .get(header::RETRY_AFTER)
+                    .and_then(|value| value.to_str().ok())
+                    .and_then(|value| parse_retry_after(value, Timestamp::now()));
+                let location = response
+                    .headers()
+                    .get(header::LOCATION)
+                    .and_then(|value| value.to_str().ok())
+                    .map(str::to_owned);
+                let body = read_capped(response).await;
+                if status.is_success() {
+                    return body;
+                }
+                let body = body.unwrap_or_default();
+                let message = api::error_message(&body).map(|m| self.scrub(&m));
+                Err(classify(status, message, retry_after, location))
+            };
         match tokio::time::timeout(budget, exchange).await {
             Ok(result) => result,
             Err(_) => Err(FetchError::transient(format!(
@@ -163,12 +176,21 @@ impl Client {
     /// Removes the key from text that came from the server, in case it
     /// echoes the request back.
     fn scrub(&self, text: &str) -> String {
-        if self.key.is_empty() { text.to_owned() } else { text.replace(&self.key, "[redacted]") }
+        if self.key.is_empty() {
+            text.to_owned()
+        } else {
+            text.replace(&self.key, "[redacted]")
+        }
     }
 }
 
 /// Sorts a non-2xx answer.
-fn classify(status: StatusCode, message: Option<String>, retry_after: Option<Duration>, location: Option<String>) -> FetchError {
+fn classify(
+    status: StatusCode,
+    message: Option<String>,
+    retry_after: Option<Duration>,
+    location: Option<String>,
+) -> FetchError {
     let code = status.as_u16();
     let said = message.map(|m| format!(": {m}")).unwrap_or_default();
     match code {
@@ -183,7 +205,11 @@ fn classify(status: StatusCode, message: Option<String>, retry_after: Option<Dur
         )),
         408 | 429 | 500..=599 => FetchError::Transient {
             cause: format!("the API answered HTTP {code}{said}"),
-            retry_after: if code == 429 || code == 503 { retry_after } else { None },
+            retry_after: if code == 429 || code == 503 {
+                retry_after
+            } else {
+                None
+            },
         },
         300..=399 => FetchError::Api(format!(
             "the API redirected (HTTP {code}) to {}; redirects are not followed: set --base-url to the final address",
@@ -195,8 +221,16 @@ fn classify(status: StatusCode, message: Option<String>, retry_after: Option<Dur
 
 /// Reads the body, refusing to hold more than [`MAX_BODY_BYTES`].
 async fn read_capped(mut response: reqwest::Response) -> Result<Vec<u8>, FetchError> {
-    let too_large = || FetchError::transient(format!("the reply is larger than {} MiB; not reading it", MAX_BODY_BYTES / (1024 * 1024)));
-    if response.content_length().is_some_and(|len| len > MAX_BODY_BYTES as u64) {
+    let too_large = || {
+        FetchError::transient(format!(
+            "the reply is larger than {} MiB; not reading it",
+            MAX_BODY_BYTES / (1024 * 1024)
+        ))
+    };
+    if response
+        .content_length()
+        .is_some_and(|len| len > MAX_BODY_BYTES as u64)
+    {
         return Err(too_large());
     }
     let mut body = Vec::new();
@@ -209,7 +243,12 @@ async fn read_capped(mut response: reqwest::Response) -> Result<Vec<u8>, FetchEr
                 body.extend_from_slice(&chunk);
             }
             Ok(None) => return Ok(body),
-            Err(err) => return Err(FetchError::transient(format!("the reply was cut off: {}", error_chain(&err)))),
+            Err(err) => {
+                return Err(FetchError::transient(format!(
+                    "the reply was cut off: {}",
+                    error_chain(&err)
+                )));
+            }
         }
     }
 }
@@ -220,7 +259,9 @@ pub fn parse_retry_after(value: &str, now: Timestamp) -> Option<Duration> {
     if let Ok(seconds) = value.parse::<u64>() {
         return Some(Duration::from_secs(seconds));
     }
-    let at = jiff::fmt::rfc2822::DateTimeParser::new().parse_timestamp(value).ok()?;
+    let at = jiff::fmt::rfc2822::DateTimeParser::new()
+        .parse_timestamp(value)
+        .ok()?;
     // A date in the past means "now".
     Some(Duration::try_from(at.duration_since(now)).unwrap_or_default())
 }
@@ -254,7 +295,9 @@ fn error_chain(err: &dyn std::error::Error) -> String {
 /// CA store still works) plus the machine's store, which honours
 /// `SSL_CERT_FILE` and `SSL_CERT_DIR` for corporate CAs.
 fn tls_config() -> Result<rustls::ClientConfig, String> {
-    let mut roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+    let mut roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
     // Certificates that are missing or unreadable are skipped: the bundled
     // roots still apply, and a failing handshake names the real problem.
     roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
@@ -274,14 +317,19 @@ mod tests {
 
     #[test]
     fn urls_keep_the_base_path_with_or_without_a_trailing_slash() {
-        for base in ["https://partner.peaka.studio/api/v1", "https://partner.peaka.studio/api/v1/"] {
+        for base in [
+            "https://partner.peaka.studio/api/v1",
+            "https://partner.peaka.studio/api/v1/",
+        ] {
             assert_eq!(
                 client(base).cache_status_url("p1", "c1").as_str(),
                 "https://partner.peaka.studio/api/v1/data/projects/p1/cache/c1/status?excludeLogs=true"
             );
         }
         assert_eq!(
-            client("http://127.0.0.1:8080").cache_status_url("p", "c").as_str(),
+            client("http://127.0.0.1:8080")
+                .cache_status_url("p", "c")
+                .as_str(),
             "http://127.0.0.1:8080/data/projects/p/cache/c/status?excludeLogs=true"
         );
     }
@@ -289,7 +337,10 @@ mod tests {
     #[test]
     fn ids_are_single_path_segments() {
         let url = client("https://h/api/v1/").cache_status_url("p/../q", "../../x?y#z");
-        assert_eq!(url.path(), "/api/v1/data/projects/p%2F..%2Fq/cache/..%2F..%2Fx%3Fy%23z/status");
+        assert_eq!(
+            url.path(),
+            "/api/v1/data/projects/p%2F..%2Fq/cache/..%2F..%2Fx%3Fy%23z/status"
+        );
         assert_eq!(url.query(), Some("excludeLogs=true"));
     }
 
@@ -310,7 +361,12 @@ mod tests {
             (503, Some(Some(Duration::from_secs(5)))),
         ];
         for (code, transient) in table {
-            let err = classify(StatusCode::from_u16(code).unwrap(), Some("m".into()), Some(Duration::from_secs(5)), None);
+            let err = classify(
+                StatusCode::from_u16(code).unwrap(),
+                Some("m".into()),
+                Some(Duration::from_secs(5)),
+                None,
+            );
             let want_outcome = match code {
                 401 | 403 => Some(Outcome::Unauthorized),
                 404 => Some(Outcome::NotFound),
@@ -318,7 +374,8 @@ mod tests {
                 _ => Some(Outcome::ApiError),
             };
             assert_eq!(err.outcome(), want_outcome, "{code}");
-            if let (Some(want_retry), FetchError::Transient { retry_after, .. }) = (transient, &err) {
+            if let (Some(want_retry), FetchError::Transient { retry_after, .. }) = (transient, &err)
+            {
                 assert_eq!(*retry_after, want_retry, "{code}");
             }
         }
@@ -326,18 +383,41 @@ mod tests {
 
     #[test]
     fn the_server_message_is_shown() {
-        let err = classify(StatusCode::BAD_REQUEST, Some("Cache settings not found".into()), None, None);
-        assert_eq!(err.message(), "the API refused the request (HTTP 400: Cache settings not found)");
-        let err = classify(StatusCode::FOUND, None, None, Some("https://elsewhere/".into()));
-        assert!(err.message().contains("https://elsewhere/"), "{}", err.message());
+        let err = classify(
+            StatusCode::BAD_REQUEST,
+            Some("Cache settings not found".into()),
+            None,
+            None,
+        );
+        assert_eq!(
+            err.message(),
+            "the API refused the request (HTTP 400: Cache settings not found)"
+        );
+        let err = classify(
+            StatusCode::FOUND,
+            None,
+            None,
+            Some("https://elsewhere/".into()),
+        );
+        assert!(
+            err.message().contains("https://elsewhere/"),
+            "{}",
+            err.message()
+        );
     }
 
     #[test]
     fn retry_after_in_seconds_and_as_an_http_date() {
         let now: Timestamp = "2026-11-24T10:00:00Z".parse().unwrap();
         assert_eq!(parse_retry_after("7", now), Some(Duration::from_secs(7)));
-        assert_eq!(parse_retry_after("Tue, 24 Nov 2026 10:00:30 GMT", now), Some(Duration::from_secs(30)));
-        assert_eq!(parse_retry_after("Tue, 24 Nov 2026 09:00:00 GMT", now), Some(Duration::ZERO));
+        assert_eq!(
+            parse_retry_after("Tue, 24 Nov 2026 10:00:30 GMT", now),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            parse_retry_after("Tue, 24 Nov 2026 09:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
         assert_eq!(parse_retry_after("soon", now), None);
         assert_eq!(parse_retry_after("-3", now), None);
     }
@@ -345,7 +425,10 @@ mod tests {
     #[test]
     fn the_key_is_scrubbed_from_server_text() {
         let c = Client::new(Url::parse("http://127.0.0.1/").unwrap(), "s3cr3t").unwrap();
-        assert_eq!(c.scrub("bad token Bearer s3cr3t"), "bad token Bearer [redacted]");
+        assert_eq!(
+            c.scrub("bad token Bearer s3cr3t"),
+            "bad token Bearer [redacted]"
+        );
         assert!(!format!("{c:?}").contains("Bearer s3cr3t"));
     }
 

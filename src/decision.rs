@@ -27,7 +27,9 @@ impl ExecutionFilter {
     /// The slots this filter looks at.
     pub fn slots(self) -> &'static [ExecutionKind] {
         match self {
-            ExecutionFilter::Any | ExecutionFilter::Both => &[ExecutionKind::Incremental, ExecutionKind::Full],
+            ExecutionFilter::Any | ExecutionFilter::Both => {
+                &[ExecutionKind::Incremental, ExecutionKind::Full]
+            }
             ExecutionFilter::Incremental => &[ExecutionKind::Incremental],
             ExecutionFilter::Full => &[ExecutionKind::Full],
         }
@@ -121,7 +123,11 @@ pub fn decide(status: &CacheStatus, criteria: &Criteria) -> Decision {
     // Without bounds, only the newest execution counts ("wait for the
     // current sync"); for `both`, the newest of each slot, i.e. all of them.
     let counting: Vec<(ExecutionKind, &Execution)> = if criteria.has_bounds() {
-        present.iter().copied().filter(|(_, e)| criteria.may_count(e)).collect()
+        present
+            .iter()
+            .copied()
+            .filter(|(_, e)| criteria.may_count(e))
+            .collect()
     } else if criteria.execution == ExecutionFilter::Both {
         present.clone()
     } else {
@@ -174,7 +180,13 @@ fn decide_first_to_end(
     }
     let wanted = slots_label(criteria.execution);
     match newest(present) {
-        None => waiting(None, format!("no {wanted} has run yet (cache status {})", status.status.as_str())),
+        None => waiting(
+            None,
+            format!(
+                "no {wanted} has run yet (cache status {})",
+                status.status.as_str()
+            ),
+        ),
         Some((kind, execution)) => waiting(
             Some(kind),
             format!(
@@ -238,25 +250,41 @@ fn ended_decision(kind: ExecutionKind, execution: &Execution) -> Decision {
             detail.push_str(&error);
         }
     }
-    Decision { verdict, focus: Some(kind), detail, unknown_status: None }
+    Decision {
+        verdict,
+        focus: Some(kind),
+        detail,
+        unknown_status: None,
+    }
 }
 
 fn waiting(focus: Option<ExecutionKind>, detail: String) -> Decision {
-    Decision { verdict: Verdict::Waiting, focus, detail, unknown_status: None }
+    Decision {
+        verdict: Verdict::Waiting,
+        focus,
+        detail,
+        unknown_status: None,
+    }
 }
 
 /// The newest execution by `createdAt`; on a tie the one still running,
 /// since it is the one a user means by "the current sync".
-fn newest<'a>(present: &[(ExecutionKind, &'a Execution)]) -> Option<(ExecutionKind, &'a Execution)> {
-    present
-        .iter()
-        .copied()
-        .max_by(|(_, a), (_, b)| a.created_at.cmp(&b.created_at).then(b.is_terminal().cmp(&a.is_terminal())))
+fn newest<'a>(
+    present: &[(ExecutionKind, &'a Execution)],
+) -> Option<(ExecutionKind, &'a Execution)> {
+    present.iter().copied().max_by(|(_, a), (_, b)| {
+        a.created_at
+            .cmp(&b.created_at)
+            .then(b.is_terminal().cmp(&a.is_terminal()))
+    })
 }
 
 fn describe(kind: ExecutionKind, execution: &Execution) -> String {
     let id = execution.id.as_deref().unwrap_or("(no id)");
-    let status = execution.status.as_ref().map_or("(no status)", Status::as_str);
+    let status = execution
+        .status
+        .as_ref()
+        .map_or("(no status)", Status::as_str);
     match execution.terminal_at() {
         Some(at) => format!("{} {id} {status} at {at}", kind.label()),
         None => format!("{} {id} {status}", kind.label()),
@@ -267,7 +295,11 @@ fn describe_running(kind: ExecutionKind, execution: &Execution) -> String {
     let id = execution.id.as_deref().unwrap_or("(no id)");
     match &execution.status {
         Some(Status::Running) => format!("{} {id} is RUNNING", kind.label()),
-        Some(status) => format!("{} {id} is {} (a status peaka-wait does not know; waiting)", kind.label(), status.as_str()),
+        Some(status) => format!(
+            "{} {id} is {} (a status peaka-wait does not know; waiting)",
+            kind.label(),
+            status.as_str()
+        ),
         None => format!("{} {id} has no status yet", kind.label()),
     }
 }
@@ -282,7 +314,9 @@ fn slots_label(filter: ExecutionFilter) -> &'static str {
 
 fn bounds_label(criteria: &Criteria) -> String {
     match (criteria.since, criteria.started_after) {
-        (Some(since), Some(after)) => format!("started at or after {after} and finished after {since}"),
+        (Some(since), Some(after)) => {
+            format!("started at or after {after} and finished after {since}")
+        }
         (Some(since), None) => format!("finished after {since}"),
         (None, Some(after)) => format!("started at or after {after}"),
         (None, None) => String::new(),
@@ -310,7 +344,9 @@ mod tests {
     }
 
     fn at(minute: u32) -> Timestamp {
-        format!("2026-11-24T{:02}:{:02}:00Z", 10 + minute / 60, minute % 60).parse().unwrap()
+        format!("2026-11-24T{:02}:{:02}:00Z", 10 + minute / 60, minute % 60)
+            .parse()
+            .unwrap()
     }
 
     fn cache(top: &str, incremental: Option<Execution>, full: Option<Execution>) -> CacheStatus {
@@ -322,8 +358,16 @@ mod tests {
         }
     }
 
-    fn criteria(execution: ExecutionFilter, since: Option<u32>, started_after: Option<u32>) -> Criteria {
-        Criteria { execution, since: since.map(at), started_after: started_after.map(at) }
+    fn criteria(
+        execution: ExecutionFilter,
+        since: Option<u32>,
+        started_after: Option<u32>,
+    ) -> Criteria {
+        Criteria {
+            execution,
+            since: since.map(at),
+            started_after: started_after.map(at),
+        }
     }
 
     struct Case {
@@ -334,8 +378,20 @@ mod tests {
         focus: Option<K>,
     }
 
-    fn case(name: &'static str, status: CacheStatus, criteria: Criteria, verdict: Verdict, focus: Option<K>) -> Case {
-        Case { name, status, criteria, verdict, focus }
+    fn case(
+        name: &'static str,
+        status: CacheStatus,
+        criteria: Criteria,
+        verdict: Verdict,
+        focus: Option<K>,
+    ) -> Case {
+        Case {
+            name,
+            status,
+            criteria,
+            verdict,
+            focus,
+        }
     }
 
     #[test]
@@ -343,46 +399,318 @@ mod tests {
         let none = None;
         let cases = [
             // --- no bounds: the newest execution decides ---
-            case("no execution at all waits", cache("NOT_INITIALIZED", none.clone(), none.clone()), criteria(Any, None, None), Waiting, None),
-            case("newest completed is ready", cache("COMPLETED", ex("i1", "COMPLETED", 0, Some(5)), none.clone()), criteria(Any, None, None), Ready, Some(K::Incremental)),
-            case("newest running waits", cache("RUNNING", ex("i1", "COMPLETED", 0, Some(5)), ex("f1", "RUNNING", 10, None)), criteria(Any, None, None), Waiting, Some(K::Full)),
-            case("newest failed fails", cache("FAILED", ex("i1", "COMPLETED", 0, Some(5)), ex("f1", "FAILED", 10, Some(12))), criteria(Any, None, None), Failed, Some(K::Full)),
-            case("newest cancelled fails", cache("CANCELLED", ex("i1", "CANCELLED", 10, Some(12)), ex("f1", "COMPLETED", 0, Some(5))), criteria(Any, None, None), Failed, Some(K::Incremental)),
-            case("older failure does not matter", cache("COMPLETED", ex("i1", "COMPLETED", 10, Some(12)), ex("f1", "FAILED", 0, Some(5))), criteria(Any, None, None), Ready, Some(K::Incremental)),
-            case("cache RUNNING before the record exists waits", cache("RUNNING", ex("i1", "COMPLETED", 0, Some(5)), none.clone()), criteria(Any, None, None), Waiting, Some(K::Incremental)),
-            case("unknown execution status waits", cache("RUNNING", ex("i1", "QUEUED", 10, None), none.clone()), criteria(Any, None, None), Waiting, Some(K::Incremental)),
-            case("unknown top-level status is not a verdict", cache("PAUSED", ex("i1", "COMPLETED", 0, Some(5)), none.clone()), criteria(Any, None, None), Ready, Some(K::Incremental)),
-            case("deleted ends the wait", cache("DELETED", ex("i1", "COMPLETED", 0, Some(5)), none.clone()), criteria(Any, None, None), Deleted, None),
+            case(
+                "no execution at all waits",
+                cache("NOT_INITIALIZED", none.clone(), none.clone()),
+                criteria(Any, None, None),
+                Waiting,
+                None,
+            ),
+            case(
+                "newest completed is ready",
+                cache("COMPLETED", ex("i1", "COMPLETED", 0, Some(5)), none.clone()),
+                criteria(Any, None, None),
+                Ready,
+                Some(K::Incremental),
+            ),
+            case(
+                "newest running waits",
+                cache(
+                    "RUNNING",
+                    ex("i1", "COMPLETED", 0, Some(5)),
+                    ex("f1", "RUNNING", 10, None),
+                ),
+                criteria(Any, None, None),
+                Waiting,
+                Some(K::Full),
+            ),
+            case(
+                "newest failed fails",
+                cache(
+                    "FAILED",
+                    ex("i1", "COMPLETED", 0, Some(5)),
+                    ex("f1", "FAILED", 10, Some(12)),
+                ),
+                criteria(Any, None, None),
+                Failed,
+                Some(K::Full),
+            ),
+            case(
+                "newest cancelled fails",
+                cache(
+                    "CANCELLED",
+                    ex("i1", "CANCELLED", 10, Some(12)),
+                    ex("f1", "COMPLETED", 0, Some(5)),
+                ),
+                criteria(Any, None, None),
+                Failed,
+                Some(K::Incremental),
+            ),
+            case(
+                "older failure does not matter",
+                cache(
+                    "COMPLETED",
+                    ex("i1", "COMPLETED", 10, Some(12)),
+                    ex("f1", "FAILED", 0, Some(5)),
+                ),
+                criteria(Any, None, None),
+                Ready,
+                Some(K::Incremental),
+            ),
+            case(
+                "cache RUNNING before the record exists waits",
+                cache("RUNNING", ex("i1", "COMPLETED", 0, Some(5)), none.clone()),
+                criteria(Any, None, None),
+                Waiting,
+                Some(K::Incremental),
+            ),
+            case(
+                "unknown execution status waits",
+                cache("RUNNING", ex("i1", "QUEUED", 10, None), none.clone()),
+                criteria(Any, None, None),
+                Waiting,
+                Some(K::Incremental),
+            ),
+            case(
+                "unknown top-level status is not a verdict",
+                cache("PAUSED", ex("i1", "COMPLETED", 0, Some(5)), none.clone()),
+                criteria(Any, None, None),
+                Ready,
+                Some(K::Incremental),
+            ),
+            case(
+                "deleted ends the wait",
+                cache("DELETED", ex("i1", "COMPLETED", 0, Some(5)), none.clone()),
+                criteria(Any, None, None),
+                Deleted,
+                None,
+            ),
             // --- one slot selected ---
-            case("incremental ignores a running full refresh", cache("RUNNING", ex("i1", "COMPLETED", 0, Some(5)), ex("f1", "RUNNING", 10, None)), criteria(Incremental, None, None), Ready, Some(K::Incremental)),
-            case("full waits for its own slot", cache("RUNNING", ex("i1", "COMPLETED", 0, Some(5)), ex("f1", "RUNNING", 10, None)), criteria(Full, None, None), Waiting, Some(K::Full)),
-            case("full with an empty slot waits", cache("COMPLETED", ex("i1", "COMPLETED", 0, Some(5)), none.clone()), criteria(Full, None, None), Waiting, None),
-            case("full failed fails", cache("FAILED", ex("i1", "COMPLETED", 20, Some(25)), ex("f1", "FAILED", 10, Some(12))), criteria(Full, None, None), Failed, Some(K::Full)),
+            case(
+                "incremental ignores a running full refresh",
+                cache(
+                    "RUNNING",
+                    ex("i1", "COMPLETED", 0, Some(5)),
+                    ex("f1", "RUNNING", 10, None),
+                ),
+                criteria(Incremental, None, None),
+                Ready,
+                Some(K::Incremental),
+            ),
+            case(
+                "full waits for its own slot",
+                cache(
+                    "RUNNING",
+                    ex("i1", "COMPLETED", 0, Some(5)),
+                    ex("f1", "RUNNING", 10, None),
+                ),
+                criteria(Full, None, None),
+                Waiting,
+                Some(K::Full),
+            ),
+            case(
+                "full with an empty slot waits",
+                cache("COMPLETED", ex("i1", "COMPLETED", 0, Some(5)), none.clone()),
+                criteria(Full, None, None),
+                Waiting,
+                None,
+            ),
+            case(
+                "full failed fails",
+                cache(
+                    "FAILED",
+                    ex("i1", "COMPLETED", 20, Some(25)),
+                    ex("f1", "FAILED", 10, Some(12)),
+                ),
+                criteria(Full, None, None),
+                Failed,
+                Some(K::Full),
+            ),
             // --- --since: finishedAt > T ---
-            case("since: finished before T waits", cache("COMPLETED", ex("i1", "COMPLETED", 0, Some(5)), none.clone()), criteria(Any, Some(5), None), Waiting, Some(K::Incremental)),
-            case("since: finished after T is ready", cache("COMPLETED", ex("i1", "COMPLETED", 0, Some(6)), none.clone()), criteria(Any, Some(5), None), Ready, Some(K::Incremental)),
-            case("since: started before T, still running, waits", cache("RUNNING", ex("i1", "RUNNING", 0, None), none.clone()), criteria(Any, Some(5), None), Waiting, Some(K::Incremental)),
-            case("since: the first counting to end decides", cache("RUNNING", ex("i1", "COMPLETED", 6, Some(8)), ex("f1", "RUNNING", 7, None)), criteria(Any, Some(5), None), Ready, Some(K::Incremental)),
-            case("since: both ended, the last to end decides (failed)", cache("FAILED", ex("i1", "COMPLETED", 6, Some(8)), ex("f1", "FAILED", 7, Some(9))), criteria(Any, Some(5), None), Failed, Some(K::Full)),
-            case("since: both ended, the last to end decides (ready)", cache("COMPLETED", ex("i1", "FAILED", 6, Some(8)), ex("f1", "COMPLETED", 7, Some(9))), criteria(Any, Some(5), None), Ready, Some(K::Full)),
-            case("since: an old failure does not count", cache("RUNNING", ex("i1", "FAILED", 0, Some(4)), ex("f1", "RUNNING", 7, None)), criteria(Any, Some(5), None), Waiting, Some(K::Full)),
-            case("since: a new execution under a RUNNING cache still decides", cache("RUNNING", ex("i1", "COMPLETED", 6, Some(8)), none.clone()), criteria(Any, Some(5), None), Ready, Some(K::Incremental)),
+            case(
+                "since: finished before T waits",
+                cache("COMPLETED", ex("i1", "COMPLETED", 0, Some(5)), none.clone()),
+                criteria(Any, Some(5), None),
+                Waiting,
+                Some(K::Incremental),
+            ),
+            case(
+                "since: finished after T is ready",
+                cache("COMPLETED", ex("i1", "COMPLETED", 0, Some(6)), none.clone()),
+                criteria(Any, Some(5), None),
+                Ready,
+                Some(K::Incremental),
+            ),
+            case(
+                "since: started before T, still running, waits",
+                cache("RUNNING", ex("i1", "RUNNING", 0, None), none.clone()),
+                criteria(Any, Some(5), None),
+                Waiting,
+                Some(K::Incremental),
+            ),
+            case(
+                "since: the first counting to end decides",
+                cache(
+                    "RUNNING",
+                    ex("i1", "COMPLETED", 6, Some(8)),
+                    ex("f1", "RUNNING", 7, None),
+                ),
+                criteria(Any, Some(5), None),
+                Ready,
+                Some(K::Incremental),
+            ),
+            case(
+                "since: both ended, the last to end decides (failed)",
+                cache(
+                    "FAILED",
+                    ex("i1", "COMPLETED", 6, Some(8)),
+                    ex("f1", "FAILED", 7, Some(9)),
+                ),
+                criteria(Any, Some(5), None),
+                Failed,
+                Some(K::Full),
+            ),
+            case(
+                "since: both ended, the last to end decides (ready)",
+                cache(
+                    "COMPLETED",
+                    ex("i1", "FAILED", 6, Some(8)),
+                    ex("f1", "COMPLETED", 7, Some(9)),
+                ),
+                criteria(Any, Some(5), None),
+                Ready,
+                Some(K::Full),
+            ),
+            case(
+                "since: an old failure does not count",
+                cache(
+                    "RUNNING",
+                    ex("i1", "FAILED", 0, Some(4)),
+                    ex("f1", "RUNNING", 7, None),
+                ),
+                criteria(Any, Some(5), None),
+                Waiting,
+                Some(K::Full),
+            ),
+            case(
+                "since: a new execution under a RUNNING cache still decides",
+                cache("RUNNING", ex("i1", "COMPLETED", 6, Some(8)), none.clone()),
+                criteria(Any, Some(5), None),
+                Ready,
+                Some(K::Incremental),
+            ),
             // --- --started-after: createdAt >= T ---
-            case("started-after: a sync that began before T never counts", cache("COMPLETED", ex("i1", "COMPLETED", 4, Some(9)), none.clone()), criteria(Any, None, Some(5)), Waiting, Some(K::Incremental)),
-            case("started-after: created exactly at T counts", cache("COMPLETED", ex("i1", "COMPLETED", 5, Some(9)), none.clone()), criteria(Any, None, Some(5)), Ready, Some(K::Incremental)),
-            case("started-after: its failure fails", cache("FAILED", ex("i1", "FAILED", 6, Some(9)), none.clone()), criteria(Any, None, Some(5)), Failed, Some(K::Incremental)),
-            case("both bounds must hold", cache("COMPLETED", ex("i1", "COMPLETED", 4, Some(9)), ex("f1", "COMPLETED", 6, Some(7))), criteria(Any, Some(8), Some(5)), Waiting, Some(K::Full)),
+            case(
+                "started-after: a sync that began before T never counts",
+                cache("COMPLETED", ex("i1", "COMPLETED", 4, Some(9)), none.clone()),
+                criteria(Any, None, Some(5)),
+                Waiting,
+                Some(K::Incremental),
+            ),
+            case(
+                "started-after: created exactly at T counts",
+                cache("COMPLETED", ex("i1", "COMPLETED", 5, Some(9)), none.clone()),
+                criteria(Any, None, Some(5)),
+                Ready,
+                Some(K::Incremental),
+            ),
+            case(
+                "started-after: its failure fails",
+                cache("FAILED", ex("i1", "FAILED", 6, Some(9)), none.clone()),
+                criteria(Any, None, Some(5)),
+                Failed,
+                Some(K::Incremental),
+            ),
+            case(
+                "both bounds must hold",
+                cache(
+                    "COMPLETED",
+                    ex("i1", "COMPLETED", 4, Some(9)),
+                    ex("f1", "COMPLETED", 6, Some(7)),
+                ),
+                criteria(Any, Some(8), Some(5)),
+                Waiting,
+                Some(K::Full),
+            ),
             // --- both ---
-            case("both: one slot empty waits", cache("COMPLETED", ex("i1", "COMPLETED", 0, Some(5)), none.clone()), criteria(Both, None, None), Waiting, Some(K::Full)),
-            case("both: both completed is ready", cache("COMPLETED", ex("i1", "COMPLETED", 0, Some(5)), ex("f1", "COMPLETED", 1, Some(9))), criteria(Both, None, None), Ready, Some(K::Full)),
-            case("both: one running waits", cache("RUNNING", ex("i1", "RUNNING", 10, None), ex("f1", "COMPLETED", 1, Some(9))), criteria(Both, None, None), Waiting, Some(K::Incremental)),
-            case("both: a failure in either slot fails", cache("FAILED", ex("i1", "COMPLETED", 0, Some(5)), ex("f1", "FAILED", 1, Some(9))), criteria(Both, None, None), Failed, Some(K::Full)),
-            case("both: a slot outside the bounds waits", cache("COMPLETED", ex("i1", "COMPLETED", 6, Some(8)), ex("f1", "COMPLETED", 1, Some(4))), criteria(Both, Some(5), None), Waiting, Some(K::Full)),
-            case("both: an old failure outside the bounds does not count", cache("RUNNING", ex("i1", "COMPLETED", 6, Some(8)), ex("f1", "FAILED", 1, Some(4))), criteria(Both, Some(5), None), Waiting, Some(K::Full)),
+            case(
+                "both: one slot empty waits",
+                cache("COMPLETED", ex("i1", "COMPLETED", 0, Some(5)), none.clone()),
+                criteria(Both, None, None),
+                Waiting,
+                Some(K::Full),
+            ),
+            case(
+                "both: both completed is ready",
+                cache(
+                    "COMPLETED",
+                    ex("i1", "COMPLETED", 0, Some(5)),
+                    ex("f1", "COMPLETED", 1, Some(9)),
+                ),
+                criteria(Both, None, None),
+                Ready,
+                Some(K::Full),
+            ),
+            case(
+                "both: one running waits",
+                cache(
+                    "RUNNING",
+                    ex("i1", "RUNNING", 10, None),
+                    ex("f1", "COMPLETED", 1, Some(9)),
+                ),
+                criteria(Both, None, None),
+                Waiting,
+                Some(K::Incremental),
+            ),
+            case(
+                "both: a failure in either slot fails",
+                cache(
+                    "FAILED",
+                    ex("i1", "COMPLETED", 0, Some(5)),
+                    ex("f1", "FAILED", 1, Some(9)),
+                ),
+                criteria(Both, None, None),
+                Failed,
+                Some(K::Full),
+            ),
+            case(
+                "both: a slot outside the bounds waits",
+                cache(
+                    "COMPLETED",
+                    ex("i1", "COMPLETED", 6, Some(8)),
+                    ex("f1", "COMPLETED", 1, Some(4)),
+                ),
+                criteria(Both, Some(5), None),
+                Waiting,
+                Some(K::Full),
+            ),
+            case(
+                "both: an old failure outside the bounds does not count",
+                cache(
+                    "RUNNING",
+                    ex("i1", "COMPLETED", 6, Some(8)),
+                    ex("f1", "FAILED", 1, Some(4)),
+                ),
+                criteria(Both, Some(5), None),
+                Waiting,
+                Some(K::Full),
+            ),
         ];
-        for Case { name, status, criteria, verdict, focus } in cases {
+        for Case {
+            name,
+            status,
+            criteria,
+            verdict,
+            focus,
+        } in cases
+        {
             let decision = decide(&status, &criteria);
-            assert_eq!((decision.verdict, decision.focus), (verdict, focus), "{name}: {}", decision.detail);
+            assert_eq!(
+                (decision.verdict, decision.focus),
+                (verdict, focus),
+                "{name}: {}",
+                decision.detail
+            );
         }
     }
 
@@ -394,22 +722,46 @@ mod tests {
         }
         let decision = decide(&cache("FAILED", None, failed), &criteria(Any, None, None));
         assert_eq!(decision.verdict, Failed);
-        assert!(decision.detail.contains("full refresh f9 FAILED"), "{}", decision.detail);
-        assert!(decision.detail.ends_with(": source unreachable"), "{}", decision.detail);
+        assert!(
+            decision.detail.contains("full refresh f9 FAILED"),
+            "{}",
+            decision.detail
+        );
+        assert!(
+            decision.detail.ends_with(": source unreachable"),
+            "{}",
+            decision.detail
+        );
     }
 
     #[test]
     fn unknown_statuses_are_reported_for_a_warning() {
-        let decision = decide(&cache("RUNNING", ex("i1", "QUEUED", 10, None), None), &criteria(Any, None, None));
+        let decision = decide(
+            &cache("RUNNING", ex("i1", "QUEUED", 10, None), None),
+            &criteria(Any, None, None),
+        );
         assert_eq!(decision.unknown_status.as_deref(), Some("QUEUED"));
-        let decision = decide(&cache("RUNNING", ex("i1", "RUNNING", 10, None), None), &criteria(Any, None, None));
+        let decision = decide(
+            &cache("RUNNING", ex("i1", "RUNNING", 10, None), None),
+            &criteria(Any, None, None),
+        );
         assert_eq!(decision.unknown_status, None);
     }
 
     #[test]
     fn a_terminal_record_without_times_never_satisfies_since() {
-        let status = cache("COMPLETED", Some(Execution { status: Some(Status::Completed), ..Execution::default() }), None);
-        assert_eq!(decide(&status, &criteria(Any, Some(0), None)).verdict, Waiting);
+        let status = cache(
+            "COMPLETED",
+            Some(Execution {
+                status: Some(Status::Completed),
+                ..Execution::default()
+            }),
+            None,
+        );
+        assert_eq!(
+            decide(&status, &criteria(Any, Some(0), None)).verdict,
+            Waiting
+        );
         assert_eq!(decide(&status, &criteria(Any, None, None)).verdict, Ready);
     }
 }

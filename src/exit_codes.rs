@@ -3,7 +3,6 @@
 //! Pipelines script against these numbers and names, so they are a contract:
 //! never renumber or rename a variant.
 
-
 /// How a run of the gate ended. Each outcome has one exit code and one
 /// machine-readable name (the `result` field of the summary).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

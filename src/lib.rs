@@ -3,12 +3,17 @@
 //! The binary is a thin shell over this library so that each part can be
 //! read and tested alone: [`decision`] is the pure rule of readiness,
 //! [`client`] talks HTTP, [`schedule`] paces the polls, [`gate`] runs the
-//! loop and [`report`] writes the summary and the GitHub files.
+//! loop, [`report`] writes the summary and the GitHub files, and [`app`]
+//! wires them together.
 
 pub mod api;
+pub mod app;
 pub mod cli;
 pub mod client;
 pub mod decision;
 pub mod exit_codes;
+pub mod gate;
+pub mod logging;
+pub mod report;
 pub mod schedule;
 pub mod timespec;

@@ -28,7 +28,11 @@ impl Schedule {
 
     /// The same with a seeded generator, so that tests are repeatable.
     pub fn with_rng(initial: Duration, max: Duration, rng: fastrand::Rng) -> Self {
-        Schedule { step: initial.min(max), max, rng }
+        Schedule {
+            step: initial.min(max),
+            max,
+            rng,
+        }
     }
 
     /// The pause before the next poll: a point in the upper half of the
@@ -45,7 +49,9 @@ impl Schedule {
 /// server's `Retry-After` if that is longer, and cut so that the last poll
 /// happens at the deadline rather than after it.
 pub fn pause(delay: Duration, retry_after: Option<Duration>, until_deadline: Duration) -> Duration {
-    delay.max(retry_after.unwrap_or_default()).min(until_deadline)
+    delay
+        .max(retry_after.unwrap_or_default())
+        .min(until_deadline)
 }
 
 #[cfg(test)]
@@ -60,7 +66,10 @@ mod tests {
         let steps = [1, 2, 4, 8, 16, 30, 30, 30];
         for step in steps {
             let delay = schedule.next_delay();
-            assert!(delay >= S(step) / 2 && delay <= S(step), "step {step}s gave {delay:?}");
+            assert!(
+                delay >= S(step) / 2 && delay <= S(step),
+                "step {step}s gave {delay:?}"
+            );
         }
     }
 
@@ -69,7 +78,10 @@ mod tests {
         let mut schedule = Schedule::with_rng(S(30), S(30), fastrand::Rng::with_seed(1));
         let delays: Vec<Duration> = (0..50).map(|_| schedule.next_delay()).collect();
         let (min, max) = (delays.iter().min().unwrap(), delays.iter().max().unwrap());
-        assert!(*max - *min > S(5), "50 draws all within 5s: {min:?}..{max:?}");
+        assert!(
+            *max - *min > S(5),
+            "50 draws all within 5s: {min:?}..{max:?}"
+        );
     }
 
     #[test]
@@ -90,7 +102,11 @@ mod tests {
             (2, None, 0, 0),
         ];
         for (delay, retry_after, until, want) in table {
-            assert_eq!(pause(S(delay), retry_after.map(S), S(until)), S(want), "{delay} {retry_after:?} {until}");
+            assert_eq!(
+                pause(S(delay), retry_after.map(S), S(until)),
+                S(want),
+                "{delay} {retry_after:?} {until}"
+            );
         }
     }
 }

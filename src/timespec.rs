@@ -24,9 +24,12 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         ));
     }
     let signed: SignedDuration = text.parse().map_err(|_| {
-        format!("'{text}' is not a duration: use a number with a unit, like 500ms, 30s, 5m or 1h30m")
+        format!(
+            "'{text}' is not a duration: use a number with a unit, like 500ms, 30s, 5m or 1h30m"
+        )
     })?;
-    Duration::try_from(signed).map_err(|_| format!("'{text}' is negative: a duration must be zero or more"))
+    Duration::try_from(signed)
+        .map_err(|_| format!("'{text}' is negative: a duration must be zero or more"))
 }
 
 /// A TIME as given on the command line, before it is pinned to a clock.
@@ -126,7 +129,11 @@ mod tests {
             ("0s", 0),
         ];
         for (text, millis) in table {
-            assert_eq!(parse_duration(text), Ok(Duration::from_millis(millis)), "{text}");
+            assert_eq!(
+                parse_duration(text),
+                Ok(Duration::from_millis(millis)),
+                "{text}"
+            );
         }
     }
 

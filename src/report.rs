@@ -1,0 +1,394 @@
+//! Everything the gate writes when it ends: the summary on stdout (a line
+//! or a JSON object), and in GitHub Actions the step outputs, the step
+//! summary table and the `::error` annotation.
+//!
+//! Builders here are pure (report → text); [`emit`] is the one place that
+//! writes, and a failed write never changes the exit code.
+
+use std::io::Write;
+
+use serde_json::{Value, json};
+
+use crate::cli::Format;
+use crate::exit_codes::Outcome;
+use crate::gate::{CacheReport, Report};
+use crate::timespec::format_duration;
+
+/// The summary as the JSON object documented in the README.
+pub fn summary_json(report: &Report) -> Value {
+    json!({
+        "result": report.outcome.name(),
+        "exitCode": report.outcome.code(),
+        "message": report.message,
+        "elapsedMs": u64::try_from(report.elapsed.as_millis()).unwrap_or(u64::MAX),
+        "polls": report.polls,
+        "caches": report.caches.iter().map(|cache| cache_json(&report.project_id, cache)).collect::<Vec<_>>(),
+    })
+}
+
+fn cache_json(project_id: &str, cache: &CacheReport) -> Value {
+    let execution = focused_execution(cache).map(|(kind, e)| {
+        json!({
+            "kind": kind.as_str(),
+            "id": e.id,
+            "status": e.status.as_ref().map(|s| s.as_str()),
+            "createdAt": e.created_at.map(|t| t.to_string()),
+            "finishedAt": e.finished_at.map(|t| t.to_string()),
+            "records": e.records(),
+            "error": e.error.clone().unwrap_or(Value::Null),
+        })
+    });
+    json!({
+        "projectId": project_id,
+        "cacheId": cache.cache_id,
+        "state": cache.state.as_str(),
+        "cacheStatus": cache.status.as_ref().map(|s| s.status.as_str()),
+        "execution": execution,
+    })
+}
+
+fn focused_execution(
+    cache: &CacheReport,
+) -> Option<(crate::api::ExecutionKind, &crate::api::Execution)> {
+    let kind = cache.decision.as_ref()?.focus?;
+    Some((kind, cache.status.as_ref()?.execution(kind)?))
+}
+
+/// The summary as one readable line.
+pub fn summary_line(report: &Report) -> String {
+    let polls = if report.polls == 1 {
+        "1 poll".to_owned()
+    } else {
+        format!("{} polls", report.polls)
+    };
+    format!(
+        "{}: {} ({}, {polls})",
+        report.outcome.name(),
+        report.message,
+        format_duration(report.elapsed)
+    )
+}
+
+/// The step outputs, in the `$GITHUB_OUTPUT` file format. The per-cache
+/// outputs describe the first cache; `summary-json` has them all.
+pub fn github_outputs(report: &Report) -> String {
+    let first = report.caches.first();
+    let execution = first.and_then(focused_execution);
+    let pairs = [
+        ("result", report.outcome.name().to_owned()),
+        ("exit-code", report.outcome.code().to_string()),
+        (
+            "cache-status",
+            first
+                .and_then(|c| c.status.as_ref())
+                .map(|s| s.status.as_str().to_owned())
+                .unwrap_or_default(),
+        ),
+        (
+            "execution-id",
+            execution
+                .and_then(|(_, e)| e.id.clone())
+                .unwrap_or_default(),
+        ),
+        (
+            "execution-kind",
+            execution
+                .map(|(kind, _)| kind.as_str().to_owned())
+                .unwrap_or_default(),
+        ),
+        (
+            "finished-at",
+            execution
+                .and_then(|(_, e)| e.finished_at)
+                .map(|t| t.to_string())
+                .unwrap_or_default(),
+        ),
+        (
+            "records",
+            execution
+                .and_then(|(_, e)| e.records())
+                .map(|n| n.to_string())
+                .unwrap_or_default(),
+        ),
+        ("summary-json", summary_json(report).to_string()),
+    ];
+    let mut out = String::new();
+    for (name, value) in pairs {
+        if value.contains('\n') || value.contains('\r') {
+            // The multi-line form; the delimiter must not occur in the value.
+            let mut delimiter = format!("ghadelimiter_{}", fastrand::u64(..));
+            while value.contains(&delimiter) {
+                delimiter = format!("ghadelimiter_{}", fastrand::u64(..));
+            }
+            out.push_str(&format!("{name}<<{delimiter}\n{value}\n{delimiter}\n"));
+        } else {
+            out.push_str(&format!("{name}={value}\n"));
+        }
+    }
+    out
+}
+
+/// A Markdown section for `$GITHUB_STEP_SUMMARY`, with a row per cache.
+pub fn step_summary(report: &Report) -> String {
+    let mut out = format!(
+        "### peaka-wait: {}\n\n{}\n\n| Cache | State | Cache status | Kind | Execution | Execution status | Finished at | Records |\n|---|---|---|---|---|---|---|---|\n",
+        report.outcome.name(),
+        cell(&summary_line(report))
+    );
+    for cache in &report.caches {
+        let execution = focused_execution(cache);
+        let row = [
+            cache.cache_id.clone(),
+            cache.state.as_str().to_owned(),
+            cache
+                .status
+                .as_ref()
+                .map(|s| s.status.as_str().to_owned())
+                .unwrap_or_default(),
+            execution
+                .map(|(kind, _)| kind.as_str().to_owned())
+                .unwrap_or_default(),
+            execution
+                .and_then(|(_, e)| e.id.clone())
+                .unwrap_or_default(),
+            execution
+                .and_then(|(_, e)| e.status.as_ref())
+                .map(|s| s.as_str().to_owned())
+                .unwrap_or_default(),
+            execution
+                .and_then(|(_, e)| e.finished_at)
+                .map(|t| t.to_string())
+                .unwrap_or_default(),
+            execution
+                .and_then(|(_, e)| e.records())
+                .map(|n| n.to_string())
+                .unwrap_or_default(),
+        ];
+        out.push_str("| ");
+        out.push_str(&row.iter().map(|c| cell(c)).collect::<Vec<_>>().join(" | "));
+        out.push_str(" |\n");
+    }
+    out.push('\n');
+    out
+}
+
+/// Makes text safe inside one Markdown table cell.
+fn cell(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('|', "\\|")
+        .replace(['\r', '\n'], " ")
+}
+
+/// The `::error` workflow command for a result other than `ready`.
+pub fn annotation(report: &Report) -> Option<String> {
+    if report.outcome == Outcome::Ready {
+        return None;
+    }
+    let title = escape_property(&format!("peaka-wait: {}", report.outcome.name()));
+    Some(format!(
+        "::error title={title}::{}",
+        escape_data(&report.message)
+    ))
+}
+
+/// Workflow-command message escaping, as the runner unescapes it.
+fn escape_data(text: &str) -> String {
+    text.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
+/// Workflow-command property escaping: data escaping plus `:` and `,`.
+fn escape_property(text: &str) -> String {
+    escape_data(text).replace(':', "%3A").replace(',', "%2C")
+}
+
+/// Writes the summary to stdout and, in GitHub Actions, the step files.
+/// `env` reads the environment (a parameter so tests can supply one).
+pub fn emit(report: &Report, output: Format, env: &dyn Fn(&str) -> Option<String>) {
+    if let Some(path) = env("GITHUB_OUTPUT").filter(|p| !p.is_empty()) {
+        append(&path, &github_outputs(report), "GITHUB_OUTPUT");
+    }
+    if let Some(path) = env("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) {
+        append(&path, &step_summary(report), "GITHUB_STEP_SUMMARY");
+    }
+    let mut stdout = std::io::stdout().lock();
+    // A closed stdout (`| head`) must not turn into a panic or another
+    // exit code: the exit code is the answer, the summary a courtesy.
+    if env("GITHUB_ACTIONS").as_deref() == Some("true") {
+        if let Some(line) = annotation(report) {
+            let _ = writeln!(stdout, "{line}");
+        }
+    }
+    let summary = match output {
+        Format::Text => summary_line(report),
+        Format::Json => summary_json(report).to_string(),
+    };
+    let _ = writeln!(stdout, "{summary}");
+    let _ = stdout.flush();
+}
+
+fn append(path: &str, text: &str, name: &str) {
+    let result = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .and_then(|mut file| file.write_all(text.as_bytes()));
+    if let Err(err) = result {
+        tracing::warn!("cannot write {name} ({path}): {err}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{CacheStatus, Execution, ExecutionKind, Progress, Status};
+    use crate::decision::{Decision, Verdict};
+    use crate::gate::CacheState;
+    use std::time::Duration;
+
+    fn report(outcome: Outcome, message: &str) -> Report {
+        let execution = Execution {
+            id: Some("e|1".into()),
+            status: Some(Status::Completed),
+            progress: Some(Progress {
+                number_of_cached_records: Some(1200),
+                ..Progress::default()
+            }),
+            created_at: Some("2026-11-24T10:00:00Z".parse().unwrap()),
+            finished_at: Some("2026-11-24T10:05:00.5Z".parse().unwrap()),
+            ..Execution::default()
+        };
+        let ready = CacheReport {
+            cache_id: "c1".into(),
+            state: CacheState::Ready,
+            status: Some(CacheStatus {
+                id: None,
+                status: Status::Completed,
+                last_incremental_cache_execution: None,
+                last_full_refresh_cache_execution: Some(execution),
+            }),
+            decision: Some(Decision {
+                verdict: Verdict::Ready,
+                focus: Some(ExecutionKind::Full),
+                detail: "done".into(),
+                unknown_status: None,
+            }),
+            last_error: None,
+        };
+        let unseen = CacheReport {
+            cache_id: "c2".into(),
+            state: CacheState::Waiting,
+            status: None,
+            decision: None,
+            last_error: Some("HTTP 503".into()),
+        };
+        Report {
+            outcome,
+            message: message.into(),
+            elapsed: Duration::from_millis(2500),
+            polls: 3,
+            project_id: "p".into(),
+            caches: vec![ready, unseen],
+        }
+    }
+
+    #[test]
+    fn the_json_summary_has_every_documented_field() {
+        let value = summary_json(&report(Outcome::Timeout, "timed out"));
+        assert_eq!(value["result"], "timeout");
+        assert_eq!(value["exitCode"], 3);
+        assert_eq!(value["message"], "timed out");
+        assert_eq!(value["elapsedMs"], 2500);
+        assert_eq!(value["polls"], 3);
+        let c1 = &value["caches"][0];
+        assert_eq!(c1["projectId"], "p");
+        assert_eq!(c1["cacheId"], "c1");
+        assert_eq!(c1["state"], "ready");
+        assert_eq!(c1["cacheStatus"], "COMPLETED");
+        let e = &c1["execution"];
+        assert_eq!(e["kind"], "full");
+        assert_eq!(e["id"], "e|1");
+        assert_eq!(e["status"], "COMPLETED");
+        assert_eq!(e["createdAt"], "2026-11-24T10:00:00Z");
+        assert_eq!(e["finishedAt"], "2026-11-24T10:05:00.5Z");
+        assert_eq!(e["records"], 1200);
+        assert_eq!(e["error"], Value::Null);
+        let c2 = &value["caches"][1];
+        assert_eq!(c2["state"], "waiting");
+        assert_eq!(c2["cacheStatus"], Value::Null);
+        assert_eq!(c2["execution"], Value::Null);
+    }
+
+    #[test]
+    fn github_outputs_describe_the_first_cache() {
+        let text = github_outputs(&report(Outcome::Ready, "ok"));
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            &lines[..7],
+            [
+                "result=ready",
+                "exit-code=0",
+                "cache-status=COMPLETED",
+                "execution-id=e|1",
+                "execution-kind=full",
+                "finished-at=2026-11-24T10:05:00.5Z",
+                "records=1200",
+            ]
+        );
+        assert!(
+            lines[7].starts_with("summary-json={\"caches\":"),
+            "{}",
+            lines[7]
+        );
+        assert_eq!(lines.len(), 8);
+    }
+
+    #[test]
+    fn multi_line_values_use_a_delimiter() {
+        let mut r = report(Outcome::Ready, "ok");
+        r.caches[0]
+            .status
+            .as_mut()
+            .unwrap()
+            .last_full_refresh_cache_execution
+            .as_mut()
+            .unwrap()
+            .id = Some("a\nb".into());
+        let text = github_outputs(&r);
+        let start = text.find("execution-id<<").unwrap();
+        let delimiter = text[start + 14..].lines().next().unwrap();
+        assert!(
+            text.contains(&format!("execution-id<<{delimiter}\na\nb\n{delimiter}\n")),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn the_step_summary_has_a_row_per_cache_and_escapes_cells() {
+        let text = step_summary(&report(Outcome::Ready, "ok"));
+        assert!(text.contains("| c1 | ready | COMPLETED | full | e\\|1 | COMPLETED | 2026-11-24T10:05:00.5Z | 1200 |"), "{text}");
+        assert!(
+            text.contains("| c2 | waiting |  |  |  |  |  |  |"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn annotations_only_when_not_ready_and_escaped() {
+        assert_eq!(annotation(&report(Outcome::Ready, "ok")), None);
+        let line = annotation(&report(Outcome::Failed, "cache c1: 100% broken\nsee logs")).unwrap();
+        assert_eq!(
+            line,
+            "::error title=peaka-wait%3A failed::cache c1: 100%25 broken%0Asee logs"
+        );
+    }
+
+    #[test]
+    fn the_text_line_reads_well() {
+        assert_eq!(
+            summary_line(&report(Outcome::Ready, "cache c1 is ready")),
+            "ready: cache c1 is ready (2.5s, 3 polls)"
+        );
+    }
+}
