@@ -83,7 +83,9 @@ either, or both) has reached a terminal state. Put it in front of anything that 
 a GitHub Actions step, a Kubernetes init container, a cron script.",
     after_help = AFTER_HELP,
     after_long_help = AFTER_LONG_HELP,
-    max_term_width = 100
+    max_term_width = 100,
+    // A wrapper script can append a flag to override its own default.
+    args_override_self = true
 )]
 pub struct Args {
     /// The Peaka project that owns the caches.

@@ -337,7 +337,7 @@ mod tests {
             ]
         );
         assert!(
-            lines[7].starts_with("summary-json={\"caches\":"),
+            lines[7].starts_with("summary-json={\"result\":\"ready\","),
             "{}",
             lines[7]
         );

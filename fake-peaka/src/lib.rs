@@ -77,6 +77,7 @@ pub enum Scenario {
 impl Scenario {
     /// Reads a scenario from a cache id; `None` means "no such cache".
     pub fn parse(id: &str) -> Option<Scenario> {
+        let id = id.split('~').next().unwrap_or(id);
         let (full, rest) = match id.strip_prefix("full-") {
             Some(rest) => (true, rest),
             None => (false, id),
@@ -458,6 +459,7 @@ mod tests {
             })
         );
         assert_eq!(Scenario::parse("stuck"), Some(Scenario::Stuck));
+        assert_eq!(Scenario::parse("stuck~test-3"), Some(Scenario::Stuck));
         assert_eq!(Scenario::parse("completes-after-3"), None);
         assert_eq!(Scenario::parse("orders"), None);
     }

@@ -10,7 +10,8 @@ Serves a fake of Peaka's cache-status API on 127.0.0.1 and prints its base URL.
 The cache id is the scenario: completes-after-3s, fails-after-3s, cancelled-after-3s,
 stuck, flaky-completes-after-3s, rate-limited-completes-after-3s, unauthorized,
 forbidden, bad-request, server-error, malformed, deleted, redirect, slow-5s,
-unknown-status; prefix full- for the full-refresh slot. Other ids are 404.
+unknown-status; prefix full- for the full-refresh slot; a ~tag suffix makes an id unique
+(stuck~job-7). Other ids are 404.
 The accepted API key is demo-key unless --api-key says otherwise.";
 
 #[tokio::main]
