@@ -88,6 +88,20 @@ impl ExecutionKind {
         }
     }
 
+    /// The slot an `executionMode` from the execution history belongs to
+    /// (`INCREMENTAL`, `FULL_REFRESH`, in any case or spelling that names
+    /// one of the two); `None` when it names neither.
+    pub fn from_mode(mode: &str) -> Option<ExecutionKind> {
+        let mode = mode.to_ascii_uppercase();
+        if mode.contains("INCREMENTAL") {
+            Some(ExecutionKind::Incremental)
+        } else if mode.contains("FULL") {
+            Some(ExecutionKind::Full)
+        } else {
+            None
+        }
+    }
+
     /// The name used in sentences.
     pub fn label(self) -> &'static str {
         match self {
@@ -132,6 +146,9 @@ pub struct Execution {
     /// The execution id.
     #[serde(default, deserialize_with = "lenient_string")]
     pub id: Option<String>,
+    /// `INCREMENTAL` or `FULL_REFRESH`; tells the slot of a history entry.
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub execution_mode: Option<String>,
     /// Its status; absent is treated like an unknown status.
     #[serde(default, deserialize_with = "lenient_status")]
     pub status: Option<Status>,
@@ -225,6 +242,11 @@ pub fn decode_status(body: &[u8]) -> Result<CacheStatus, String> {
 pub fn decode_status_list(body: &[u8]) -> Result<Vec<CacheStatus>, String> {
     serde_json::from_slice(body)
         .map_err(|err| format!("the reply is not a list of cache statuses ({err})"))
+}
+
+/// Decodes an execution history (`GET …/executionHistory`), newest first.
+pub fn decode_history(body: &[u8]) -> Result<Vec<Execution>, String> {
+    serde_json::from_slice(body).map_err(|err| format!("the reply is not an execution history ({err})"))
 }
 
 /// The `message` of an error body (`{"error","message","errorCode"}`), if
@@ -342,6 +364,24 @@ mod tests {
                 String::from_utf8_lossy(body)
             );
         }
+    }
+
+    #[test]
+    fn execution_modes_name_their_slot() {
+        use ExecutionKind::*;
+        for (mode, want) in [
+            ("INCREMENTAL", Some(Incremental)),
+            ("incremental_sync", Some(Incremental)),
+            ("FULL_REFRESH", Some(Full)),
+            ("FullRefresh", Some(Full)),
+            ("MANUAL", None),
+        ] {
+            assert_eq!(ExecutionKind::from_mode(mode), want, "{mode}");
+        }
+        let history = decode_history(br#"[{"id":"e2","executionMode":"FULL_REFRESH","status":"RUNNING"},{"id":"e1","status":"COMPLETED"}]"#).unwrap();
+        assert_eq!(history.len(), 2);
+        assert_eq!(history[0].execution_mode.as_deref(), Some("FULL_REFRESH"));
+        assert!(decode_history(b"{}").is_err());
     }
 
     #[test]

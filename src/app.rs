@@ -60,6 +60,7 @@ pub fn plan(config: &Config, started: Timestamp) -> Plan {
             execution: config.execution,
             since: config.since.map(|t| t.resolve(started)),
             started_after: config.started_after.map(|t| t.resolve(started)),
+            newer_than: None,
         },
         timeout: config.timeout,
         request_timeout: config.request_timeout,

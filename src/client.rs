@@ -10,20 +10,34 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use reqwest::header::{self, HeaderMap, HeaderValue};
-use reqwest::{StatusCode, Url};
+use reqwest::{Method, StatusCode, Url};
 
-use crate::api::{self, CacheStatus};
+use crate::api::{self, CacheStatus, Execution, ExecutionKind};
 use crate::exit_codes::Outcome;
 
 /// The largest body read from the API. A cache status is a few KiB; a
 /// project's list of a thousand caches stays well under this.
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 
-/// Why a request did not yield a cache status.
+/// A decoded reply, with the server's clock reading from its `Date` header.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply<T> {
+    /// The decoded body.
+    pub value: T,
+    /// The server's `Date`, if it sent a valid one.
+    pub server_date: Option<Timestamp>,
+    /// The local clock when the reply arrived.
+    pub received_at: Timestamp,
+}
+
+/// Why a request did not yield what was asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FetchError {
-    /// Worth another try: connection trouble, a timeout, 408, 429, 5xx, a
-    /// truncated or malformed reply.
+    /// The request never reached the server (no connection could be made),
+    /// so even a trigger may safely be sent again.
+    Unreached(String),
+    /// Worth another try: a timeout, 408, 429, 5xx, a truncated or
+    /// malformed reply, a connection lost mid-request.
     Transient {
         /// What went wrong, for the warning.
         cause: String,
@@ -43,7 +57,7 @@ impl FetchError {
     /// retried instead.
     pub fn outcome(&self) -> Option<Outcome> {
         match self {
-            FetchError::Transient { .. } => None,
+            FetchError::Unreached(_) | FetchError::Transient { .. } => None,
             FetchError::Unauthorized(_) => Some(Outcome::Unauthorized),
             FetchError::NotFound(_) => Some(Outcome::NotFound),
             FetchError::Api(_) => Some(Outcome::ApiError),
@@ -54,7 +68,7 @@ impl FetchError {
     pub fn message(&self) -> &str {
         match self {
             FetchError::Transient { cause, .. } => cause,
-            FetchError::Unauthorized(message)
+            FetchError::Unreached(message) | FetchError::Unauthorized(message)
             | FetchError::NotFound(message)
             | FetchError::Api(message) => message,
         }
@@ -112,6 +126,28 @@ impl Client {
         url
     }
 
+    /// `{base}/data/projects/{projectId}/cache/status`: every cache of a project.
+    pub fn project_status_url(&self, project_id: &str) -> Url {
+        self.endpoint(&["data", "projects", project_id, "cache", "status"])
+    }
+
+    /// `{base}/data/projects/{projectId}/cache/{cacheId}/executionHistory?limit=N`.
+    pub fn execution_history_url(&self, project_id: &str, cache_id: &str, limit: u32) -> Url {
+        let mut url = self.endpoint(&["data", "projects", project_id, "cache", cache_id, "executionHistory"]);
+        url.query_pairs_mut().append_pair("limit", &limit.to_string()).append_pair("offset", "0");
+        url
+    }
+
+    /// `{base}/data/projects/{projectId}/cache/{cacheId}/incrementalUpdate` or
+    /// `…/fullRefreshUpdate`.
+    pub fn trigger_url(&self, project_id: &str, cache_id: &str, kind: ExecutionKind) -> Url {
+        let action = match kind {
+            ExecutionKind::Incremental => "incrementalUpdate",
+            ExecutionKind::Full => "fullRefreshUpdate",
+        };
+        self.endpoint(&["data", "projects", project_id, "cache", cache_id, action])
+    }
+
     fn endpoint(&self, segments: &[&str]) -> Url {
         let mut url = self.base.clone();
         // The base was checked to be an http(s) URL, which always has a
@@ -125,45 +161,52 @@ impl Client {
     }
 
     /// Fetches the status of one cache, giving up after `budget`.
-    pub async fn cache_status(
-        &self,
-        project_id: &str,
-        cache_id: &str,
-        budget: Duration,
-    ) -> Result<CacheStatus, FetchError> {
-        let url = self.cache_status_url(project_id, cache_id);
-        let body = self.get(url, budget).await?;
-        api::decode_status(&body).map_err(FetchError::transient)
+    pub async fn cache_status(&self, project_id: &str, cache_id: &str, budget: Duration) -> Result<Reply<CacheStatus>, FetchError> {
+        self.fetch(Method::GET, self.cache_status_url(project_id, cache_id), budget, api::decode_status).await
     }
 
-    /// One GET with the whole exchange (connect, headers, body) inside
-    /// `budget`; the body of a 2xx is returned, anything else sorted.
-    async fn get(&self, url: Url, budget: Duration) -> Result<Vec<u8>, FetchError> {
-        let exchange =
-            async {
-                let response =
-                    self.http.get(url).send().await.map_err(|err| {
-                        FetchError::transient(self.scrub(&describe_send_error(&err)))
-                    })?;
-                let status = response.status();
-                let retry_after = response
-                    .headers()
-                    .get(header::RETRY_AFTER)
-                    .and_then(|value| value.to_str().ok())
-                    .and_then(|value| parse_retry_after(value, Timestamp::now()));
-                let location = response
-                    .headers()
-                    .get(header::LOCATION)
-                    .and_then(|value| value.to_str().ok())
-                    .map(str::to_owned);
-                let body = read_capped(response).await;
-                if status.is_success() {
-                    return body;
-                }
-                let body = body.unwrap_or_default();
-                let message = api::error_message(&body).map(|m| self.scrub(&m));
-                Err(classify(status, message, retry_after, location))
-            };
+    /// Fetches the status of every cache of a project in one request.
+    pub async fn project_statuses(&self, project_id: &str, budget: Duration) -> Result<Reply<Vec<CacheStatus>>, FetchError> {
+        self.fetch(Method::GET, self.project_status_url(project_id), budget, api::decode_status_list).await
+    }
+
+    /// Fetches the newest `limit` executions of a cache, newest first.
+    pub async fn execution_history(&self, project_id: &str, cache_id: &str, limit: u32, budget: Duration) -> Result<Reply<Vec<Execution>>, FetchError> {
+        self.fetch(Method::GET, self.execution_history_url(project_id, cache_id, limit), budget, api::decode_history).await
+    }
+
+    /// Asks Peaka to start a refresh of the given kind. Sent once: the
+    /// caller may repeat it only after [`FetchError::Unreached`].
+    pub async fn trigger(&self, project_id: &str, cache_id: &str, kind: ExecutionKind, budget: Duration) -> Result<Reply<()>, FetchError> {
+        // The body of a trigger's answer is not documented; only its status counts.
+        self.fetch(Method::POST, self.trigger_url(project_id, cache_id, kind), budget, |_| Ok(())).await
+    }
+
+    /// One request with the whole exchange (connect, headers, body) inside
+    /// `budget`; a 2xx body is decoded, anything else sorted.
+    async fn fetch<T>(&self, method: Method, url: Url, budget: Duration, decode: impl FnOnce(&[u8]) -> Result<T, String>) -> Result<Reply<T>, FetchError> {
+        let exchange = async {
+            let response = self
+                .http
+                .request(method, url)
+                .send()
+                .await
+                .map_err(|err| describe_send_error(&err, |text| self.scrub(text)))?;
+            let received_at = Timestamp::now();
+            let status = response.status();
+            let header = |name| response.headers().get(name).and_then(|value: &HeaderValue| value.to_str().ok()).map(str::to_owned);
+            let server_date = header(header::DATE).and_then(|date| jiff::fmt::rfc2822::DateTimeParser::new().parse_timestamp(date.trim()).ok());
+            let retry_after = header(header::RETRY_AFTER).and_then(|value| parse_retry_after(&value, received_at));
+            let location = header(header::LOCATION);
+            let body = read_capped(response).await;
+            if status.is_success() {
+                let value = decode(&body?).map_err(FetchError::transient)?;
+                return Ok(Reply { value, server_date, received_at });
+            }
+            let body = body.unwrap_or_default();
+            let message = api::error_message(&body).map(|m| self.scrub(&m));
+            Err(classify(status, message, retry_after, location))
+        };
         match tokio::time::timeout(budget, exchange).await {
             Ok(result) => result,
             Err(_) => Err(FetchError::transient(format!(
@@ -266,12 +309,12 @@ pub fn parse_retry_after(value: &str, now: Timestamp) -> Option<Duration> {
     Some(Duration::try_from(at.duration_since(now)).unwrap_or_default())
 }
 
-fn describe_send_error(err: &reqwest::Error) -> String {
-    let chain = error_chain(err);
+fn describe_send_error(err: &reqwest::Error, scrub: impl Fn(&str) -> String) -> FetchError {
+    let chain = scrub(&error_chain(err));
     if err.is_connect() {
-        format!("cannot connect: {chain}")
+        FetchError::Unreached(format!("cannot connect: {chain}"))
     } else {
-        format!("the request failed: {chain}")
+        FetchError::transient(format!("the request failed: {chain}"))
     }
 }
 
@@ -332,6 +375,18 @@ mod tests {
                 .as_str(),
             "http://127.0.0.1:8080/data/projects/p/cache/c/status?excludeLogs=true"
         );
+    }
+
+    #[test]
+    fn every_endpoint_url() {
+        let c = client("https://h/api/v1");
+        assert_eq!(c.project_status_url("p").as_str(), "https://h/api/v1/data/projects/p/cache/status");
+        assert_eq!(
+            c.execution_history_url("p", "c", 20).as_str(),
+            "https://h/api/v1/data/projects/p/cache/c/executionHistory?limit=20&offset=0"
+        );
+        assert_eq!(c.trigger_url("p", "c", ExecutionKind::Incremental).as_str(), "https://h/api/v1/data/projects/p/cache/c/incrementalUpdate");
+        assert_eq!(c.trigger_url("p", "c", ExecutionKind::Full).as_str(), "https://h/api/v1/data/projects/p/cache/c/fullRefreshUpdate");
     }
 
     #[test]

@@ -46,8 +46,44 @@ impl ExecutionFilter {
     }
 }
 
+/// The record a slot showed just before `--trigger`: the triggered
+/// execution is the first one in that slot that is not this one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Baseline {
+    /// The triggered slot.
+    pub kind: ExecutionKind,
+    /// The id of the record it showed, if any.
+    pub id: Option<String>,
+    /// When that record was created, if known.
+    pub created_at: Option<Timestamp>,
+}
+
+impl Baseline {
+    /// The slot's record before the trigger.
+    pub fn of(status: &CacheStatus, kind: ExecutionKind) -> Baseline {
+        let execution = status.execution(kind);
+        Baseline { kind, id: execution.and_then(|e| e.id.clone()), created_at: execution.and_then(|e| e.created_at) }
+    }
+
+    /// Whether `execution` is a new one: another id, created later. The
+    /// server's ids and clocks decide, never the client's clock.
+    pub fn is_superseded_by(&self, execution: &Execution) -> bool {
+        let other_id = match (&self.id, &execution.id) {
+            (None, _) => true,
+            (Some(old), Some(new)) => old != new,
+            // A record without an id cannot be told apart from the old one.
+            (Some(_), None) => false,
+        };
+        let later = match (self.created_at, execution.created_at) {
+            (Some(old), Some(new)) => new > old,
+            _ => true,
+        };
+        other_id && later
+    }
+}
+
 /// What makes an execution count, pinned to instants.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Criteria {
     /// Which slots are looked at.
     pub execution: ExecutionFilter,
@@ -55,11 +91,18 @@ pub struct Criteria {
     pub since: Option<Timestamp>,
     /// `--started-after`: it must have started at or after this.
     pub started_after: Option<Timestamp>,
+    /// `--trigger`: it must be newer than the slot's record before the trigger.
+    pub newer_than: Option<Baseline>,
 }
 
 impl Criteria {
+    /// Criteria with no bounds: "wait for the current sync".
+    pub fn current(execution: ExecutionFilter) -> Criteria {
+        Criteria { execution, since: None, started_after: None, newer_than: None }
+    }
+
     fn has_bounds(&self) -> bool {
-        self.since.is_some() || self.started_after.is_some()
+        self.since.is_some() || self.started_after.is_some() || self.newer_than.is_some()
     }
 
     /// Whether the execution satisfies the time bounds, or still may: a
@@ -74,7 +117,8 @@ impl Criteria {
             (None, _) | (Some(_), false) => true,
             (Some(bound), true) => execution.terminal_at().is_some_and(|at| at > bound),
         };
-        started_ok && finished_ok
+        let newer_ok = self.newer_than.as_ref().is_none_or(|baseline| baseline.is_superseded_by(execution));
+        started_ok && finished_ok && newer_ok
     }
 }
 
@@ -105,7 +149,12 @@ pub struct Decision {
 }
 
 /// Decides where one cache stands against the criteria.
-pub fn decide(status: &CacheStatus, criteria: &Criteria) -> Decision {
+///
+/// `missed` are executions the status no longer shows because a newer one
+/// took their slot between two polls (read from the execution history by
+/// the loop). They were current while the gate watched, so they count as
+/// the current one does.
+pub fn decide(status: &CacheStatus, criteria: &Criteria, missed: &[(ExecutionKind, Execution)]) -> Decision {
     if status.status == Status::Deleted {
         return Decision {
             verdict: Verdict::Deleted,
@@ -114,24 +163,19 @@ pub fn decide(status: &CacheStatus, criteria: &Criteria) -> Decision {
             unknown_status: None,
         };
     }
-    let present: Vec<(ExecutionKind, &Execution)> = criteria
-        .execution
-        .slots()
-        .iter()
-        .filter_map(|&kind| status.execution(kind).map(|e| (kind, e)))
-        .collect();
+    let slots = criteria.execution.slots();
+    let present: Vec<(ExecutionKind, &Execution)> =
+        slots.iter().filter_map(|&kind| status.execution(kind).map(|e| (kind, e))).collect();
+    let missed: Vec<(ExecutionKind, &Execution)> =
+        missed.iter().filter(|(kind, _)| slots.contains(kind)).map(|(kind, e)| (*kind, e)).collect();
     // Without bounds, only the newest execution counts ("wait for the
     // current sync"); for `both`, the newest of each slot, i.e. all of them.
     let counting: Vec<(ExecutionKind, &Execution)> = if criteria.has_bounds() {
-        present
-            .iter()
-            .copied()
-            .filter(|(_, e)| criteria.may_count(e))
-            .collect()
+        present.iter().chain(&missed).copied().filter(|(_, e)| criteria.may_count(e)).collect()
     } else if criteria.execution == ExecutionFilter::Both {
-        present.clone()
+        present.iter().chain(&missed).copied().collect()
     } else {
-        newest(&present).into_iter().collect()
+        newest(&present).into_iter().chain(missed.iter().copied()).collect()
     };
     let unknown_status = counting.iter().find_map(|(_, e)| match &e.status {
         Some(Status::Other(text)) => Some(text.clone()),
@@ -141,7 +185,7 @@ pub fn decide(status: &CacheStatus, criteria: &Criteria) -> Decision {
     let mut decision = if criteria.execution == ExecutionFilter::Both {
         decide_both(&counting)
     } else {
-        decide_first_to_end(status, criteria, &present, &counting)
+        decide_first_to_end(status, criteria, &present, &counting, &missed)
     };
     decision.unknown_status = unknown_status;
     decision
@@ -154,6 +198,7 @@ fn decide_first_to_end(
     criteria: &Criteria,
     present: &[(ExecutionKind, &Execution)],
     counting: &[(ExecutionKind, &Execution)],
+    missed: &[(ExecutionKind, &Execution)],
 ) -> Decision {
     let ended = counting
         .iter()
@@ -163,10 +208,13 @@ fn decide_first_to_end(
         // The top-level status turns RUNNING before the new execution's
         // record exists. Without bounds the gate means "wait for the
         // current sync", so a finished record under a RUNNING cache is the
-        // previous sync, not the current one.
+        // previous sync, not the current one — unless the gate watched it
+        // run (a missed execution).
+        let watched = missed.iter().any(|(_, e)| std::ptr::eq(*e, execution));
         let starting = !criteria.has_bounds()
             && criteria.execution == ExecutionFilter::Any
-            && status.status == Status::Running;
+            && status.status == Status::Running
+            && !watched;
         if starting {
             return waiting(
                 Some(kind),
@@ -179,6 +227,13 @@ fn decide_first_to_end(
         return waiting(Some(kind), describe_running(kind, execution));
     }
     let wanted = slots_label(criteria.execution);
+    if let Some(baseline) = &criteria.newer_than {
+        let old = baseline.id.as_deref().map_or("no execution".to_owned(), |id| format!("{id}"));
+        return waiting(
+            present.first().map(|(kind, _)| *kind),
+            format!("waiting for the triggered {} to appear (the slot still shows {old})", baseline.kind.label()),
+        );
+    }
     match newest(present) {
         None => waiting(
             None,
@@ -199,21 +254,23 @@ fn decide_first_to_end(
 }
 
 /// `both`: every slot needs a counting `COMPLETED` execution; a counting
-/// failure in either slot fails the cache.
+/// failure in either slot fails the cache. Within a slot, the counting
+/// execution that ended last speaks for it.
 fn decide_both(counting: &[(ExecutionKind, &Execution)]) -> Decision {
-    let failed = counting
+    let last_ended = |kind: ExecutionKind| {
+        counting.iter().filter(|(k, e)| *k == kind && e.is_terminal()).max_by_key(|(_, e)| e.terminal_at())
+    };
+    let slots = ExecutionFilter::Both.slots();
+    let failed = slots
         .iter()
+        .filter_map(|&kind| last_ended(kind))
         .find(|(_, e)| matches!(e.status, Some(Status::Failed | Status::Cancelled)));
     if let Some(&(kind, execution)) = failed {
         return ended_decision(kind, execution);
     }
-    let completed = |kind: ExecutionKind| {
-        counting
-            .iter()
-            .find(|(k, e)| *k == kind && e.status == Some(Status::Completed))
-    };
+    let completed = |kind: ExecutionKind| last_ended(kind).filter(|(_, e)| e.status == Some(Status::Completed));
     let mut last_completed = None;
-    for &kind in ExecutionFilter::Both.slots() {
+    for &kind in slots {
         match completed(kind) {
             Some(&(_, execution)) => {
                 if last_completed.is_none_or(|(_, last): (ExecutionKind, &Execution)| {
@@ -367,6 +424,7 @@ mod tests {
             execution,
             since: since.map(at),
             started_after: started_after.map(at),
+            newer_than: None,
         }
     }
 
@@ -704,7 +762,7 @@ mod tests {
             focus,
         } in cases
         {
-            let decision = decide(&status, &criteria);
+            let decision = decide(&status, &criteria, &[]);
             assert_eq!(
                 (decision.verdict, decision.focus),
                 (verdict, focus),
@@ -720,7 +778,7 @@ mod tests {
         if let Some(e) = failed.as_mut() {
             e.error = Some(serde_json::json!({"message": "source unreachable"}));
         }
-        let decision = decide(&cache("FAILED", None, failed), &criteria(Any, None, None));
+        let decision = decide(&cache("FAILED", None, failed), &criteria(Any, None, None), &[]);
         assert_eq!(decision.verdict, Failed);
         assert!(
             decision.detail.contains("full refresh f9 FAILED"),
@@ -736,15 +794,9 @@ mod tests {
 
     #[test]
     fn unknown_statuses_are_reported_for_a_warning() {
-        let decision = decide(
-            &cache("RUNNING", ex("i1", "QUEUED", 10, None), None),
-            &criteria(Any, None, None),
-        );
+        let decision = decide(&cache("RUNNING", ex("i1", "QUEUED", 10, None), None), &criteria(Any, None, None), &[]);
         assert_eq!(decision.unknown_status.as_deref(), Some("QUEUED"));
-        let decision = decide(
-            &cache("RUNNING", ex("i1", "RUNNING", 10, None), None),
-            &criteria(Any, None, None),
-        );
+        let decision = decide(&cache("RUNNING", ex("i1", "RUNNING", 10, None), None), &criteria(Any, None, None), &[]);
         assert_eq!(decision.unknown_status, None);
     }
 
@@ -759,9 +811,57 @@ mod tests {
             None,
         );
         assert_eq!(
-            decide(&status, &criteria(Any, Some(0), None)).verdict,
+            decide(&status, &criteria(Any, Some(0), None), &[]).verdict,
             Waiting
         );
-        assert_eq!(decide(&status, &criteria(Any, None, None)).verdict, Ready);
+        assert_eq!(decide(&status, &criteria(Any, None, None), &[]).verdict, Ready);
+    }
+
+    fn triggered(kind: K, id: Option<&str>, created: u32) -> Criteria {
+        let mut c = criteria(if kind == K::Full { Full } else { Incremental }, None, None);
+        c.newer_than = Some(Baseline { kind, id: id.map(Into::into), created_at: Some(at(created)) });
+        c
+    }
+
+    #[test]
+    fn a_triggered_wait_only_accepts_a_new_execution() {
+        let none = || None;
+        let cases = [
+            case("the old COMPLETED record never satisfies it", cache("RUNNING", none(), ex("f1", "COMPLETED", 0, Some(5))), triggered(K::Full, Some("f1"), 0), Waiting, Some(K::Full)),
+            case("a new record running waits", cache("RUNNING", none(), ex("f2", "RUNNING", 10, None)), triggered(K::Full, Some("f1"), 0), Waiting, Some(K::Full)),
+            case("a new record completed is ready", cache("COMPLETED", none(), ex("f2", "COMPLETED", 10, Some(12))), triggered(K::Full, Some("f1"), 0), Ready, Some(K::Full)),
+            case("a new record failed fails", cache("FAILED", none(), ex("f2", "FAILED", 10, Some(12))), triggered(K::Full, Some("f1"), 0), Failed, Some(K::Full)),
+            case("another id created earlier is not it", cache("COMPLETED", none(), ex("f0", "COMPLETED", 0, Some(1))), triggered(K::Full, Some("f1"), 5), Waiting, Some(K::Full)),
+            case("a first ever execution counts", cache("COMPLETED", ex("i1", "COMPLETED", 10, Some(12)), none()), triggered(K::Incremental, None, 0), Ready, Some(K::Incremental)),
+            case("the other slot does not count", cache("COMPLETED", ex("i2", "COMPLETED", 10, Some(12)), ex("f1", "COMPLETED", 0, Some(5))), triggered(K::Full, Some("f1"), 0), Waiting, Some(K::Full)),
+        ];
+        for Case { name, status, criteria, verdict, focus } in cases {
+            let decision = decide(&status, &criteria, &[]);
+            assert_eq!((decision.verdict, decision.focus), (verdict, focus), "{name}: {}", decision.detail);
+        }
+        let waiting = decide(&cache("RUNNING", None, ex("f1", "COMPLETED", 0, Some(5))), &triggered(K::Full, Some("f1"), 0), &[]);
+        assert!(waiting.detail.contains("triggered full refresh to appear"), "{}", waiting.detail);
+    }
+
+    #[test]
+    fn executions_missed_between_polls_are_decided_on() {
+        let missed = |id: &str, status: &str| vec![(K::Incremental, ex(id, status, 1, Some(9)).unwrap())];
+        // The slot flipped from i1 to i2 between polls; i1 ended meanwhile.
+        let flipped = cache("RUNNING", ex("i2", "RUNNING", 10, None), None);
+        let table = [
+            ("no bounds: the watched sync completed", criteria(Any, None, None), missed("i1", "COMPLETED"), Ready),
+            ("no bounds: the watched sync failed", criteria(Any, None, None), missed("i1", "FAILED"), Failed),
+            ("since: a missed completion counts", criteria(Any, Some(5), None), missed("i1", "COMPLETED"), Ready),
+            ("since: a missed completion before T does not", criteria(Any, Some(9), None), missed("i1", "COMPLETED"), Waiting),
+            ("a missed execution of another slot is ignored", criteria(Full, None, None), missed("i1", "COMPLETED"), Waiting),
+            ("nothing missed: the new one is awaited", criteria(Any, None, None), vec![], Waiting),
+        ];
+        for (name, criteria, missed, verdict) in table {
+            assert_eq!(decide(&flipped, &criteria, &missed).verdict, verdict, "{name}");
+        }
+        // For `both`, the last to end in a slot speaks for it.
+        let both = cache("RUNNING", ex("i2", "RUNNING", 10, None), ex("f1", "COMPLETED", 0, Some(5)));
+        assert_eq!(decide(&both, &criteria(Both, None, None), &missed("i1", "COMPLETED")).verdict, Ready);
+        assert_eq!(decide(&both, &criteria(Both, None, None), &missed("i1", "FAILED")).verdict, Failed);
     }
 }

@@ -273,7 +273,8 @@ impl<'a> Gate<'a> {
             let elapsed_ms = millis(started.elapsed());
             let ending = match result {
                 Ok(status) => {
-                    let decision = decide(&status, &self.plan.criteria);
+                    let status = status.value;
+                    let decision = decide(&status, &self.plan.criteria, &[]);
                     tracing::debug!(cache_id = %cache_id, attempt = self.polls, elapsed_ms, status = status.status.as_str(), "poll cache {cache_id}: {}", decision.detail);
                     let outcome = match decision.verdict {
                         Verdict::Failed => Some(Outcome::Failed),
