@@ -246,7 +246,8 @@ pub fn decode_status_list(body: &[u8]) -> Result<Vec<CacheStatus>, String> {
 
 /// Decodes an execution history (`GET …/executionHistory`), newest first.
 pub fn decode_history(body: &[u8]) -> Result<Vec<Execution>, String> {
-    serde_json::from_slice(body).map_err(|err| format!("the reply is not an execution history ({err})"))
+    serde_json::from_slice(body)
+        .map_err(|err| format!("the reply is not an execution history ({err})"))
 }
 
 /// The `message` of an error body (`{"error","message","errorCode"}`), if

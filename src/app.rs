@@ -7,9 +7,8 @@ use jiff::Timestamp;
 
 use crate::cli::{self, CliError, Config};
 use crate::client::Client;
-use crate::decision::Criteria;
 use crate::exit_codes::Outcome;
-use crate::gate::{self, Plan};
+use crate::gate::{self, Caches, Plan};
 use crate::schedule::Schedule;
 use crate::{logging, report};
 
@@ -51,17 +50,21 @@ where
     report.outcome.code()
 }
 
-/// Pins the TIME bounds to the moment the gate started.
-pub fn plan(config: &Config, started: Timestamp) -> Plan {
+/// The plan of the run: the checked configuration, and when it started.
+pub fn plan(config: &Config, started_at: Timestamp) -> Plan {
     Plan {
         project_id: config.project_id.clone(),
-        cache_ids: config.cache_ids.clone(),
-        criteria: Criteria {
-            execution: config.execution,
-            since: config.since.map(|t| t.resolve(started)),
-            started_after: config.started_after.map(|t| t.resolve(started)),
-            newer_than: None,
+        caches: if config.all_caches {
+            Caches::All
+        } else {
+            Caches::Listed(config.cache_ids.clone())
         },
+        execution: config.execution,
+        since: config.since,
+        started_after: config.started_after,
+        started_at,
+        trigger: config.trigger,
+        stall_timeout: config.stall_timeout,
         timeout: config.timeout,
         request_timeout: config.request_timeout,
     }

@@ -11,6 +11,7 @@ use std::time::Duration;
 use clap::{Parser, ValueEnum};
 use reqwest::Url;
 
+use crate::api::ExecutionKind;
 use crate::decision::ExecutionFilter;
 use crate::timespec::{TimeSpec, parse_duration, parse_time};
 
@@ -98,9 +99,23 @@ pub struct Args {
         env = "PEAKA_CACHE_ID",
         value_name = "ID",
         value_delimiter = ',',
-        required = true
+        required_unless_present = "all_caches"
     )]
     pub cache_ids: Vec<String>,
+
+    /// Wait for every cache of the project (read at the start) instead of --cache-id.
+    #[arg(long, env = "PEAKA_ALL_CACHES", conflicts_with = "cache_ids")]
+    pub all_caches: bool,
+
+    /// Start a refresh of this kind (`incremental` or `full`) on each cache, then wait for that
+    /// very refresh: an execution that existed before the trigger never satisfies the gate.
+    #[arg(long, env = "PEAKA_TRIGGER", value_enum, value_name = "KIND")]
+    pub trigger: Option<TriggerKind>,
+
+    /// End with exit 7 (`stalled`) when the awaited running execution has not moved (no new
+    /// updatedAt, no progress) for this long. Off by default; 0 also means off.
+    #[arg(long, env = "PEAKA_STALL_TIMEOUT", value_name = "DURATION", value_parser = parse_duration)]
+    pub stall_timeout: Option<Duration>,
 
     /// A file holding the API key (instead of PEAKA_API_KEY); surrounding whitespace is trimmed.
     #[arg(
@@ -135,15 +150,15 @@ pub struct Args {
     pub timeout: Duration,
 
     /// The first pause between polls; it doubles after each poll, up to --max-interval.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "1s")]
+    #[arg(long, env = "PEAKA_INITIAL_INTERVAL", value_name = "DURATION", value_parser = parse_duration, default_value = "1s")]
     pub initial_interval: Duration,
 
     /// The longest pause between polls (each pause is jittered below it).
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "30s")]
+    #[arg(long, env = "PEAKA_MAX_INTERVAL", value_name = "DURATION", value_parser = parse_duration, default_value = "30s")]
     pub max_interval: Duration,
 
     /// Give up on one request after this long, and retry on the poll schedule.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10s")]
+    #[arg(long, env = "PEAKA_REQUEST_TIMEOUT", value_name = "DURATION", value_parser = parse_duration, default_value = "10s")]
     pub request_timeout: Duration,
 
     /// Log format on stderr: human `text`, or `json` (one object per line).
@@ -157,6 +172,24 @@ pub struct Args {
     /// The final summary on stdout: one readable `text` line, or one `json` object.
     #[arg(long, env = "PEAKA_OUTPUT", value_enum, value_name = "FORMAT", default_value_t = Format::Text)]
     pub output: Format,
+}
+
+/// The kind of refresh `--trigger` starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TriggerKind {
+    /// `POST …/incrementalUpdate`.
+    Incremental,
+    /// `POST …/fullRefreshUpdate`.
+    Full,
+}
+
+impl From<TriggerKind> for ExecutionKind {
+    fn from(kind: TriggerKind) -> ExecutionKind {
+        match kind {
+            TriggerKind::Incremental => ExecutionKind::Incremental,
+            TriggerKind::Full => ExecutionKind::Full,
+        }
+    }
 }
 
 /// A format for logs or the summary.
@@ -206,8 +239,15 @@ impl std::fmt::Debug for ApiKey {
 pub struct Config {
     /// The project id.
     pub project_id: String,
-    /// The cache ids, trimmed, without duplicates, in the order given.
+    /// The cache ids, trimmed, without duplicates, in the order given;
+    /// empty with `--all-caches`.
     pub cache_ids: Vec<String>,
+    /// `--all-caches`.
+    pub all_caches: bool,
+    /// `--trigger`.
+    pub trigger: Option<ExecutionKind>,
+    /// `--stall-timeout`; `None` when off.
+    pub stall_timeout: Option<Duration>,
     /// The API key.
     pub api_key: ApiKey,
     /// The API's base URL.
@@ -290,7 +330,7 @@ fn check(args: Args, env: impl Fn(&str) -> Option<String>) -> Result<Config, Str
             cache_ids.push(id);
         }
     }
-    if cache_ids.is_empty() {
+    if cache_ids.is_empty() && !args.all_caches {
         return Err("--cache-id is empty: give at least one cache id (PEAKA_CACHE_ID takes a comma-separated list)".into());
     }
     let api_key = read_api_key(args.api_key_file.as_deref(), &env)?;
@@ -305,12 +345,31 @@ fn check(args: Args, env: impl Fn(&str) -> Option<String>) -> Result<Config, Str
             crate::timespec::format_duration(args.initial_interval)
         ));
     }
+    let trigger = args.trigger.map(ExecutionKind::from);
+    if let Some(kind) = trigger {
+        let fits = matches!(
+            (args.execution, kind),
+            (ExecutionFilter::Any, _)
+                | (ExecutionFilter::Incremental, ExecutionKind::Incremental)
+                | (ExecutionFilter::Full, ExecutionKind::Full)
+        );
+        if !fits {
+            return Err(format!(
+                "--trigger {} waits for the refresh it starts, so --execution {} does not fit: leave --execution out",
+                kind.as_str(),
+                args.execution.as_str()
+            ));
+        }
+    }
     if args.request_timeout.is_zero() {
         return Err("--request-timeout must be more than 0, like 10s".into());
     }
     Ok(Config {
         project_id,
         cache_ids,
+        all_caches: args.all_caches,
+        trigger,
+        stall_timeout: args.stall_timeout.filter(|d| !d.is_zero()),
         api_key,
         base_url,
         execution: args.execution,

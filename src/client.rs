@@ -68,7 +68,8 @@ impl FetchError {
     pub fn message(&self) -> &str {
         match self {
             FetchError::Transient { cause, .. } => cause,
-            FetchError::Unreached(message) | FetchError::Unauthorized(message)
+            FetchError::Unreached(message)
+            | FetchError::Unauthorized(message)
             | FetchError::NotFound(message)
             | FetchError::Api(message) => message,
         }
@@ -133,8 +134,17 @@ impl Client {
 
     /// `{base}/data/projects/{projectId}/cache/{cacheId}/executionHistory?limit=N`.
     pub fn execution_history_url(&self, project_id: &str, cache_id: &str, limit: u32) -> Url {
-        let mut url = self.endpoint(&["data", "projects", project_id, "cache", cache_id, "executionHistory"]);
-        url.query_pairs_mut().append_pair("limit", &limit.to_string()).append_pair("offset", "0");
+        let mut url = self.endpoint(&[
+            "data",
+            "projects",
+            project_id,
+            "cache",
+            cache_id,
+            "executionHistory",
+        ]);
+        url.query_pairs_mut()
+            .append_pair("limit", &limit.to_string())
+            .append_pair("offset", "0");
         url
     }
 
@@ -161,30 +171,81 @@ impl Client {
     }
 
     /// Fetches the status of one cache, giving up after `budget`.
-    pub async fn cache_status(&self, project_id: &str, cache_id: &str, budget: Duration) -> Result<Reply<CacheStatus>, FetchError> {
-        self.fetch(Method::GET, self.cache_status_url(project_id, cache_id), budget, api::decode_status).await
+    pub async fn cache_status(
+        &self,
+        project_id: &str,
+        cache_id: &str,
+        budget: Duration,
+    ) -> Result<Reply<CacheStatus>, FetchError> {
+        self.fetch(
+            Method::GET,
+            self.cache_status_url(project_id, cache_id),
+            budget,
+            api::decode_status,
+        )
+        .await
     }
 
     /// Fetches the status of every cache of a project in one request.
-    pub async fn project_statuses(&self, project_id: &str, budget: Duration) -> Result<Reply<Vec<CacheStatus>>, FetchError> {
-        self.fetch(Method::GET, self.project_status_url(project_id), budget, api::decode_status_list).await
+    pub async fn project_statuses(
+        &self,
+        project_id: &str,
+        budget: Duration,
+    ) -> Result<Reply<Vec<CacheStatus>>, FetchError> {
+        self.fetch(
+            Method::GET,
+            self.project_status_url(project_id),
+            budget,
+            api::decode_status_list,
+        )
+        .await
     }
 
     /// Fetches the newest `limit` executions of a cache, newest first.
-    pub async fn execution_history(&self, project_id: &str, cache_id: &str, limit: u32, budget: Duration) -> Result<Reply<Vec<Execution>>, FetchError> {
-        self.fetch(Method::GET, self.execution_history_url(project_id, cache_id, limit), budget, api::decode_history).await
+    pub async fn execution_history(
+        &self,
+        project_id: &str,
+        cache_id: &str,
+        limit: u32,
+        budget: Duration,
+    ) -> Result<Reply<Vec<Execution>>, FetchError> {
+        self.fetch(
+            Method::GET,
+            self.execution_history_url(project_id, cache_id, limit),
+            budget,
+            api::decode_history,
+        )
+        .await
     }
 
     /// Asks Peaka to start a refresh of the given kind. Sent once: the
     /// caller may repeat it only after [`FetchError::Unreached`].
-    pub async fn trigger(&self, project_id: &str, cache_id: &str, kind: ExecutionKind, budget: Duration) -> Result<Reply<()>, FetchError> {
+    pub async fn trigger(
+        &self,
+        project_id: &str,
+        cache_id: &str,
+        kind: ExecutionKind,
+        budget: Duration,
+    ) -> Result<Reply<()>, FetchError> {
         // The body of a trigger's answer is not documented; only its status counts.
-        self.fetch(Method::POST, self.trigger_url(project_id, cache_id, kind), budget, |_| Ok(())).await
+        self.fetch(
+            Method::POST,
+            self.trigger_url(project_id, cache_id, kind),
+            budget,
+            |_| Ok(()),
+        )
+        .await
     }
 
     /// One request with the whole exchange (connect, headers, body) inside
     /// `budget`; a 2xx body is decoded, anything else sorted.
-    async fn fetch<T>(&self, method: Method, url: Url, budget: Duration, decode: impl FnOnce(&[u8]) -> Result<T, String>) -> Result<Reply<T>, FetchError> {
+    async fn fetch<T>(
+        &self,
+        method: Method,
+        url: Url,
+        budget: Duration,
+        decode: impl FnOnce(&[u8]) -> Result<T, String>,
+    ) -> Result<Reply<T>, FetchError> {
         let exchange = async {
             let response = self
                 .http
@@ -194,14 +255,29 @@ impl Client {
                 .map_err(|err| describe_send_error(&err, |text| self.scrub(text)))?;
             let received_at = Timestamp::now();
             let status = response.status();
-            let header = |name| response.headers().get(name).and_then(|value: &HeaderValue| value.to_str().ok()).map(str::to_owned);
-            let server_date = header(header::DATE).and_then(|date| jiff::fmt::rfc2822::DateTimeParser::new().parse_timestamp(date.trim()).ok());
-            let retry_after = header(header::RETRY_AFTER).and_then(|value| parse_retry_after(&value, received_at));
+            let header = |name| {
+                response
+                    .headers()
+                    .get(name)
+                    .and_then(|value: &HeaderValue| value.to_str().ok())
+                    .map(str::to_owned)
+            };
+            let server_date = header(header::DATE).and_then(|date| {
+                jiff::fmt::rfc2822::DateTimeParser::new()
+                    .parse_timestamp(date.trim())
+                    .ok()
+            });
+            let retry_after = header(header::RETRY_AFTER)
+                .and_then(|value| parse_retry_after(&value, received_at));
             let location = header(header::LOCATION);
             let body = read_capped(response).await;
             if status.is_success() {
                 let value = decode(&body?).map_err(FetchError::transient)?;
-                return Ok(Reply { value, server_date, received_at });
+                return Ok(Reply {
+                    value,
+                    server_date,
+                    received_at,
+                });
             }
             let body = body.unwrap_or_default();
             let message = api::error_message(&body).map(|m| self.scrub(&m));
@@ -380,13 +456,22 @@ mod tests {
     #[test]
     fn every_endpoint_url() {
         let c = client("https://h/api/v1");
-        assert_eq!(c.project_status_url("p").as_str(), "https://h/api/v1/data/projects/p/cache/status");
+        assert_eq!(
+            c.project_status_url("p").as_str(),
+            "https://h/api/v1/data/projects/p/cache/status"
+        );
         assert_eq!(
             c.execution_history_url("p", "c", 20).as_str(),
             "https://h/api/v1/data/projects/p/cache/c/executionHistory?limit=20&offset=0"
         );
-        assert_eq!(c.trigger_url("p", "c", ExecutionKind::Incremental).as_str(), "https://h/api/v1/data/projects/p/cache/c/incrementalUpdate");
-        assert_eq!(c.trigger_url("p", "c", ExecutionKind::Full).as_str(), "https://h/api/v1/data/projects/p/cache/c/fullRefreshUpdate");
+        assert_eq!(
+            c.trigger_url("p", "c", ExecutionKind::Incremental).as_str(),
+            "https://h/api/v1/data/projects/p/cache/c/incrementalUpdate"
+        );
+        assert_eq!(
+            c.trigger_url("p", "c", ExecutionKind::Full).as_str(),
+            "https://h/api/v1/data/projects/p/cache/c/fullRefreshUpdate"
+        );
     }
 
     #[test]

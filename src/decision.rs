@@ -62,7 +62,11 @@ impl Baseline {
     /// The slot's record before the trigger.
     pub fn of(status: &CacheStatus, kind: ExecutionKind) -> Baseline {
         let execution = status.execution(kind);
-        Baseline { kind, id: execution.and_then(|e| e.id.clone()), created_at: execution.and_then(|e| e.created_at) }
+        Baseline {
+            kind,
+            id: execution.and_then(|e| e.id.clone()),
+            created_at: execution.and_then(|e| e.created_at),
+        }
     }
 
     /// Whether `execution` is a new one: another id, created later. The
@@ -98,7 +102,12 @@ pub struct Criteria {
 impl Criteria {
     /// Criteria with no bounds: "wait for the current sync".
     pub fn current(execution: ExecutionFilter) -> Criteria {
-        Criteria { execution, since: None, started_after: None, newer_than: None }
+        Criteria {
+            execution,
+            since: None,
+            started_after: None,
+            newer_than: None,
+        }
     }
 
     fn has_bounds(&self) -> bool {
@@ -117,9 +126,47 @@ impl Criteria {
             (None, _) | (Some(_), false) => true,
             (Some(bound), true) => execution.terminal_at().is_some_and(|at| at > bound),
         };
-        let newer_ok = self.newer_than.as_ref().is_none_or(|baseline| baseline.is_superseded_by(execution));
+        let newer_ok = self
+            .newer_than
+            .as_ref()
+            .is_none_or(|baseline| baseline.is_superseded_by(execution));
         started_ok && finished_ok && newer_ok
     }
+}
+
+/// What must change for a running execution to count as moving under
+/// `--stall-timeout`: its id, its `updatedAt`, or a progress counter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Motion {
+    id: Option<String>,
+    updated_at: Option<Timestamp>,
+    progress: Option<crate::api::Progress>,
+}
+
+impl Motion {
+    /// The parts of an execution that show it moving.
+    pub fn of(execution: &Execution) -> Motion {
+        Motion {
+            id: execution.id.clone(),
+            updated_at: execution.updated_at,
+            progress: execution.progress.clone(),
+        }
+    }
+}
+
+/// How long a running execution has been still: the longer of how long
+/// the gate has watched it unchanged and how long ago (by the server's
+/// clock) it last reported anything, so that an execution stuck for hours
+/// before the gate started is recognised at once.
+pub fn still_for(
+    watched_unchanged: std::time::Duration,
+    last_update: Option<Timestamp>,
+    server_now: Timestamp,
+) -> std::time::Duration {
+    let since_update = last_update
+        .and_then(|at| std::time::Duration::try_from(server_now.duration_since(at)).ok())
+        .unwrap_or_default();
+    watched_unchanged.max(since_update)
 }
 
 /// Where a cache stands.
@@ -154,7 +201,11 @@ pub struct Decision {
 /// took their slot between two polls (read from the execution history by
 /// the loop). They were current while the gate watched, so they count as
 /// the current one does.
-pub fn decide(status: &CacheStatus, criteria: &Criteria, missed: &[(ExecutionKind, Execution)]) -> Decision {
+pub fn decide(
+    status: &CacheStatus,
+    criteria: &Criteria,
+    missed: &[(ExecutionKind, Execution)],
+) -> Decision {
     if status.status == Status::Deleted {
         return Decision {
             verdict: Verdict::Deleted,
@@ -164,18 +215,31 @@ pub fn decide(status: &CacheStatus, criteria: &Criteria, missed: &[(ExecutionKin
         };
     }
     let slots = criteria.execution.slots();
-    let present: Vec<(ExecutionKind, &Execution)> =
-        slots.iter().filter_map(|&kind| status.execution(kind).map(|e| (kind, e))).collect();
-    let missed: Vec<(ExecutionKind, &Execution)> =
-        missed.iter().filter(|(kind, _)| slots.contains(kind)).map(|(kind, e)| (*kind, e)).collect();
+    let present: Vec<(ExecutionKind, &Execution)> = slots
+        .iter()
+        .filter_map(|&kind| status.execution(kind).map(|e| (kind, e)))
+        .collect();
+    let missed: Vec<(ExecutionKind, &Execution)> = missed
+        .iter()
+        .filter(|(kind, _)| slots.contains(kind))
+        .map(|(kind, e)| (*kind, e))
+        .collect();
     // Without bounds, only the newest execution counts ("wait for the
     // current sync"); for `both`, the newest of each slot, i.e. all of them.
     let counting: Vec<(ExecutionKind, &Execution)> = if criteria.has_bounds() {
-        present.iter().chain(&missed).copied().filter(|(_, e)| criteria.may_count(e)).collect()
+        present
+            .iter()
+            .chain(&missed)
+            .copied()
+            .filter(|(_, e)| criteria.may_count(e))
+            .collect()
     } else if criteria.execution == ExecutionFilter::Both {
         present.iter().chain(&missed).copied().collect()
     } else {
-        newest(&present).into_iter().chain(missed.iter().copied()).collect()
+        newest(&present)
+            .into_iter()
+            .chain(missed.iter().copied())
+            .collect()
     };
     let unknown_status = counting.iter().find_map(|(_, e)| match &e.status {
         Some(Status::Other(text)) => Some(text.clone()),
@@ -228,10 +292,16 @@ fn decide_first_to_end(
     }
     let wanted = slots_label(criteria.execution);
     if let Some(baseline) = &criteria.newer_than {
-        let old = baseline.id.as_deref().map_or("no execution".to_owned(), |id| format!("{id}"));
+        let old = baseline
+            .id
+            .as_deref()
+            .map_or("no execution".to_owned(), |id| format!("{id}"));
         return waiting(
             present.first().map(|(kind, _)| *kind),
-            format!("waiting for the triggered {} to appear (the slot still shows {old})", baseline.kind.label()),
+            format!(
+                "waiting for the triggered {} to appear (the slot still shows {old})",
+                baseline.kind.label()
+            ),
         );
     }
     match newest(present) {
@@ -258,7 +328,10 @@ fn decide_first_to_end(
 /// execution that ended last speaks for it.
 fn decide_both(counting: &[(ExecutionKind, &Execution)]) -> Decision {
     let last_ended = |kind: ExecutionKind| {
-        counting.iter().filter(|(k, e)| *k == kind && e.is_terminal()).max_by_key(|(_, e)| e.terminal_at())
+        counting
+            .iter()
+            .filter(|(k, e)| *k == kind && e.is_terminal())
+            .max_by_key(|(_, e)| e.terminal_at())
     };
     let slots = ExecutionFilter::Both.slots();
     let failed = slots
@@ -268,7 +341,8 @@ fn decide_both(counting: &[(ExecutionKind, &Execution)]) -> Decision {
     if let Some(&(kind, execution)) = failed {
         return ended_decision(kind, execution);
     }
-    let completed = |kind: ExecutionKind| last_ended(kind).filter(|(_, e)| e.status == Some(Status::Completed));
+    let completed =
+        |kind: ExecutionKind| last_ended(kind).filter(|(_, e)| e.status == Some(Status::Completed));
     let mut last_completed = None;
     for &kind in slots {
         match completed(kind) {
@@ -778,7 +852,11 @@ mod tests {
         if let Some(e) = failed.as_mut() {
             e.error = Some(serde_json::json!({"message": "source unreachable"}));
         }
-        let decision = decide(&cache("FAILED", None, failed), &criteria(Any, None, None), &[]);
+        let decision = decide(
+            &cache("FAILED", None, failed),
+            &criteria(Any, None, None),
+            &[],
+        );
         assert_eq!(decision.verdict, Failed);
         assert!(
             decision.detail.contains("full refresh f9 FAILED"),
@@ -794,9 +872,17 @@ mod tests {
 
     #[test]
     fn unknown_statuses_are_reported_for_a_warning() {
-        let decision = decide(&cache("RUNNING", ex("i1", "QUEUED", 10, None), None), &criteria(Any, None, None), &[]);
+        let decision = decide(
+            &cache("RUNNING", ex("i1", "QUEUED", 10, None), None),
+            &criteria(Any, None, None),
+            &[],
+        );
         assert_eq!(decision.unknown_status.as_deref(), Some("QUEUED"));
-        let decision = decide(&cache("RUNNING", ex("i1", "RUNNING", 10, None), None), &criteria(Any, None, None), &[]);
+        let decision = decide(
+            &cache("RUNNING", ex("i1", "RUNNING", 10, None), None),
+            &criteria(Any, None, None),
+            &[],
+        );
         assert_eq!(decision.unknown_status, None);
     }
 
@@ -814,12 +900,19 @@ mod tests {
             decide(&status, &criteria(Any, Some(0), None), &[]).verdict,
             Waiting
         );
-        assert_eq!(decide(&status, &criteria(Any, None, None), &[]).verdict, Ready);
+        assert_eq!(
+            decide(&status, &criteria(Any, None, None), &[]).verdict,
+            Ready
+        );
     }
 
     fn triggered(kind: K, id: Option<&str>, created: u32) -> Criteria {
         let mut c = criteria(if kind == K::Full { Full } else { Incremental }, None, None);
-        c.newer_than = Some(Baseline { kind, id: id.map(Into::into), created_at: Some(at(created)) });
+        c.newer_than = Some(Baseline {
+            kind,
+            id: id.map(Into::into),
+            created_at: Some(at(created)),
+        });
         c
     }
 
@@ -827,41 +920,177 @@ mod tests {
     fn a_triggered_wait_only_accepts_a_new_execution() {
         let none = || None;
         let cases = [
-            case("the old COMPLETED record never satisfies it", cache("RUNNING", none(), ex("f1", "COMPLETED", 0, Some(5))), triggered(K::Full, Some("f1"), 0), Waiting, Some(K::Full)),
-            case("a new record running waits", cache("RUNNING", none(), ex("f2", "RUNNING", 10, None)), triggered(K::Full, Some("f1"), 0), Waiting, Some(K::Full)),
-            case("a new record completed is ready", cache("COMPLETED", none(), ex("f2", "COMPLETED", 10, Some(12))), triggered(K::Full, Some("f1"), 0), Ready, Some(K::Full)),
-            case("a new record failed fails", cache("FAILED", none(), ex("f2", "FAILED", 10, Some(12))), triggered(K::Full, Some("f1"), 0), Failed, Some(K::Full)),
-            case("another id created earlier is not it", cache("COMPLETED", none(), ex("f0", "COMPLETED", 0, Some(1))), triggered(K::Full, Some("f1"), 5), Waiting, Some(K::Full)),
-            case("a first ever execution counts", cache("COMPLETED", ex("i1", "COMPLETED", 10, Some(12)), none()), triggered(K::Incremental, None, 0), Ready, Some(K::Incremental)),
-            case("the other slot does not count", cache("COMPLETED", ex("i2", "COMPLETED", 10, Some(12)), ex("f1", "COMPLETED", 0, Some(5))), triggered(K::Full, Some("f1"), 0), Waiting, Some(K::Full)),
+            case(
+                "the old COMPLETED record never satisfies it",
+                cache("RUNNING", none(), ex("f1", "COMPLETED", 0, Some(5))),
+                triggered(K::Full, Some("f1"), 0),
+                Waiting,
+                Some(K::Full),
+            ),
+            case(
+                "a new record running waits",
+                cache("RUNNING", none(), ex("f2", "RUNNING", 10, None)),
+                triggered(K::Full, Some("f1"), 0),
+                Waiting,
+                Some(K::Full),
+            ),
+            case(
+                "a new record completed is ready",
+                cache("COMPLETED", none(), ex("f2", "COMPLETED", 10, Some(12))),
+                triggered(K::Full, Some("f1"), 0),
+                Ready,
+                Some(K::Full),
+            ),
+            case(
+                "a new record failed fails",
+                cache("FAILED", none(), ex("f2", "FAILED", 10, Some(12))),
+                triggered(K::Full, Some("f1"), 0),
+                Failed,
+                Some(K::Full),
+            ),
+            case(
+                "another id created earlier is not it",
+                cache("COMPLETED", none(), ex("f0", "COMPLETED", 0, Some(1))),
+                triggered(K::Full, Some("f1"), 5),
+                Waiting,
+                Some(K::Full),
+            ),
+            case(
+                "a first ever execution counts",
+                cache("COMPLETED", ex("i1", "COMPLETED", 10, Some(12)), none()),
+                triggered(K::Incremental, None, 0),
+                Ready,
+                Some(K::Incremental),
+            ),
+            case(
+                "the other slot does not count",
+                cache(
+                    "COMPLETED",
+                    ex("i2", "COMPLETED", 10, Some(12)),
+                    ex("f1", "COMPLETED", 0, Some(5)),
+                ),
+                triggered(K::Full, Some("f1"), 0),
+                Waiting,
+                Some(K::Full),
+            ),
         ];
-        for Case { name, status, criteria, verdict, focus } in cases {
+        for Case {
+            name,
+            status,
+            criteria,
+            verdict,
+            focus,
+        } in cases
+        {
             let decision = decide(&status, &criteria, &[]);
-            assert_eq!((decision.verdict, decision.focus), (verdict, focus), "{name}: {}", decision.detail);
+            assert_eq!(
+                (decision.verdict, decision.focus),
+                (verdict, focus),
+                "{name}: {}",
+                decision.detail
+            );
         }
-        let waiting = decide(&cache("RUNNING", None, ex("f1", "COMPLETED", 0, Some(5))), &triggered(K::Full, Some("f1"), 0), &[]);
-        assert!(waiting.detail.contains("triggered full refresh to appear"), "{}", waiting.detail);
+        let waiting = decide(
+            &cache("RUNNING", None, ex("f1", "COMPLETED", 0, Some(5))),
+            &triggered(K::Full, Some("f1"), 0),
+            &[],
+        );
+        assert!(
+            waiting.detail.contains("triggered full refresh to appear"),
+            "{}",
+            waiting.detail
+        );
     }
 
     #[test]
     fn executions_missed_between_polls_are_decided_on() {
-        let missed = |id: &str, status: &str| vec![(K::Incremental, ex(id, status, 1, Some(9)).unwrap())];
+        let missed =
+            |id: &str, status: &str| vec![(K::Incremental, ex(id, status, 1, Some(9)).unwrap())];
         // The slot flipped from i1 to i2 between polls; i1 ended meanwhile.
         let flipped = cache("RUNNING", ex("i2", "RUNNING", 10, None), None);
         let table = [
-            ("no bounds: the watched sync completed", criteria(Any, None, None), missed("i1", "COMPLETED"), Ready),
-            ("no bounds: the watched sync failed", criteria(Any, None, None), missed("i1", "FAILED"), Failed),
-            ("since: a missed completion counts", criteria(Any, Some(5), None), missed("i1", "COMPLETED"), Ready),
-            ("since: a missed completion before T does not", criteria(Any, Some(9), None), missed("i1", "COMPLETED"), Waiting),
-            ("a missed execution of another slot is ignored", criteria(Full, None, None), missed("i1", "COMPLETED"), Waiting),
-            ("nothing missed: the new one is awaited", criteria(Any, None, None), vec![], Waiting),
+            (
+                "no bounds: the watched sync completed",
+                criteria(Any, None, None),
+                missed("i1", "COMPLETED"),
+                Ready,
+            ),
+            (
+                "no bounds: the watched sync failed",
+                criteria(Any, None, None),
+                missed("i1", "FAILED"),
+                Failed,
+            ),
+            (
+                "since: a missed completion counts",
+                criteria(Any, Some(5), None),
+                missed("i1", "COMPLETED"),
+                Ready,
+            ),
+            (
+                "since: a missed completion before T does not",
+                criteria(Any, Some(9), None),
+                missed("i1", "COMPLETED"),
+                Waiting,
+            ),
+            (
+                "a missed execution of another slot is ignored",
+                criteria(Full, None, None),
+                missed("i1", "COMPLETED"),
+                Waiting,
+            ),
+            (
+                "nothing missed: the new one is awaited",
+                criteria(Any, None, None),
+                vec![],
+                Waiting,
+            ),
         ];
         for (name, criteria, missed, verdict) in table {
-            assert_eq!(decide(&flipped, &criteria, &missed).verdict, verdict, "{name}");
+            assert_eq!(
+                decide(&flipped, &criteria, &missed).verdict,
+                verdict,
+                "{name}"
+            );
         }
         // For `both`, the last to end in a slot speaks for it.
-        let both = cache("RUNNING", ex("i2", "RUNNING", 10, None), ex("f1", "COMPLETED", 0, Some(5)));
-        assert_eq!(decide(&both, &criteria(Both, None, None), &missed("i1", "COMPLETED")).verdict, Ready);
-        assert_eq!(decide(&both, &criteria(Both, None, None), &missed("i1", "FAILED")).verdict, Failed);
+        let both = cache(
+            "RUNNING",
+            ex("i2", "RUNNING", 10, None),
+            ex("f1", "COMPLETED", 0, Some(5)),
+        );
+        assert_eq!(
+            decide(
+                &both,
+                &criteria(Both, None, None),
+                &missed("i1", "COMPLETED")
+            )
+            .verdict,
+            Ready
+        );
+        assert_eq!(
+            decide(&both, &criteria(Both, None, None), &missed("i1", "FAILED")).verdict,
+            Failed
+        );
+    }
+
+    #[test]
+    fn stillness_is_the_longer_of_watching_and_the_server_clock() {
+        use std::time::Duration as D;
+        let table = [
+            (D::from_secs(5), Some(at(0)), at(10), D::from_secs(600)),
+            (D::from_secs(900), Some(at(10)), at(10), D::from_secs(900)),
+            (D::from_secs(5), None, at(10), D::from_secs(5)),
+            // An update stamped in the future (skew) is not negative stillness.
+            (D::from_secs(5), Some(at(20)), at(10), D::from_secs(5)),
+        ];
+        for (watched, updated, now, want) in table {
+            assert_eq!(still_for(watched, updated, now), want);
+        }
+        let running = ex("i1", "RUNNING", 0, None).unwrap();
+        let mut moved = running.clone();
+        moved.updated_at = Some(at(1));
+        assert_eq!(Motion::of(&running), Motion::of(&running.clone()));
+        assert_ne!(Motion::of(&running), Motion::of(&moved));
     }
 }

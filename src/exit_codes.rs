@@ -21,6 +21,8 @@ pub enum Outcome {
     NotFound,
     /// Any other 4xx, or a redirect.
     ApiError,
+    /// `--stall-timeout`: the awaited execution stopped moving.
+    Stalled,
     /// SIGINT (Ctrl-C).
     Interrupted,
     /// SIGTERM (a pod being stopped, `kill`).
@@ -38,6 +40,7 @@ impl Outcome {
             Outcome::Unauthorized => 4,
             Outcome::NotFound => 5,
             Outcome::ApiError => 6,
+            Outcome::Stalled => 7,
             // The shell convention 128 + signal number.
             Outcome::Interrupted => 130,
             Outcome::Terminated => 143,
@@ -54,6 +57,7 @@ impl Outcome {
             Outcome::Unauthorized => "unauthorized",
             Outcome::NotFound => "not_found",
             Outcome::ApiError => "api_error",
+            Outcome::Stalled => "stalled",
             Outcome::Interrupted | Outcome::Terminated => "interrupted",
         }
     }
@@ -73,6 +77,7 @@ mod tests {
             (Unauthorized, 4, "unauthorized"),
             (NotFound, 5, "not_found"),
             (ApiError, 6, "api_error"),
+            (Stalled, 7, "stalled"),
             (Interrupted, 130, "interrupted"),
             (Terminated, 143, "interrupted"),
         ];

@@ -10,6 +10,20 @@ use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_peaka-wait");
 
+/// The fake's setup: its defaults plus the projects these tests list.
+fn options() -> fake_peaka::Options {
+    let mut options = fake_peaka::Options::default();
+    let env_caches = [
+        "completes-after-200ms~env-a",
+        "full-completes-after-300ms~env-b",
+    ];
+    options.projects.insert(
+        "cli-env".into(),
+        env_caches.iter().map(|c| c.to_string()).collect(),
+    );
+    options
+}
+
 /// One fake API for the whole test binary, on its own runtime thread.
 fn fake() -> &'static fake_peaka::Running {
     static FAKE: OnceLock<fake_peaka::Running> = OnceLock::new();
@@ -18,12 +32,9 @@ fn fake() -> &'static fake_peaka::Running {
         std::thread::spawn(move || {
             let runtime = tokio::runtime::Runtime::new().expect("runtime");
             runtime.block_on(async move {
-                let running = fake_peaka::start(
-                    "127.0.0.1:0".parse().unwrap(),
-                    fake_peaka::Options::default(),
-                )
-                .await
-                .expect("fake API");
+                let running = fake_peaka::start("127.0.0.1:0".parse().unwrap(), options())
+                    .await
+                    .expect("fake API");
                 tx.send(running).expect("send");
                 std::future::pending::<()>().await
             });
@@ -291,7 +302,7 @@ fn everything_can_come_from_the_environment() {
         .env_clear()
         .env("PEAKA_API_KEY_FILE", &key_file)
         .env("PEAKA_BASE_URL", format!("{}/", fake().base_url))
-        .env("PEAKA_PROJECT_ID", "demo")
+        .env("PEAKA_PROJECT_ID", "cli-env")
         .env(
             "PEAKA_CACHE_ID",
             "completes-after-200ms~env-a, full-completes-after-300ms~env-b",

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use peaka_wait::client::Client;
-use peaka_wait::decision::{Criteria, ExecutionFilter};
+use peaka_wait::decision::ExecutionFilter;
 use peaka_wait::exit_codes::Outcome;
 use peaka_wait::gate::{self, CacheState, Plan, Report};
 use peaka_wait::schedule::Schedule;
@@ -43,17 +43,9 @@ fn completed() -> ResponseTemplate {
 }
 
 fn plan(caches: &[&str], timeout: Duration) -> Plan {
-    Plan {
-        project_id: "p".into(),
-        cache_ids: caches.iter().map(|c| c.to_string()).collect(),
-        criteria: Criteria {
-            execution: ExecutionFilter::Any,
-            since: None,
-            started_after: None,
-        },
-        timeout,
-        request_timeout: Duration::from_secs(2),
-    }
+    let mut plan = Plan::new("p", caches, ExecutionFilter::Any, timeout);
+    plan.request_timeout = Duration::from_secs(2);
+    plan
 }
 
 /// Mounts `first` for the first `times` requests, then `then` for ever.
@@ -476,22 +468,33 @@ async fn checking_once_makes_one_request() {
     assert_eq!(run(&server, Duration::ZERO).await.outcome, Outcome::Ready);
 }
 
+fn list(statuses: &[(&str, &str, Value)]) -> ResponseTemplate {
+    let items: Vec<Value> = statuses
+        .iter()
+        .map(|(id, top, incremental)| json!({"id": id, "status": top, "lastIncrementalCacheExecution": incremental, "lastFullRefreshCacheExecution": null}))
+        .collect();
+    ResponseTemplate::new(200).set_body_json(Value::Array(items))
+}
+
 #[tokio::test]
-async fn several_caches_wait_for_all_and_stop_at_the_first_failure() {
+async fn several_caches_are_polled_with_one_request_per_round() {
     let server = MockServer::start().await;
-    let path_of = |cache: &str| format!("/data/projects/p/cache/{cache}/status");
-    Mock::given(path(path_of("a")))
-        .respond_with(completed())
-        .mount(&server)
-        .await;
-    Mock::given(path(path_of("b")))
-        .respond_with(running())
+    let done = || execution("COMPLETED", Some("2026-11-24T10:05:00Z"));
+    let list_path = "/data/projects/p/cache/status";
+    Mock::given(path(list_path))
+        .respond_with(list(&[
+            ("a", "COMPLETED", done()),
+            ("b", "RUNNING", execution("RUNNING", None)),
+        ]))
         .up_to_n_times(2)
         .with_priority(1)
         .mount(&server)
         .await;
-    Mock::given(path(path_of("b")))
-        .respond_with(completed())
+    Mock::given(path(list_path))
+        .respond_with(list(&[
+            ("a", "COMPLETED", done()),
+            ("b", "COMPLETED", done()),
+        ]))
         .with_priority(2)
         .mount(&server)
         .await;
@@ -505,14 +508,24 @@ async fn several_caches_wait_for_all_and_stop_at_the_first_failure() {
     )
     .await;
     assert_eq!(report.outcome, Outcome::Ready, "{}", report.message);
-    // A ready cache is not polled again: a once, b three times.
-    assert_eq!(report.polls, 4);
+    assert_eq!(
+        report.polls, 3,
+        "one list request per round, none per cache"
+    );
+    assert_eq!(requests(&server).await, 3);
+}
 
-    let failed = status("FAILED", execution("FAILED", Some("2026-11-24T10:05:00Z")));
-    Mock::given(path(path_of("f")))
-        .respond_with(failed)
+#[tokio::test]
+async fn several_caches_stop_at_the_first_failure_and_a_missing_one_is_not_found() {
+    let server = MockServer::start().await;
+    let done = || execution("COMPLETED", Some("2026-11-24T10:05:00Z"));
+    let failed = execution("FAILED", Some("2026-11-24T10:05:00Z"));
+    Mock::given(path("/data/projects/p/cache/status"))
+        .respond_with(list(&[("a", "COMPLETED", done()), ("f", "FAILED", failed)]))
         .mount(&server)
         .await;
+    let client = Client::new(server.uri().parse().unwrap(), "k").unwrap();
+    let schedule = || Schedule::new(Duration::from_millis(20), Duration::from_millis(40));
     let report = gate::run(
         &plan(&["a", "f", "missing"], Duration::from_secs(10)),
         &client,
@@ -528,6 +541,23 @@ async fn several_caches_wait_for_all_and_stop_at_the_first_failure() {
         "{}",
         report.message
     );
+
+    let report = gate::run(
+        &plan(&["a", "missing"], Duration::from_secs(10)),
+        &client,
+        schedule(),
+        std::future::pending(),
+    )
+    .await;
+    assert_eq!(report.outcome, Outcome::NotFound, "{}", report.message);
+    assert!(
+        report
+            .message
+            .contains("cache missing: not among the caches of project p"),
+        "{}",
+        report.message
+    );
+    assert_eq!(report.caches[1].state, CacheState::NotFound);
 }
 
 #[tokio::test]

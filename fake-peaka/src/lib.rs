@@ -2,13 +2,16 @@
 //! benchmarks. It never talks to Peaka.
 //!
 //! The cache id *is* the scenario, so one server serves every case without
-//! configuration: `completes-after-3s`, `fails-after-2s`, `stuck`,
-//! `flaky-completes-after-3s`, `rate-limited-completes-after-2s`,
-//! `unauthorized`, `forbidden`, `malformed`, `deleted`, `redirect`,
-//! `bad-request`, `slow-5s`, `unknown-status`, `full-…` (the same in the
-//! full-refresh slot); any other id is a 404. Each cache's clock starts at
-//! its first request, so a scenario plays the same however long the client
-//! took to start.
+//! configuration (see [`Scenario::parse`] for the list); any other id is a
+//! 404, as Peaka answers. Text after a `~` is a tag that makes an id unique
+//! (`stuck~test-3`), so tests sharing one server do not share a timeline.
+//! Each cache's clock starts at its first request, so a scenario plays the
+//! same however long the client took to start.
+//!
+//! Endpoints: the status of one cache, the statuses of a project's caches,
+//! a cache's execution history, and the two triggers. A project's caches
+//! are the ones configured for it in [`Options::projects`], or, for a
+//! project id `many-N-SCENARIO`, N caches `SCENARIO~1` … `SCENARIO~N`.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -19,12 +22,17 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use jiff::Timestamp;
+use axum::routing::{get, post};
+use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
 
 /// The API key the fake accepts unless told otherwise.
 pub const DEMO_KEY: &str = "demo-key";
+
+/// How long a triggered execution's record takes to appear in its slot:
+/// the live API shows the full-refresh record a few seconds after the
+/// trigger call returns, while the top-level status is already RUNNING.
+pub const TRIGGER_APPEARS_AFTER: Duration = Duration::from_millis(1500);
 
 /// How the fake is set up.
 #[derive(Debug, Clone)]
@@ -33,13 +41,52 @@ pub struct Options {
     pub api_key: String,
     /// The path prefix before `/data/projects/…` (like Peaka's `/api/v1`).
     pub prefix: String,
+    /// How far the fake's clock is from the machine's: its timestamps and
+    /// `Date` headers are shifted by this much.
+    pub clock_offset: SignedDuration,
+    /// The caches of each project, for the project-level status list.
+    pub projects: HashMap<String, Vec<String>>,
 }
 
 impl Default for Options {
     fn default() -> Self {
+        let demo = [
+            "completes-after-3s",
+            "full-completes-after-5s",
+            "completes-after-8s",
+        ];
         Options {
             api_key: DEMO_KEY.into(),
             prefix: "/api/v1".into(),
+            clock_offset: SignedDuration::ZERO,
+            projects: HashMap::from([(
+                "demo".to_owned(),
+                demo.iter().map(|s| s.to_string()).collect(),
+            )]),
+        }
+    }
+}
+
+/// How a refresh ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum End {
+    /// `COMPLETED`.
+    Completed,
+    /// `FAILED`, with an error.
+    Failed,
+    /// `CANCELLED`.
+    Cancelled,
+    /// Never: it stays `RUNNING`.
+    Never,
+}
+
+impl End {
+    fn status(self) -> &'static str {
+        match self {
+            End::Completed => "COMPLETED",
+            End::Failed => "FAILED",
+            End::Cancelled => "CANCELLED",
+            End::Never => "RUNNING",
         }
     }
 }
@@ -47,12 +94,12 @@ impl Default for Options {
 /// What a cache does over time.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Scenario {
-    /// RUNNING from the first request, then ends in `end` after `after`.
+    /// RUNNING from the first request, then ends after `after`.
     Refresh {
         /// The slot the execution runs in.
         full: bool,
-        /// The terminal status.
-        end: &'static str,
+        /// How it ends.
+        end: End,
         /// Time from the first request to the end.
         after: Duration,
         /// Every other request fails with this HTTP status (503, 429).
@@ -60,6 +107,26 @@ pub enum Scenario {
     },
     /// RUNNING forever, with no progress and `updatedAt == createdAt`.
     Stuck,
+    /// Idle (both slots COMPLETED long ago) until triggered; the triggered
+    /// record appears [`TRIGGER_APPEARS_AFTER`] later and ends `after` after that.
+    Triggered {
+        /// How the triggered execution ends.
+        end: End,
+        /// Its running time.
+        after: Duration,
+        /// Whether its record ever appears.
+        appears: bool,
+    },
+    /// Execution A runs, and at `after` ends while B starts in the same
+    /// slot: a poller that looks only at the slot never sees A end.
+    Flips {
+        /// How A ends.
+        end: End,
+        /// When A ends and B starts.
+        after: Duration,
+    },
+    /// A COMPLETED execution that finished this long before the first request.
+    FinishedAgo(Duration),
     /// Always this HTTP status with a Peaka-style error body.
     Error(u16),
     /// 200 with a body that is not JSON.
@@ -72,10 +139,24 @@ pub enum Scenario {
     Slow(Duration),
     /// An execution in a status the client does not know.
     UnknownStatus,
+    /// Status like `Triggered`, but every trigger is refused with Peaka's
+    /// 400 for a cache without settings.
+    TriggerRejected,
 }
 
 impl Scenario {
     /// Reads a scenario from a cache id; `None` means "no such cache".
+    ///
+    /// `completes-after-D`, `fails-after-D`, `cancelled-after-D`, `stuck`,
+    /// `flaky-completes-after-D` (every other request 503),
+    /// `rate-limited-completes-after-D` (every other request 429 with
+    /// `Retry-After: 1`), `triggered-completes-after-D`,
+    /// `triggered-fails-after-D`, `triggered-never-appears`,
+    /// `trigger-rejected`, `flips-after-D`, `flips-failing-after-D`,
+    /// `finished-ago-D`, `unauthorized`, `forbidden`, `bad-request`,
+    /// `server-error`, `malformed`, `deleted`, `redirect`, `slow-D`,
+    /// `unknown-status`; a `full-` prefix puts a refresh in the
+    /// full-refresh slot. D is like `500ms`, `3s` or `2m`.
     pub fn parse(id: &str) -> Option<Scenario> {
         let id = id.split('~').next().unwrap_or(id);
         let (full, rest) = match id.strip_prefix("full-") {
@@ -90,26 +171,60 @@ impl Scenario {
                 flaky,
             })
         };
-        if let Some(after) = rest.strip_prefix("completes-after-") {
-            return refresh("COMPLETED", after, None);
-        }
-        if let Some(after) = rest.strip_prefix("fails-after-") {
-            return refresh("FAILED", after, None);
-        }
-        if let Some(after) = rest.strip_prefix("cancelled-after-") {
-            return refresh("CANCELLED", after, None);
-        }
-        if let Some(after) = rest.strip_prefix("flaky-completes-after-") {
-            return refresh("COMPLETED", after, Some(503));
-        }
-        if let Some(after) = rest.strip_prefix("rate-limited-completes-after-") {
-            return refresh("COMPLETED", after, Some(429));
-        }
-        if let Some(delay) = rest.strip_prefix("slow-") {
-            return parse_duration(delay).map(Scenario::Slow);
+        let prefixed: [(&str, &dyn Fn(&str) -> Option<Scenario>); 12] = [
+            ("completes-after-", &|d| refresh(End::Completed, d, None)),
+            ("fails-after-", &|d| refresh(End::Failed, d, None)),
+            ("cancelled-after-", &|d| refresh(End::Cancelled, d, None)),
+            ("flaky-completes-after-", &|d| {
+                refresh(End::Completed, d, Some(503))
+            }),
+            ("rate-limited-completes-after-", &|d| {
+                refresh(End::Completed, d, Some(429))
+            }),
+            ("triggered-completes-after-", &|d| {
+                Some(Scenario::Triggered {
+                    end: End::Completed,
+                    after: parse_duration(d)?,
+                    appears: true,
+                })
+            }),
+            ("triggered-fails-after-", &|d| {
+                Some(Scenario::Triggered {
+                    end: End::Failed,
+                    after: parse_duration(d)?,
+                    appears: true,
+                })
+            }),
+            ("flips-after-", &|d| {
+                Some(Scenario::Flips {
+                    end: End::Completed,
+                    after: parse_duration(d)?,
+                })
+            }),
+            ("flips-failing-after-", &|d| {
+                Some(Scenario::Flips {
+                    end: End::Failed,
+                    after: parse_duration(d)?,
+                })
+            }),
+            ("finished-ago-", &|d| {
+                parse_duration(d).map(Scenario::FinishedAgo)
+            }),
+            ("slow-", &|d| parse_duration(d).map(Scenario::Slow)),
+            ("stuck", &|d| d.is_empty().then_some(Scenario::Stuck)),
+        ];
+        for (prefix, make) in prefixed {
+            if let Some(rest) = rest.strip_prefix(prefix) {
+                return make(rest);
+            }
         }
         match rest {
-            "stuck" => Some(Scenario::Stuck),
+            "triggered-never-appears" => Some(Scenario::Triggered {
+                end: End::Never,
+                after: Duration::ZERO,
+                appears: false,
+            }),
+            "trigger-rejected" => Some(Scenario::TriggerRejected),
             "unauthorized" => Some(Scenario::Error(401)),
             "forbidden" => Some(Scenario::Error(403)),
             "bad-request" => Some(Scenario::Error(400)),
@@ -136,27 +251,63 @@ fn parse_duration(text: &str) -> Option<Duration> {
     }
 }
 
-/// Per-cache memory: when its clock started and how often it was asked.
+/// Per-cache memory: when its clock started, how often it was asked, and
+/// the trigger it got, if any.
 #[derive(Debug, Clone, Copy)]
 struct Seen {
     first: Instant,
-    first_at: Timestamp,
     requests: u64,
+    trigger: Option<(bool, Instant)>,
 }
 
 #[derive(Debug, Default)]
 struct Shared {
     caches: HashMap<String, Seen>,
     requests: u64,
+    triggers: u64,
 }
 
 #[derive(Clone)]
 struct App {
     options: Arc<Options>,
     shared: Arc<Mutex<Shared>>,
+    /// The fake's clock at `epoch`; every timestamp derives from these two.
+    epoch: Instant,
+    epoch_at: Timestamp,
 }
 
-/// A running fake: its base URL and its request counter.
+impl App {
+    fn at(&self, instant: Instant) -> Timestamp {
+        let since = SignedDuration::try_from(instant.saturating_duration_since(self.epoch))
+            .unwrap_or(SignedDuration::ZERO);
+        self.epoch_at.checked_add(since).unwrap_or(self.epoch_at)
+    }
+
+    fn now(&self) -> Timestamp {
+        self.at(Instant::now())
+    }
+
+    /// Counts a request for a cache and returns its memory.
+    fn touch(&self, cache: &str) -> Seen {
+        let Ok(mut shared) = self.shared.lock() else {
+            return Seen {
+                first: Instant::now(),
+                requests: 1,
+                trigger: None,
+            };
+        };
+        shared.requests += 1;
+        let seen = shared.caches.entry(cache.to_owned()).or_insert(Seen {
+            first: Instant::now(),
+            requests: 0,
+            trigger: None,
+        });
+        seen.requests += 1;
+        *seen
+    }
+}
+
+/// A running fake: its base URL and its counters.
 #[derive(Clone)]
 pub struct Running {
     /// The base URL to give peaka-wait (`http://127.0.0.1:PORT/api/v1`).
@@ -167,18 +318,23 @@ pub struct Running {
 }
 
 impl Running {
-    /// Requests served so far (status endpoints only).
+    /// Requests served so far (every endpoint but `/_fake/stats`).
     pub fn requests(&self) -> u64 {
         self.shared.lock().map(|s| s.requests).unwrap_or(0)
     }
 
-    /// Requests served so far for one cache.
+    /// Requests served so far that named this cache.
     pub fn requests_for(&self, cache_id: &str) -> u64 {
         self.shared
             .lock()
             .ok()
             .and_then(|s| s.caches.get(cache_id).map(|c| c.requests))
             .unwrap_or(0)
+    }
+
+    /// Triggers received so far.
+    pub fn triggers(&self) -> u64 {
+        self.shared.lock().map(|s| s.triggers).unwrap_or(0)
     }
 }
 
@@ -188,15 +344,32 @@ pub async fn start(addr: SocketAddr, options: Options) -> std::io::Result<Runnin
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
     let shared = Arc::new(Mutex::new(Shared::default()));
+    let epoch = Instant::now();
+    let epoch_at = Timestamp::now()
+        .checked_add(options.clock_offset)
+        .unwrap_or_else(|_| Timestamp::now());
     let app = App {
         options: Arc::new(options.clone()),
         shared: shared.clone(),
+        epoch,
+        epoch_at,
     };
     let prefix = options.prefix.trim_end_matches('/').to_owned();
+    let cache = format!("{prefix}/data/projects/{{project}}/cache");
     let router = Router::new()
+        .route(&format!("{cache}/status"), get(project_status))
+        .route(&format!("{cache}/{{cache}}/status"), get(cache_status))
         .route(
-            &format!("{prefix}/data/projects/{{project}}/cache/{{cache}}/status"),
-            get(cache_status),
+            &format!("{cache}/{{cache}}/executionHistory"),
+            get(execution_history),
+        )
+        .route(
+            &format!("{cache}/{{cache}}/incrementalUpdate"),
+            post(trigger_incremental),
+        )
+        .route(
+            &format!("{cache}/{{cache}}/fullRefreshUpdate"),
+            post(trigger_full),
         )
         .route(&format!("{prefix}/_fake/stats"), get(stats))
         .with_state(app);
@@ -212,40 +385,67 @@ pub async fn start(addr: SocketAddr, options: Options) -> std::io::Result<Runnin
 }
 
 async fn stats(State(app): State<App>) -> Response {
-    let requests = app.shared.lock().map(|s| s.requests).unwrap_or(0);
-    axum::Json(json!({ "requests": requests })).into_response()
+    let (requests, triggers) = app
+        .shared
+        .lock()
+        .map(|s| (s.requests, s.triggers))
+        .unwrap_or_default();
+    axum::Json(json!({ "requests": requests, "triggers": triggers })).into_response()
 }
 
-async fn cache_status(
-    State(app): State<App>,
-    Path((_project, cache)): Path<(String, String)>,
-    headers: HeaderMap,
-) -> Response {
-    let seen = {
-        let Ok(mut shared) = app.shared.lock() else {
-            return error(500, "InternalError", "fake state poisoned");
-        };
-        shared.requests += 1;
-        let seen = shared.caches.entry(cache.clone()).or_insert(Seen {
-            first: Instant::now(),
-            first_at: Timestamp::now(),
-            requests: 0,
-        });
-        seen.requests += 1;
-        *seen
-    };
+/// What a cache shows at one moment: its top-level status, both slots,
+/// and its execution history (newest first).
+struct Snapshot {
+    top: &'static str,
+    incremental: Value,
+    full: Value,
+    history: Vec<Value>,
+}
+
+/// The answer for requests that are not about a cache's state.
+enum Answer {
+    Snapshot(Snapshot),
+    Response(Response),
+}
+
+fn authorized(app: &App, headers: &HeaderMap) -> bool {
     let expected = format!("Bearer {}", app.options.api_key);
-    if headers
+    headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        != Some(expected.as_str())
-    {
-        return error(401, "UnauthorizedException", "Invalid API key");
-    }
-    let Some(scenario) = Scenario::parse(&cache) else {
-        return error(404, "NotFoundException", "Cache not found");
+        == Some(expected.as_str())
+}
+
+/// Plays the scenario of `cache` at this moment. `Err` is a response to
+/// send instead of a status (an error scenario, an unknown cache).
+async fn play(app: &App, cache: &str, seen: Seen) -> Answer {
+    let Some(scenario) = Scenario::parse(cache) else {
+        return Answer::Response(error(404, "NotFoundException", "Cache not found"));
     };
-    let elapsed = seen.first.elapsed();
+    let now = Instant::now();
+    let elapsed = now.saturating_duration_since(seen.first);
+    let start = app.at(seen.first);
+    let snapshot = |top, current: Value, full: bool| {
+        let history_mode = if full { "FULL_REFRESH" } else { "INCREMENTAL" };
+        let mut current = current;
+        current["executionMode"] = json!(history_mode);
+        let (incremental, full_refresh) = if full {
+            (previous(cache, start, false), current.clone())
+        } else {
+            (current.clone(), previous(cache, start, true))
+        };
+        let history = vec![
+            current,
+            previous(cache, start, full),
+            previous(cache, start, !full),
+        ];
+        Snapshot {
+            top,
+            history,
+            incremental,
+            full: full_refresh,
+        }
+    };
     match scenario {
         Scenario::Refresh {
             full,
@@ -258,30 +458,118 @@ async fn cache_status(
                 response
                     .headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-                return response;
+                return Answer::Response(response);
             }
-            let done = elapsed >= after;
-            let current = execution(
-                &cache,
-                seen.first_at,
-                after,
-                if done { end } else { "RUNNING" },
-                elapsed,
-            );
-            status_response(&cache, if done { end } else { "RUNNING" }, full, current)
+            let status = if elapsed >= after { end } else { End::Never };
+            let current = execution(&format!("{cache}-exec-2"), start, after, status, elapsed);
+            Answer::Snapshot(snapshot(status.status(), current, full))
         }
         Scenario::Stuck => {
             let mut current = execution(
-                &cache,
-                seen.first_at,
+                &format!("{cache}-exec-2"),
+                start,
                 Duration::ZERO,
-                "RUNNING",
+                End::Never,
                 Duration::ZERO,
             );
             current["progress"] = Value::Null;
-            status_response(&cache, "RUNNING", false, current)
+            Answer::Snapshot(snapshot("RUNNING", current, false))
         }
-        Scenario::Error(code) => match code {
+        Scenario::Triggered {
+            end,
+            after,
+            appears,
+        } => {
+            let idle = || {
+                let inc = previous(cache, start, false);
+                let full = previous(cache, start, true);
+                Snapshot {
+                    top: "COMPLETED",
+                    history: vec![inc.clone(), full.clone()],
+                    incremental: inc,
+                    full,
+                }
+            };
+            let Some((full, at)) = seen.trigger else {
+                return Answer::Snapshot(idle());
+            };
+            let since_trigger = now.saturating_duration_since(at);
+            if !appears || since_trigger < TRIGGER_APPEARS_AFTER {
+                let mut shown = idle();
+                shown.top = "RUNNING";
+                return Answer::Snapshot(shown);
+            }
+            let running_for = since_trigger - TRIGGER_APPEARS_AFTER;
+            let status = if running_for >= after {
+                end
+            } else {
+                End::Never
+            };
+            let created = app.at(at + TRIGGER_APPEARS_AFTER);
+            let current = execution(
+                &format!("{cache}-triggered"),
+                created,
+                after,
+                status,
+                running_for,
+            );
+            Answer::Snapshot(snapshot(status.status(), current, full))
+        }
+        Scenario::TriggerRejected => {
+            let inc = previous(cache, start, false);
+            let full = previous(cache, start, true);
+            Answer::Snapshot(Snapshot {
+                top: "COMPLETED",
+                history: vec![inc.clone(), full.clone()],
+                incremental: inc,
+                full,
+            })
+        }
+        Scenario::Flips { end, after } => {
+            let mut a = execution(
+                &format!("{cache}-exec-a"),
+                start,
+                after,
+                if elapsed >= after { end } else { End::Never },
+                elapsed,
+            );
+            a["executionMode"] = json!("INCREMENTAL");
+            if elapsed < after {
+                return Answer::Snapshot(snapshot("RUNNING", a, false));
+            }
+            let b_start = app.at(seen.first + after);
+            let mut b = execution(
+                &format!("{cache}-exec-b"),
+                b_start,
+                Duration::ZERO,
+                End::Never,
+                elapsed - after,
+            );
+            b["executionMode"] = json!("INCREMENTAL");
+            let full = previous(cache, start, true);
+            Answer::Snapshot(Snapshot {
+                top: "RUNNING",
+                history: vec![b.clone(), a, full.clone()],
+                incremental: b,
+                full,
+            })
+        }
+        Scenario::FinishedAgo(ago) => {
+            let ago = SignedDuration::try_from(ago).unwrap_or(SignedDuration::ZERO);
+            let finished = start.checked_sub(ago).unwrap_or(start);
+            let created = finished
+                .checked_sub(SignedDuration::from_mins(1))
+                .unwrap_or(finished);
+            let current = execution(
+                &format!("{cache}-exec-2"),
+                created,
+                Duration::from_secs(60),
+                End::Completed,
+                Duration::from_secs(60),
+            );
+            Answer::Snapshot(snapshot("COMPLETED", current, false))
+        }
+        Scenario::Error(code) => Answer::Response(match code {
             401 => error(401, "UnauthorizedException", "Invalid API key"),
             403 => error(
                 403,
@@ -290,78 +578,207 @@ async fn cache_status(
             ),
             400 => error(400, "WrongRequestException", "Cache settings not found"),
             code => error(code, "InternalError", "Something went wrong"),
-        },
-        Scenario::Malformed => (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, "application/json")],
-            "<html><body>Bad gateway</body></html>",
-        )
-            .into_response(),
+        }),
+        Scenario::Malformed => Answer::Response(
+            (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "application/json")],
+                "<html><body>Bad gateway</body></html>",
+            )
+                .into_response(),
+        ),
         Scenario::Deleted => {
             let current = execution(
-                &cache,
-                seen.first_at,
+                &format!("{cache}-exec-2"),
+                start,
                 Duration::ZERO,
-                "COMPLETED",
+                End::Completed,
                 Duration::ZERO,
             );
-            status_response(&cache, "DELETED", false, current)
+            Answer::Snapshot(snapshot("DELETED", current, false))
         }
-        Scenario::Redirect => (
-            StatusCode::MOVED_PERMANENTLY,
-            [(header::LOCATION, "https://elsewhere.invalid/api/v1/")],
-        )
-            .into_response(),
+        Scenario::Redirect => Answer::Response(
+            (
+                StatusCode::MOVED_PERMANENTLY,
+                [(header::LOCATION, "https://elsewhere.invalid/api/v1/")],
+            )
+                .into_response(),
+        ),
         Scenario::Slow(delay) => {
             tokio::time::sleep(delay).await;
             let current = execution(
-                &cache,
-                seen.first_at,
+                &format!("{cache}-exec-2"),
+                start,
                 Duration::ZERO,
-                "COMPLETED",
+                End::Completed,
                 Duration::ZERO,
             );
-            status_response(&cache, "COMPLETED", false, current)
+            Answer::Snapshot(snapshot("COMPLETED", current, false))
         }
         Scenario::UnknownStatus => {
-            let current = execution(
-                &cache,
-                seen.first_at,
+            let mut current = execution(
+                &format!("{cache}-exec-2"),
+                start,
                 Duration::ZERO,
-                "QUEUED",
+                End::Never,
                 Duration::ZERO,
             );
-            status_response(&cache, "RUNNING", false, current)
+            current["status"] = json!("QUEUED");
+            Answer::Snapshot(snapshot("RUNNING", current, false))
         }
     }
 }
 
-/// An execution that started at `start` and, if terminal, ended `after`
-/// later; records grow while it runs.
-fn execution(
-    cache: &str,
-    start: Timestamp,
-    after: Duration,
-    status: &str,
-    elapsed: Duration,
-) -> Value {
-    let terminal = status != "RUNNING" && status != "QUEUED";
+fn status_object(cache: &str, snapshot: &Snapshot) -> Value {
+    json!({
+        "id": cache,
+        "status": snapshot.top,
+        "catalogId": "fake-catalog",
+        "schemaName": "public",
+        "tableName": cache,
+        "projectId": "fake-project",
+        "lastIncrementalCacheExecution": snapshot.incremental,
+        "lastFullRefreshCacheExecution": snapshot.full,
+    })
+}
+
+async fn cache_status(
+    State(app): State<App>,
+    Path((_project, cache)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let seen = app.touch(&cache);
+    if !authorized(&app, &headers) {
+        return dated(&app, error(401, "UnauthorizedException", "Invalid API key"));
+    }
+    let response = match play(&app, &cache, seen).await {
+        Answer::Snapshot(snapshot) => axum::Json(status_object(&cache, &snapshot)).into_response(),
+        Answer::Response(response) => response,
+    };
+    dated(&app, response)
+}
+
+async fn project_status(
+    State(app): State<App>,
+    Path(project): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Ok(mut shared) = app.shared.lock() {
+        shared.requests += 1;
+    }
+    if !authorized(&app, &headers) {
+        return dated(&app, error(401, "UnauthorizedException", "Invalid API key"));
+    }
+    let mut statuses = Vec::new();
+    for cache in project_caches(&app.options, &project) {
+        // A cache whose scenario is an HTTP error has no status to list.
+        let seen = app.touch(&cache);
+        if let Answer::Snapshot(snapshot) = play(&app, &cache, seen).await {
+            statuses.push(status_object(&cache, &snapshot));
+        }
+    }
+    dated(&app, axum::Json(Value::Array(statuses)).into_response())
+}
+
+fn project_caches(options: &Options, project: &str) -> Vec<String> {
+    if let Some(caches) = options.projects.get(project) {
+        return caches.clone();
+    }
+    // many-N-SCENARIO
+    let generated = project.strip_prefix("many-").and_then(|rest| {
+        let (count, scenario) = rest.split_once('-')?;
+        let count: usize = count.parse().ok()?;
+        Some((1..=count).map(|i| format!("{scenario}~{i}")).collect())
+    });
+    generated.unwrap_or_default()
+}
+
+async fn execution_history(
+    State(app): State<App>,
+    Path((_project, cache)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let seen = app.touch(&cache);
+    if !authorized(&app, &headers) {
+        return dated(&app, error(401, "UnauthorizedException", "Invalid API key"));
+    }
+    let response = match play(&app, &cache, seen).await {
+        Answer::Snapshot(snapshot) => axum::Json(Value::Array(snapshot.history)).into_response(),
+        Answer::Response(response) => response,
+    };
+    dated(&app, response)
+}
+
+async fn trigger_incremental(
+    state: State<App>,
+    path: Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    trigger(state, path, headers, false)
+}
+
+async fn trigger_full(
+    state: State<App>,
+    path: Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    trigger(state, path, headers, true)
+}
+
+fn trigger(
+    State(app): State<App>,
+    Path((_project, cache)): Path<(String, String)>,
+    headers: HeaderMap,
+    full: bool,
+) -> Response {
+    let response = if !authorized(&app, &headers) {
+        error(401, "UnauthorizedException", "Invalid API key")
+    } else {
+        match Scenario::parse(&cache) {
+            // The live API answers a trigger for a missing cache with 400, not 404.
+            None | Some(Scenario::TriggerRejected) => {
+                error(400, "WrongRequestException", "Cache settings not found")
+            }
+            Some(Scenario::Error(code)) => error(code, "Error", "Refused"),
+            Some(_) => {
+                if let Ok(mut shared) = app.shared.lock() {
+                    shared.requests += 1;
+                    shared.triggers += 1;
+                    let seen = shared.caches.entry(cache.clone()).or_insert(Seen {
+                        first: Instant::now(),
+                        requests: 0,
+                        trigger: None,
+                    });
+                    seen.requests += 1;
+                    seen.trigger = Some((full, Instant::now()));
+                }
+                axum::Json(json!({})).into_response()
+            }
+        }
+    };
+    dated(&app, response)
+}
+
+/// An execution that started at `start` and, once `status` is terminal,
+/// ended `after` later; records grow with `elapsed`.
+fn execution(id: &str, start: Timestamp, after: Duration, status: End, elapsed: Duration) -> Value {
+    let terminal = status != End::Never;
     let end = start.checked_add(after).unwrap_or(start);
     let updated = if terminal {
         end
     } else {
         start.checked_add(elapsed).unwrap_or(start)
     };
-    let records = 1000 + 100 * elapsed.min(after).as_secs() as i64;
-    let error = if status == "FAILED" {
+    let records = 1000 + 100 * (if terminal { after } else { elapsed }).as_secs() as i64;
+    let error = if status == End::Failed {
         json!({"message": "Source connection refused", "code": "SOURCE_UNAVAILABLE"})
     } else {
         Value::Null
     };
     json!({
-        "id": format!("{cache}-exec-2"),
-        "executionMode": "MANUAL",
-        "status": status,
+        "id": id,
+        "executionMode": "INCREMENTAL",
+        "status": status.status(),
         "error": error,
         "progress": {
             "numberOfCachedRecords": records,
@@ -377,16 +794,22 @@ fn execution(
     })
 }
 
-/// The previous execution: completed a day before the scenario began.
-fn previous(cache: &str, start: Timestamp, slot: &str) -> Value {
-    let day = jiff::SignedDuration::from_hours(24);
-    let created = start.checked_sub(day).unwrap_or(start);
+/// The previous execution of a slot: completed a day before the scenario began.
+fn previous(cache: &str, start: Timestamp, full: bool) -> Value {
+    let created = start
+        .checked_sub(SignedDuration::from_hours(24))
+        .unwrap_or(start);
     let finished = created
-        .checked_add(jiff::SignedDuration::from_mins(5))
+        .checked_add(SignedDuration::from_mins(5))
         .unwrap_or(created);
+    let (slot, mode) = if full {
+        ("full", "FULL_REFRESH")
+    } else {
+        ("incremental", "INCREMENTAL")
+    };
     json!({
         "id": format!("{cache}-{slot}-exec-1"),
-        "executionMode": "SCHEDULED",
+        "executionMode": mode,
         "status": "COMPLETED",
         "error": null,
         "progress": {"numberOfCachedRecords": 1000, "numberOfInsertedRecords": 1000,
@@ -399,30 +822,16 @@ fn previous(cache: &str, start: Timestamp, slot: &str) -> Value {
 
 /// Peaka's timestamps: milliseconds and `Z`.
 fn millis(at: Timestamp) -> String {
-    format!("{:.3}", at)
+    format!("{at:.3}")
 }
 
-fn status_response(cache: &str, top: &str, full: bool, current: Value) -> Response {
-    let start = current["createdAt"]
-        .as_str()
-        .and_then(|t| t.parse().ok())
-        .unwrap_or_else(Timestamp::now);
-    let (incremental, full_refresh) = if full {
-        (previous(cache, start, "incremental"), current)
-    } else {
-        (current, previous(cache, start, "full"))
-    };
-    axum::Json(json!({
-        "id": cache,
-        "status": top,
-        "catalogId": "fake-catalog",
-        "schemaName": "public",
-        "tableName": cache,
-        "projectId": "fake-project",
-        "lastIncrementalCacheExecution": incremental,
-        "lastFullRefreshCacheExecution": full_refresh,
-    }))
-    .into_response()
+/// Sets the `Date` header from the fake's (possibly offset) clock.
+fn dated(app: &App, mut response: Response) -> Response {
+    let date = jiff::fmt::rfc2822::DateTimePrinter::new().timestamp_to_rfc9110_string(&app.now());
+    if let Some(value) = date.ok().and_then(|d| HeaderValue::from_str(&d).ok()) {
+        response.headers_mut().insert(header::DATE, value);
+    }
+    response
 }
 
 fn error(code: u16, error: &str, message: &str) -> Response {
@@ -444,7 +853,7 @@ mod tests {
             Scenario::parse("completes-after-3s"),
             Some(Scenario::Refresh {
                 full: false,
-                end: "COMPLETED",
+                end: End::Completed,
                 after: Duration::from_secs(3),
                 flaky: None
             })
@@ -453,14 +862,33 @@ mod tests {
             Scenario::parse("full-fails-after-500ms"),
             Some(Scenario::Refresh {
                 full: true,
-                end: "FAILED",
+                end: End::Failed,
                 after: Duration::from_millis(500),
                 flaky: None
             })
         );
         assert_eq!(Scenario::parse("stuck"), Some(Scenario::Stuck));
         assert_eq!(Scenario::parse("stuck~test-3"), Some(Scenario::Stuck));
+        assert_eq!(Scenario::parse("stuckx"), None);
+        assert_eq!(
+            Scenario::parse("flips-after-2s"),
+            Some(Scenario::Flips {
+                end: End::Completed,
+                after: Duration::from_secs(2)
+            })
+        );
         assert_eq!(Scenario::parse("completes-after-3"), None);
         assert_eq!(Scenario::parse("orders"), None);
+    }
+
+    #[test]
+    fn generated_projects_name_their_caches() {
+        let options = Options::default();
+        assert_eq!(
+            project_caches(&options, "many-3-stuck"),
+            ["stuck~1", "stuck~2", "stuck~3"]
+        );
+        assert_eq!(project_caches(&options, "demo").len(), 3);
+        assert!(project_caches(&options, "other").is_empty());
     }
 }
