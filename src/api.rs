@@ -102,6 +102,14 @@ impl ExecutionKind {
         }
     }
 
+    /// The name used in sentences, with its article.
+    pub fn a_label(self) -> &'static str {
+        match self {
+            ExecutionKind::Incremental => "an incremental sync",
+            ExecutionKind::Full => "a full refresh",
+        }
+    }
+
     /// The name used in sentences.
     pub fn label(self) -> &'static str {
         match self {

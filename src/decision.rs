@@ -295,7 +295,7 @@ fn decide_first_to_end(
         let old = baseline
             .id
             .as_deref()
-            .map_or("no execution".to_owned(), |id| format!("{id}"));
+            .map_or("no execution".to_owned(), str::to_owned);
         return waiting(
             present.first().map(|(kind, _)| *kind),
             format!(

@@ -302,7 +302,7 @@ impl<'a> Gate<'a> {
 
     fn awaited(&self) -> String {
         let what = match (self.plan.trigger, self.execution()) {
-            (Some(kind), _) => format!("triggering a {} of", kind.label()),
+            (Some(kind), _) => format!("triggering {} of", kind.a_label()),
             (None, ExecutionFilter::Any) => {
                 "waiting for the refresh (incremental or full) of".to_owned()
             }
@@ -469,7 +469,7 @@ impl<'a> Gate<'a> {
                 .await
             {
                 Ok(_) => {
-                    tracing::info!(cache_id = %cache_id, kind = kind.as_str(), "cache {cache_id}: triggered a {} (the slot showed {})", kind.label(), baseline.id.as_deref().unwrap_or("no execution"));
+                    tracing::info!(cache_id = %cache_id, kind = kind.as_str(), "cache {cache_id}: triggered {} (the slot showed {})", kind.a_label(), baseline.id.as_deref().unwrap_or("no execution"));
                     break;
                 }
                 Err(FetchError::Unreached(cause)) => {
@@ -496,8 +496,8 @@ impl<'a> Gate<'a> {
                     return Err((
                         outcome,
                         format!(
-                            "cache {cache_id}: triggering a {} failed: {}",
-                            kind.label(),
+                            "cache {cache_id}: triggering {} failed: {}",
+                            kind.a_label(),
                             err.message()
                         ),
                     ));
@@ -761,7 +761,11 @@ impl<'a> Gate<'a> {
             tracing::warn!(
                 skew_ms = skew.as_millis() as i64,
                 "the server's clock is {} {direction} this machine's; reading --since / --started-after given as `now` or a duration on the server's clock",
-                format_duration(Duration::try_from(skew.abs()).unwrap_or_default())
+                format_duration(Duration::from_secs(
+                    skew.abs()
+                        .round(jiff::Unit::Second)
+                        .map_or(0, |d| d.as_secs().unsigned_abs())
+                ))
             );
             self.skew = Some(skew);
         } else {
@@ -826,7 +830,7 @@ impl<'a> Gate<'a> {
                         continue;
                     }
                     Err(err) => {
-                        tracing::warn!(cache_id = %cache_id, "cache {cache_id}: cannot read the execution history ({}); a {} that ended between polls may be missed", err.message(), kind.label());
+                        tracing::warn!(cache_id = %cache_id, "cache {cache_id}: cannot read the execution history ({}); {} that ended between polls may be missed", err.message(), kind.a_label());
                     }
                 }
             }

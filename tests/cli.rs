@@ -2,13 +2,14 @@
 //! exit codes, stdout, stderr, the GitHub files, signals, and the key.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_peaka-wait");
+mod common;
+use common::{BIN, json_summary, run};
 
 /// The fake's setup: its defaults plus the projects these tests list.
 fn options() -> fake_peaka::Options {
@@ -24,63 +25,14 @@ fn options() -> fake_peaka::Options {
     options
 }
 
-/// One fake API for the whole test binary, on its own runtime thread.
+/// One fake API for the whole test binary.
 fn fake() -> &'static fake_peaka::Running {
     static FAKE: OnceLock<fake_peaka::Running> = OnceLock::new();
-    FAKE.get_or_init(|| {
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Runtime::new().expect("runtime");
-            runtime.block_on(async move {
-                let running = fake_peaka::start("127.0.0.1:0".parse().unwrap(), options())
-                    .await
-                    .expect("fake API");
-                tx.send(running).expect("send");
-                std::future::pending::<()>().await
-            });
-        });
-        rx.recv().expect("the fake API did not start")
-    })
+    FAKE.get_or_init(|| common::start_fake(options()))
 }
 
-/// A command with a clean environment: the fake's URL, the demo key and a
-/// fast schedule, plus the given arguments.
 fn gate(args: &[&str]) -> Command {
-    let mut command = Command::new(BIN);
-    command
-        .env_clear()
-        .env("PEAKA_API_KEY", fake_peaka::DEMO_KEY)
-        .env("PEAKA_BASE_URL", &fake().base_url)
-        .args([
-            "--project-id",
-            "demo",
-            "--initial-interval",
-            "100ms",
-            "--max-interval",
-            "200ms",
-        ])
-        .args(args);
-    command
-}
-
-fn run(mut command: impl std::borrow::BorrowMut<Command>) -> (u8, String, String) {
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = command.borrow_mut().output().expect("run peaka-wait");
-    let code = status.code().map_or(255, |c| c as u8);
-    (
-        code,
-        String::from_utf8_lossy(&stdout).into_owned(),
-        String::from_utf8_lossy(&stderr).into_owned(),
-    )
-}
-
-fn json_summary(stdout: &str) -> Value {
-    let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(lines.len(), 1, "stdout must be one line: {stdout}");
-    serde_json::from_str(lines[0]).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"))
+    common::gate_at(fake(), "demo", args)
 }
 
 #[test]

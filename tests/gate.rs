@@ -587,3 +587,39 @@ async fn a_signal_stops_the_gate_at_once() {
         started.elapsed()
     );
 }
+
+#[tokio::test]
+async fn a_trigger_that_may_have_reached_the_server_is_never_repeated() {
+    let server = MockServer::start().await;
+    let record = |id: &str, created: &str, status: &str| {
+        json!({"id": id, "executionMode": "INCREMENTAL", "status": status, "createdAt": created,
+               "updatedAt": created, "finishedAt": if status == "COMPLETED" { Value::String(created.into()) } else { Value::Null }})
+    };
+    let before = self::status(
+        "COMPLETED",
+        record("old", "2026-11-24T09:00:00Z", "COMPLETED"),
+    );
+    let after = self::status(
+        "COMPLETED",
+        record("new", "2026-11-24T10:00:00Z", "COMPLETED"),
+    );
+    // The baseline read, then the old record twice more (the new one is not visible yet), then the new one.
+    sequence(&server, before, 3, after).await;
+    Mock::given(method("POST"))
+        .and(path("/api/v1/data/projects/p/cache/c/incrementalUpdate"))
+        .respond_with(ResponseTemplate::new(503))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let mut plan = plan(&["c"], Duration::from_secs(10));
+    plan.trigger = Some(peaka_wait::api::ExecutionKind::Incremental);
+    let report = run_with(&server, &plan).await;
+    assert_eq!(report.outcome, Outcome::Ready, "{}", report.message);
+    let execution = report.caches[0]
+        .status
+        .as_ref()
+        .and_then(|s| s.last_incremental_cache_execution.as_ref());
+    assert_eq!(execution.and_then(|e| e.id.as_deref()), Some("new"));
+    // 3 status reads of the old record + 1 of the new + 1 trigger.
+    assert_eq!(report.polls, 5);
+}

@@ -171,7 +171,8 @@ impl Scenario {
                 flaky,
             })
         };
-        let prefixed: [(&str, &dyn Fn(&str) -> Option<Scenario>); 12] = [
+        type Make<'a> = &'a dyn Fn(&str) -> Option<Scenario>;
+        let prefixed: [(&str, Make); 12] = [
             ("completes-after-", &|d| refresh(End::Completed, d, None)),
             ("fails-after-", &|d| refresh(End::Failed, d, None)),
             ("cancelled-after-", &|d| refresh(End::Cancelled, d, None)),
@@ -263,6 +264,8 @@ struct Seen {
 #[derive(Debug, Default)]
 struct Shared {
     caches: HashMap<String, Seen>,
+    /// Caches asked about by id, per project: they exist in that project.
+    named: HashMap<String, Vec<String>>,
     requests: u64,
     triggers: u64,
 }
@@ -287,8 +290,9 @@ impl App {
         self.at(Instant::now())
     }
 
-    /// Counts a request for a cache and returns its memory.
-    fn touch(&self, cache: &str) -> Seen {
+    /// Counts a request for a cache and returns its memory. A cache asked
+    /// about by id under a project is, from then on, one of its caches.
+    fn touch(&self, project: Option<&str>, cache: &str) -> Seen {
         let Ok(mut shared) = self.shared.lock() else {
             return Seen {
                 first: Instant::now(),
@@ -297,6 +301,12 @@ impl App {
             };
         };
         shared.requests += 1;
+        if let Some(project) = project {
+            let named = shared.named.entry(project.to_owned()).or_default();
+            if !named.iter().any(|c| c == cache) {
+                named.push(cache.to_owned());
+            }
+        }
         let seen = shared.caches.entry(cache.to_owned()).or_insert(Seen {
             first: Instant::now(),
             requests: 0,
@@ -453,7 +463,7 @@ async fn play(app: &App, cache: &str, seen: Seen) -> Answer {
             after,
             flaky,
         } => {
-            if let Some(code) = flaky.filter(|_| seen.requests % 2 == 0) {
+            if let Some(code) = flaky.filter(|_| seen.requests.is_multiple_of(2)) {
                 let mut response = error(code, "ServiceUnavailable", "try again");
                 response
                     .headers_mut()
@@ -644,10 +654,10 @@ fn status_object(cache: &str, snapshot: &Snapshot) -> Value {
 
 async fn cache_status(
     State(app): State<App>,
-    Path((_project, cache)): Path<(String, String)>,
+    Path((project, cache)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    let seen = app.touch(&cache);
+    let seen = app.touch(Some(&project), &cache);
     if !authorized(&app, &headers) {
         return dated(&app, error(401, "UnauthorizedException", "Invalid API key"));
     }
@@ -669,10 +679,22 @@ async fn project_status(
     if !authorized(&app, &headers) {
         return dated(&app, error(401, "UnauthorizedException", "Invalid API key"));
     }
+    let mut caches = project_caches(&app.options, &project);
+    let named = app
+        .shared
+        .lock()
+        .ok()
+        .and_then(|s| s.named.get(&project).cloned())
+        .unwrap_or_default();
+    for cache in named {
+        if !caches.contains(&cache) {
+            caches.push(cache);
+        }
+    }
     let mut statuses = Vec::new();
-    for cache in project_caches(&app.options, &project) {
+    for cache in caches {
         // A cache whose scenario is an HTTP error has no status to list.
-        let seen = app.touch(&cache);
+        let seen = app.touch(None, &cache);
         if let Answer::Snapshot(snapshot) = play(&app, &cache, seen).await {
             statuses.push(status_object(&cache, &snapshot));
         }
@@ -695,10 +717,10 @@ fn project_caches(options: &Options, project: &str) -> Vec<String> {
 
 async fn execution_history(
     State(app): State<App>,
-    Path((_project, cache)): Path<(String, String)>,
+    Path((project, cache)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    let seen = app.touch(&cache);
+    let seen = app.touch(Some(&project), &cache);
     if !authorized(&app, &headers) {
         return dated(&app, error(401, "UnauthorizedException", "Invalid API key"));
     }
@@ -727,7 +749,7 @@ async fn trigger_full(
 
 fn trigger(
     State(app): State<App>,
-    Path((_project, cache)): Path<(String, String)>,
+    Path((project, cache)): Path<(String, String)>,
     headers: HeaderMap,
     full: bool,
 ) -> Response {
@@ -741,16 +763,12 @@ fn trigger(
             }
             Some(Scenario::Error(code)) => error(code, "Error", "Refused"),
             Some(_) => {
+                app.touch(Some(&project), &cache);
                 if let Ok(mut shared) = app.shared.lock() {
-                    shared.requests += 1;
                     shared.triggers += 1;
-                    let seen = shared.caches.entry(cache.clone()).or_insert(Seen {
-                        first: Instant::now(),
-                        requests: 0,
-                        trigger: None,
-                    });
-                    seen.requests += 1;
-                    seen.trigger = Some((full, Instant::now()));
+                    if let Some(seen) = shared.caches.get_mut(&cache) {
+                        seen.trigger = Some((full, Instant::now()));
+                    }
                 }
                 axum::Json(json!({})).into_response()
             }
