@@ -72,6 +72,29 @@ def simulated_wait(base_url, refresh, runs, label, extra):
             f"| {statistics.median(delays):.2f} s (max {max(delays):.2f} s) | {max(rss) / 1024:.1f} MiB |")
 
 
+def requests_per_round(base_url, count):
+    """Waits for `count` caches that complete after 5 s and counts rounds
+    (from the debug log) and requests (the summary's polls)."""
+    tag = time.time_ns()
+    if count == 1:
+        how, args = "`--cache-id`", ["--cache-id", f"completes-after-5s~{tag}"]
+        project = "bench"
+    else:
+        how, args = "`--all-caches`", ["--all-caches"]
+        project = f"many-{count}-completes-after-5s"
+    env = {"PEAKA_API_KEY": "demo-key", "PEAKA_BASE_URL": base_url, "PATH": os.environ.get("PATH", "")}
+    out = subprocess.run([os.path.join(BIN, "peaka-wait"), "--project-id", project, *args, "--output", "json",
+                          "--log-level", "debug", "--log-format", "json", "--max-interval", "2s"],
+                         env=env, capture_output=True, text=True, check=True)
+    summary = json.loads(out.stdout)
+    rounds = sum(1 for line in out.stderr.splitlines() if "next_poll_ms" in line) + 1
+    requests = summary["polls"]
+    # --all-caches reads the project's list once before the first round.
+    setup = 1 if count > 1 else 0
+    return (f"| {count} | {how} | {rounds} | {requests} | {(requests - setup) / rounds:.2f} "
+            f"| {count * rounds + setup} |")
+
+
 def timed(args, runs, env=None):
     times = []
     for _ in range(runs):
@@ -99,6 +122,12 @@ def main():
         print(simulated_wait(base_url, opts.refresh, opts.runs, "--max-interval 5s", ["--max-interval", "5s"]))
         print(simulated_wait(base_url, opts.refresh, opts.runs, "--initial-interval 5s --max-interval 5s",
                              ["--initial-interval", "5s", "--max-interval", "5s"]))
+
+        print("\n### Requests per poll round (issue 4)\n")
+        print("| caches awaited | how | rounds | requests | requests per round | one request per cache would be |")
+        print("|---|---|---|---|---|---|")
+        for count in (1, 10, 100):
+            print(requests_per_round(base_url, count))
 
         print("\n### Start-up and one poll\n")
         exe = os.path.join(BIN, "peaka-wait")
