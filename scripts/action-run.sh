@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The GitHub Action's run step: maps the inputs (passed as INPUT_* env vars,
+# never interpolated into script text) onto peaka-wait's PEAKA_* variables
+# and runs the gate. peaka-wait itself writes the step outputs, the step
+# summary and the error annotation; its exit code is the step's.
+set -uo pipefail
+
+set_if() { # set_if PEAKA_NAME "value": only inputs that were given
+  if [ -n "$2" ]; then export "$1=$2"; fi
+}
+set_if PEAKA_PROJECT_ID "${INPUT_PROJECT_ID:-}"
+# Several caches: commas or newlines (a YAML block), spaces trimmed by peaka-wait.
+set_if PEAKA_CACHE_ID "$(printf '%s' "${INPUT_CACHE_ID:-}" | tr '\r\n' ',,')"
+set_if PEAKA_BASE_URL "${INPUT_BASE_URL:-}"
+set_if PEAKA_EXECUTION "${INPUT_EXECUTION:-}"
+set_if PEAKA_SINCE "${INPUT_SINCE:-}"
+set_if PEAKA_STARTED_AFTER "${INPUT_STARTED_AFTER:-}"
+set_if PEAKA_TRIGGER "${INPUT_TRIGGER:-}"
+set_if PEAKA_STALL_TIMEOUT "${INPUT_STALL_TIMEOUT:-}"
+set_if PEAKA_TIMEOUT "${INPUT_TIMEOUT:-}"
+set_if PEAKA_INITIAL_INTERVAL "${INPUT_INITIAL_INTERVAL:-}"
+set_if PEAKA_MAX_INTERVAL "${INPUT_MAX_INTERVAL:-}"
+set_if PEAKA_LOG_FORMAT "${INPUT_LOG_FORMAT:-}"
+if [ "${INPUT_ALL_CACHES:-false}" = "true" ]; then export PEAKA_ALL_CACHES=true; fi
+
+"${PEAKA_WAIT_BIN:-peaka-wait}"
