@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Runs a job only when its Peaka cache has been refreshed; for cron.
+#
+#   gated-job.sh COMMAND [ARGS...]
+#
+# The gate is configured by the environment (PEAKA_PROJECT_ID,
+# PEAKA_CACHE_ID, PEAKA_API_KEY or PEAKA_API_KEY_FILE, PEAKA_SINCE, ...);
+# GATE_TIMEOUT bounds the wait (default 30m). Exit codes:
+#   the job's own   the cache was ready and the job ran
+#   75              stale: not refreshed in time; nothing ran, the next run will try again
+#   1, 4, 5, 6, 7   broken: the refresh failed, the key or an id is wrong, the
+#                   API refused, or the refresh is stuck; someone must look
+#   2               this script or the gate is misconfigured
+set -u
+
+"${PEAKA_WAIT:-peaka-wait}" --timeout "${GATE_TIMEOUT:-30m}"
+gate=$?
+case $gate in
+  0)
+    exec "$@"
+    ;;
+  3)
+    echo "gated-job: the cache was not refreshed within ${GATE_TIMEOUT:-30m}; skipping '$1' until the next run" >&2
+    exit 75 # EX_TEMPFAIL
+    ;;
+  1 | 4 | 5 | 6 | 7)
+    echo "gated-job: the gate failed with exit $gate (see its message above); '$1' did not run" >&2
+    exit "$gate"
+    ;;
+  *)
+    echo "gated-job: the gate ended with exit $gate; '$1' did not run" >&2
+    exit "$gate"
+    ;;
+esac

@@ -1,0 +1,60 @@
+//! The README's cron example, run as written against the fake API: the
+//! wrapper runs the job only on a ready cache, and tells "stale, try
+//! later" (75) from "broken" (the gate's code).
+
+use std::process::Command;
+use std::sync::OnceLock;
+
+mod common;
+use common::{BIN, run, start_fake};
+
+fn fake() -> &'static fake_peaka::Running {
+    static FAKE: OnceLock<fake_peaka::Running> = OnceLock::new();
+    FAKE.get_or_init(|| start_fake(fake_peaka::Options::default()))
+}
+
+/// Runs `examples/cron/gated-job.sh touch MARKER` for a cache; returns the
+/// exit code, whether the job ran, and stderr.
+fn gated_job(cache: &str, timeout: &str) -> (u8, bool, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("job-ran");
+    let mut command = Command::new("bash");
+    command
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/cron/gated-job.sh"))
+        .arg("touch")
+        .arg(&marker)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("PEAKA_WAIT", BIN)
+        .env("PEAKA_API_KEY", fake_peaka::DEMO_KEY)
+        .env("PEAKA_BASE_URL", &fake().base_url)
+        .env("PEAKA_PROJECT_ID", "demo")
+        .env("PEAKA_CACHE_ID", cache)
+        .env("PEAKA_INITIAL_INTERVAL", "100ms")
+        .env("PEAKA_MAX_INTERVAL", "200ms")
+        .env("GATE_TIMEOUT", timeout);
+    let (code, _, stderr) = run(command);
+    (code, marker.exists(), stderr)
+}
+
+#[test]
+fn the_job_runs_when_the_cache_is_ready() {
+    let (code, ran, stderr) = gated_job("completes-after-300ms~cron", "30s");
+    assert_eq!((code, ran), (0, true), "{stderr}");
+}
+
+#[test]
+fn a_stale_cache_skips_the_job_with_ex_tempfail() {
+    let (code, ran, stderr) = gated_job("stuck~cron", "1s");
+    assert_eq!((code, ran), (75, false), "{stderr}");
+    assert!(stderr.contains("not refreshed within 1s"), "{stderr}");
+}
+
+#[test]
+fn a_broken_refresh_or_gate_keeps_its_code() {
+    for (cache, want) in [("fails-after-200ms~cron", 1), ("unauthorized", 4), ("no-such-cache", 5), ("bad-request", 6)] {
+        let (code, ran, stderr) = gated_job(cache, "30s");
+        assert_eq!((code, ran), (want, false), "{cache}: {stderr}");
+        assert!(stderr.contains("did not run"), "{stderr}");
+    }
+}
