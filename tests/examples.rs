@@ -20,7 +20,10 @@ fn gated_job(cache: &str, timeout: &str) -> (u8, bool, String) {
     let marker = dir.path().join("job-ran");
     let mut command = Command::new("bash");
     command
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/cron/gated-job.sh"))
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/examples/cron/gated-job.sh"
+        ))
         .arg("touch")
         .arg(&marker)
         .env_clear()
@@ -52,7 +55,12 @@ fn a_stale_cache_skips_the_job_with_ex_tempfail() {
 
 #[test]
 fn a_broken_refresh_or_gate_keeps_its_code() {
-    for (cache, want) in [("fails-after-200ms~cron", 1), ("unauthorized", 4), ("no-such-cache", 5), ("bad-request", 6)] {
+    for (cache, want) in [
+        ("fails-after-200ms~cron", 1),
+        ("unauthorized", 4),
+        ("no-such-cache", 5),
+        ("bad-request", 6),
+    ] {
         let (code, ran, stderr) = gated_job(cache, "30s");
         assert_eq!((code, ran), (want, false), "{cache}: {stderr}");
         assert!(stderr.contains("did not run"), "{stderr}");
