@@ -13,6 +13,8 @@
 //! are the ones configured for it in [`Options::projects`], or, for a
 //! project id `many-N-SCENARIO`, N caches `SCENARIO~1` … `SCENARIO~N`.
 
+pub mod faults;
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -102,8 +104,9 @@ pub enum Scenario {
         end: End,
         /// Time from the first request to the end.
         after: Duration,
-        /// Every other request fails with this HTTP status (503, 429).
-        flaky: Option<u16>,
+        /// `(status, period)`: only one request in `period` succeeds, the
+        /// others fail with `status` (503, 429) and `Retry-After: 1`.
+        flaky: Option<(u16, u64)>,
     },
     /// RUNNING forever, with no progress and `updatedAt == createdAt`.
     Stuck,
@@ -149,6 +152,7 @@ impl Scenario {
     ///
     /// `completes-after-D`, `fails-after-D`, `cancelled-after-D`, `stuck`,
     /// `flaky-completes-after-D` (every other request 503),
+    /// `mostly-down-completes-after-D` (four requests in five 503),
     /// `rate-limited-completes-after-D` (every other request 429 with
     /// `Retry-After: 1`), `triggered-completes-after-D`,
     /// `triggered-fails-after-D`, `triggered-never-appears`,
@@ -172,15 +176,18 @@ impl Scenario {
             })
         };
         type Make<'a> = &'a dyn Fn(&str) -> Option<Scenario>;
-        let prefixed: [(&str, Make); 12] = [
+        let prefixed: [(&str, Make); 13] = [
             ("completes-after-", &|d| refresh(End::Completed, d, None)),
             ("fails-after-", &|d| refresh(End::Failed, d, None)),
             ("cancelled-after-", &|d| refresh(End::Cancelled, d, None)),
             ("flaky-completes-after-", &|d| {
-                refresh(End::Completed, d, Some(503))
+                refresh(End::Completed, d, Some((503, 2)))
+            }),
+            ("mostly-down-completes-after-", &|d| {
+                refresh(End::Completed, d, Some((503, 5)))
             }),
             ("rate-limited-completes-after-", &|d| {
-                refresh(End::Completed, d, Some(429))
+                refresh(End::Completed, d, Some((429, 2)))
             }),
             ("triggered-completes-after-", &|d| {
                 Some(Scenario::Triggered {
@@ -463,7 +470,9 @@ async fn play(app: &App, cache: &str, seen: Seen) -> Answer {
             after,
             flaky,
         } => {
-            if let Some(code) = flaky.filter(|_| seen.requests.is_multiple_of(2)) {
+            if let Some((code, _)) =
+                flaky.filter(|(_, period)| !(seen.requests - 1).is_multiple_of(*period))
+            {
                 let mut response = error(code, "ServiceUnavailable", "try again");
                 response
                     .headers_mut()

@@ -9,20 +9,27 @@ use serde_json::Value;
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_peaka-wait");
 
-/// Starts a fake API on its own runtime thread, for the rest of the test run.
-pub fn start_fake(options: fake_peaka::Options) -> fake_peaka::Running {
+/// Starts a server with `start` on its own runtime thread, where it serves
+/// for the rest of the test run, and returns what `start` returned.
+pub fn serve_forever<T, F>(start: impl FnOnce() -> F + Send + 'static) -> T
+where
+    T: Send + 'static,
+    F: std::future::Future<Output = std::io::Result<T>>,
+{
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Runtime::new().expect("runtime");
         runtime.block_on(async move {
-            let running = fake_peaka::start("127.0.0.1:0".parse().unwrap(), options)
-                .await
-                .expect("fake API");
-            tx.send(running).expect("send");
+            tx.send(start().await.expect("server")).expect("send");
             std::future::pending::<()>().await
         });
     });
-    rx.recv().expect("the fake API did not start")
+    rx.recv().expect("the server did not start")
+}
+
+/// Starts a fake API for the rest of the test run.
+pub fn start_fake(options: fake_peaka::Options) -> fake_peaka::Running {
+    serve_forever(move || fake_peaka::start("127.0.0.1:0".parse().unwrap(), options))
 }
 
 /// A command with a clean environment: the fake's URL, the demo key, the
