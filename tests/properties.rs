@@ -191,3 +191,29 @@ proptest! {
         }
     }
 }
+
+/// Every input in `fuzz/seeds` — the seeds, and any input the fuzzer ever
+/// found a bug with (kept there as a regression) — decodes and is decided
+/// without a panic, on the stable toolchain, in every test run.
+#[test]
+fn fuzz_seeds_and_regressions_never_panic() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/seeds");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(dir).expect("fuzz/seeds") {
+        let body = std::fs::read(entry.expect("entry").path()).expect("seed");
+        let _ = api::decode_history(&body);
+        let _ = api::error_message(&body);
+        if let Ok(status) = api::decode_status(&body) {
+            for execution in [
+                ExecutionFilter::Any,
+                ExecutionFilter::Incremental,
+                ExecutionFilter::Full,
+                ExecutionFilter::Both,
+            ] {
+                let _ = decide(&status, &Criteria::current(execution), &[]);
+            }
+        }
+        seen += 1;
+    }
+    assert!(seen >= 4, "the seeds are missing: {seen} files");
+}
