@@ -1,13 +1,19 @@
 #!/usr/bin/env python3
-"""peaka-wait's benchmark: polls made and detection delay over a simulated
-refresh, peak memory, start-up time and binary size, against the fake API.
+"""peaka-wait's benchmarks, against the fake API on loopback (nothing
+talks to Peaka): polls and detection delay over a simulated refresh, peak
+memory, requests per poll round with many caches, start-up time and binary
+size; a fleet of gates started together, with and without jitter; and the
+gate against the common curl+jq shell loop.
 
-Usage: python3 scripts/bench.py [--refresh 30] [--runs 5]
-Prints Markdown tables (the figures in BENCHMARKS.md come from here).
-Everything runs on loopback; nothing talks to Peaka.
+Usage: python3 scripts/bench.py [--refresh 30] [--runs 5] [--fleet 200] [--curl-refresh 600] [--skip-curl]
+Prints Markdown tables; the figures in BENCHMARKS.md come from here. The
+curl comparison runs a 10-minute refresh, so a full run takes ~13 minutes.
 """
 import argparse
 import json
+import shlex
+import threading
+import urllib.request
 import os
 import platform
 import statistics
@@ -104,10 +110,139 @@ def timed(args, runs, env=None):
     return statistics.median(times) * 1000, min(times) * 1000
 
 
+def fake_stats(base_url):
+    with urllib.request.urlopen(f"{base_url}/_fake/stats") as reply:
+        return json.load(reply)
+
+
+def busiest_window(times_ms, width_ms=100):
+    """The most requests that arrived within any `width_ms` window."""
+    times = sorted(times_ms)
+    best, start = 0, 0
+    for end, t in enumerate(times):
+        while t - times[start] >= width_ms:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
+
+
+def fleet(size, jitter):
+    """`size` gates started together on one cache that completes after 20 s."""
+    fake, base_url = start_fake()
+    try:
+        extra = [] if jitter else ["--no-jitter"]
+        cache = f"completes-after-20s~fleet-{time.time_ns()}"
+        args = ["--initial-interval", "1s", "--max-interval", "5s", "--timeout", "2m", *extra]
+        t0 = time.time()
+        procs = [(time.time(), *gate(base_url, cache, *args)) for _ in range(size)]
+        spawned = time.time() - t0
+        codes, rss, decided, finished = [], [], [], None
+        for started, proc, rss_file in procs:
+            code, summary, peak, ended = finish(proc, rss_file, started)
+            codes.append(code)
+            rss.append(peak)
+            decided.append(ended)
+            finished = parse_ts(summary["caches"][0]["execution"]["finishedAt"])
+        stats = fake_stats(base_url)
+        delays = sorted(d - finished for d in decided)
+        exits = ", ".join(f"{codes.count(c)}× exit {c}" for c in sorted(set(codes)))
+        return (f"| {'on' if jitter else 'off (`--no-jitter`)'} | {size} (spawned in {spawned:.2f} s) | {exits} "
+                f"| {stats['requests']} | **{busiest_window(stats['requestTimesMs'])}** "
+                f"| {delays[0]:.2f} / {statistics.median(delays):.2f} / {delays[-1]:.2f} s "
+                f"| {max(rss) / 1024:.1f} MiB |")
+    finally:
+        fake.kill()
+
+
+CURL_LOOP = """until curl -fsS -H "Authorization: Bearer $KEY" "$URL" | jq -e '.status == "COMPLETED"' >/dev/null; do sleep 10; done"""
+
+
+def versus_curl(refresh):
+    """The gate and the curl loop side by side, each on its own cache of the
+    same scenario, in parallel."""
+    fake, base_url = start_fake()
+    rows = []
+    try:
+        tag = time.time_ns()
+        scenarios = [
+            (f"{refresh // 60}-minute refresh that completes", f"completes-after-{refresh}s", "demo-key", refresh + 120),
+            ("refresh that FAILS after 60 s", "fails-after-60s", "demo-key", 180),
+            ("API flapping 5xx (every other request), completes after 60 s", "flaky-completes-after-60s", "demo-key", 180),
+            ("wrong API key", "completes-after-60s", "wrong-key", 60),
+        ]
+        results = [None] * len(scenarios)
+
+        def one(i, label, scenario, key, kill_after):
+            gate_cache, curl_cache = f"{scenario}~gate-{tag}-{i}", f"{scenario}~curl-{tag}-{i}"
+            env = {"PATH": os.environ.get("PATH", ""), "KEY": key,
+                   "URL": f"{base_url}/data/projects/demo/cache/{curl_cache}/status?excludeLogs=true"}
+            t0 = time.time()
+            loop = subprocess.Popen(["sh", "-c", CURL_LOOP], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            gate_env = {"PATH": env["PATH"], "PEAKA_API_KEY": key, "PEAKA_BASE_URL": base_url}
+            g = subprocess.run([os.path.join(BIN, "peaka-wait"), "--project-id", "demo", "--cache-id", gate_cache,
+                                "--timeout", f"{kill_after}s", "--output", "json", "--log-level", "error"],
+                               env=gate_env, capture_output=True, text=True)
+            gate_summary = json.loads(g.stdout)
+            gate_took = gate_summary["elapsedMs"] / 1000
+            try:
+                loop.wait(timeout=max(0.0, kill_after - (time.time() - t0)))
+                loop_took, loop_end = time.time() - t0, f"exit {loop.returncode}"
+            except subprocess.TimeoutExpired:
+                loop.kill()
+                loop.wait()
+                loop_took, loop_end = time.time() - t0, f"**still looping**, killed at {kill_after} s"
+            per_cache = fake_stats(base_url)["perCache"]
+            execution = (gate_summary["caches"][0].get("execution") or {})
+            if execution.get("finishedAt") and gate_summary["result"] == "ready":
+                done_after = parse_ts(execution["finishedAt"]) - t0
+                gate_delay = f"{gate_took - done_after:.1f} s"
+                loop_delay = f"{loop_took - done_after:.1f} s" if loop_end == "exit 0" else "—"
+            else:
+                gate_delay = loop_delay = "—"
+            results[i] = (f"| {label} | exit {g.returncode} (`{gate_summary['result']}`) after {gate_took:.1f} s "
+                          f"| {per_cache.get(gate_cache, 0)} | {gate_delay} "
+                          f"| {loop_end} after {loop_took:.1f} s | {per_cache.get(curl_cache, 0)} | {loop_delay} |")
+
+        threads = [threading.Thread(target=one, args=(i, *sc)) for i, sc in enumerate(scenarios)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        rows.extend(results)
+
+        # The cost of one poll: a whole gate run that checks once vs one curl | jq pipeline.
+        cache = "completes-after-0ms"
+        url = f"{base_url}/data/projects/demo/cache/{cache}/status?excludeLogs=true"
+        env = {"PATH": os.environ.get("PATH", ""), "KEY": "demo-key", "URL": url,
+               "PEAKA_API_KEY": "demo-key", "PEAKA_BASE_URL": base_url}
+        gate_cmd = [os.path.join(BIN, "peaka-wait"), "--project-id", "demo", "--cache-id", cache, "--timeout", "0",
+                    "--log-level", "error"]
+        curl_cmd = ["sh", "-c", """curl -fsS -H "Authorization: Bearer $KEY" "$URL" | jq -e '.status == "COMPLETED"'"""]
+        cost = []
+        for label, cmd in (("`peaka-wait --timeout 0`", gate_cmd), ("`curl … | jq -e …`", curl_cmd)):
+            wall = timed(cmd, 50, env)
+            peak = peak_rss(cmd, env)
+            cost.append(f"| {label} | {wall[0]:.1f} ms | {wall[1]:.1f} ms | {peak / 1024:.1f} MiB |")
+        return rows, cost
+    finally:
+        fake.kill()
+
+
+def peak_rss(cmd, env):
+    """Peak RSS in KiB of a command (for a pipeline, of its largest process)."""
+    with tempfile.NamedTemporaryFile(prefix="peaka-bench-") as out:
+        subprocess.run(["/usr/bin/time", "-f", "%M", "-o", out.name, *cmd], env=env,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return int(open(out.name).read().strip().splitlines()[-1])
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--refresh", type=int, default=30, help="seconds the simulated refresh takes")
     parser.add_argument("--runs", type=int, default=5, help="gates per configuration (run side by side)")
+    parser.add_argument("--fleet", type=int, default=200, help="gates in the fleet")
+    parser.add_argument("--curl-refresh", type=int, default=600, help="seconds of the refresh in the curl comparison")
+    parser.add_argument("--skip-curl", action="store_true", help="skip the (long) curl comparison")
     opts = parser.parse_args()
 
     subprocess.run(["cargo", "build", "--release", "--workspace", "--locked", "--quiet"], cwd=ROOT, check=True)
@@ -143,6 +278,24 @@ def main():
         print(f"\nRelease binary: {size / 1024 / 1024:.1f} MiB ({size} bytes), `target/release/peaka-wait`, stripped, LTO.")
     finally:
         fake.kill()
+
+    print(f"\n### A fleet of {opts.fleet} gates started together (issue 5)\n")
+    print("One cache, RUNNING → COMPLETED 20 s after the first request; `--initial-interval 1s --max-interval 5s`.\n")
+    print("| jitter | gates | exits | requests | busiest 100 ms | detection delay min / median / max | peak RSS (max) |")
+    print("|---|---|---|---|---|---|---|")
+    print(fleet(opts.fleet, jitter=True))
+    print(fleet(opts.fleet, jitter=False))
+
+    if not opts.skip_curl:
+        rows, cost = versus_curl(opts.curl_refresh)
+        print("\n### Against a curl + jq loop (issue 5)\n")
+        print(f"The loop: `{CURL_LOOP}`\n")
+        print("| scenario | gate | gate requests | gate detection delay | curl loop | loop requests | loop detection delay |")
+        print("|---|---|---|---|---|---|---|")
+        print("\n".join(rows))
+        print("\n| one poll | median | best | peak RSS |")
+        print("|---|---|---|---|")
+        print("\n".join(cost))
 
 
 if __name__ == "__main__":

@@ -43,7 +43,11 @@ where
         Err(err) => return usage_error(&format!("cannot start the async runtime: {err}")),
     };
     let plan = plan(&config, started);
-    let schedule = Schedule::new(config.initial_interval, config.max_interval);
+    let schedule = if config.jitter {
+        Schedule::new(config.initial_interval, config.max_interval)
+    } else {
+        Schedule::without_jitter(config.initial_interval, config.max_interval)
+    };
     let report = runtime.block_on(gate::run(&plan, &client, schedule, gate::shutdown_signal()));
     log_outcome(&report);
     report::emit(&report, config.output, env);

@@ -161,6 +161,10 @@ pub struct Args {
     #[arg(long, env = "PEAKA_REQUEST_TIMEOUT", value_name = "DURATION", value_parser = parse_duration, default_value = "10s")]
     pub request_timeout: Duration,
 
+    /// Turn off the jitter of the poll schedule (for benchmarks that measure what it buys).
+    #[arg(long, env = "PEAKA_NO_JITTER", hide = true)]
+    pub no_jitter: bool,
+
     /// Log format on stderr: human `text`, or `json` (one object per line).
     #[arg(long, env = "PEAKA_LOG_FORMAT", value_enum, value_name = "FORMAT", default_value_t = Format::Text)]
     pub log_format: Format,
@@ -266,6 +270,8 @@ pub struct Config {
     pub max_interval: Duration,
     /// The limit on one request.
     pub request_timeout: Duration,
+    /// Whether the poll schedule is jittered (always, but in benchmarks).
+    pub jitter: bool,
     /// Log format.
     pub log_format: Format,
     /// Log level.
@@ -379,6 +385,7 @@ fn check(args: Args, env: impl Fn(&str) -> Option<String>) -> Result<Config, Str
         initial_interval: args.initial_interval,
         max_interval: args.max_interval,
         request_timeout: args.request_timeout,
+        jitter: !args.no_jitter,
         log_format: args.log_format,
         log_level: args.log_level,
         output: args.output,

@@ -12,12 +12,16 @@
 
 use std::time::Duration;
 
+/// The longest random wait before the first poll (see [`Schedule::first_delay`]).
+pub const MAX_START_JITTER: Duration = Duration::from_secs(1);
+
 /// The sequence of pauses between polls.
 #[derive(Debug, Clone)]
 pub struct Schedule {
     step: Duration,
     max: Duration,
-    rng: fastrand::Rng,
+    /// `None` turns jitter off (benchmarks compare against it).
+    rng: Option<fastrand::Rng>,
 }
 
 impl Schedule {
@@ -28,11 +32,23 @@ impl Schedule {
 
     /// The same with a seeded generator, so that tests are repeatable.
     pub fn with_rng(initial: Duration, max: Duration, rng: fastrand::Rng) -> Self {
-        Schedule {
-            step: initial.min(max),
-            max,
-            rng,
-        }
+        Schedule { step: initial.min(max), max, rng: Some(rng) }
+    }
+
+    /// A schedule without jitter: every pause is exactly its step, and the
+    /// first poll is not delayed. Only for measuring what jitter buys.
+    pub fn without_jitter(initial: Duration, max: Duration) -> Self {
+        Schedule { step: initial.min(max), max, rng: None }
+    }
+
+    /// A random wait before the very first poll, below half the initial
+    /// interval (at most [`MAX_START_JITTER`]) and a tenth of `budget`: gates
+    /// started together (a rollout of many pods) then do not all hit the
+    /// API in the same instant.
+    pub fn first_delay(&mut self, budget: Duration) -> Duration {
+        let Some(rng) = self.rng.as_mut() else { return Duration::ZERO };
+        let ceiling = (self.step / 2).min(MAX_START_JITTER).min(budget / 10);
+        ceiling.mul_f64(rng.f64())
     }
 
     /// The pause before the next poll: a point in the upper half of the
@@ -40,8 +56,13 @@ impl Schedule {
     pub fn next_delay(&mut self) -> Duration {
         let step = self.step;
         self.step = step.saturating_mul(2).min(self.max);
-        let half = step / 2;
-        half + half.mul_f64(self.rng.f64())
+        match self.rng.as_mut() {
+            Some(rng) => {
+                let half = step / 2;
+                half + half.mul_f64(rng.f64())
+            }
+            None => step,
+        }
     }
 }
 
@@ -108,5 +129,25 @@ mod tests {
                 "{delay} {retry_after:?} {until}"
             );
         }
+    }
+
+    #[test]
+    fn the_first_poll_is_spread_but_bounded() {
+        let mut schedule = Schedule::with_rng(S(1), S(30), fastrand::Rng::with_seed(5));
+        let delays: Vec<Duration> = (0..100).map(|_| schedule.first_delay(S(1800))).collect();
+        assert!(delays.iter().all(|d| *d < Duration::from_millis(500)), "{delays:?}");
+        assert!(delays.iter().max().unwrap() > &Duration::from_millis(250), "not spread: {delays:?}");
+        // A short timeout bounds it: never more than a tenth of it.
+        assert!(schedule.first_delay(Duration::from_millis(600)) <= Duration::from_millis(60));
+        let mut long = Schedule::with_rng(S(60), S(60), fastrand::Rng::with_seed(5));
+        assert!((0..100).all(|_| long.first_delay(S(1800)) < MAX_START_JITTER));
+    }
+
+    #[test]
+    fn without_jitter_every_pause_is_its_step() {
+        let mut schedule = Schedule::without_jitter(S(1), S(4));
+        assert_eq!(schedule.first_delay(S(1800)), Duration::ZERO);
+        let delays: Vec<Duration> = (0..4).map(|_| schedule.next_delay()).collect();
+        assert_eq!(delays, [S(1), S(2), S(4), S(4)]);
     }
 }

@@ -275,6 +275,9 @@ struct Shared {
     named: HashMap<String, Vec<String>>,
     requests: u64,
     triggers: u64,
+    /// When each request came, in ms since the server started (benchmarks
+    /// compute the busiest 100 ms window from these).
+    times_ms: Vec<u64>,
 }
 
 #[derive(Clone)]
@@ -300,6 +303,12 @@ impl App {
     /// Counts a request for a cache and returns its memory. A cache asked
     /// about by id under a project is, from then on, one of its caches.
     fn touch(&self, project: Option<&str>, cache: &str) -> Seen {
+        self.touch_counted(project, cache, true)
+    }
+
+    /// As [`App::touch`]; `counted` is false for a cache listed inside a
+    /// project-level reply, which is one request however many caches it lists.
+    fn touch_counted(&self, project: Option<&str>, cache: &str, counted: bool) -> Seen {
         let Ok(mut shared) = self.shared.lock() else {
             return Seen {
                 first: Instant::now(),
@@ -307,7 +316,10 @@ impl App {
                 trigger: None,
             };
         };
-        shared.requests += 1;
+        if counted {
+            shared.requests += 1;
+            shared.times_ms.push(self.epoch.elapsed().as_millis() as u64);
+        }
         if let Some(project) = project {
             let named = shared.named.entry(project.to_owned()).or_default();
             if !named.iter().any(|c| c == cache) {
@@ -401,13 +413,19 @@ pub async fn start(addr: SocketAddr, options: Options) -> std::io::Result<Runnin
     })
 }
 
+/// `GET {prefix}/_fake/stats`: counters for tests and benchmarks.
 async fn stats(State(app): State<App>) -> Response {
-    let (requests, triggers) = app
-        .shared
-        .lock()
-        .map(|s| (s.requests, s.triggers))
-        .unwrap_or_default();
-    axum::Json(json!({ "requests": requests, "triggers": triggers })).into_response()
+    let Ok(shared) = app.shared.lock() else {
+        return error(500, "InternalError", "fake state poisoned");
+    };
+    let per_cache: serde_json::Map<String, Value> = shared.caches.iter().map(|(id, seen)| (id.clone(), json!(seen.requests))).collect();
+    axum::Json(json!({
+        "requests": shared.requests,
+        "triggers": shared.triggers,
+        "perCache": per_cache,
+        "requestTimesMs": shared.times_ms,
+    }))
+    .into_response()
 }
 
 /// What a cache shows at one moment: its top-level status, both slots,
@@ -684,6 +702,7 @@ async fn project_status(
 ) -> Response {
     if let Ok(mut shared) = app.shared.lock() {
         shared.requests += 1;
+        shared.times_ms.push(app.epoch.elapsed().as_millis() as u64);
     }
     if !authorized(&app, &headers) {
         return dated(&app, error(401, "UnauthorizedException", "Invalid API key"));
@@ -703,7 +722,7 @@ async fn project_status(
     let mut statuses = Vec::new();
     for cache in caches {
         // A cache whose scenario is an HTTP error has no status to list.
-        let seen = app.touch(None, &cache);
+        let seen = app.touch_counted(None, &cache, false);
         if let Answer::Snapshot(snapshot) = play(&app, &cache, seen).await {
             statuses.push(status_object(&cache, &snapshot));
         }
