@@ -366,7 +366,11 @@ impl<'a> Gate<'a> {
     async fn drive(&mut self, schedule: &mut Schedule) -> Ended {
         if !self.check_once() {
             let spread = schedule.first_delay(self.plan.timeout);
-            tracing::debug!(next_poll_ms = millis(spread), "first poll in {}", format_duration(spread));
+            tracing::debug!(
+                next_poll_ms = millis(spread),
+                "first poll in {}",
+                format_duration(spread)
+            );
             tokio::time::sleep(spread).await;
         }
         if let Err(ended) = self.prepare(schedule).await {

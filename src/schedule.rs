@@ -32,13 +32,21 @@ impl Schedule {
 
     /// The same with a seeded generator, so that tests are repeatable.
     pub fn with_rng(initial: Duration, max: Duration, rng: fastrand::Rng) -> Self {
-        Schedule { step: initial.min(max), max, rng: Some(rng) }
+        Schedule {
+            step: initial.min(max),
+            max,
+            rng: Some(rng),
+        }
     }
 
     /// A schedule without jitter: every pause is exactly its step, and the
     /// first poll is not delayed. Only for measuring what jitter buys.
     pub fn without_jitter(initial: Duration, max: Duration) -> Self {
-        Schedule { step: initial.min(max), max, rng: None }
+        Schedule {
+            step: initial.min(max),
+            max,
+            rng: None,
+        }
     }
 
     /// A random wait before the very first poll, below half the initial
@@ -46,7 +54,9 @@ impl Schedule {
     /// started together (a rollout of many pods) then do not all hit the
     /// API in the same instant.
     pub fn first_delay(&mut self, budget: Duration) -> Duration {
-        let Some(rng) = self.rng.as_mut() else { return Duration::ZERO };
+        let Some(rng) = self.rng.as_mut() else {
+            return Duration::ZERO;
+        };
         let ceiling = (self.step / 2).min(MAX_START_JITTER).min(budget / 10);
         ceiling.mul_f64(rng.f64())
     }
@@ -135,8 +145,14 @@ mod tests {
     fn the_first_poll_is_spread_but_bounded() {
         let mut schedule = Schedule::with_rng(S(1), S(30), fastrand::Rng::with_seed(5));
         let delays: Vec<Duration> = (0..100).map(|_| schedule.first_delay(S(1800))).collect();
-        assert!(delays.iter().all(|d| *d < Duration::from_millis(500)), "{delays:?}");
-        assert!(delays.iter().max().unwrap() > &Duration::from_millis(250), "not spread: {delays:?}");
+        assert!(
+            delays.iter().all(|d| *d < Duration::from_millis(500)),
+            "{delays:?}"
+        );
+        assert!(
+            delays.iter().max().unwrap() > &Duration::from_millis(250),
+            "not spread: {delays:?}"
+        );
         // A short timeout bounds it: never more than a tenth of it.
         assert!(schedule.first_delay(Duration::from_millis(600)) <= Duration::from_millis(60));
         let mut long = Schedule::with_rng(S(60), S(60), fastrand::Rng::with_seed(5));

@@ -318,7 +318,9 @@ impl App {
         };
         if counted {
             shared.requests += 1;
-            shared.times_ms.push(self.epoch.elapsed().as_millis() as u64);
+            shared
+                .times_ms
+                .push(self.epoch.elapsed().as_millis() as u64);
         }
         if let Some(project) = project {
             let named = shared.named.entry(project.to_owned()).or_default();
@@ -418,7 +420,11 @@ async fn stats(State(app): State<App>) -> Response {
     let Ok(shared) = app.shared.lock() else {
         return error(500, "InternalError", "fake state poisoned");
     };
-    let per_cache: serde_json::Map<String, Value> = shared.caches.iter().map(|(id, seen)| (id.clone(), json!(seen.requests))).collect();
+    let per_cache: serde_json::Map<String, Value> = shared
+        .caches
+        .iter()
+        .map(|(id, seen)| (id.clone(), json!(seen.requests)))
+        .collect();
     axum::Json(json!({
         "requests": shared.requests,
         "triggers": shared.triggers,
