@@ -690,15 +690,41 @@ async fn cache_status(
     Path((project, cache)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    let seen = app.touch(Some(&project), &cache);
-    if !authorized(&app, &headers) {
-        return dated(&app, error(401, "UnauthorizedException", "Invalid API key"));
+    serve_cache(&app, &project, &cache, &headers, |snapshot| {
+        axum::Json(status_object(&cache, &snapshot)).into_response()
+    })
+    .await
+}
+
+async fn execution_history(
+    State(app): State<App>,
+    Path((project, cache)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    serve_cache(&app, &project, &cache, &headers, |snapshot| {
+        axum::Json(Value::Array(snapshot.history)).into_response()
+    })
+    .await
+}
+
+/// The shared part of the per-cache GET endpoints: count, authorize, play
+/// the scenario, and render its snapshot (or send its error).
+async fn serve_cache(
+    app: &App,
+    project: &str,
+    cache: &str,
+    headers: &HeaderMap,
+    render: impl FnOnce(Snapshot) -> Response,
+) -> Response {
+    let seen = app.touch(Some(project), cache);
+    if !authorized(app, headers) {
+        return dated(app, error(401, "UnauthorizedException", "Invalid API key"));
     }
-    let response = match play(&app, &cache, seen).await {
-        Answer::Snapshot(snapshot) => axum::Json(status_object(&cache, &snapshot)).into_response(),
+    let response = match play(app, cache, seen).await {
+        Answer::Snapshot(snapshot) => render(snapshot),
         Answer::Response(response) => response,
     };
-    dated(&app, response)
+    dated(app, response)
 }
 
 async fn project_status(
@@ -747,22 +773,6 @@ fn project_caches(options: &Options, project: &str) -> Vec<String> {
         Some((1..=count).map(|i| format!("{scenario}~{i}")).collect())
     });
     generated.unwrap_or_default()
-}
-
-async fn execution_history(
-    State(app): State<App>,
-    Path((project, cache)): Path<(String, String)>,
-    headers: HeaderMap,
-) -> Response {
-    let seen = app.touch(Some(&project), &cache);
-    if !authorized(&app, &headers) {
-        return dated(&app, error(401, "UnauthorizedException", "Invalid API key"));
-    }
-    let response = match play(&app, &cache, seen).await {
-        Answer::Snapshot(snapshot) => axum::Json(Value::Array(snapshot.history)).into_response(),
-        Answer::Response(response) => response,
-    };
-    dated(&app, response)
 }
 
 async fn trigger_incremental(
