@@ -35,13 +35,13 @@ def start_fake():
     return fake, base_url
 
 
-def gate(base_url, cache, *extra):
+def gate(base_url, cache, *extra, wrap=()):
     """Starts a gate under GNU time (for its own peak RSS: a Python child's
     ru_maxrss would include the forked interpreter); returns (Popen, file
     where time writes the peak RSS in KiB)."""
     env = {"PEAKA_API_KEY": "demo-key", "PEAKA_BASE_URL": base_url, "PATH": os.environ.get("PATH", "")}
     rss_file = tempfile.NamedTemporaryFile(prefix="peaka-bench-", delete=False).name
-    args = ["/usr/bin/time", "-f", "%M", "-o", rss_file, os.path.join(BIN, "peaka-wait"), "--project-id", "bench",
+    args = [*wrap, "/usr/bin/time", "-f", "%M", "-o", rss_file, os.path.join(BIN, "peaka-wait"), "--project-id", "bench",
             "--cache-id", cache, "--output", "json", "--log-level", "error", *extra]
     return subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True), rss_file
 
@@ -93,7 +93,7 @@ def requests_per_round(base_url, count):
                           "--log-level", "debug", "--log-format", "json", "--max-interval", "2s"],
                          env=env, capture_output=True, text=True, check=True)
     summary = json.loads(out.stdout)
-    rounds = sum(1 for line in out.stderr.splitlines() if "next_poll_ms" in line) + 1
+    rounds = sum(1 for line in out.stderr.splitlines() if "next attempt in" in line) + 1
     requests = summary["polls"]
     # --all-caches reads the project's list once before the first round.
     setup = 1 if count > 1 else 0
@@ -127,17 +127,24 @@ def busiest_window(times_ms, width_ms=100):
 
 
 def fleet(size, jitter):
-    """`size` gates started together on one cache that completes after 20 s."""
+    """`size` gates started together on one cache that completes after 20 s.
+    Each waits behind a barrier (a file appearing) so that all start within
+    ~10 ms of each other, as the init containers of a rollout do."""
     fake, base_url = start_fake()
+    barrier = tempfile.mkdtemp(prefix="peaka-fleet-")
+    go = os.path.join(barrier, "go")
     try:
         extra = [] if jitter else ["--no-jitter"]
         cache = f"completes-after-20s~fleet-{time.time_ns()}"
         args = ["--initial-interval", "1s", "--max-interval", "5s", "--timeout", "2m", *extra]
-        t0 = time.time()
-        procs = [(time.time(), *gate(base_url, cache, *args)) for _ in range(size)]
-        spawned = time.time() - t0
+        wait_for_go = ["sh", "-c", f'while [ ! -e {shlex.quote(go)} ]; do sleep 0.01; done; exec "$@"', "gate"]
+        procs = [gate(base_url, cache, *args, wrap=wait_for_go) for _ in range(size)]
+        time.sleep(1)  # let every wrapper reach its loop
+        started = time.time()
+        open(go, "w").close()
+        spawned = 0.01
         codes, rss, decided, finished = [], [], [], None
-        for started, proc, rss_file in procs:
+        for proc, rss_file in procs:
             code, summary, peak, ended = finish(proc, rss_file, started)
             codes.append(code)
             rss.append(peak)
@@ -146,7 +153,7 @@ def fleet(size, jitter):
         stats = fake_stats(base_url)
         delays = sorted(d - finished for d in decided)
         exits = ", ".join(f"{codes.count(c)}× exit {c}" for c in sorted(set(codes)))
-        return (f"| {'on' if jitter else 'off (`--no-jitter`)'} | {size} (spawned in {spawned:.2f} s) | {exits} "
+        return (f"| {'on' if jitter else 'off (`--no-jitter`)'} | {size} (released within ~{spawned * 1000:.0f} ms) | {exits} "
                 f"| {stats['requests']} | **{busiest_window(stats['requestTimesMs'])}** "
                 f"| {delays[0]:.2f} / {statistics.median(delays):.2f} / {delays[-1]:.2f} s "
                 f"| {max(rss) / 1024:.1f} MiB |")

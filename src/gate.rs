@@ -359,8 +359,14 @@ impl<'a> Gate<'a> {
         if self.check_once() {
             return self.plan.request_timeout;
         }
-        let left = self.deadline.saturating_duration_since(Instant::now());
-        left.max(FINAL_POLL_BUDGET).min(self.plan.request_timeout)
+        let now = Instant::now();
+        let left = self.deadline.saturating_duration_since(now);
+        // Nothing runs past deadline + FINAL_POLL_BUDGET, even a history
+        // read that follows the final poll.
+        let hard_left = (self.deadline + FINAL_POLL_BUDGET).saturating_duration_since(now);
+        left.max(FINAL_POLL_BUDGET)
+            .min(hard_left)
+            .min(self.plan.request_timeout)
     }
 
     async fn drive(&mut self, schedule: &mut Schedule) -> Ended {
@@ -665,7 +671,7 @@ impl<'a> Gate<'a> {
         for (i, result) in replies {
             let cache_id = self.caches[i].cache_id.clone();
             let ending = match result {
-                Ok(reply) => self.observe(i, reply, budget).await,
+                Ok(reply) => self.observe(i, reply).await,
                 Err(err) => {
                     let message = err.message().to_owned();
                     self.caches[i].last_error = Some(message.clone());
@@ -703,12 +709,7 @@ impl<'a> Gate<'a> {
 
     /// Takes in one cache's status: reads what was missed, decides, logs a
     /// change, checks for a stall. Returns the end of the gate, if this is it.
-    async fn observe(
-        &mut self,
-        i: usize,
-        reply: Reply<CacheStatus>,
-        budget: Duration,
-    ) -> Option<Ended> {
+    async fn observe(&mut self, i: usize, reply: Reply<CacheStatus>) -> Option<Ended> {
         self.measure_skew(&reply);
         let server_now = reply.server_date.unwrap_or_else(|| {
             reply
@@ -717,7 +718,7 @@ impl<'a> Gate<'a> {
                 .unwrap_or(reply.received_at)
         });
         let status = reply.value;
-        self.read_missed(i, &status, budget).await;
+        self.read_missed(i, &status).await;
         let criteria = self.criteria(Some(i));
         let decision = decide(&status, &criteria, &self.watches[i].missed);
         let cache_id = self.caches[i].cache_id.clone();
@@ -794,7 +795,7 @@ impl<'a> Gate<'a> {
     /// When a slot shows a new execution while the one seen there before
     /// was not seen ending, reads the execution history for what ended in
     /// between, so that no completion is missed and no failure hidden.
-    async fn read_missed(&mut self, i: usize, status: &CacheStatus, budget: Duration) {
+    async fn read_missed(&mut self, i: usize, status: &CacheStatus) {
         let cache_id = self.caches[i].cache_id.clone();
         for &kind in self.execution().slots() {
             let current = status.execution(kind).map(Seen::of);
@@ -807,7 +808,12 @@ impl<'a> Gate<'a> {
                 self.polls += 1;
                 match self
                     .client
-                    .execution_history(&self.plan.project_id, &cache_id, HISTORY_LIMIT, budget)
+                    .execution_history(
+                        &self.plan.project_id,
+                        &cache_id,
+                        HISTORY_LIMIT,
+                        self.budget(),
+                    )
                     .await
                 {
                     Ok(reply) => {
