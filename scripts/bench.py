@@ -183,21 +183,31 @@ def versus_curl(refresh):
             gate_cache, curl_cache = f"{scenario}~gate-{tag}-{i}", f"{scenario}~curl-{tag}-{i}"
             env = {"PATH": os.environ.get("PATH", ""), "KEY": key,
                    "URL": f"{base_url}/data/projects/demo/cache/{curl_cache}/status?excludeLogs=true"}
+            gate_env = {"PATH": env["PATH"], "PEAKA_API_KEY": key, "PEAKA_BASE_URL": base_url}
             t0 = time.time()
             loop = subprocess.Popen(["sh", "-c", CURL_LOOP], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            gate_env = {"PATH": env["PATH"], "PEAKA_API_KEY": key, "PEAKA_BASE_URL": base_url}
-            g = subprocess.run([os.path.join(BIN, "peaka-wait"), "--project-id", "demo", "--cache-id", gate_cache,
-                                "--timeout", f"{kill_after}s", "--output", "json", "--log-level", "error"],
-                               env=gate_env, capture_output=True, text=True)
-            gate_summary = json.loads(g.stdout)
+            g = subprocess.Popen([os.path.join(BIN, "peaka-wait"), "--project-id", "demo", "--cache-id", gate_cache,
+                                  "--timeout", f"{kill_after}s", "--output", "json", "--log-level", "error"],
+                                 env=gate_env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            # Each one's own end time, not when it happened to be reaped.
+            loop_ended = {}
+
+            def watch_loop():
+                try:
+                    loop.wait(timeout=kill_after)
+                    loop_ended["at"], loop_ended["how"] = time.time(), f"exit {loop.returncode}"
+                except subprocess.TimeoutExpired:
+                    loop.kill()
+                    loop.wait()
+                    loop_ended["at"], loop_ended["how"] = time.time(), f"**still looping**, killed at {kill_after} s"
+
+            watcher = threading.Thread(target=watch_loop)
+            watcher.start()
+            gate_out, _ = g.communicate()
+            watcher.join()
+            gate_summary = json.loads(gate_out)
             gate_took = gate_summary["elapsedMs"] / 1000
-            try:
-                loop.wait(timeout=max(0.0, kill_after - (time.time() - t0)))
-                loop_took, loop_end = time.time() - t0, f"exit {loop.returncode}"
-            except subprocess.TimeoutExpired:
-                loop.kill()
-                loop.wait()
-                loop_took, loop_end = time.time() - t0, f"**still looping**, killed at {kill_after} s"
+            loop_took, loop_end = loop_ended["at"] - t0, loop_ended["how"]
             per_cache = fake_stats(base_url)["perCache"]
             execution = (gate_summary["caches"][0].get("execution") or {})
             if execution.get("finishedAt") and gate_summary["result"] == "ready":

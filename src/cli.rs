@@ -23,7 +23,7 @@ The API key is read from PEAKA_API_KEY, or from the file named by --api-key-file
 It is never accepted as a flag value and never printed.
 
 Exit codes: 0 ready, 1 failed, 2 usage, 3 timeout, 4 unauthorized, 5 not_found, 6 api_error,
-130 interrupted (SIGINT), 143 interrupted (SIGTERM). See --help for details.";
+7 stalled, 130 interrupted (SIGINT), 143 interrupted (SIGTERM). See --help for details.";
 
 const AFTER_LONG_HELP: &str = "\
 API KEY:
@@ -55,11 +55,20 @@ EXIT CODES:
     4    unauthorized   the API answered 401 or 403 (not retried)
     5    not_found      the API answered 404, or the cache is DELETED (not retried)
     6    api_error      any other 4xx, or a redirect (not retried)
+    7    stalled        --stall-timeout: the awaited execution stopped moving
     130  interrupted    SIGINT
     143  interrupted    SIGTERM
 
     Connection errors, timeouts, 408, 429, 5xx and malformed replies are retried on the poll
     schedule until the deadline, honouring Retry-After.
+
+BEYOND WAITING:
+    --trigger KIND starts a refresh and waits for that very execution: the record the slot
+    showed before the trigger never counts. --stall-timeout ends a wait on an execution that
+    stopped moving. With several caches, one project-level request is made per poll round.
+    An execution that ended between two polls is read from the execution history. When the
+    server's clock differs from this machine's by more than 5 s, `now` and durations in TIME
+    are read on the server's clock.
 
 EXAMPLES:
     Wait up to 20 minutes for the refresh that is running now:

@@ -335,7 +335,10 @@ fn help_and_version_exit_0() {
         "--cache-id",
         "--api-key-file",
         "--started-after",
+        "--trigger",
+        "--stall-timeout",
         "EXIT CODES",
+        "7    stalled",
         "143",
     ] {
         assert!(help.contains(needle), "--help lacks {needle}");
