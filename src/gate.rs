@@ -406,9 +406,11 @@ impl<'a> Gate<'a> {
                             .collect::<Vec<_>>();
                     }
                     Err(err) => {
+                        let subject = format!("project {}", self.plan.project_id);
                         self.retry_or_end(
                             &err,
-                            &format!("project {}", self.plan.project_id),
+                            None,
+                            &subject,
                             schedule,
                             "listing the project's caches",
                         )
@@ -465,9 +467,11 @@ impl<'a> Gate<'a> {
                     break Baseline::of(&reply.value, kind);
                 }
                 Err(err) => {
+                    let subject = format!("cache {cache_id}");
                     self.retry_or_end(
                         &err,
-                        &format!("cache {cache_id}"),
+                        Some(i),
+                        &subject,
                         schedule,
                         "reading the cache before the trigger",
                     )
@@ -523,21 +527,22 @@ impl<'a> Gate<'a> {
         Ok(())
     }
 
-    /// After a failed setup request: end on a final error, else pause.
+    /// After a failed setup request about `cache` (or the project): end on
+    /// a final error, else pause until the next attempt.
     async fn retry_or_end(
         &mut self,
         err: &FetchError,
+        cache: Option<usize>,
         subject: &str,
         schedule: &mut Schedule,
         doing: &str,
     ) -> Result<(), Ended> {
+        if let Some(i) = cache {
+            self.caches[i].last_error = Some(err.message().to_owned());
+        }
         if let Some(outcome) = err.outcome() {
-            if let Some(cache) = self
-                .caches
-                .first_mut()
-                .filter(|_| subject.starts_with("cache "))
-            {
-                cache.state = CacheState::of(outcome);
+            if let Some(i) = cache {
+                self.caches[i].state = CacheState::of(outcome);
             }
             return Err((outcome, format!("{subject}: {}", err.message())));
         }

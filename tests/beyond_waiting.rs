@@ -360,3 +360,27 @@ fn explicit_timestamps_are_not_shifted() {
     ));
     assert_eq!(code, 0, "{stdout}");
 }
+
+#[test]
+fn a_missing_cache_among_triggered_ones_is_the_one_marked_not_found() {
+    let caches = "triggered-completes-after-200ms~trig-m,no-such-cache";
+    let (code, stdout, _) = run(gate(&[
+        "--cache-id",
+        caches,
+        "--trigger",
+        "full",
+        "--output",
+        "json",
+    ]));
+    assert_eq!(code, 5, "{stdout}");
+    let summary = json_summary(&stdout);
+    assert_eq!(summary["caches"][0]["state"], "waiting", "{summary}");
+    assert_eq!(summary["caches"][1]["state"], "not_found", "{summary}");
+    assert!(
+        summary["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("cache no-such-cache: not found"),
+        "{summary}"
+    );
+}
