@@ -137,18 +137,20 @@ def fleet(size, jitter):
         extra = [] if jitter else ["--no-jitter"]
         cache = f"completes-after-20s~fleet-{time.time_ns()}"
         args = ["--initial-interval", "1s", "--max-interval", "5s", "--timeout", "2m", *extra]
-        wait_for_go = ["sh", "-c", f'while [ ! -e {shlex.quote(go)} ]; do sleep 0.01; done; exec "$@"', "gate"]
-        procs = [gate(base_url, cache, *args, wrap=wait_for_go) for _ in range(size)]
+        # Each wrapper records the wall time its gate ended, for the detection delay.
+        ends = [os.path.join(barrier, f"end-{i}") for i in range(size)]
+        script = f'end=$1; shift; while [ ! -e {shlex.quote(go)} ]; do sleep 0.01; done; "$@"; c=$?; date +%s.%N > "$end"; exit $c'
+        procs = [gate(base_url, cache, *args, wrap=["sh", "-c", script, "gate", end]) for end in ends]
         time.sleep(1)  # let every wrapper reach its loop
         started = time.time()
         open(go, "w").close()
         spawned = 0.01
         codes, rss, decided, finished = [], [], [], None
-        for proc, rss_file in procs:
-            code, summary, peak, ended = finish(proc, rss_file, started)
+        for (proc, rss_file), end in zip(procs, ends):
+            code, summary, peak, _ = finish(proc, rss_file, started)
             codes.append(code)
             rss.append(peak)
-            decided.append(ended)
+            decided.append(float(open(end).read()))
             finished = parse_ts(summary["caches"][0]["execution"]["finishedAt"])
         stats = fake_stats(base_url)
         delays = sorted(d - finished for d in decided)
@@ -159,6 +161,17 @@ def fleet(size, jitter):
                 f"| {max(rss) / 1024:.1f} MiB |")
     finally:
         fake.kill()
+
+
+def fleet_table(size):
+    return "\n".join([
+        f"\n### A fleet of {size} gates started together (issue 5)\n",
+        "One cache, RUNNING → COMPLETED 20 s after the first request; `--initial-interval 1s --max-interval 5s`.\n",
+        "| jitter | gates | exits | requests | busiest 100 ms | detection delay min / median / max | peak RSS (max) |",
+        "|---|---|---|---|---|---|---|",
+        fleet(size, jitter=True),
+        fleet(size, jitter=False),
+    ])
 
 
 CURL_LOOP = """until curl -fsS -H "Authorization: Bearer $KEY" "$URL" | jq -e '.status == "COMPLETED"' >/dev/null; do sleep 10; done"""
@@ -260,7 +273,12 @@ def main():
     parser.add_argument("--fleet", type=int, default=200, help="gates in the fleet")
     parser.add_argument("--curl-refresh", type=int, default=600, help="seconds of the refresh in the curl comparison")
     parser.add_argument("--skip-curl", action="store_true", help="skip the (long) curl comparison")
+    parser.add_argument("--only-fleet", action="store_true", help="run only the fleet")
     opts = parser.parse_args()
+    if opts.only_fleet:
+        subprocess.run(["cargo", "build", "--release", "--workspace", "--locked", "--quiet"], cwd=ROOT, check=True)
+        print(fleet_table(opts.fleet))
+        return
 
     subprocess.run(["cargo", "build", "--release", "--workspace", "--locked", "--quiet"], cwd=ROOT, check=True)
     fake, base_url = start_fake()
@@ -296,12 +314,7 @@ def main():
     finally:
         fake.kill()
 
-    print(f"\n### A fleet of {opts.fleet} gates started together (issue 5)\n")
-    print("One cache, RUNNING → COMPLETED 20 s after the first request; `--initial-interval 1s --max-interval 5s`.\n")
-    print("| jitter | gates | exits | requests | busiest 100 ms | detection delay min / median / max | peak RSS (max) |")
-    print("|---|---|---|---|---|---|---|")
-    print(fleet(opts.fleet, jitter=True))
-    print(fleet(opts.fleet, jitter=False))
+    print(fleet_table(opts.fleet))
 
     if not opts.skip_curl:
         rows, cost = versus_curl(opts.curl_refresh)
