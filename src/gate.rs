@@ -493,15 +493,11 @@ impl<'a> Gate<'a> {
                 }
                 Err(FetchError::Unreached(cause)) => {
                     tracing::warn!(cache_id = %cache_id, "cache {cache_id}: the trigger could not be sent ({cause}); sending it again");
-                    self.pause_or_timeout(
-                        schedule,
-                        None,
-                        &format!(
-                            "cache {cache_id}: the {} could not be triggered: {cause}",
-                            kind.label()
-                        ),
-                    )
-                    .await?;
+                    let message = format!(
+                        "cache {cache_id}: the {} could not be triggered: {cause}",
+                        kind.label()
+                    );
+                    self.pause_or_timeout(schedule, None, |_| message).await?;
                 }
                 Err(err) if err.outcome().is_none() => {
                     tracing::warn!(cache_id = %cache_id, "cache {cache_id}: the trigger may or may not have reached Peaka ({}); not sending it again, waiting for a new {}", err.message(), kind.label());
@@ -551,28 +547,25 @@ impl<'a> Gate<'a> {
             FetchError::Transient { retry_after, .. } => *retry_after,
             _ => None,
         };
-        self.pause_or_timeout(
-            schedule,
-            retry_after,
-            &format!(
-                "{subject}: timed out while {doing}; last error: {}",
-                err.message()
-            ),
-        )
-        .await
+        let message = format!(
+            "{subject}: timed out while {doing}; last error: {}",
+            err.message()
+        );
+        self.pause_or_timeout(schedule, retry_after, |_| message)
+            .await
     }
 
-    /// Sleeps until the next attempt, or ends with a timeout if there is
-    /// no time left.
+    /// Sleeps until the next attempt, or ends with a timeout (and the
+    /// message `timeout_message` writes) if there is no time left.
     async fn pause_or_timeout(
         &mut self,
         schedule: &mut Schedule,
         retry_after: Option<Duration>,
-        timeout_message: &str,
+        timeout_message: impl FnOnce(&Self) -> String,
     ) -> Result<(), Ended> {
         let now = Instant::now();
         if self.check_once() || now >= self.deadline {
-            return Err((Outcome::Timeout, timeout_message.to_owned()));
+            return Err((Outcome::Timeout, timeout_message(self)));
         }
         let sleep = pause(schedule.next_delay(), retry_after, self.deadline - now);
         tracing::debug!(
@@ -602,8 +595,10 @@ impl<'a> Gate<'a> {
                     self.waiting_on()
                 );
             }
-            let timeout = self.timeout_message();
-            if let Err(ended) = self.pause_or_timeout(schedule, retry_after, &timeout).await {
+            if let Err(ended) = self
+                .pause_or_timeout(schedule, retry_after, Self::timeout_message)
+                .await
+            {
                 return ended;
             }
         }

@@ -508,13 +508,7 @@ async fn play(app: &App, cache: &str, seen: Seen) -> Answer {
             Answer::Snapshot(snapshot(status.status(), current, full))
         }
         Scenario::Stuck => {
-            let mut current = execution(
-                &format!("{cache}-exec-2"),
-                start,
-                Duration::ZERO,
-                End::Never,
-                Duration::ZERO,
-            );
+            let mut current = current_execution(cache, start, End::Never);
             current["progress"] = Value::Null;
             Answer::Snapshot(snapshot("RUNNING", current, false))
         }
@@ -631,13 +625,7 @@ async fn play(app: &App, cache: &str, seen: Seen) -> Answer {
                 .into_response(),
         ),
         Scenario::Deleted => {
-            let current = execution(
-                &format!("{cache}-exec-2"),
-                start,
-                Duration::ZERO,
-                End::Completed,
-                Duration::ZERO,
-            );
+            let current = current_execution(cache, start, End::Completed);
             Answer::Snapshot(snapshot("DELETED", current, false))
         }
         Scenario::Redirect => Answer::Response(
@@ -649,23 +637,11 @@ async fn play(app: &App, cache: &str, seen: Seen) -> Answer {
         ),
         Scenario::Slow(delay) => {
             tokio::time::sleep(delay).await;
-            let current = execution(
-                &format!("{cache}-exec-2"),
-                start,
-                Duration::ZERO,
-                End::Completed,
-                Duration::ZERO,
-            );
+            let current = current_execution(cache, start, End::Completed);
             Answer::Snapshot(snapshot("COMPLETED", current, false))
         }
         Scenario::UnknownStatus => {
-            let mut current = execution(
-                &format!("{cache}-exec-2"),
-                start,
-                Duration::ZERO,
-                End::Never,
-                Duration::ZERO,
-            );
+            let mut current = current_execution(cache, start, End::Never);
             current["status"] = json!("QUEUED");
             Answer::Snapshot(snapshot("RUNNING", current, false))
         }
@@ -854,6 +830,18 @@ fn execution(id: &str, start: Timestamp, after: Duration, status: End, elapsed: 
         "updatedAt": millis(updated),
         "finishedAt": if terminal { Value::String(millis(end)) } else { Value::Null },
     })
+}
+
+/// The scenario's current execution (`{cache}-exec-2`) as a snapshot at its
+/// start: no running time, records at their starting count.
+fn current_execution(cache: &str, start: Timestamp, status: End) -> Value {
+    execution(
+        &format!("{cache}-exec-2"),
+        start,
+        Duration::ZERO,
+        status,
+        Duration::ZERO,
+    )
 }
 
 /// The previous execution of a slot: completed a day before the scenario began.
