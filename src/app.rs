@@ -75,7 +75,7 @@ pub fn plan(config: &Config, started_at: Timestamp) -> Plan {
 }
 
 fn log_outcome(report: &gate::Report) {
-    let elapsed_ms = u64::try_from(report.elapsed.as_millis()).unwrap_or(u64::MAX);
+    let elapsed_ms = crate::timespec::millis(report.elapsed);
     let result = report.outcome.name();
     match report.outcome {
         Outcome::Ready => tracing::info!(

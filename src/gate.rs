@@ -23,7 +23,7 @@ use crate::decision::{
 };
 use crate::exit_codes::Outcome;
 use crate::schedule::{Schedule, pause};
-use crate::timespec::{TimeSpec, format_duration};
+use crate::timespec::{TimeSpec, format_duration, millis};
 
 /// How often "still waiting" is logged while nothing changes.
 pub const HEARTBEAT: Duration = Duration::from_secs(60);
@@ -997,10 +997,6 @@ impl<'a> Gate<'a> {
             caches: self.caches,
         }
     }
-}
-
-fn millis(duration: Duration) -> u64 {
-    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Resolves when SIGINT or SIGTERM arrives, with the matching outcome.

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use crate::cli::Format;
 use crate::exit_codes::Outcome;
 use crate::gate::{CacheReport, Report};
-use crate::timespec::format_duration;
+use crate::timespec::{format_duration, millis};
 
 /// The summary as the JSON object documented in the README.
 pub fn summary_json(report: &Report) -> Value {
@@ -20,7 +20,7 @@ pub fn summary_json(report: &Report) -> Value {
         "result": report.outcome.name(),
         "exitCode": report.outcome.code(),
         "message": report.message,
-        "elapsedMs": u64::try_from(report.elapsed.as_millis()).unwrap_or(u64::MAX),
+        "elapsedMs": millis(report.elapsed),
         "polls": report.polls,
         "caches": report.caches.iter().map(|cache| cache_json(&report.project_id, cache)).collect::<Vec<_>>(),
     })
@@ -45,6 +45,42 @@ fn cache_json(project_id: &str, cache: &CacheReport) -> Value {
         "cacheStatus": cache.status.as_ref().map(|s| s.status.as_str()),
         "execution": execution,
     })
+}
+
+/// A cache's fields as text, empty where there is nothing to say: what
+/// the GitHub outputs and the step-summary row show.
+#[derive(Default)]
+struct CacheText {
+    cache_status: String,
+    kind: String,
+    execution_id: String,
+    execution_status: String,
+    finished_at: String,
+    records: String,
+}
+
+impl CacheText {
+    fn of(cache: &CacheReport) -> CacheText {
+        let execution = focused_execution(cache);
+        let text =
+            |f: &dyn Fn(crate::api::ExecutionKind, &crate::api::Execution) -> Option<String>| {
+                execution
+                    .and_then(|(kind, e)| f(kind, e))
+                    .unwrap_or_default()
+            };
+        CacheText {
+            cache_status: cache
+                .status
+                .as_ref()
+                .map(|s| s.status.as_str().to_owned())
+                .unwrap_or_default(),
+            kind: text(&|kind, _| Some(kind.as_str().to_owned())),
+            execution_id: text(&|_, e| e.id.clone()),
+            execution_status: text(&|_, e| e.status.as_ref().map(|s| s.as_str().to_owned())),
+            finished_at: text(&|_, e| e.finished_at.map(|t| t.to_string())),
+            records: text(&|_, e| e.records().map(|n| n.to_string())),
+        }
+    }
 }
 
 fn focused_execution(
@@ -72,44 +108,15 @@ pub fn summary_line(report: &Report) -> String {
 /// The step outputs, in the `$GITHUB_OUTPUT` file format. The per-cache
 /// outputs describe the first cache; `summary-json` has them all.
 pub fn github_outputs(report: &Report) -> String {
-    let first = report.caches.first();
-    let execution = first.and_then(focused_execution);
+    let first = report.caches.first().map(CacheText::of).unwrap_or_default();
     let pairs = [
         ("result", report.outcome.name().to_owned()),
         ("exit-code", report.outcome.code().to_string()),
-        (
-            "cache-status",
-            first
-                .and_then(|c| c.status.as_ref())
-                .map(|s| s.status.as_str().to_owned())
-                .unwrap_or_default(),
-        ),
-        (
-            "execution-id",
-            execution
-                .and_then(|(_, e)| e.id.clone())
-                .unwrap_or_default(),
-        ),
-        (
-            "execution-kind",
-            execution
-                .map(|(kind, _)| kind.as_str().to_owned())
-                .unwrap_or_default(),
-        ),
-        (
-            "finished-at",
-            execution
-                .and_then(|(_, e)| e.finished_at)
-                .map(|t| t.to_string())
-                .unwrap_or_default(),
-        ),
-        (
-            "records",
-            execution
-                .and_then(|(_, e)| e.records())
-                .map(|n| n.to_string())
-                .unwrap_or_default(),
-        ),
+        ("cache-status", first.cache_status),
+        ("execution-id", first.execution_id),
+        ("execution-kind", first.kind),
+        ("finished-at", first.finished_at),
+        ("records", first.records),
         ("summary-json", summary_json(report).to_string()),
     ];
     let mut out = String::new();
@@ -136,33 +143,16 @@ pub fn step_summary(report: &Report) -> String {
         cell(&summary_line(report))
     );
     for cache in &report.caches {
-        let execution = focused_execution(cache);
+        let text = CacheText::of(cache);
         let row = [
             cache.cache_id.clone(),
             cache.state.as_str().to_owned(),
-            cache
-                .status
-                .as_ref()
-                .map(|s| s.status.as_str().to_owned())
-                .unwrap_or_default(),
-            execution
-                .map(|(kind, _)| kind.as_str().to_owned())
-                .unwrap_or_default(),
-            execution
-                .and_then(|(_, e)| e.id.clone())
-                .unwrap_or_default(),
-            execution
-                .and_then(|(_, e)| e.status.as_ref())
-                .map(|s| s.as_str().to_owned())
-                .unwrap_or_default(),
-            execution
-                .and_then(|(_, e)| e.finished_at)
-                .map(|t| t.to_string())
-                .unwrap_or_default(),
-            execution
-                .and_then(|(_, e)| e.records())
-                .map(|n| n.to_string())
-                .unwrap_or_default(),
+            text.cache_status,
+            text.kind,
+            text.execution_id,
+            text.execution_status,
+            text.finished_at,
+            text.records,
         ];
         out.push_str("| ");
         out.push_str(&row.iter().map(|c| cell(c)).collect::<Vec<_>>().join(" | "));

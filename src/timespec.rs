@@ -82,6 +82,11 @@ pub fn parse_time(text: &str) -> Result<TimeSpec, String> {
     })
 }
 
+/// A duration in whole milliseconds, for log fields and the summary.
+pub fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
 /// Formats a duration the way users write them: `1h30m`, `2.5s`, `500ms`.
 pub fn format_duration(duration: Duration) -> String {
     let millis = duration.as_millis();
