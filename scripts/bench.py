@@ -35,11 +35,16 @@ def start_fake():
     return fake, base_url
 
 
+def gate_env(base_url, key="demo-key", **more):
+    """The environment a gate (or the curl loop) runs with: the fake's URL and a key."""
+    return {"PATH": os.environ.get("PATH", ""), "PEAKA_API_KEY": key, "PEAKA_BASE_URL": base_url, **more}
+
+
 def gate(base_url, cache, *extra, wrap=()):
     """Starts a gate under GNU time (for its own peak RSS: a Python child's
     ru_maxrss would include the forked interpreter); returns (Popen, file
     where time writes the peak RSS in KiB)."""
-    env = {"PEAKA_API_KEY": "demo-key", "PEAKA_BASE_URL": base_url, "PATH": os.environ.get("PATH", "")}
+    env = gate_env(base_url)
     rss_file = tempfile.NamedTemporaryFile(prefix="peaka-bench-", delete=False).name
     args = [*wrap, "/usr/bin/time", "-f", "%M", "-o", rss_file, os.path.join(BIN, "peaka-wait"), "--project-id", "bench",
             "--cache-id", cache, "--output", "json", "--log-level", "error", *extra]
@@ -88,7 +93,7 @@ def requests_per_round(base_url, count):
     else:
         how, args = "`--all-caches`", ["--all-caches"]
         project = f"many-{count}-completes-after-5s"
-    env = {"PEAKA_API_KEY": "demo-key", "PEAKA_BASE_URL": base_url, "PATH": os.environ.get("PATH", "")}
+    env = gate_env(base_url)
     out = subprocess.run([os.path.join(BIN, "peaka-wait"), "--project-id", project, *args, "--output", "json",
                           "--log-level", "debug", "--log-format", "json", "--max-interval", "2s"],
                          env=env, capture_output=True, text=True, check=True)
@@ -196,12 +201,12 @@ def versus_curl(refresh):
             gate_cache, curl_cache = f"{scenario}~gate-{tag}-{i}", f"{scenario}~curl-{tag}-{i}"
             env = {"PATH": os.environ.get("PATH", ""), "KEY": key,
                    "URL": f"{base_url}/data/projects/demo/cache/{curl_cache}/status?excludeLogs=true"}
-            gate_env = {"PATH": env["PATH"], "PEAKA_API_KEY": key, "PEAKA_BASE_URL": base_url}
+            env_of_gate = gate_env(base_url, key)
             t0 = time.time()
             loop = subprocess.Popen(["sh", "-c", CURL_LOOP], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             g = subprocess.Popen([os.path.join(BIN, "peaka-wait"), "--project-id", "demo", "--cache-id", gate_cache,
                                   "--timeout", f"{kill_after}s", "--output", "json", "--log-level", "error"],
-                                 env=gate_env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                                 env=env_of_gate, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
             # Each one's own end time, not when it happened to be reaped.
             loop_ended = {}
 
@@ -243,8 +248,7 @@ def versus_curl(refresh):
         # The cost of one poll: a whole gate run that checks once vs one curl | jq pipeline.
         cache = "completes-after-0ms"
         url = f"{base_url}/data/projects/demo/cache/{cache}/status?excludeLogs=true"
-        env = {"PATH": os.environ.get("PATH", ""), "KEY": "demo-key", "URL": url,
-               "PEAKA_API_KEY": "demo-key", "PEAKA_BASE_URL": base_url}
+        env = gate_env(base_url, KEY="demo-key", URL=url)
         gate_cmd = [os.path.join(BIN, "peaka-wait"), "--project-id", "demo", "--cache-id", cache, "--timeout", "0",
                     "--log-level", "error"]
         curl_cmd = ["sh", "-c", """curl -fsS -H "Authorization: Bearer $KEY" "$URL" | jq -e '.status == "COMPLETED"'"""]
@@ -301,7 +305,7 @@ def main():
 
         print("\n### Start-up and one poll\n")
         exe = os.path.join(BIN, "peaka-wait")
-        env = {"PEAKA_API_KEY": "demo-key", "PEAKA_BASE_URL": base_url, "PATH": os.environ.get("PATH", "")}
+        env = gate_env(base_url)
         version = timed([exe, "--version"], 50)
         once = timed([exe, "--project-id", "bench", "--cache-id", "completes-after-0ms", "--timeout", "0",
                       "--log-level", "error"], 50, env)
