@@ -1,0 +1,91 @@
+//! `--trigger`: note each slot's record (the baseline the triggered
+//! execution must supersede), then ask Peaka to start the refresh, sending
+//! it again only when it provably never reached the server.
+
+use super::{CacheState, Ended, Gate};
+use crate::api::ExecutionKind;
+use crate::client::FetchError;
+use crate::decision::Baseline;
+use crate::exit_codes::Outcome;
+use crate::schedule::Schedule;
+
+impl Gate<'_> {
+    /// Notes the slot's record, then triggers. The trigger is repeated only
+    /// when it provably never reached the server.
+    pub(super) async fn trigger(
+        &mut self,
+        i: usize,
+        kind: ExecutionKind,
+        schedule: &mut Schedule,
+    ) -> Result<(), Ended> {
+        let cache_id = self.caches[i].cache_id.clone();
+        let baseline = loop {
+            let budget = self.budget();
+            self.polls += 1;
+            match self
+                .client
+                .cache_status(&self.plan.project_id, &cache_id, budget)
+                .await
+            {
+                Ok(reply) => {
+                    self.measure_skew(&reply);
+                    self.remember_slots(i, &reply.value);
+                    break Baseline::of(&reply.value, kind);
+                }
+                Err(err) => {
+                    let subject = format!("cache {cache_id}");
+                    self.retry_or_end(
+                        &err,
+                        Some(i),
+                        &subject,
+                        schedule,
+                        "reading the cache before the trigger",
+                    )
+                    .await?
+                }
+            }
+        };
+        loop {
+            let budget = self.budget();
+            self.polls += 1;
+            match self
+                .client
+                .trigger(&self.plan.project_id, &cache_id, kind, budget)
+                .await
+            {
+                Ok(_) => {
+                    tracing::info!(cache_id = %cache_id, kind = kind.as_str(), "cache {cache_id}: triggered {} (the slot showed {})", kind.a_label(), baseline.id.as_deref().unwrap_or("no execution"));
+                    break;
+                }
+                Err(FetchError::Unreached(cause)) => {
+                    tracing::warn!(cache_id = %cache_id, "cache {cache_id}: the trigger could not be sent ({cause}); sending it again");
+                    let message = format!(
+                        "cache {cache_id}: the {} could not be triggered: {cause}",
+                        kind.label()
+                    );
+                    self.pause_or_timeout(schedule, None, |_| message).await?;
+                }
+                Err(err) if err.outcome().is_none() => {
+                    tracing::warn!(cache_id = %cache_id, "cache {cache_id}: the trigger may or may not have reached Peaka ({}); not sending it again, waiting for a new {}", err.message(), kind.label());
+                    self.caches[i].last_error = Some(format!("trigger: {}", err.message()));
+                    break;
+                }
+                Err(err) => {
+                    let outcome = err.outcome().unwrap_or(Outcome::ApiError);
+                    self.caches[i].state = CacheState::of(outcome);
+                    self.caches[i].last_error = Some(err.message().to_owned());
+                    return Err((
+                        outcome,
+                        format!(
+                            "cache {cache_id}: triggering {} failed: {}",
+                            kind.a_label(),
+                            err.message()
+                        ),
+                    ));
+                }
+            }
+        }
+        self.watches[i].baseline = Some(baseline);
+        Ok(())
+    }
+}
