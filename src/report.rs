@@ -388,7 +388,7 @@ mod tests {
                 id: None,
                 status: Status::Completed,
                 last_incremental_cache_execution: None,
-                last_full_refresh_cache_execution: Some(execution),
+                last_full_refresh_cache_execution: Some(Box::new(execution)),
             }),
             decision: Some(Decision {
                 verdict: Verdict::Ready,
