@@ -230,32 +230,41 @@ impl Gate<'_> {
             server_date,
             received_at,
         } = reply;
-        let mut by_id: HashMap<String, CacheStatus> = HashMap::with_capacity(value.len());
-        let mut duplicates: Vec<CacheStatus> = Vec::new();
+        // Where each awaited cache stands in the list: an index of the
+        // awaited ids (borrowed, not copied), then one pass over the list.
+        let mut first: Vec<Option<usize>> = vec![None; self.caches.len()];
+        let mut duplicates: Vec<(usize, usize)> = Vec::new();
         let mut without_id: Option<String> = None;
-        for status in value {
-            match status.id.clone() {
-                Some(id) if by_id.contains_key(&id) => duplicates.push(status),
-                Some(id) => {
-                    by_id.insert(id, status);
-                }
-                None => {
-                    without_id.get_or_insert_with(|| shown(status.status.as_str()));
+        {
+            let index: HashMap<&str, usize> = (self.caches.iter().enumerate())
+                .map(|(i, c)| (c.cache_id.as_str(), i))
+                .collect();
+            for (pos, status) in value.iter().enumerate() {
+                match status.id.as_deref() {
+                    Some(id) => {
+                        if let Some(&i) = index.get(id) {
+                            match first[i] {
+                                None => first[i] = Some(pos),
+                                Some(_) => duplicates.push((i, pos)),
+                            }
+                        }
+                    }
+                    None => {
+                        without_id.get_or_insert_with(|| shown(status.status.as_str()));
+                    }
                 }
             }
         }
+        let mut slots: Vec<Option<CacheStatus>> = value.into_iter().map(Some).collect();
+        let mut take = |pos: usize| slots.get_mut(pos).and_then(Option::take);
         let all_caches = self.plan.caches == Caches::All;
         (0..self.caches.len())
             .map(|i| {
-                let cache_id = self.caches[i].cache_id.clone();
-                let entries = by_id.remove(&cache_id).map(|first| {
-                    let mut entries = vec![first];
-                    entries.extend(
-                        duplicates
-                            .iter()
-                            .filter(|d| d.id.as_deref() == Some(cache_id.as_str()))
-                            .cloned(),
-                    );
+                let entries = first[i].and_then(&mut take).map(|status| {
+                    let mut entries = vec![status];
+                    for &(_, pos) in duplicates.iter().filter(|(d, _)| *d == i) {
+                        entries.extend(take(pos));
+                    }
                     entries
                 });
                 let result = match (entries, &without_id) {
