@@ -1,0 +1,482 @@
+//! Issue 8, items 1–7: answers that once made the gate say "ready" on
+//! stale or running data. Each must keep it waiting (exit 3 at the
+//! deadline) or end it with the right code; controls show the same
+//! shapes still pass when the data really is fresh.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use wiremock::ResponseTemplate;
+
+use super::*;
+
+/// A civil time without a zone, as some Java services print it.
+fn zoneless(secs: i64) -> String {
+    at(secs).strftime("%Y-%m-%dT%H:%M:%S.%6f").to_string()
+}
+
+/// A COMPLETED cache whose incremental execution has these times.
+fn completed_with(created: Value, updated: Value, finished: Value) -> Value {
+    let mut e = execution("e1", "COMPLETED", -3 * DAY, Some(-2 * DAY));
+    e["createdAt"] = created;
+    e["updatedAt"] = updated;
+    e["finishedAt"] = finished;
+    cache("c", "COMPLETED", e, Value::Null)
+}
+
+// Item 1 ----------------------------------------------------------------
+
+#[test]
+fn a_zoneless_finished_at_two_days_ago_is_read_as_utc_not_replaced_by_updated_at() {
+    let created = json!(rfc3339(at(-2 * DAY - 600)));
+    let body = completed_with(created, json!(rfc3339(at(-60))), json!(zoneless(-2 * DAY)));
+    let ran = run(
+        &serve_status(body),
+        &["--cache-id", "c", "--since", "15m", "--timeout", "2s"],
+    );
+    assert_code(
+        &ran,
+        3,
+        "finishedAt 2 days ago without a zone, updatedAt 1 min ago",
+    );
+}
+
+#[test]
+fn an_unreadable_finished_at_never_falls_back_to_updated_at() {
+    let created = json!(rfc3339(at(-2 * DAY)));
+    let body = completed_with(created, json!(rfc3339(at(-60))), json!("yesterday"));
+    let ran = run(
+        &serve_status(body),
+        &["--cache-id", "c", "--since", "15m", "--timeout", "2s"],
+    );
+    assert_code(&ran, 3, "finishedAt \"yesterday\", updatedAt 1 min ago");
+}
+
+#[test]
+fn control_a_zoneless_finished_at_a_minute_ago_is_ready() {
+    // No updatedAt: only the zone-less finishedAt can make it count.
+    let created = json!(rfc3339(at(-300)));
+    let body = completed_with(created, Value::Null, json!(zoneless(-60)));
+    let ran = run(
+        &serve_status(body),
+        &["--cache-id", "c", "--since", "15m", "--timeout", "2s"],
+    );
+    assert_code(&ran, 0, "finishedAt 1 min ago without a zone");
+}
+
+// Item 2 ----------------------------------------------------------------
+
+fn running_over_an_old_incremental(full: Value) -> Value {
+    cache(
+        "c",
+        "RUNNING",
+        execution("i1", "COMPLETED", -HOUR - 300, Some(-HOUR)),
+        full,
+    )
+}
+
+#[test]
+fn a_running_cache_over_an_old_incremental_is_not_ready_for_incremental() {
+    let base = serve_status(running_over_an_old_incremental(Value::Null));
+    let ran = run(
+        &base,
+        &[
+            "--cache-id",
+            "c",
+            "--execution",
+            "incremental",
+            "--timeout",
+            "3s",
+        ],
+    );
+    assert_code(
+        &ran,
+        3,
+        "top RUNNING, incremental COMPLETED 1 h ago, no full record",
+    );
+}
+
+#[test]
+fn a_running_cache_over_two_old_records_is_not_ready_for_both() {
+    let body = cache(
+        "c",
+        "RUNNING",
+        execution("i1", "COMPLETED", -HOUR - 300, Some(-HOUR)),
+        full_execution("f1", "COMPLETED", -2 * HOUR - 300, Some(-2 * HOUR)),
+    );
+    let ran = run(
+        &serve_status(body),
+        &["--cache-id", "c", "--execution", "both", "--timeout", "3s"],
+    );
+    assert_code(&ran, 3, "top RUNNING, both slots COMPLETED long ago");
+}
+
+/// SLOW (~30 s, the documented wait for a new record to appear): when no
+/// new record appears, the other kind must have started, and the old
+/// incremental sync is the current one after all.
+#[test]
+fn slow_a_running_cache_whose_new_record_never_appears_is_ready_after_the_documented_wait() {
+    let base = serve_status(running_over_an_old_incremental(Value::Null));
+    let ran = Gate::new(
+        &base,
+        &[
+            "--cache-id",
+            "c",
+            "--execution",
+            "incremental",
+            "--timeout",
+            "40s",
+        ],
+    )
+    .kill_after(Duration::from_secs(50))
+    .run();
+    assert_code(&ran, 0, "no new record within 30 s");
+    assert!(
+        ran.took >= Duration::from_secs(28),
+        "ready before the 30 s wait for a new record was over\n{ran}"
+    );
+}
+
+#[test]
+fn control_a_running_full_refresh_explains_a_running_cache() {
+    let full = full_execution("f1", "RUNNING", -60, None);
+    let base = serve_status(running_over_an_old_incremental(full));
+    let ran = run(
+        &base,
+        &[
+            "--cache-id",
+            "c",
+            "--execution",
+            "incremental",
+            "--timeout",
+            "3s",
+        ],
+    );
+    assert_code(&ran, 0, "the RUNNING is the full refresh's");
+}
+
+// Item 3 ----------------------------------------------------------------
+
+#[test]
+fn a_running_execution_with_no_start_time_beats_an_old_finished_one() {
+    let mut full = full_execution("f1", "RUNNING", -60, None);
+    full["createdAt"] = Value::Null;
+    let body = cache(
+        "c",
+        "COMPLETED",
+        execution("i1", "COMPLETED", -2 * HOUR - 300, Some(-2 * HOUR)),
+        full,
+    );
+    let ran = run(
+        &serve_status(body),
+        &["--cache-id", "c", "--execution", "any", "--timeout", "3s"],
+    );
+    assert_code(&ran, 3, "a full refresh RUNNING with createdAt null");
+}
+
+// Item 4 ----------------------------------------------------------------
+
+#[test]
+fn a_listed_cache_without_an_id_is_an_api_error() {
+    let mut nameless = cache(
+        "x",
+        "RUNNING",
+        execution("e9", "RUNNING", -60, None),
+        Value::Null,
+    );
+    nameless["id"] = Value::Null;
+    let base = serve(vec![route(
+        "GET",
+        LIST,
+        always(json!([nameless, completed_cache("b", 60)])),
+    )]);
+    let ran = run(&base, &["--all-caches", "--timeout", "3s"]);
+    assert_code(&ran, 6, "a RUNNING cache in the list with id null");
+    assert!(
+        ran.stderr.to_lowercase().contains("no id"),
+        "the message must say a cache in the list has no id\n{ran}"
+    );
+}
+
+// Item 5 ----------------------------------------------------------------
+
+/// Caches `a` and `b` through the project list: `a` completes, starts
+/// again (a new execution), and, if `a_again` is set, completes again
+/// from round 4 on; `b` completes from round 3 on.
+fn flapping_pair(a_again: bool) -> String {
+    let a_done = completed_cache("a", 30);
+    let a_running = cache(
+        "a",
+        "RUNNING",
+        execution("a-e2", "RUNNING", -5, None),
+        Value::Null,
+    );
+    let a_done_again = cache(
+        "a",
+        "COMPLETED",
+        execution("a-e2", "COMPLETED", -5, Some(-1)),
+        Value::Null,
+    );
+    let b_running = cache(
+        "b",
+        "RUNNING",
+        execution("b-e1", "RUNNING", -60, None),
+        Value::Null,
+    );
+    let b_done = completed_cache("b", 1);
+    serve(vec![route(
+        "GET",
+        LIST,
+        Box::new(move |n| {
+            ok(&match n {
+                0 => json!([a_done, b_running]),
+                1 => json!([a_running, b_running]),
+                2 => json!([a_running, b_done]),
+                _ if a_again => json!([a_done_again, b_done]),
+                _ => json!([a_running, b_done]),
+            })
+        }),
+    )])
+}
+
+#[test]
+fn a_cache_that_starts_again_before_the_others_finish_is_not_ready() {
+    let base = flapping_pair(false);
+    let ran = run(
+        &base,
+        &[
+            "--cache-id",
+            "a",
+            "--cache-id",
+            "b",
+            "--timeout",
+            "3s",
+            "--output",
+            "json",
+        ],
+    );
+    assert_code(&ran, 3, "a is RUNNING again when b completes");
+    let summary = ran.summary();
+    assert_eq!(summary["caches"][0]["cacheId"], "a", "{summary}");
+    assert_eq!(
+        summary["caches"][0]["cacheStatus"], "RUNNING",
+        "the last reply said RUNNING\n{summary}"
+    );
+}
+
+#[test]
+fn control_every_cache_ready_in_the_same_round_is_ready() {
+    let base = flapping_pair(true);
+    let ran = run(
+        &base,
+        &[
+            "--cache-id",
+            "a",
+            "--cache-id",
+            "b",
+            "--timeout",
+            "4s",
+            "--output",
+            "json",
+        ],
+    );
+    assert_code(&ran, 0, "a completes again while b is completed");
+    let summary = ran.summary();
+    assert_eq!(
+        summary["caches"][0]["execution"]["id"], "a-e2",
+        "the summary must show a's latest execution\n{summary}"
+    );
+}
+
+// Item 6 ----------------------------------------------------------------
+
+/// The status path, with a `Date` header chosen per request (`None`: the
+/// server's real one).
+fn with_date(
+    body: Value,
+    date: impl Fn(usize) -> Option<String> + Send + Sync + 'static,
+) -> String {
+    serve(vec![route(
+        "GET",
+        STATUS_C,
+        Box::new(move |n| match date(n) {
+            Some(d) => ok(&body).insert_header("date", d.as_str()),
+            None => ok(&body),
+        }),
+    )])
+}
+
+fn finished_an_hour_ago() -> Value {
+    cache(
+        "c",
+        "COMPLETED",
+        execution("e1", "COMPLETED", -HOUR - 300, Some(-HOUR)),
+        Value::Null,
+    )
+}
+
+#[test]
+fn a_date_a_day_behind_does_not_make_an_hour_old_execution_count_for_since_15m() {
+    let base = with_date(finished_an_hour_ago(), |_| Some(http_date(at(-DAY))));
+    let ran = run(
+        &base,
+        &["--cache-id", "c", "--since", "15m", "--timeout", "2s"],
+    );
+    assert_code(&ran, 3, "every Date 24 h behind, finished 1 h ago");
+}
+
+#[test]
+fn a_date_in_1970_does_not_make_a_month_old_execution_count_for_started_after_now() {
+    let body = cache(
+        "c",
+        "COMPLETED",
+        execution("e1", "COMPLETED", -30 * DAY, Some(-30 * DAY + 600)),
+        Value::Null,
+    );
+    let base = with_date(body, |_| Some("Thu, 01 Jan 1970 00:00:00 GMT".to_owned()));
+    let ran = run(
+        &base,
+        &[
+            "--cache-id",
+            "c",
+            "--started-after",
+            "now",
+            "--timeout",
+            "2s",
+        ],
+    );
+    assert_code(&ran, 3, "Date in 1970, created 30 days ago");
+}
+
+#[test]
+fn one_lying_date_among_true_ones_does_not_move_the_bound() {
+    let base = with_date(finished_an_hour_ago(), |n| {
+        (n == 0).then(|| http_date(at(-DAY)))
+    });
+    let ran = run(
+        &base,
+        &["--cache-id", "c", "--since", "15m", "--timeout", "2s"],
+    );
+    assert_code(&ran, 3, "only the first Date 24 h behind, finished 1 h ago");
+}
+
+#[test]
+fn a_date_two_days_ahead_does_not_make_a_moving_execution_stalled() {
+    let base = serve(vec![route(
+        "GET",
+        STATUS_C,
+        Box::new(|n| {
+            let mut e = execution("e1", "RUNNING", -300, None);
+            e["updatedAt"] = json!(rfc3339(at(0)));
+            e["progress"]["numberOfCachedRecords"] = json!(1000 + 10 * n);
+            ok(&cache("c", "RUNNING", e, Value::Null))
+                .insert_header("date", http_date(at(2 * DAY)).as_str())
+        }),
+    )]);
+    let ran = run(
+        &base,
+        &[
+            "--cache-id",
+            "c",
+            "--stall-timeout",
+            "1m",
+            "--timeout",
+            "3s",
+        ],
+    );
+    assert_code(&ran, 3, "Date 2 days ahead, updatedAt now and moving");
+}
+
+// Item 7 ----------------------------------------------------------------
+
+#[test]
+fn a_finished_at_in_the_year_9999_does_not_count_for_since() {
+    let created = json!(rfc3339(at(-HOUR)));
+    let body = completed_with(
+        created,
+        json!(rfc3339(at(-HOUR))),
+        json!("9999-01-01T00:00:00Z"),
+    );
+    let ran = run(
+        &serve_status(body),
+        &["--cache-id", "c", "--since", "15m", "--timeout", "2s"],
+    );
+    assert_code(&ran, 3, "finishedAt 9999-01-01");
+}
+
+#[test]
+fn after_a_trigger_on_an_empty_slot_a_year_old_record_is_not_the_triggered_one() {
+    let empty = cache("c", "NOT_INITIALIZED", Value::Null, Value::Null);
+    let old = cache(
+        "c",
+        "COMPLETED",
+        execution("e-old", "COMPLETED", -365 * DAY, Some(-365 * DAY + 300)),
+        Value::Null,
+    );
+    let base = serve(vec![
+        route(
+            "GET",
+            STATUS_C,
+            Box::new(move |n| ok(if n == 0 { &empty } else { &old })),
+        ),
+        route(
+            "POST",
+            "/api/v1/data/projects/p/cache/c/incrementalUpdate",
+            Box::new(|_| ResponseTemplate::new(200)),
+        ),
+    ]);
+    let ran = run(
+        &base,
+        &[
+            "--cache-id",
+            "c",
+            "--trigger",
+            "incremental",
+            "--timeout",
+            "3s",
+        ],
+    );
+    assert_code(
+        &ran,
+        3,
+        "the slot was empty before the trigger; then a year-old record",
+    );
+}
+
+#[test]
+fn a_cache_listed_twice_is_decided_on_its_less_ready_entry_with_a_warning() {
+    let done = completed_cache("dup-7f3a", 10);
+    let running = cache(
+        "dup-7f3a",
+        "RUNNING",
+        execution("dup-e2", "RUNNING", -30, None),
+        Value::Null,
+    );
+    let other = completed_cache("other", 10);
+    for (order, list) in [
+        ("COMPLETED first", json!([done, running, other])),
+        ("RUNNING first", json!([running, done, other])),
+    ] {
+        let base = serve(vec![route("GET", LIST, always(list))]);
+        let ran = run(
+            &base,
+            &[
+                "--cache-id",
+                "dup-7f3a",
+                "--cache-id",
+                "other",
+                "--timeout",
+                "2s",
+            ],
+        );
+        assert_code(&ran, 3, &format!("dup-7f3a listed twice, {order}"));
+        let warned = ran.stderr.lines().any(|line| {
+            let line = line.to_lowercase();
+            line.contains("dup-7f3a")
+                && ["duplicate", "twice", "more than once"]
+                    .iter()
+                    .any(|w| line.contains(w))
+        });
+        assert!(warned, "{order}: no warning naming the duplicate id\n{ran}");
+    }
+}
