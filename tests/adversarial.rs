@@ -347,13 +347,14 @@ pub fn run(base: &str, args: &[&str]) -> Ran {
     Gate::new(base, args).run()
 }
 
-/// Runs each argument list at once, each in its own thread (the machine
-/// is shared, but most runs just wait on a clock).
-pub fn run_all(base: &str, variants: &[Vec<&str>]) -> Vec<Ran> {
+/// Runs each argument list at once, each in its own thread and against
+/// its own server from `serve` (scripts count requests, so runs must not
+/// share one); the machine is shared, but most runs just wait on a clock.
+pub fn run_all(serve: &(dyn Fn() -> String + Sync), variants: &[Vec<&str>]) -> Vec<Ran> {
     std::thread::scope(|scope| {
         let runs: Vec<_> = variants
             .iter()
-            .map(|args| scope.spawn(move || run(base, args)))
+            .map(|args| scope.spawn(move || run(&serve(), args)))
             .collect();
         runs.into_iter()
             .map(|r| r.join().expect("run thread"))

@@ -53,6 +53,10 @@ fn forbidden() -> Vec<(&'static str, String)> {
                 .replace("%3D", "%3d"),
         ),
         (
+            "the key percent-encoded, as an annotation escapes it",
+            percent_encoded().replace('%', "%25"),
+        ),
+        (
             "base64 of `Bearer KEY`",
             trim(base64(format!("Bearer {KEY}").as_bytes())),
         ),
@@ -74,11 +78,16 @@ fn hostile() -> String {
     )
 }
 
-/// Runs the gate against `base` in every log and output format at trace
+/// Runs the gate against servers from `serve` in every log and output format at trace
 /// level, and checks that no form of the key is anywhere, that the exit
 /// code is `code`, and that the output still says each of `words` (one
 /// of each group, case-insensitive) so that scrubbing garbled nothing.
-fn assert_key_never_leaks(base: &str, args: &[&str], code: u8, words: &[&[&str]]) {
+fn assert_key_never_leaks(
+    serve: &(dyn Fn() -> String + Sync),
+    args: &[&str],
+    code: u8,
+    words: &[&[&str]],
+) {
     let mut variants = Vec::new();
     for log_format in ["text", "json"] {
         for output in ["text", "json"] {
@@ -97,7 +106,7 @@ fn assert_key_never_leaks(base: &str, args: &[&str], code: u8, words: &[&[&str]]
         }
     }
     let mut failures = Vec::new();
-    for (args, ran) in variants.iter().zip(run_all(base, &variants)) {
+    for (args, ran) in variants.iter().zip(run_all(serve, &variants)) {
         let what = args[args.len() - 6..args.len() - 2].join(" ");
         if ran.killed || ran.code != code {
             failures.push(format!("[{what}] exit {} (want {code})", ran.code));
@@ -131,7 +140,7 @@ fn the_key_in_a_2xx_body_that_does_not_decode() {
         json!({"id": "c", "status": "COMPLETED", "lastIncrementalCacheExecution": hostile()});
     let base = serve_status(body);
     assert_key_never_leaks(
-        &base,
+        &|| base.clone(),
         &["--cache-id", "c"],
         3,
         &[&["retrying"], &["timed out"]],
@@ -142,7 +151,7 @@ fn the_key_in_a_2xx_body_that_does_not_decode() {
 fn the_key_in_a_project_list_that_does_not_decode() {
     let base = serve(vec![route("GET", LIST, always(json!([hostile()])))]);
     assert_key_never_leaks(
-        &base,
+        &|| base.clone(),
         &["--cache-id", "c", "--cache-id", "d"],
         3,
         &[&["retrying"], &["timed out"]],
@@ -154,54 +163,62 @@ fn the_key_as_an_execution_id() {
     let mut e = execution("x", "COMPLETED", -120, Some(-60));
     e["id"] = json!(hostile());
     let base = serve_status(cache("c", "COMPLETED", e, Value::Null));
-    assert_key_never_leaks(&base, &["--cache-id", "c"], 0, &[&["ready"]]);
+    assert_key_never_leaks(&|| base.clone(), &["--cache-id", "c"], 0, &[&["ready"]]);
 }
 
 #[test]
 fn the_key_in_a_history_entry() {
     // The slot moves from e1 (running) to e2: the history tells how e1's
     // successor in between ended, and it carries the key.
-    let base = serve(vec![
-        route(
-            "GET",
-            STATUS_C,
-            Box::new(|n| {
-                let (id, created) = if n == 0 { ("e1", -300) } else { ("e2", -30) };
-                ok(&cache(
-                    "c",
-                    "RUNNING",
-                    execution(id, "RUNNING", created, None),
-                    Value::Null,
-                ))
-            }),
-        ),
-        route(
-            "GET",
-            "/api/v1/data/projects/p/cache/c/executionHistory",
-            Box::new(|_| {
-                let mut entry = execution("x", "FAILED", -200, Some(-100));
-                entry["id"] = json!(hostile());
-                entry["error"] = json!({"message": hostile()});
-                ok(&json!([execution("e2", "RUNNING", -30, None), entry]))
-            }),
-        ),
-    ]);
+    let base = || {
+        serve(vec![
+            route(
+                "GET",
+                STATUS_C,
+                Box::new(|n| {
+                    let (id, created) = if n == 0 { ("e1", -300) } else { ("e2", -30) };
+                    ok(&cache(
+                        "c",
+                        "RUNNING",
+                        execution(id, "RUNNING", created, None),
+                        Value::Null,
+                    ))
+                }),
+            ),
+            route(
+                "GET",
+                "/api/v1/data/projects/p/cache/c/executionHistory",
+                Box::new(|_| {
+                    let mut entry = execution("x", "FAILED", -200, Some(-100));
+                    entry["id"] = json!(hostile());
+                    entry["error"] = json!({"message": hostile()});
+                    ok(&json!([execution("e2", "RUNNING", -30, None), entry]))
+                }),
+            ),
+        ])
+    };
     assert_key_never_leaks(&base, &["--cache-id", "c"], 1, &[&["cache c"], &["failed"]]);
 }
 
 #[test]
 fn the_key_in_a_redirect_location() {
     let location = format!(
-        "https://evil.example/?k={KEY}&pct={}&b64={}",
+        "https://evil.example/?k={KEY}&pct={}&b64={}&basic={}",
         percent_encoded(),
-        base64(format!("Bearer {KEY}").as_bytes())
+        base64(format!("Bearer {KEY}").as_bytes()),
+        base64(format!("user:{KEY}").as_bytes())
     );
     let base = serve(vec![route(
         "GET",
         STATUS_C,
         Box::new(move |_| ResponseTemplate::new(302).insert_header("location", location.as_str())),
     )]);
-    assert_key_never_leaks(&base, &["--cache-id", "c"], 6, &[&["redirect"], &["302"]]);
+    assert_key_never_leaks(
+        &|| base.clone(),
+        &["--cache-id", "c"],
+        6,
+        &[&["redirect"], &["302"]],
+    );
 }
 
 #[test]
@@ -210,7 +227,7 @@ fn the_key_in_a_failed_execution_error() {
     e["error"] = json!({"message": format!("bad token {}", hostile())});
     let base = serve_status(cache("c", "FAILED", e, Value::Null));
     assert_key_never_leaks(
-        &base,
+        &|| base.clone(),
         &["--cache-id", "c"],
         1,
         &[&["failed"], &["bad token"]],
@@ -223,7 +240,7 @@ fn the_key_as_a_status_string() {
     e["status"] = json!(hostile());
     let base = serve_status(cache("c", &hostile(), e, Value::Null));
     assert_key_never_leaks(
-        &base,
+        &|| base.clone(),
         &["--cache-id", "c"],
         3,
         &[&["unknown"], &["timed out"]],
@@ -240,5 +257,10 @@ fn the_key_in_a_4xx_message() {
                 .set_body_json(json!({"error": "X", "message": hostile(), "errorCode": null}))
         }),
     )]);
-    assert_key_never_leaks(&base, &["--cache-id", "c"], 6, &[&["HTTP 400"], &["token"]]);
+    assert_key_never_leaks(
+        &|| base.clone(),
+        &["--cache-id", "c"],
+        6,
+        &[&["HTTP 400"], &["token"]],
+    );
 }

@@ -26,7 +26,10 @@ fn a_single_check_against_a_server_that_never_answers_ends_within_the_bound() {
             "incremental",
         ],
     ];
-    for (args, ran) in variants.iter().zip(run_all(&server.base_url, &variants)) {
+    for (args, ran) in variants
+        .iter()
+        .zip(run_all(&|| server.base_url.clone(), &variants))
+    {
         let what = args.join(" ");
         assert_code(&ran, 3, &what);
         assert!(
@@ -171,7 +174,7 @@ fn a_numeric_created_at_is_unreadable_not_a_rejected_reply() {
                 "1h",
             ],
         ];
-        let runs = run_all(&base, &variants);
+        let runs = run_all(&|| base.clone(), &variants);
         assert_code(&runs[0], 0, &format!("createdAt {raw}, no bounds"));
         assert_code(&runs[1], 3, &format!("createdAt {raw}, --started-after 1h"));
     }
