@@ -314,8 +314,9 @@ impl Gate {
             let elapsed = started.elapsed();
             if term.is_some_and(|after| elapsed >= after) {
                 term = None;
-                let sent = Command::new("kill")
-                    .args(["-TERM", &child.id().to_string()])
+                // The shell's own `kill`: no procps needed.
+                let sent = Command::new("sh")
+                    .args(["-c", "kill -TERM \"$1\"", "sh", &child.id().to_string()])
                     .status()
                     .is_ok_and(|s| s.success());
                 assert!(sent, "could not send SIGTERM");

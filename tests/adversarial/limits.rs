@@ -104,6 +104,25 @@ fn sigterm_is_honoured_while_github_output_is_a_fifo_without_a_reader() {
     );
 }
 
+#[test]
+fn control_sigterm_with_a_plain_github_output_ends_the_run_at_once() {
+    let running = cache(
+        "c",
+        "RUNNING",
+        execution("e1", "RUNNING", -60, None),
+        Value::Null,
+    );
+    let ran = Gate::new(
+        &serve_status(running),
+        &["--cache-id", "c", "--timeout", "3s"],
+    )
+    .sigterm_after(Duration::from_secs(1))
+    .run();
+    assert_code(&ran, 143, "SIGTERM after 1 s");
+    assert!(ran.took < Duration::from_secs(2), "{ran}");
+    assert!(ran.github_output.contains("result=interrupted"), "{ran}");
+}
+
 // Item 15 ---------------------------------------------------------------
 
 /// Serves one cache's status as these exact bytes.
