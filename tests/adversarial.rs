@@ -22,6 +22,8 @@ use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 mod common;
 use common::{BIN, serve_forever};
 
+#[path = "adversarial/clock.rs"]
+mod clock;
 #[path = "adversarial/commands.rs"]
 mod commands;
 #[path = "adversarial/key.rs"]
@@ -119,7 +121,9 @@ pub fn http_date(ts: Timestamp) -> String {
         .expect("a date in range")
 }
 
+/// Seconds in an hour, for offsets from now.
 pub const HOUR: i64 = 3600;
+/// Seconds in a day.
 pub const DAY: i64 = 24 * HOUR;
 
 /// A realistic execution: created `created` seconds from now, finished
@@ -171,6 +175,15 @@ pub fn completed_cache(id: &str, ago: i64) -> Value {
     )
 }
 
+/// A COMPLETED cache whose incremental execution has these times.
+pub fn completed_with(created: Value, updated: Value, finished: Value) -> Value {
+    let mut e = execution("e1", "COMPLETED", -3 * DAY, Some(-2 * DAY));
+    e["createdAt"] = created;
+    e["updatedAt"] = updated;
+    e["finishedAt"] = finished;
+    cache("c", "COMPLETED", e, Value::Null)
+}
+
 /// How a run of the gate ended.
 #[derive(Debug)]
 pub struct Ran {
@@ -180,7 +193,9 @@ pub struct Ran {
     pub killed: bool,
     /// Wall time from spawn to exit.
     pub took: Duration,
+    /// Everything on stdout.
     pub stdout: String,
+    /// Everything on stderr.
     pub stderr: String,
     /// The contents of `$GITHUB_OUTPUT` afterwards.
     pub github_output: String,

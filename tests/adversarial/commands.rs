@@ -203,6 +203,16 @@ fn a_4xx_message_is_not_a_workflow_command() {
 }
 
 #[test]
+fn a_5xx_message_is_not_a_workflow_command() {
+    let base = serve(vec![route(
+        "GET",
+        STATUS_C,
+        Box::new(|_| ResponseTemplate::new(503).set_body_json(json!({"message": control()}))),
+    )]);
+    assert_inert(&|| base.clone(), &["--cache-id", "c"], 3);
+}
+
+#[test]
 fn a_cache_id_from_the_project_list_is_not_a_workflow_command() {
     let id = format!("c\n::warning::y\n{}", control());
     let base = serve(vec![route(

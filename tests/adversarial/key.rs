@@ -264,3 +264,28 @@ fn the_key_in_a_4xx_message() {
         &[&["HTTP 400"], &["token"]],
     );
 }
+
+#[test]
+fn the_key_in_a_5xx_message() {
+    let base = serve(vec![route(
+        "GET",
+        STATUS_C,
+        Box::new(|_| ResponseTemplate::new(503).set_body_json(json!({"message": hostile()}))),
+    )]);
+    assert_key_never_leaks(
+        &|| base.clone(),
+        &["--cache-id", "c"],
+        3,
+        &[&["HTTP 503"], &["retrying"]],
+    );
+}
+
+#[test]
+fn the_key_as_a_cache_id_in_the_project_list() {
+    let base = serve(vec![route(
+        "GET",
+        LIST,
+        always(json!([completed_cache(&hostile(), 60)])),
+    )]);
+    assert_key_never_leaks(&|| base.clone(), &["--all-caches"], 0, &[&["ready"]]);
+}

@@ -105,6 +105,71 @@ fn sigterm_is_honoured_while_github_output_is_a_fifo_without_a_reader() {
 }
 
 #[test]
+fn a_step_summary_fifo_without_a_reader_is_a_warning_not_a_hang() {
+    let base = serve_status(completed_cache("c", 60));
+    let gate = Gate::new(&base, &["--cache-id", "c", "--timeout", "3s"])
+        .kill_after(Duration::from_secs(10));
+    let fifo = gate.dir().join("summary-fifo");
+    let made = Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(made, "mkfifo failed");
+    let ran = gate.env("GITHUB_STEP_SUMMARY", &fifo).run();
+    assert_code(
+        &ran,
+        0,
+        "ready, GITHUB_STEP_SUMMARY a FIFO without a reader",
+    );
+    assert!(
+        ran.took <= Duration::from_secs(4),
+        "past --timeout + 1 s\n{ran}"
+    );
+    assert!(
+        ran.stderr.contains("GITHUB_STEP_SUMMARY"),
+        "no warning that GITHUB_STEP_SUMMARY could not be written\n{ran}"
+    );
+    assert!(
+        ran.github_output.contains("result=ready"),
+        "GITHUB_OUTPUT is still written\n{ran}"
+    );
+}
+
+#[test]
+fn a_trigger_that_is_never_answered_ends_by_the_deadline() {
+    let running = cache(
+        "c",
+        "RUNNING",
+        execution("e1", "RUNNING", -60, None),
+        Value::Null,
+    );
+    let base = serve(vec![
+        route("GET", STATUS_C, always(running)),
+        route(
+            "POST",
+            "/api/v1/data/projects/p/cache/c/incrementalUpdate",
+            Box::new(|_| ResponseTemplate::new(200).set_delay(Duration::from_secs(3600))),
+        ),
+    ]);
+    let ran = run(
+        &base,
+        &[
+            "--cache-id",
+            "c",
+            "--trigger",
+            "incremental",
+            "--timeout",
+            "2s",
+        ],
+    );
+    assert_code(&ran, 3, "the trigger POST never answered");
+    assert!(
+        ran.took <= Duration::from_secs(3),
+        "past --timeout + 1 s\n{ran}"
+    );
+}
+
+#[test]
 fn control_sigterm_with_a_plain_github_output_ends_the_run_at_once() {
     let running = cache(
         "c",
@@ -168,6 +233,28 @@ fn a_counter_out_of_range_is_absent_not_a_rejected_reply() {
         Value::Null,
         "{summary}"
     );
+}
+
+#[test]
+fn a_project_list_with_a_utf8_bom_is_decoded() {
+    let mut body = "\u{feff}".as_bytes().to_vec();
+    body.extend(
+        json!([completed_cache("c", 60), completed_cache("d", 60)])
+            .to_string()
+            .into_bytes(),
+    );
+    let base = serve(vec![route(
+        "GET",
+        LIST,
+        Box::new(move |_| {
+            ResponseTemplate::new(200).set_body_raw(body.clone(), "application/json")
+        }),
+    )]);
+    let ran = run(
+        &base,
+        &["--cache-id", "c", "--cache-id", "d", "--timeout", "2s"],
+    );
+    assert_code(&ran, 0, "a list of COMPLETED caches behind a UTF-8 BOM");
 }
 
 #[test]

@@ -6,22 +6,12 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use wiremock::ResponseTemplate;
 
 use super::*;
 
 /// A civil time without a zone, as some Java services print it.
 fn zoneless(secs: i64) -> String {
     at(secs).strftime("%Y-%m-%dT%H:%M:%S.%6f").to_string()
-}
-
-/// A COMPLETED cache whose incremental execution has these times.
-fn completed_with(created: Value, updated: Value, finished: Value) -> Value {
-    let mut e = execution("e1", "COMPLETED", -3 * DAY, Some(-2 * DAY));
-    e["createdAt"] = created;
-    e["updatedAt"] = updated;
-    e["finishedAt"] = finished;
-    cache("c", "COMPLETED", e, Value::Null)
 }
 
 // Item 1 ----------------------------------------------------------------
@@ -198,6 +188,24 @@ fn a_listed_cache_without_an_id_is_an_api_error() {
     );
 }
 
+#[test]
+fn a_listed_cache_with_no_id_field_is_an_api_error() {
+    let mut nameless = cache(
+        "x",
+        "RUNNING",
+        execution("e9", "RUNNING", -60, None),
+        Value::Null,
+    );
+    nameless.as_object_mut().map(|o| o.remove("id"));
+    let base = serve(vec![route(
+        "GET",
+        LIST,
+        always(json!([completed_cache("b", 60), nameless])),
+    )]);
+    let ran = run(&base, &["--all-caches", "--timeout", "3s"]);
+    assert_code(&ran, 6, "a RUNNING cache in the list without an id field");
+}
+
 // Item 5 ----------------------------------------------------------------
 
 /// Caches `a` and `b` through the project list: `a` completes, starts
@@ -286,197 +294,4 @@ fn control_every_cache_ready_in_the_same_round_is_ready() {
         summary["caches"][0]["execution"]["id"], "a-e2",
         "the summary must show a's latest execution\n{summary}"
     );
-}
-
-// Item 6 ----------------------------------------------------------------
-
-/// The status path, with a `Date` header chosen per request (`None`: the
-/// server's real one).
-fn with_date(
-    body: Value,
-    date: impl Fn(usize) -> Option<String> + Send + Sync + 'static,
-) -> String {
-    serve(vec![route(
-        "GET",
-        STATUS_C,
-        Box::new(move |n| match date(n) {
-            Some(d) => ok(&body).insert_header("date", d.as_str()),
-            None => ok(&body),
-        }),
-    )])
-}
-
-fn finished_an_hour_ago() -> Value {
-    cache(
-        "c",
-        "COMPLETED",
-        execution("e1", "COMPLETED", -HOUR - 300, Some(-HOUR)),
-        Value::Null,
-    )
-}
-
-#[test]
-fn a_date_a_day_behind_does_not_make_an_hour_old_execution_count_for_since_15m() {
-    let base = with_date(finished_an_hour_ago(), |_| Some(http_date(at(-DAY))));
-    let ran = run(
-        &base,
-        &["--cache-id", "c", "--since", "15m", "--timeout", "2s"],
-    );
-    assert_code(&ran, 3, "every Date 24 h behind, finished 1 h ago");
-}
-
-#[test]
-fn a_date_in_1970_does_not_make_a_month_old_execution_count_for_started_after_now() {
-    let body = cache(
-        "c",
-        "COMPLETED",
-        execution("e1", "COMPLETED", -30 * DAY, Some(-30 * DAY + 600)),
-        Value::Null,
-    );
-    let base = with_date(body, |_| Some("Thu, 01 Jan 1970 00:00:00 GMT".to_owned()));
-    let ran = run(
-        &base,
-        &[
-            "--cache-id",
-            "c",
-            "--started-after",
-            "now",
-            "--timeout",
-            "2s",
-        ],
-    );
-    assert_code(&ran, 3, "Date in 1970, created 30 days ago");
-}
-
-#[test]
-fn one_lying_date_among_true_ones_does_not_move_the_bound() {
-    let base = with_date(finished_an_hour_ago(), |n| {
-        (n == 0).then(|| http_date(at(-DAY)))
-    });
-    let ran = run(
-        &base,
-        &["--cache-id", "c", "--since", "15m", "--timeout", "2s"],
-    );
-    assert_code(&ran, 3, "only the first Date 24 h behind, finished 1 h ago");
-}
-
-#[test]
-fn a_date_two_days_ahead_does_not_make_a_moving_execution_stalled() {
-    let base = serve(vec![route(
-        "GET",
-        STATUS_C,
-        Box::new(|n| {
-            let mut e = execution("e1", "RUNNING", -300, None);
-            e["updatedAt"] = json!(rfc3339(at(0)));
-            e["progress"]["numberOfCachedRecords"] = json!(1000 + 10 * n);
-            ok(&cache("c", "RUNNING", e, Value::Null))
-                .insert_header("date", http_date(at(2 * DAY)).as_str())
-        }),
-    )]);
-    let ran = run(
-        &base,
-        &[
-            "--cache-id",
-            "c",
-            "--stall-timeout",
-            "1m",
-            "--timeout",
-            "3s",
-        ],
-    );
-    assert_code(&ran, 3, "Date 2 days ahead, updatedAt now and moving");
-}
-
-// Item 7 ----------------------------------------------------------------
-
-#[test]
-fn a_finished_at_in_the_year_9999_does_not_count_for_since() {
-    let created = json!(rfc3339(at(-HOUR)));
-    let body = completed_with(
-        created,
-        json!(rfc3339(at(-HOUR))),
-        json!("9999-01-01T00:00:00Z"),
-    );
-    let ran = run(
-        &serve_status(body),
-        &["--cache-id", "c", "--since", "15m", "--timeout", "2s"],
-    );
-    assert_code(&ran, 3, "finishedAt 9999-01-01");
-}
-
-#[test]
-fn after_a_trigger_on_an_empty_slot_a_year_old_record_is_not_the_triggered_one() {
-    let empty = cache("c", "NOT_INITIALIZED", Value::Null, Value::Null);
-    let old = cache(
-        "c",
-        "COMPLETED",
-        execution("e-old", "COMPLETED", -365 * DAY, Some(-365 * DAY + 300)),
-        Value::Null,
-    );
-    let base = serve(vec![
-        route(
-            "GET",
-            STATUS_C,
-            Box::new(move |n| ok(if n == 0 { &empty } else { &old })),
-        ),
-        route(
-            "POST",
-            "/api/v1/data/projects/p/cache/c/incrementalUpdate",
-            Box::new(|_| ResponseTemplate::new(200)),
-        ),
-    ]);
-    let ran = run(
-        &base,
-        &[
-            "--cache-id",
-            "c",
-            "--trigger",
-            "incremental",
-            "--timeout",
-            "3s",
-        ],
-    );
-    assert_code(
-        &ran,
-        3,
-        "the slot was empty before the trigger; then a year-old record",
-    );
-}
-
-#[test]
-fn a_cache_listed_twice_is_decided_on_its_less_ready_entry_with_a_warning() {
-    let done = completed_cache("dup-7f3a", 10);
-    let running = cache(
-        "dup-7f3a",
-        "RUNNING",
-        execution("dup-e2", "RUNNING", -30, None),
-        Value::Null,
-    );
-    let other = completed_cache("other", 10);
-    for (order, list) in [
-        ("COMPLETED first", json!([done, running, other])),
-        ("RUNNING first", json!([running, done, other])),
-    ] {
-        let base = serve(vec![route("GET", LIST, always(list))]);
-        let ran = run(
-            &base,
-            &[
-                "--cache-id",
-                "dup-7f3a",
-                "--cache-id",
-                "other",
-                "--timeout",
-                "2s",
-            ],
-        );
-        assert_code(&ran, 3, &format!("dup-7f3a listed twice, {order}"));
-        let warned = ran.stderr.lines().any(|line| {
-            let line = line.to_lowercase();
-            line.contains("dup-7f3a")
-                && ["duplicate", "twice", "more than once"]
-                    .iter()
-                    .any(|w| line.contains(w))
-        });
-        assert!(warned, "{order}: no warning naming the duplicate id\n{ran}");
-    }
 }
