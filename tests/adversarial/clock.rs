@@ -102,7 +102,7 @@ fn a_date_two_days_ahead_does_not_make_a_moving_execution_stalled() {
             "--stall-timeout",
             "1m",
             "--timeout",
-            "3s",
+            "2s",
         ],
     );
     assert_code(&ran, 3, "Date 2 days ahead, updatedAt now and moving");
@@ -154,7 +154,7 @@ fn after_a_trigger_on_an_empty_slot_a_year_old_record_is_not_the_triggered_one()
             "--trigger",
             "incremental",
             "--timeout",
-            "3s",
+            "2s",
         ],
     );
     assert_code(
@@ -206,7 +206,7 @@ fn a_cache_listed_twice_is_decided_on_its_less_ready_entry_with_a_warning() {
 /// correction must survive the bounds put on it, or a sync that finished
 /// after the gate started would look older than `--since now`.
 #[test]
-fn control_an_honest_slow_server_clock_is_still_corrected() {
+fn control_an_honest_lagging_server_clock_is_still_corrected() {
     let slow = -600;
     let base = serve(vec![route(
         "GET",

@@ -267,20 +267,34 @@ fn a_body_with_a_utf8_bom_is_decoded() {
 
 #[test]
 fn a_numeric_created_at_is_unreadable_not_a_rejected_reply() {
-    for raw in ["1e30", "1764000000000", "1e400"] {
-        let base = serve_raw(completed_with_raw("createdAt", raw));
-        let variants = [
-            vec!["--cache-id", "c", "--timeout", "2s"],
-            vec![
-                "--cache-id",
-                "c",
-                "--timeout",
-                "2s",
-                "--started-after",
-                "1h",
-            ],
-        ];
-        let runs = run_all(&|| base.clone(), &variants);
+    let raws = ["1e30", "1764000000000", "1e400"];
+    let runs: Vec<(&str, Vec<Ran>)> = std::thread::scope(|scope| {
+        let threads: Vec<_> = raws
+            .iter()
+            .map(|&raw| {
+                scope.spawn(move || {
+                    let base = serve_raw(completed_with_raw("createdAt", raw));
+                    let variants = [
+                        vec!["--cache-id", "c", "--timeout", "2s"],
+                        vec![
+                            "--cache-id",
+                            "c",
+                            "--timeout",
+                            "2s",
+                            "--started-after",
+                            "1h",
+                        ],
+                    ];
+                    (raw, run_all(&|| base.clone(), &variants))
+                })
+            })
+            .collect();
+        threads
+            .into_iter()
+            .map(|t| t.join().expect("run thread"))
+            .collect()
+    });
+    for (raw, runs) in runs {
         assert_code(&runs[0], 0, &format!("createdAt {raw}, no bounds"));
         assert_code(&runs[1], 3, &format!("createdAt {raw}, --started-after 1h"));
     }

@@ -76,7 +76,7 @@ fn a_running_cache_over_an_old_incremental_is_not_ready_for_incremental() {
             "--execution",
             "incremental",
             "--timeout",
-            "3s",
+            "2s",
         ],
     );
     assert_code(
@@ -96,7 +96,7 @@ fn a_running_cache_over_two_old_records_is_not_ready_for_both() {
     );
     let ran = run(
         &serve_status(body),
-        &["--cache-id", "c", "--execution", "both", "--timeout", "3s"],
+        &["--cache-id", "c", "--execution", "both", "--timeout", "2s"],
     );
     assert_code(&ran, 3, "top RUNNING, both slots COMPLETED long ago");
 }
@@ -139,7 +139,7 @@ fn control_a_running_full_refresh_explains_a_running_cache() {
             "--execution",
             "incremental",
             "--timeout",
-            "3s",
+            "2s",
         ],
     );
     assert_code(&ran, 0, "the RUNNING is the full refresh's");
@@ -159,7 +159,7 @@ fn a_running_execution_with_no_start_time_beats_an_old_finished_one() {
     );
     let ran = run(
         &serve_status(body),
-        &["--cache-id", "c", "--execution", "any", "--timeout", "3s"],
+        &["--cache-id", "c", "--execution", "any", "--timeout", "2s"],
     );
     assert_code(&ran, 3, "a full refresh RUNNING with createdAt null");
 }
@@ -258,7 +258,7 @@ fn a_cache_that_starts_again_before_the_others_finish_is_not_ready() {
             "--cache-id",
             "b",
             "--timeout",
-            "3s",
+            "2s",
             "--output",
             "json",
         ],
