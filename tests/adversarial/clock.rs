@@ -81,6 +81,30 @@ fn one_lying_date_among_true_ones_does_not_move_the_bound() {
     assert_code(&ran, 3, "only the first Date 24 h behind, finished 1 h ago");
 }
 
+/// A `Date` 10 min behind while the same server stamps an execution as
+/// finished 5 min ago: its "now" is earlier than its own timestamps, so
+/// it is lying, and an execution that ended before the gate started must
+/// not count for `--since now`.
+#[test]
+fn a_date_contradicted_by_the_servers_own_timestamps_is_not_believed() {
+    let body = cache(
+        "c",
+        "COMPLETED",
+        execution("e1", "COMPLETED", -420, Some(-300)),
+        Value::Null,
+    );
+    let base = with_date(body, |_| Some(http_date(at(-600))));
+    let ran = run(
+        &base,
+        &["--cache-id", "c", "--since", "now", "--timeout", "2s"],
+    );
+    assert_code(
+        &ran,
+        3,
+        "every Date 10 min behind, finished 5 min ago by the same server",
+    );
+}
+
 #[test]
 fn a_date_two_days_ahead_does_not_make_a_moving_execution_stalled() {
     let base = serve(vec![route(

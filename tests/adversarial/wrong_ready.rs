@@ -1,5 +1,7 @@
-//! Issue 8, items 1–7: answers that once made the gate say "ready" on
-//! stale or running data. Each must keep it waiting (exit 3 at the
+//! Issue 8, items 1–5: answers that once made the gate say "ready" on
+//! stale or running data (unreadable end times, a cache RUNNING over an
+//! old record, an unknown start, an unnamed cache, a cache that starts
+//! again). Each must keep it waiting (exit 3 at the
 //! deadline) or end it with the right code; controls show the same
 //! shapes still pass when the data really is fresh.
 
