@@ -289,3 +289,27 @@ fn the_key_as_a_cache_id_in_the_project_list() {
     )]);
     assert_key_never_leaks(&|| base.clone(), &["--all-caches"], 0, &[&["ready"]]);
 }
+
+/// A key too short to be real would garble every scrubbed message: it is
+/// refused before any request, by name and without echoing it; eight
+/// characters are accepted.
+#[test]
+fn a_key_shorter_than_8_characters_is_a_usage_error() {
+    let base = serve_status(completed_cache("c", 60));
+    let ran = Gate::new(&base, &["--cache-id", "c", "--timeout", "2s"])
+        .env("PEAKA_API_KEY", "zq7x1k9")
+        .run();
+    assert_code(&ran, 2, "a 7-character key");
+    assert!(
+        ran.stderr.contains("PEAKA_API_KEY"),
+        "the message must name the variable\n{ran}"
+    );
+    assert!(
+        !ran.stderr.contains("zq7x1k9") && !ran.stdout.contains("zq7x1k9"),
+        "{ran}"
+    );
+    let ran = Gate::new(&base, &["--cache-id", "c", "--timeout", "2s"])
+        .env("PEAKA_API_KEY", "zq7x1k9w")
+        .run();
+    assert_code(&ran, 0, "an 8-character key");
+}
