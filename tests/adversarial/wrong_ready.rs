@@ -89,6 +89,25 @@ fn a_running_cache_over_an_old_incremental_is_not_ready_for_incremental() {
 }
 
 #[test]
+fn a_running_cache_over_an_old_full_refresh_is_not_ready_for_full() {
+    let body = cache(
+        "c",
+        "RUNNING",
+        Value::Null,
+        full_execution("f1", "COMPLETED", -HOUR - 300, Some(-HOUR)),
+    );
+    let ran = run(
+        &serve_status(body),
+        &["--cache-id", "c", "--execution", "full", "--timeout", "2s"],
+    );
+    assert_code(
+        &ran,
+        3,
+        "top RUNNING, full refresh COMPLETED 1 h ago, no incremental record",
+    );
+}
+
+#[test]
 fn a_running_cache_over_two_old_records_is_not_ready_for_both() {
     let body = cache(
         "c",
@@ -212,8 +231,9 @@ fn a_listed_cache_with_no_id_field_is_an_api_error() {
 
 /// Caches `a` and `b` through the project list: `a` completes, starts
 /// again (a new execution), and, if `a_again` is set, completes again
-/// from round 4 on; `b` completes from round 3 on.
-fn flapping_pair(a_again: bool) -> String {
+/// from round 4 on; `b` completes from round 3 on. The first `setup`
+/// requests (`--all-caches` lists the caches first) see round 1.
+fn flapping_pair(a_again: bool, setup: usize) -> String {
     let a_done = completed_cache("a", 30);
     let a_running = cache(
         "a",
@@ -238,7 +258,7 @@ fn flapping_pair(a_again: bool) -> String {
         "GET",
         LIST,
         Box::new(move |n| {
-            ok(&match n {
+            ok(&match n.saturating_sub(setup) {
                 0 => json!([a_done, b_running]),
                 1 => json!([a_running, b_running]),
                 2 => json!([a_running, b_done]),
@@ -251,7 +271,7 @@ fn flapping_pair(a_again: bool) -> String {
 
 #[test]
 fn a_cache_that_starts_again_before_the_others_finish_is_not_ready() {
-    let base = flapping_pair(false);
+    let base = flapping_pair(false, 0);
     let ran = run(
         &base,
         &[
@@ -275,8 +295,19 @@ fn a_cache_that_starts_again_before_the_others_finish_is_not_ready() {
 }
 
 #[test]
+fn with_all_caches_a_cache_that_starts_again_is_not_ready() {
+    let ran = run(
+        &flapping_pair(false, 1),
+        &["--all-caches", "--timeout", "2s", "--output", "json"],
+    );
+    assert_code(&ran, 3, "--all-caches: a is RUNNING again when b completes");
+    let summary = ran.summary();
+    assert_eq!(summary["caches"][0]["cacheStatus"], "RUNNING", "{summary}");
+}
+
+#[test]
 fn control_every_cache_ready_in_the_same_round_is_ready() {
-    let base = flapping_pair(true);
+    let base = flapping_pair(true, 0);
     let ran = run(
         &base,
         &[
