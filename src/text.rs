@@ -1,0 +1,100 @@
+//! Outside text made safe to print: one line, no control characters, no
+//! characters that reorder or break lines on a terminal or in a GitHub log,
+//! and a bounded length.
+//!
+//! A server's words must never become a workflow command (`::add-mask::`
+//! at the start of a line), a terminal escape sequence, or a line that
+//! pretends to be ours. Every sink (the logs, the summary, the GitHub
+//! files) escapes through [`one_line`], so what reaches the screen is the
+//! text as data.
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
+
+/// The most characters of one piece of outside text shown in a message.
+pub const MAX_SHOWN_CHARS: usize = 1000;
+
+/// Whether a character must not reach a terminal or a log as it is.
+fn needs_escape(c: char) -> bool {
+    c.is_control()
+        // Line and paragraph separators break lines in editors and browsers.
+        || c == '\u{2028}'
+        || c == '\u{2029}'
+        // Bidirectional overrides and isolates reorder what is shown.
+        || ('\u{202a}'..='\u{202e}').contains(&c)
+        || ('\u{2066}'..='\u{2069}').contains(&c)
+        // A byte order mark or zero-width no-break space hides text.
+        || c == '\u{feff}'
+}
+
+/// `text` on one line: line breaks and other control or reordering
+/// characters written as escapes (`\n`, `\r`, `\t`, `\u{1b}`).
+pub fn one_line(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(needs_escape) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if needs_escape(c) => {
+                // Writing to a String cannot fail.
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// At most `max` characters of `text`, with a note of how many were cut.
+pub fn clip(text: &str, max: usize) -> Cow<'_, str> {
+    match text.char_indices().nth(max) {
+        None => Cow::Borrowed(text),
+        Some((end, _)) => Cow::Owned(format!(
+            "{}… ({} more characters)",
+            &text[..end],
+            text[end..].chars().count()
+        )),
+    }
+}
+
+/// Outside text as it may appear inside a message: one line, clipped.
+pub fn shown(text: &str) -> String {
+    one_line(&clip(text, MAX_SHOWN_CHARS)).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_and_reordering_characters_are_escaped() {
+        let table = [
+            ("plain text: 100%", "plain text: 100%"),
+            ("boom\n::warning::x", "boom\\n::warning::x"),
+            ("a\r\nb\tc", "a\\r\\nb\\tc"),
+            ("\u{1b}[31mred", "\\u{1b}[31mred"),
+            ("x\u{2028}y\u{2029}z", "x\\u{2028}y\\u{2029}z"),
+            ("\u{202e}evil", "\\u{202e}evil"),
+            ("del\u{7f} c1\u{85}", "del\\u{7f} c1\\u{85}"),
+            ("ünïcödé ✓", "ünïcödé ✓"),
+        ];
+        for (input, want) in table {
+            assert_eq!(one_line(input), want, "{input:?}");
+        }
+        assert!(matches!(one_line("clean"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn long_text_is_clipped_on_a_character_boundary() {
+        assert_eq!(clip("abc", 3), "abc");
+        assert_eq!(clip("ééééé", 2), "éé… (3 more characters)");
+        let long = "x".repeat(5000);
+        let out = shown(&long);
+        assert!(out.len() < 1100, "{}", out.len());
+        assert!(out.ends_with("(4000 more characters)"), "{out}");
+    }
+}
