@@ -218,7 +218,7 @@ fn a_cache_listed_twice_is_decided_on_its_less_ready_entry_with_a_warning() {
         let warned = ran.stderr.lines().any(|line| {
             let line = line.to_lowercase();
             line.contains("dup-7f3a")
-                && ["duplicate", "twice", "more than once"]
+                && ["duplicate", "twice", "more than once", "listed 2 times"]
                     .iter()
                     .any(|w| line.contains(w))
         });

@@ -14,17 +14,26 @@ fn control() -> String {
     "boom\n::warning title=X::pwned\n::add-mask::x\r\n::error::x\u{2028}::notice::ls\u{2029}::notice::ps \u{1b}[31mred\u{1b}[0m <img src=x onerror=alert(1)> a|b|c".to_owned()
 }
 
-/// The outputs the gate writes to `$GITHUB_OUTPUT`, each exactly once.
-const OUTPUT_NAMES: [&str; 8] = [
-    "result",
-    "exit-code",
-    "cache-status",
-    "execution-id",
-    "execution-kind",
-    "finished-at",
-    "records",
-    "summary-json",
-];
+/// The documented outputs: the keys of `outputs:` in `action.yml` (which
+/// the README's list mirrors). The gate must write each exactly once, and
+/// nothing else.
+fn documented_outputs() -> Vec<String> {
+    let action = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/action.yml"))
+        .expect("read action.yml");
+    let mut names: Vec<String> = action
+        .lines()
+        .skip_while(|line| *line != "outputs:")
+        .skip(1)
+        .take_while(|line| line.is_empty() || line.starts_with(' '))
+        .filter_map(|line| line.strip_prefix("  "))
+        .filter(|line| !line.starts_with(' '))
+        .filter_map(|line| line.strip_suffix(':'))
+        .map(str::to_owned)
+        .collect();
+    assert!(names.len() >= 8, "action.yml lists no outputs: {names:?}");
+    names.sort();
+    names
+}
 
 /// The names a `$GITHUB_OUTPUT` file defines (`name=value` lines and
 /// `name<<DELIM` blocks), or why it cannot be read as the runner reads it.
@@ -118,11 +127,10 @@ fn violations(ran: &Ran) -> Vec<String> {
     match output_names(&ran.github_output) {
         Ok(mut names) => {
             names.sort();
-            let mut want: Vec<String> = OUTPUT_NAMES.iter().map(|n| n.to_string()).collect();
-            want.sort();
+            let want = documented_outputs();
             if names != want {
                 found.push(format!(
-                    "GITHUB_OUTPUT defines {names:?}, not the documented outputs"
+                    "GITHUB_OUTPUT defines {names:?}, not the outputs action.yml documents {want:?}"
                 ));
             }
         }
