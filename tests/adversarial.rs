@@ -184,6 +184,32 @@ pub fn completed_with(created: Value, updated: Value, finished: Value) -> Value 
     cache("c", "COMPLETED", e, Value::Null)
 }
 
+/// Cache `c` whose incremental slot moves from `e1` (running, the first
+/// reply) to `e2` (running) between two polls, so the gate reads the
+/// execution history, which answers `history`.
+pub fn slot_moves(history: ResponseTemplate) -> String {
+    serve(vec![
+        route(
+            "GET",
+            STATUS_C,
+            Box::new(|n| {
+                let (id, created) = if n == 0 { ("e1", -300) } else { ("e2", -30) };
+                ok(&cache(
+                    "c",
+                    "RUNNING",
+                    execution(id, "RUNNING", created, None),
+                    Value::Null,
+                ))
+            }),
+        ),
+        route(
+            "GET",
+            "/api/v1/data/projects/p/cache/c/executionHistory",
+            Box::new(move |_| history.clone()),
+        ),
+    ])
+}
+
 /// How a run of the gate ended.
 #[derive(Debug)]
 pub struct Ran {

@@ -150,6 +150,32 @@ fn a_finished_at_in_the_year_9999_does_not_count_for_since() {
 }
 
 #[test]
+fn a_start_in_the_future_does_not_count_for_started_after() {
+    for (when, created) in [
+        ("in the year 9999", "9999-01-01T00:00:00Z".to_owned()),
+        ("2 days ahead", rfc3339(at(2 * DAY))),
+    ] {
+        let body = completed_with(
+            json!(created),
+            json!(rfc3339(at(-60))),
+            json!(rfc3339(at(-60))),
+        );
+        let ran = run(
+            &serve_status(body),
+            &[
+                "--cache-id",
+                "c",
+                "--started-after",
+                "15m",
+                "--timeout",
+                "2s",
+            ],
+        );
+        assert_code(&ran, 3, &format!("createdAt {when}"));
+    }
+}
+
+#[test]
 fn after_a_trigger_on_an_empty_slot_a_year_old_record_is_not_the_triggered_one() {
     let empty = cache("c", "NOT_INITIALIZED", Value::Null, Value::Null);
     let old = cache(

@@ -197,6 +197,18 @@ fn an_execution_id_on_a_ready_cache_is_not_a_workflow_command() {
 }
 
 #[test]
+fn a_history_entry_error_is_not_a_workflow_command() {
+    let mut missed = execution("x1", "FAILED", -200, Some(-100));
+    missed["id"] = json!(format!(
+        "x1\n::set-output name=result::ready\n{}",
+        control()
+    ));
+    missed["error"] = json!({"message": control()});
+    let history = ok(&json!([execution("e2", "RUNNING", -30, None), missed]));
+    assert_inert(&|| slot_moves(history.clone()), &["--cache-id", "c"], 1);
+}
+
+#[test]
 fn a_4xx_message_is_not_a_workflow_command() {
     let base = serve(vec![route(
         "GET",

@@ -313,3 +313,10 @@ fn a_key_shorter_than_8_characters_is_a_usage_error() {
         .run();
     assert_code(&ran, 0, "an 8-character key");
 }
+
+#[test]
+fn the_key_in_a_history_that_does_not_decode() {
+    let history = ok(&json!({"executions": hostile()}));
+    let base = || slot_moves(history.clone());
+    assert_key_never_leaks(&base, &["--cache-id", "c"], 3, &[&["execution history"]]);
+}

@@ -56,6 +56,24 @@ fn control_a_zoneless_finished_at_a_minute_ago_is_ready() {
     assert_code(&ran, 0, "finishedAt 1 min ago without a zone");
 }
 
+#[test]
+fn an_unreadable_finished_at_in_the_history_never_falls_back_to_updated_at() {
+    // e1 ended between two polls; the history says when, unreadably.
+    let mut e1 = execution("e1", "COMPLETED", -300, Some(-120));
+    e1["finishedAt"] = json!("yesterday");
+    e1["updatedAt"] = json!(rfc3339(at(-60)));
+    let base = slot_moves(ok(&json!([execution("e2", "RUNNING", -30, None), e1])));
+    let ran = run(
+        &base,
+        &["--cache-id", "c", "--since", "15m", "--timeout", "2s"],
+    );
+    assert_code(
+        &ran,
+        3,
+        "a missed execution with finishedAt \"yesterday\", updatedAt 1 min ago",
+    );
+}
+
 // Item 2 ----------------------------------------------------------------
 
 fn running_over_an_old_incremental(full: Value) -> Value {
