@@ -316,7 +316,8 @@ fn a_key_shorter_than_8_characters_is_a_usage_error() {
 
 #[test]
 fn the_key_in_a_history_that_does_not_decode() {
-    let history = ok(&json!({"executions": hostile()}));
+    // A JSON string where a list belongs: serde quotes it in its error.
+    let history = ok(&json!(hostile()));
     let base = || slot_moves(history.clone());
     assert_key_never_leaks(&base, &["--cache-id", "c"], 3, &[&["execution history"]]);
 }
