@@ -581,8 +581,8 @@ mod tests {
         CacheStatus {
             id: Some("c".into()),
             status: Status::parse(top),
-            last_incremental_cache_execution: incremental,
-            last_full_refresh_cache_execution: full,
+            last_incremental_cache_execution: incremental.map(Box::new),
+            last_full_refresh_cache_execution: full.map(Box::new),
         }
     }
 

@@ -22,14 +22,40 @@ pub const GITHUB_FILE_BUDGET: std::time::Duration = std::time::Duration::from_se
 
 /// The summary as the JSON object documented in the README.
 pub fn summary_json(report: &Report) -> Value {
-    json!({
-        "result": report.outcome.name(),
-        "exitCode": report.outcome.code(),
-        "message": report.message,
-        "elapsedMs": millis(report.elapsed),
-        "polls": report.polls,
-        "caches": report.caches.iter().map(|cache| cache_json(report, cache)).collect::<Vec<_>>(),
-    })
+    let mut bytes = Vec::new();
+    // Writing to a Vec cannot fail, and what is written is JSON.
+    let _ = write_summary_json(report, &mut bytes);
+    serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+}
+
+/// Writes the summary JSON object on one line, one cache at a time, so
+/// that the summary of 10,000 caches is never held whole in memory.
+/// U+2028/U+2029 are written escaped (serde leaves them raw, and some
+/// viewers break lines at them).
+pub fn write_summary_json(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
+    let mut out = crate::text::SeparatorEscaper(out);
+    let head = [
+        ("result", json!(report.outcome.name())),
+        ("exitCode", json!(report.outcome.code())),
+        ("message", json!(report.message)),
+        ("elapsedMs", json!(millis(report.elapsed))),
+        ("polls", json!(report.polls)),
+    ];
+    out.write_all(b"{")?;
+    for (name, value) in head {
+        serde_json::to_writer(&mut out, name)?;
+        out.write_all(b":")?;
+        serde_json::to_writer(&mut out, &value)?;
+        out.write_all(b",")?;
+    }
+    out.write_all(b"\"caches\":[")?;
+    for (i, cache) in report.caches.iter().enumerate() {
+        if i > 0 {
+            out.write_all(b",")?;
+        }
+        serde_json::to_writer(&mut out, &cache_json(report, cache))?;
+    }
+    out.write_all(b"]}")
 }
 
 fn cache_json(report: &Report, cache: &CacheReport) -> Value {
@@ -135,13 +161,11 @@ pub fn summary_line(report: &Report) -> String {
     )
 }
 
-/// A JSON value as one line. serde escapes control characters but not
-/// U+2028/U+2029, which some viewers break lines at.
-pub fn json_line(value: &Value) -> String {
-    value
-        .to_string()
-        .replace('\u{2028}', "\\u2028")
-        .replace('\u{2029}', "\\u2029")
+/// The summary JSON as one line of text.
+fn summary_text(report: &Report) -> String {
+    let mut bytes = Vec::new();
+    let _ = write_summary_json(report, &mut bytes);
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 /// The cache the per-cache outputs describe: the one that decided.
@@ -184,7 +208,7 @@ pub fn github_outputs(report: &Report) -> String {
         ("records", focus.records),
         ("incremental-execution-id", slot(ExecutionKind::Incremental)),
         ("full-execution-id", slot(ExecutionKind::Full)),
-        ("summary-json", json_line(&summary_json(report))),
+        ("summary-json", summary_text(report)),
     ];
     pairs
         .into_iter()
@@ -294,11 +318,15 @@ pub fn emit(report: &Report, output: Format, env: &dyn Fn(&str) -> Option<String
             let _ = writeln!(stdout, "{line}");
         }
     }
-    let summary = match output {
-        Format::Text => summary_line(report),
-        Format::Json => json_line(&summary_json(report)),
+    let _ = match output {
+        Format::Text => writeln!(stdout, "{}", summary_line(report)),
+        Format::Json => {
+            let mut buffered = std::io::BufWriter::new(&mut stdout);
+            write_summary_json(report, &mut buffered)
+                .and_then(|()| buffered.write_all(b"\n"))
+                .and_then(|()| buffered.flush())
+        }
     };
-    let _ = writeln!(stdout, "{summary}");
     let _ = stdout.flush();
 }
 
@@ -388,7 +416,7 @@ mod tests {
                 id: None,
                 status: Status::Completed,
                 last_incremental_cache_execution: None,
-                last_full_refresh_cache_execution: Some(execution),
+                last_full_refresh_cache_execution: Some(Box::new(execution)),
             }),
             decision: Some(Decision {
                 verdict: Verdict::Ready,

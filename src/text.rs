@@ -66,6 +66,38 @@ pub fn shown(text: &str) -> String {
     one_line(&clip(text, MAX_SHOWN_CHARS)).into_owned()
 }
 
+/// A writer that escapes U+2028 and U+2029 in JSON it passes on: JSON
+/// escapes control characters but not these two, which some log viewers
+/// take for line breaks; inside a JSON string their escaped forms mean the
+/// same. It expects each write to hold whole characters, as serde_json's
+/// writes and the log layer's lines do.
+pub struct SeparatorEscaper<W>(pub W);
+
+impl<W: std::io::Write> std::io::Write for SeparatorEscaper<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.write_all(buf)?;
+        Ok(buf.len())
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        // U+2028 and U+2029 are E2 80 A8 and E2 80 A9 in UTF-8.
+        if !buf
+            .windows(2)
+            .any(|w| w == [0x80, 0xA8] || w == [0x80, 0xA9])
+        {
+            return self.0.write_all(buf);
+        }
+        let text = String::from_utf8_lossy(buf)
+            .replace('\u{2028}', "\\u2028")
+            .replace('\u{2029}', "\\u2029");
+        self.0.write_all(text.as_bytes())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,6 +118,25 @@ mod tests {
             assert_eq!(one_line(input), want, "{input:?}");
         }
         assert!(matches!(one_line("clean"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn json_separators_are_escaped_on_the_way_out() {
+        use std::io::Write;
+        let mut out = Vec::new();
+        let value = serde_json::json!({"x": "a\u{2028}b\u{2029}c"});
+        serde_json::to_writer(SeparatorEscaper(&mut out), &value).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text, r#"{"x":"a\u2028b\u2029c"}"#);
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&text).unwrap(),
+            value
+        );
+        let mut plain = Vec::new();
+        SeparatorEscaper(&mut plain)
+            .write_all("é ✓".as_bytes())
+            .unwrap();
+        assert_eq!(plain, "é ✓".as_bytes());
     }
 
     #[test]

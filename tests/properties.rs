@@ -67,8 +67,8 @@ fn cache_status() -> impl Strategy<Value = CacheStatus> {
         .prop_map(|(top, incremental, full)| CacheStatus {
             id: Some("c".into()),
             status: Status::parse(&top),
-            last_incremental_cache_execution: incremental,
-            last_full_refresh_cache_execution: full,
+            last_incremental_cache_execution: incremental.map(Box::new),
+            last_full_refresh_cache_execution: full.map(Box::new),
         })
 }
 
