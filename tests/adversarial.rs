@@ -321,6 +321,15 @@ impl Gate {
         self
     }
 
+    /// Outside GitHub Actions (a Kubernetes init container, cron): no
+    /// step files, no annotation.
+    pub fn outside_github(mut self) -> Gate {
+        for name in ["GITHUB_ACTIONS", "GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY"] {
+            self.command.env_remove(name);
+        }
+        self
+    }
+
     /// Kills the run (SIGKILL) if it is still going after this long.
     pub fn kill_after(mut self, limit: Duration) -> Gate {
         self.kill_after = limit;
