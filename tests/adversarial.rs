@@ -419,3 +419,31 @@ pub fn assert_code(ran: &Ran, want: u8, why: &str) {
     assert!(!ran.killed, "{why}: the run had to be killed\n{ran}");
     assert_eq!(ran.code, want, "{why}\n{ran}");
 }
+
+/// Issue 8, item 2, SLOW (~30 s, the documented wait for a new record to
+/// appear): when no new record appears, the other kind must have started,
+/// and the old incremental sync is the current one after all. It lives
+/// here, named to sort first, because libtest starts tests in name order:
+/// started first, its wait overlaps the rest of the suite.
+#[test]
+fn after_30s_without_a_new_record_the_old_incremental_sync_is_ready() {
+    let base = serve_status(wrong_ready::running_over_an_old_incremental(Value::Null));
+    let ran = Gate::new(
+        &base,
+        &[
+            "--cache-id",
+            "c",
+            "--execution",
+            "incremental",
+            "--timeout",
+            "40s",
+        ],
+    )
+    .kill_after(Duration::from_secs(50))
+    .run();
+    assert_code(&ran, 0, "no new record within 30 s");
+    assert!(
+        ran.took >= Duration::from_secs(28),
+        "ready before the 30 s wait for a new record was over\n{ran}"
+    );
+}
