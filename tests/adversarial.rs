@@ -6,9 +6,8 @@
 //! Each server is scripted per request (the n-th request to a path gets
 //! the n-th answer), with timestamps relative to the real clock. Every run
 //! happens in GitHub Actions mode (unless a test says otherwise), with its
-//! step files in a temp dir, and
-//! is killed if it overruns by far, so a regression fails instead of
-//! hanging the suite.
+//! step files in a temp dir, and is killed if it overruns by far, so a
+//! regression fails instead of hanging the suite.
 
 use std::io::Read;
 use std::process::{Command, Stdio};
