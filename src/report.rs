@@ -218,6 +218,32 @@ pub fn emit(report: &Report, output: Format, env: &dyn Fn(&str) -> Option<String
     let _ = stdout.flush();
 }
 
+/// Writes what a usage error (exit 2) leaves besides its line on stderr:
+/// in GitHub Actions the `result` and `exit-code` outputs and an `::error`
+/// annotation, and with `--output json` the summary object. `message` is
+/// our own wording and holds no key (the checks never echo one).
+pub fn emit_usage_error(message: &str, output: Format, env: &dyn Fn(&str) -> Option<String>) {
+    let outcome = Outcome::Usage;
+    if let Some(path) = env("GITHUB_OUTPUT").filter(|p| !p.is_empty()) {
+        let text = format!("result={}\nexit-code={}\n", outcome.name(), outcome.code());
+        append(&path, &text, "GITHUB_OUTPUT");
+    }
+    let mut stdout = std::io::stdout().lock();
+    if env("GITHUB_ACTIONS").as_deref() == Some("true") {
+        let title = escape_property(&format!("peaka-wait: {}", outcome.name()));
+        let _ = writeln!(stdout, "::error title={title}::{}", escape_data(message));
+    }
+    if output == Format::Json {
+        let summary = json!({
+            "result": outcome.name(),
+            "exitCode": outcome.code(),
+            "message": message,
+        });
+        let _ = writeln!(stdout, "{summary}");
+    }
+    let _ = stdout.flush();
+}
+
 fn append(path: &str, text: &str, name: &str) {
     let result = std::fs::OpenOptions::new()
         .create(true)
@@ -255,6 +281,9 @@ mod tests {
             status: Some(CacheStatus {
                 id: None,
                 status: Status::Completed,
+                catalog_id: None,
+                schema_name: None,
+                table_name: None,
                 last_incremental_cache_execution: None,
                 last_full_refresh_cache_execution: Some(execution),
             }),
