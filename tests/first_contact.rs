@@ -16,8 +16,10 @@ use common::{BIN, json_summary, run};
 const KEY: &str = "sk-live-SECRET-4711";
 
 fn options() -> fake_peaka::Options {
-    let mut options = fake_peaka::Options::default();
-    options.api_key = KEY.into();
+    let mut options = fake_peaka::Options {
+        api_key: KEY.into(),
+        ..Default::default()
+    };
     options.projects.insert(
         "fc-list".into(),
         vec![
@@ -158,7 +160,8 @@ fn all_caches_accepts_the_usual_spellings_of_true_and_false() {
 
 #[test]
 fn negative_absurd_and_overflowing_durations_are_usage_errors() {
-    let table: [(&[&str], &[(&str, &str)], &str); 8] = [
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+    let table: [Case; 8] = [
         (
             &["--since", "-15m"],
             &[],
