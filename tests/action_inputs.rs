@@ -26,10 +26,7 @@ const NO_FLAG: &[&str] = &[
 
 /// Boolean flags read their variable themselves (to accept yes/no, 1/0):
 /// clap does not know it, so it is listed here.
-const BOOL_ENV: &[(&str, &str)] = &[
-    ("all-caches", "PEAKA_ALL_CACHES"),
-    ("quiet", "PEAKA_QUIET"),
-];
+const BOOL_ENV: &[(&str, &str)] = &[("all-caches", "PEAKA_ALL_CACHES"), ("quiet", "PEAKA_QUIET")];
 
 fn read(path: &str) -> String {
     std::fs::read_to_string(format!("{}/{path}", env!("CARGO_MANIFEST_DIR")))
@@ -115,7 +112,10 @@ fn every_flag_has_an_input_and_every_input_reaches_its_variable() {
 fn the_readme_names_every_input_and_every_flag() {
     let readme = read("README.md");
     for input in action_inputs(&read("action.yml")) {
-        assert!(readme.contains(&format!("`{input}`")), "README lacks input `{input}`");
+        assert!(
+            readme.contains(&format!("`{input}`")),
+            "README lacks input `{input}`"
+        );
     }
     for arg in Args::command().get_arguments() {
         let Some(long) = arg.get_long() else { continue };
