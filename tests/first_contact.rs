@@ -486,3 +486,20 @@ fn list_caches_escapes_hostile_names_and_maps_404() {
     let (code, _, stderr) = list("missing");
     assert_eq!(code, 5, "{stderr}");
 }
+
+#[test]
+fn several_scenario_ids_work_on_a_project_that_never_listed_them() {
+    let (code, stdout, stderr) = run(gate(&[
+        "--cache-id",
+        "completes-after-200ms~fc-multi-a,full-completes-after-300ms~fc-multi-b",
+        "--timeout",
+        "20s",
+    ]));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let (code, stdout, _) = run(gate(&["--cache-id", "completes-after-1s~fc-multi-c,nope"]));
+    assert_eq!(code, 5);
+    assert!(
+        stdout.contains("cache nope: not among the caches of project demo"),
+        "{stdout}"
+    );
+}

@@ -109,7 +109,10 @@ impl Gate<'_> {
             .filter(|&i| self.caches[i].state == CacheState::Waiting)
             .collect();
         let budget = self.budget();
-        let replies: Vec<(usize, Result<Reply<CacheStatus>, FetchError>)> = if self.list_mode() {
+        // Caches missing from the project's list, asked about one by one.
+        let mut absent: Vec<usize> = Vec::new();
+        let mut replies: Vec<(usize, Result<Reply<CacheStatus>, FetchError>)> = if self.list_mode()
+        {
             self.polls += 1;
             match self
                 .client
@@ -133,10 +136,13 @@ impl Gate<'_> {
                                 server_date,
                                 received_at,
                             }),
-                            None => Err(FetchError::NotFound(format!(
-                                "not among the caches of project {} (check --cache-id)",
-                                self.plan.project_id
-                            ))),
+                            None => {
+                                absent.push(i);
+                                Err(FetchError::NotFound(format!(
+                                    "not among the caches of project {} (check --cache-id)",
+                                    self.plan.project_id
+                                )))
+                            }
                         };
                         (i, result)
                     })
@@ -155,6 +161,28 @@ impl Gate<'_> {
             self.polls += pending.len() as u64;
             pending.into_iter().zip(results).collect()
         };
+        if !absent.is_empty() {
+            // The project's list is not the last word on one cache (a cache
+            // created a moment ago may be missing from it): ask the cache
+            // itself once. Its own 404 keeps the list's clearer message.
+            let project = &self.plan.project_id;
+            let client = self.client;
+            let results = join_all(
+                absent
+                    .iter()
+                    .map(|&i| client.cache_status(project, &self.caches[i].cache_id, budget)),
+            )
+            .await;
+            self.polls += absent.len() as u64;
+            for (i, result) in absent.into_iter().zip(results) {
+                if matches!(result, Err(FetchError::NotFound(_))) {
+                    continue;
+                }
+                if let Some(slot) = replies.iter_mut().find(|(j, _)| *j == i) {
+                    slot.1 = result;
+                }
+            }
+        }
         let mut retry_after: Option<Duration> = None;
         let mut warned_project = false;
         // Replies come in the order the caches were given, so the first
