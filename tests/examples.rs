@@ -122,3 +122,27 @@ fn the_cronjob_fails_at_once_on_a_permanent_failure_but_retries_a_timeout() {
         "a time bound keeps rescheduled pods of a Deployment from starting"
     );
 }
+
+#[test]
+fn the_demo_says_what_it_does_before_it_compiles() {
+    // A stand-in cargo that records that it ran and stops the demo there.
+    let dir = tempfile::tempdir().unwrap();
+    let cargo = dir.path().join("cargo");
+    std::fs::write(&cargo, "#!/bin/sh\necho CARGO-RAN\nexit 9\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&cargo, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        dir.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut command = Command::new("bash");
+    command
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/demo.sh"))
+        .env("PATH", path);
+    let (code, stdout, _) = run(command);
+    assert_eq!(code, 9, "{stdout}");
+    let said = stdout.find("demo: building").expect("the demo says it builds");
+    let built = stdout.find("CARGO-RAN").expect("cargo ran");
+    assert!(said < built, "{stdout}");
+}
