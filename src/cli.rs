@@ -25,7 +25,7 @@ const AFTER_HELP: &str = "\
 The API key is read from PEAKA_API_KEY, or from the file named by --api-key-file / PEAKA_API_KEY_FILE.
 It is never accepted as a flag value and never printed.
 
-Exit codes: 0 ready, 1 failed, 2 usage, 3 timeout, 4 unauthorized, 5 not_found, 6 api_error,
+Exit codes: 0 ready, 1 failed, 2 usage_error, 3 timeout, 4 unauthorized, 5 not_found, 6 api_error,
 7 stalled, 130 interrupted (SIGINT), 143 interrupted (SIGTERM). See --help for details.";
 
 const AFTER_LONG_HELP: &str = "\
@@ -47,13 +47,22 @@ WHEN IS A CACHE READY?
 
 TIME AND DURATION:
     TIME is an RFC 3339 timestamp (2026-11-24T10:00:00Z, 2026-11-24T13:00:00.5+03:00), `now`,
-    or a duration meaning \"that long before the gate started\" (15m, 2h, 1h30m).
-    DURATION is 500ms, 30s, 5m, 1h30m, or a bare 0.
+    or a duration meaning \"that long before the gate started\" (15m, 2h, 1h30m; at most a
+    year, never negative). A timestamp before 1970 is refused; one in the future is accepted
+    with a warning unless it is after the deadline.
+    DURATION is 500ms, 30s, 5m, 1h30m, or a bare 0; every DURATION setting is at most 31 days
+    (744h). A bad value is reported under the name it was given: --timeout 10 or PEAKA_TIMEOUT=10.
+
+BOOLEANS FROM THE ENVIRONMENT:
+    PEAKA_ALL_CACHES, PEAKA_QUIET and PEAKA_NO_JITTER take true/false, 1/0, yes/no or on/off, in
+    any case; empty is false.
 
 EXIT CODES:
     0    ready          every cache is ready
     1    failed         a counting execution ended FAILED or CANCELLED
-    2    (usage)        bad flags, environment or configuration; nothing was requested
+    2    usage_error    bad flags, environment or configuration; nothing was requested (in
+                        GitHub Actions also the outputs and an annotation; with --output json a
+                        {\"result\":\"usage_error\",\"exitCode\":2,...} object on stdout)
     3    timeout        the deadline passed (the message names the last state and error)
     4    unauthorized   the API answered 401 or 403 (not retried)
     5    not_found      the API answered 404, or the cache is DELETED (not retried)
@@ -81,7 +90,14 @@ EXAMPLES:
         peaka-wait --project-id P --cache-id C --execution full --started-after 2026-11-24T10:00:00Z
 
     Check once, without waiting:
-        peaka-wait --project-id P --cache-id C --since 1h --timeout 0";
+        peaka-wait --project-id P --cache-id C --since 1h --timeout 0
+
+    Find a cache id:
+        peaka-wait --project-id P --list-caches
+
+    Install the man page and bash completion:
+        peaka-wait --generate man > ~/.local/share/man/man1/peaka-wait.1
+        peaka-wait --generate complete-bash > ~/.local/share/bash-completion/completions/peaka-wait";
 
 /// Block until a Peaka cache refresh has finished, then exit with a code
 /// that says what happened.

@@ -142,7 +142,9 @@ fn the_demo_says_what_it_does_before_it_compiles() {
         .env("PATH", path);
     let (code, stdout, _) = run(command);
     assert_eq!(code, 9, "{stdout}");
-    let said = stdout.find("demo: building").expect("the demo says it builds");
+    let said = stdout
+        .find("demo: building")
+        .expect("the demo says it builds");
     let built = stdout.find("CARGO-RAN").expect("cargo ran");
     assert!(said < built, "{stdout}");
 }

@@ -130,6 +130,16 @@ fn the_usage_line_shows_what_is_required_and_not_what_the_environment_gave() {
         ),
         "{help}"
     );
+    for needle in [
+        "at most 31 days",
+        "at most a\n    year",
+        "usage_error",
+        "PEAKA_ALL_CACHES, PEAKA_QUIET",
+    ] {
+        let long: String = help.split_whitespace().collect::<Vec<_>>().join(" ");
+        let needle: String = needle.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(long.contains(&needle), "--help lacks {needle}");
+    }
 }
 
 #[test]
