@@ -47,7 +47,7 @@ where
     }
     let output = config.output;
     let client = match Client::new(config.base_url.clone(), config.api_key.expose()) {
-        Ok(client) => client,
+        Ok(client) => client.with_request_timeout(config.request_timeout),
         Err(message) => return usage_error(&message, output, env),
     };
     let runtime = match tokio::runtime::Builder::new_current_thread()

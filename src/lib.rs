@@ -17,5 +17,6 @@ pub mod list;
 pub mod logging;
 pub mod report;
 pub mod schedule;
+pub mod secret;
 pub mod text;
 pub mod timespec;

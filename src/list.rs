@@ -105,7 +105,7 @@ fn cache_json(cache: &CacheStatus) -> Value {
             json!({
                 "id": json_text(e.id.as_deref()),
                 "status": json_text(e.status.as_ref().map(|s| s.as_str())),
-                "finishedAt": e.finished_at.map(|t| t.to_string()),
+                "finishedAt": e.finished_at.at().map(|t| t.to_string()),
             })
         })
     };
@@ -126,7 +126,7 @@ fn slot_cell(cache: &CacheStatus, kind: ExecutionKind) -> String {
         None => "-".to_owned(),
         Some(e) => {
             let status = e.status.as_ref().map_or("?", |s| s.as_str());
-            match e.finished_at {
+            match e.finished_at.at() {
                 Some(at) => format!("{status} {at}"),
                 None => status.to_owned(),
             }

@@ -5,6 +5,10 @@
 //! dependency's trace output can never carry a request — and with it the
 //! key — to the logs. A `Targets` filter does this without the regex engine
 //! that `EnvFilter` brings, which keeps the binary small and fast to start.
+//!
+//! Every line is escaped here, whatever it interpolates: a server's text
+//! with a line break must not start a line of its own (in GitHub Actions a
+//! line that starts with `::` is a workflow command).
 
 use std::io::IsTerminal;
 
@@ -13,6 +17,7 @@ use tracing_subscriber::filter::Targets;
 use tracing_subscriber::prelude::*;
 
 use crate::cli::{Format, LogLevel};
+use crate::text::one_line;
 
 /// Installs the global subscriber. Called once, before anything logs.
 pub fn init(format: Format, level: LogLevel) {
@@ -36,7 +41,7 @@ pub fn init(format: Format, level: LogLevel) {
                     .with_current_span(false)
                     .with_span_list(false)
                     .with_target(false)
-                    .with_writer(std::io::stderr),
+                    .with_writer(|| SeparatorEscaper(std::io::stderr())),
             )
             .try_init(),
         Format::Text => {
@@ -45,7 +50,7 @@ pub fn init(format: Format, level: LogLevel) {
             // who get them with --log-format json.
             let message_only = tracing_subscriber::fmt::format::debug_fn(|writer, field, value| {
                 if field.name() == "message" {
-                    write!(writer, "{value:?}")
+                    write!(writer, "{}", one_line(&format!("{value:?}")))
                 } else {
                     Ok(())
                 }
@@ -63,4 +68,32 @@ pub fn init(format: Format, level: LogLevel) {
     };
     // Only fails if a subscriber is already set (a test harness); keep it.
     let _ = installed;
+}
+
+/// JSON escapes control characters but not U+2028 and U+2029, which some
+/// log viewers take for line breaks; inside a JSON string their escaped
+/// forms mean the same.
+struct SeparatorEscaper<W>(W);
+
+impl<W: std::io::Write> std::io::Write for SeparatorEscaper<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.write_all(buf)?;
+        Ok(buf.len())
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        let text = String::from_utf8_lossy(buf);
+        if text.contains(['\u{2028}', '\u{2029}']) {
+            let escaped = text
+                .replace('\u{2028}', "\\u2028")
+                .replace('\u{2029}', "\\u2029");
+            self.0.write_all(escaped.as_bytes())
+        } else {
+            self.0.write_all(buf)
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
 }

@@ -1,48 +1,88 @@
-//! Text from outside (the server, the network, the user's own values) made
-//! safe to show on one line of a terminal, a log or a table cell.
+//! Outside text made safe to print: one line, no control characters, no
+//! characters that reorder or break lines on a terminal or in a GitHub log,
+//! and a bounded length.
 //!
-//! Outside text may carry terminal escape sequences, line breaks that
-//! forge a second log line or a GitHub workflow command, or megabytes of
-//! padding. [`printable`] is the one function that neutralises all three.
+//! A server's words must never become a workflow command (`::add-mask::`
+//! at the start of a line), a terminal escape sequence, or a line that
+//! pretends to be ours. Every sink (the logs, the summary, the GitHub
+//! files) escapes through [`one_line`], so what reaches the screen is the
+//! text as data.
 
-/// The marker appended where text was cut.
-const ELLIPSIS: char = '…';
+use std::borrow::Cow;
+use std::fmt::Write as _;
 
-/// `text` as one printable line of at most `max_chars` characters.
-///
-/// C0 and C1 control characters (line breaks, tabs, ESC), DEL and the
-/// Unicode line and paragraph separators U+2028/U+2029 become visible
-/// `\u{..}` escapes, so nothing can move the cursor, colour the terminal or
-/// start a new line. Longer text is cut at a character boundary and ends
-/// with `…`; the escapes count toward the limit.
-pub fn printable(text: &str, max_chars: usize) -> String {
-    let mut out = String::new();
-    let mut used = 0usize;
-    for ch in text.chars() {
-        let piece = if is_unsafe(ch) {
-            format!("\\u{{{:x}}}", u32::from(ch))
-        } else {
-            ch.to_string()
-        };
-        let len = piece.chars().count();
-        if used + len > max_chars {
-            // Keep room for the marker itself.
-            while used + 1 > max_chars && out.pop().is_some() {
-                used -= 1;
-            }
-            if max_chars > 0 {
-                out.push(ELLIPSIS);
-            }
-            return out;
-        }
-        used += len;
-        out.push_str(&piece);
-    }
-    out
+/// The most characters of one piece of outside text shown in a message.
+pub const MAX_SHOWN_CHARS: usize = 1000;
+
+/// Whether a character must not reach a terminal or a log as it is.
+fn needs_escape(c: char) -> bool {
+    c.is_control()
+        // Line and paragraph separators break lines in editors and browsers.
+        || c == '\u{2028}'
+        || c == '\u{2029}'
+        // Bidirectional overrides and isolates reorder what is shown.
+        || ('\u{202a}'..='\u{202e}').contains(&c)
+        || ('\u{2066}'..='\u{2069}').contains(&c)
+        // A byte order mark or zero-width no-break space hides text.
+        || c == '\u{feff}'
 }
 
-fn is_unsafe(ch: char) -> bool {
-    ch.is_control() || ch == '\u{2028}' || ch == '\u{2029}'
+/// `text` on one line: line breaks and other control or reordering
+/// characters written as escapes (`\n`, `\r`, `\t`, `\u{1b}`).
+pub fn one_line(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(needs_escape) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if needs_escape(c) => {
+                // Writing to a String cannot fail.
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// At most `max` characters of `text`, with a note of how many were cut.
+pub fn clip(text: &str, max: usize) -> Cow<'_, str> {
+    match text.char_indices().nth(max) {
+        None => Cow::Borrowed(text),
+        Some((end, _)) => Cow::Owned(format!(
+            "{}… ({} more characters)",
+            &text[..end],
+            text[end..].chars().count()
+        )),
+    }
+}
+
+/// Outside text as it may appear inside a message: one line, clipped.
+pub fn shown(text: &str) -> String {
+    one_line(&clip(text, MAX_SHOWN_CHARS)).into_owned()
+}
+
+/// Outside text in a table cell or beside a setting's name: [`one_line`],
+/// then cut to at most `max_chars` characters (the escapes count), ending
+/// with `…` where it was cut. For columns, where a note of how much was
+/// cut would not fit.
+pub fn printable(text: &str, max_chars: usize) -> String {
+    let line = one_line(text);
+    match line.char_indices().nth(max_chars) {
+        None => line.into_owned(),
+        Some(_) => {
+            let keep = max_chars.saturating_sub(1);
+            let mut out: String = line.chars().take(keep).collect();
+            if max_chars > 0 {
+                out.push('…');
+            }
+            out
+        }
+    }
 }
 
 #[cfg(test)]
@@ -50,26 +90,42 @@ mod tests {
     use super::*;
 
     #[test]
-    fn controls_become_visible_escapes() {
-        assert_eq!(
-            printable("a\nb\r\u{1b}[31mc\u{7f}\u{85}\u{2028}\u{2029}\td", 200),
-            "a\\u{a}b\\u{d}\\u{1b}[31mc\\u{7f}\\u{85}\\u{2028}\\u{2029}\\u{9}d"
-        );
+    fn control_and_reordering_characters_are_escaped() {
+        let table = [
+            ("plain text: 100%", "plain text: 100%"),
+            ("boom\n::warning::x", "boom\\n::warning::x"),
+            ("a\r\nb\tc", "a\\r\\nb\\tc"),
+            ("\u{1b}[31mred", "\\u{1b}[31mred"),
+            ("x\u{2028}y\u{2029}z", "x\\u{2028}y\\u{2029}z"),
+            ("\u{202e}evil", "\\u{202e}evil"),
+            ("del\u{7f} c1\u{85}", "del\\u{7f} c1\\u{85}"),
+            ("ünïcödé ✓", "ünïcödé ✓"),
+        ];
+        for (input, want) in table {
+            assert_eq!(one_line(input), want, "{input:?}");
+        }
+        assert!(matches!(one_line("clean"), Cow::Borrowed(_)));
     }
 
     #[test]
-    fn plain_text_and_unicode_pass_unchanged() {
-        assert_eq!(printable("müşteri_tablosu 表", 100), "müşteri_tablosu 表");
+    fn long_text_is_clipped_on_a_character_boundary() {
+        assert_eq!(clip("abc", 3), "abc");
+        assert_eq!(clip("ééééé", 2), "éé… (3 more characters)");
+        let long = "x".repeat(5000);
+        let out = shown(&long);
+        assert!(out.len() < 1100, "{}", out.len());
+        assert!(out.ends_with("(4000 more characters)"), "{out}");
     }
 
     #[test]
-    fn long_text_is_cut_with_a_marker_at_a_char_boundary() {
+    fn printable_cells_are_one_line_and_bounded() {
+        assert_eq!(printable("t\n::warning::x", 100), "t\\n::warning::x");
         let cut = printable(&"ş".repeat(10_000), 40);
         assert_eq!(cut.chars().count(), 40);
         assert!(cut.ends_with('…'));
-        let cut = printable(&"\n".repeat(100), 20);
-        assert!(cut.chars().count() <= 20 && cut.ends_with('…'), "{cut}");
-        assert!(!cut.contains('\n'));
+        let cut = printable(&"\u{1b}".repeat(100), 20);
+        assert_eq!(cut.chars().count(), 20);
+        assert!(!cut.contains('\u{1b}'));
         assert_eq!(printable("exactly", 7), "exactly");
         assert_eq!(printable("", 0), "");
     }

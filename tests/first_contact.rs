@@ -491,7 +491,7 @@ fn list_caches_escapes_hostile_names_and_maps_404() {
     assert_eq!(stdout.lines().count(), 3, "{stdout}");
     assert!(stdout.lines().all(|l| !l.starts_with("::")), "{stdout}");
     assert!(!stdout.contains('\u{1b}'), "{stdout}");
-    assert!(stdout.contains("t\\u{a}::warning::x"), "{stdout}");
+    assert!(stdout.contains("t\\n::warning::x\\u{1b}[31m"), "{stdout}");
     assert!(stdout.lines().all(|l| l.chars().count() < 400), "{stdout}");
     let (code, _, stderr) = list("missing");
     assert_eq!(code, 5, "{stderr}");

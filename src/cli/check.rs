@@ -27,7 +27,7 @@ pub const MAX_KEY_FILE_BYTES: u64 = 64 * 1024;
 
 /// No Peaka API key is shorter; a shorter one is a copy-paste accident, and
 /// scrubbing a 1-character key from messages would garble every word.
-pub const MIN_KEY_CHARS: usize = 8;
+const MIN_KEY_CHARS: usize = crate::secret::MIN_KEY_LEN;
 
 /// The longest echo of a user's value in a message.
 const MAX_ECHO_CHARS: usize = 120;
@@ -150,7 +150,7 @@ pub(super) fn check(
     result.map_err(|message| {
         let mut message = message;
         if let Some(key) = env("PEAKA_API_KEY").map(|k| k.trim().to_owned()) {
-            if key.chars().count() >= MIN_KEY_CHARS {
+            if key.len() >= MIN_KEY_CHARS {
                 message = message.replace(&key, "[redacted]");
             }
         }
@@ -419,7 +419,7 @@ fn read_api_key(
             None => "PEAKA_API_KEY is empty (in GitHub Actions, a secret that does not exist is empty: check its name)".into(),
         });
     }
-    if key.chars().count() < MIN_KEY_CHARS {
+    if key.len() < MIN_KEY_CHARS {
         return Err(format!(
             "{source} is shorter than {MIN_KEY_CHARS} characters, which no Peaka API key is: check that the whole key was copied"
         ));
