@@ -513,3 +513,68 @@ fn several_scenario_ids_work_on_a_project_that_never_listed_them() {
         "{stdout}"
     );
 }
+
+/// Runs the GitHub Action's run step (`scripts/action-run.sh`) with these
+/// inputs, as the runner passes them.
+fn action_step(inputs: &[(&str, &str)], github_output: &std::path::Path) -> (u8, String, String) {
+    let mut command = Command::new("bash");
+    command
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/scripts/action-run.sh"
+        ))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("PEAKA_WAIT_BIN", BIN)
+        .env("PEAKA_API_KEY", KEY)
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_OUTPUT", github_output)
+        .env("INPUT_BASE_URL", &fake().base_url)
+        .envs(inputs.iter().copied());
+    run(&mut command)
+}
+
+#[test]
+fn the_action_passes_booleans_as_written_and_names_a_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("output");
+    let (code, stdout, stderr) = action_step(
+        &[
+            ("INPUT_PROJECT_ID", "fc-all"),
+            ("INPUT_ALL_CACHES", "True"),
+            ("INPUT_QUIET", "YES"),
+            ("INPUT_TIMEOUT", "20s"),
+            ("INPUT_INITIAL_INTERVAL", "100ms"),
+        ],
+        &output,
+    );
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert_eq!(stderr, "", "quiet: nothing but errors");
+    assert!(
+        std::fs::read_to_string(&output)
+            .unwrap()
+            .contains("result=ready\n")
+    );
+    let (code, stdout, stderr) = action_step(
+        &[
+            ("INPUT_PROJECT_ID", "fc-all"),
+            ("INPUT_CACHE_ID", "c"),
+            ("INPUT_TIMEOUT", "10"),
+        ],
+        &output,
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("PEAKA_TIMEOUT=10 (the action's `timeout` input): a duration needs a unit"),
+        "{stderr}"
+    );
+    assert!(
+        stdout.starts_with("::error title=peaka-wait%3A usage_error::PEAKA_TIMEOUT=10"),
+        "{stdout}"
+    );
+    let outputs = std::fs::read_to_string(&output).unwrap();
+    assert!(
+        outputs.ends_with("result=usage_error\nexit-code=2\n"),
+        "{outputs}"
+    );
+}

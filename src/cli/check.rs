@@ -145,13 +145,15 @@ pub(super) fn check(
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Config, String> {
     let key = read_api_key(args.api_key_file.as_deref(), names, env);
+    let from_file = key.as_ref().ok().map(|k| k.expose().to_owned());
     let result = check_settings(args, names, env, key);
-    // A safety net: whatever a message echoes, never the key itself.
-    result.map_err(|message| {
-        let mut message = message;
-        if let Some(key) = env("PEAKA_API_KEY").map(|k| k.trim().to_owned()) {
+    // A safety net: whatever a message echoes (a URL, an id), never the
+    // key itself, from the environment or from its file.
+    result.map_err(|mut message| {
+        let env_key = env("PEAKA_API_KEY").map(|k| k.trim().to_owned());
+        for key in [env_key, from_file].into_iter().flatten() {
             if key.len() >= MIN_KEY_CHARS {
-                message = message.replace(&key, "[redacted]");
+                message = message.replace(&key, crate::secret::REDACTED);
             }
         }
         message
