@@ -1,8 +1,11 @@
 //! The command line: every flag, its environment variable, its default and
-//! its help text, and the checks that turn them into a [`Config`].
+//! its help text, the usage line, and the rewording of clap's errors so
+//! that none echoes an argument that may be the key. The checks that turn
+//! the text into a [`Config`] live in `cli/check.rs`.
 //!
 //! Everything a user can get wrong is caught here, before any request, and
-//! answered with exit code 2 and a message that says how to fix it.
+//! answered with exit code 2 and a message that says how to fix it, naming
+//! the setting as the user gave it (flag, variable or action input).
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -102,7 +105,7 @@ EXAMPLES:
 /// Block until a Peaka cache refresh has finished, then exit with a code
 /// that says what happened.
 ///
-/// Every value is taken as text here and checked in [`check`], where it is
+/// Every value is taken as text here and checked in `cli::check`, where it is
 /// known whether the user set it as a flag or an environment variable, so
 /// that a message names what the user actually wrote.
 #[derive(Debug, Parser)]
@@ -517,7 +520,7 @@ every value goes after its flag, like --cache-id ID, and the key goes in PEAKA_A
     })
 }
 
-/// A value parser that keeps the text (it is checked in [`check`], where
+/// A value parser that keeps the text (it is checked in `cli::check`, where
 /// its source is known) but tells `--help` and the shell completions the
 /// values `E` accepts.
 fn one_of<E: ValueEnum>() -> clap::builder::ValueParser {
