@@ -58,10 +58,16 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 /// Whether a duration jiff refused has the shape of one (digits and unit
 /// letters) with a number too long for any real duration: an overflow.
 fn looks_too_large(text: &str) -> bool {
-    let shaped = text
-        .trim_start_matches(['-', '+'])
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || c == ' ');
+    const UNITS: [&str; 20] = [
+        "ns", "us", "ms", "s", "sec", "secs", "second", "seconds", "m", "min", "mins", "minute",
+        "minutes", "h", "hr", "hrs", "hour", "hours", "d", "days",
+    ];
+    let body = text.trim_start_matches(['-', '+']);
+    let shaped = body.chars().all(|c| c.is_ascii_alphanumeric() || c == ' ')
+        && body
+            .split(|c: char| !c.is_ascii_alphabetic())
+            .filter(|unit| !unit.is_empty())
+            .all(|unit| UNITS.contains(&unit.to_ascii_lowercase().as_str()));
     let longest_number = text
         .split(|c: char| !c.is_ascii_digit())
         .map(str::len)
@@ -217,6 +223,7 @@ mod tests {
             ("soon", "not a duration"),
             ("-5m", "negative"),
             ("5 parsecs", "not a duration"),
+            ("12345678901parsecs", "not a duration"),
         ] {
             let err = parse_duration(text).unwrap_err();
             assert!(err.contains(hint), "{text}: {err}");
