@@ -143,20 +143,21 @@ pub struct CacheStatus {
     /// The cached table (for `--list-caches`).
     #[serde(default, deserialize_with = "lenient_string")]
     pub table_name: Option<String>,
-    /// The last incremental sync, if there ever was one.
+    /// The last incremental sync, if there ever was one. Boxed, so that a
+    /// list of 10,000 caches holds each execution once, at its own size.
     #[serde(default)]
-    pub last_incremental_cache_execution: Option<Execution>,
+    pub last_incremental_cache_execution: Option<Box<Execution>>,
     /// The last full refresh, if there ever was one.
     #[serde(default)]
-    pub last_full_refresh_cache_execution: Option<Execution>,
+    pub last_full_refresh_cache_execution: Option<Box<Execution>>,
 }
 
 impl CacheStatus {
     /// The execution in the given slot.
     pub fn execution(&self, kind: ExecutionKind) -> Option<&Execution> {
         match kind {
-            ExecutionKind::Incremental => self.last_incremental_cache_execution.as_ref(),
-            ExecutionKind::Full => self.last_full_refresh_cache_execution.as_ref(),
+            ExecutionKind::Incremental => self.last_incremental_cache_execution.as_deref(),
+            ExecutionKind::Full => self.last_full_refresh_cache_execution.as_deref(),
         }
     }
 }

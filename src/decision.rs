@@ -584,8 +584,8 @@ mod tests {
             catalog_id: None,
             schema_name: None,
             table_name: None,
-            last_incremental_cache_execution: incremental,
-            last_full_refresh_cache_execution: full,
+            last_incremental_cache_execution: incremental.map(Box::new),
+            last_full_refresh_cache_execution: full.map(Box::new),
         }
     }
 

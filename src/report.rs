@@ -417,7 +417,7 @@ mod tests {
                 schema_name: None,
                 table_name: None,
                 last_incremental_cache_execution: None,
-                last_full_refresh_cache_execution: Some(execution),
+                last_full_refresh_cache_execution: Some(Box::new(execution)),
             }),
             decision: Some(Decision {
                 verdict: Verdict::Ready,

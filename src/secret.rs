@@ -114,6 +114,12 @@ impl<T: Scrub> Scrub for Vec<T> {
     }
 }
 
+impl<T: Scrub + ?Sized> Scrub for Box<T> {
+    fn scrub(&mut self, scrubber: &Scrubber) {
+        (**self).scrub(scrubber);
+    }
+}
+
 impl Scrub for () {
     fn scrub(&mut self, _: &Scrubber) {}
 }

@@ -270,11 +270,15 @@ impl Gate<'_> {
             server_date,
             received_at,
         } = reply;
-        let mut by_id: HashMap<String, Vec<CacheStatus>> = HashMap::with_capacity(value.len());
+        let mut by_id: HashMap<String, CacheStatus> = HashMap::with_capacity(value.len());
+        let mut duplicates: Vec<CacheStatus> = Vec::new();
         let mut without_id: Option<String> = None;
         for status in value {
             match status.id.clone() {
-                Some(id) => by_id.entry(id).or_default().push(status),
+                Some(id) if by_id.contains_key(&id) => duplicates.push(status),
+                Some(id) => {
+                    by_id.insert(id, status);
+                }
                 None => {
                     without_id.get_or_insert_with(|| shown(status.status.as_str()));
                 }
@@ -284,7 +288,17 @@ impl Gate<'_> {
         (0..self.caches.len())
             .map(|i| {
                 let cache_id = self.caches[i].cache_id.clone();
-                let result = match (by_id.remove(&cache_id), &without_id) {
+                let entries = by_id.remove(&cache_id).map(|first| {
+                    let mut entries = vec![first];
+                    entries.extend(
+                        duplicates
+                            .iter()
+                            .filter(|d| d.id.as_deref() == Some(cache_id.as_str()))
+                            .cloned(),
+                    );
+                    entries
+                });
+                let result = match (entries, &without_id) {
                     (_, Some(status)) if all_caches => Err(no_id_error(status)),
                     (Some(entries), _) => Ok(Reply {
                         value: self.least_ready(i, entries),
