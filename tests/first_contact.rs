@@ -381,6 +381,15 @@ fn generate_prints_a_man_page_and_completions_without_a_key() {
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("-F _peaka__wait peaka-wait"), "{stdout}");
     assert!(stdout.contains("--list-caches"), "{stdout}");
+    // Values checked by peaka-wait itself still complete.
+    let script = format!(
+        "source <({BIN} --generate complete-bash) && \
+         COMP_WORDS=(peaka-wait --execution '') COMP_CWORD=2 COMP_LINE='peaka-wait --execution ' COMP_POINT=23 && \
+         _peaka__wait peaka-wait '' --execution && echo \"${{COMPREPLY[@]}}\""
+    );
+    let (code, stdout, stderr) = run(Command::new("bash").args(["-c", &script]));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stdout.trim(), "any incremental full both");
     let mut tcsh = Command::new(BIN);
     tcsh.env_clear().args(["--generate", "complete-tcsh"]);
     let stderr = usage_error(tcsh);
