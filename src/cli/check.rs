@@ -167,7 +167,7 @@ fn check_settings(
     key: Result<ApiKey, String>,
 ) -> Result<Config, String> {
     let Some(project_id) = args.project_id.as_deref() else {
-        return Err("no project: pass --project-id ID (or set PEAKA_PROJECT_ID); the id is in the project's URL in Peaka".into());
+        return Err("no project: pass --project-id ID (or set PEAKA_PROJECT_ID), the project as Peaka shows it; peaka-wait --help lists every flag".into());
     };
     let project_id = check_id(&names.of("project_id"), project_id)?;
     let all_caches = names.flag_or_env(args.all_caches, "PEAKA_ALL_CACHES", "all-caches", env)?;
