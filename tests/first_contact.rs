@@ -291,12 +291,10 @@ fn a_key_typed_where_a_path_or_a_flag_goes_is_never_echoed() {
 fn a_key_file_is_read_up_to_64_kib() {
     let mut command = gate(&["--cache-id", "c", "--api-key-file", "/dev/zero"]);
     command.env_remove("PEAKA_API_KEY");
-    let started = std::time::Instant::now();
+    // The message is only reached by a read that stopped at 64 KiB: an
+    // unbounded read of /dev/zero never ends.
     let stderr = usage_error(command);
     assert!(stderr.contains("larger than 64 KiB"), "{stderr}");
-    // Reading a gigabyte takes seconds; 64 KiB does not. A generous
-    // bound that only catches the unbounded read.
-    assert!(started.elapsed() < std::time::Duration::from_secs(5));
 }
 
 #[test]
