@@ -581,6 +581,9 @@ mod tests {
         CacheStatus {
             id: Some("c".into()),
             status: Status::parse(top),
+            catalog_id: None,
+            schema_name: None,
+            table_name: None,
             last_incremental_cache_execution: incremental.map(Box::new),
             last_full_refresh_cache_execution: full.map(Box::new),
         }

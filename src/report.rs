@@ -403,6 +403,33 @@ pub fn emit(report: &Report, output: Format, env: &dyn Fn(&str) -> Option<String
     let _ = stdout.flush();
 }
 
+/// Writes what a usage error (exit 2) leaves besides its line on stderr:
+/// in GitHub Actions the `result` and `exit-code` outputs and an `::error`
+/// annotation, and with `--output json` the summary object. `message` is
+/// our own wording and holds no key (the checks never echo one).
+pub fn emit_usage_error(message: &str, output: Format, env: &dyn Fn(&str) -> Option<String>) {
+    let outcome = Outcome::Usage;
+    if let Some(path) = env("GITHUB_OUTPUT").filter(|p| !p.is_empty()) {
+        let text = format!("result={}\nexit-code={}\n", outcome.name(), outcome.code());
+        append_all(vec![("GITHUB_OUTPUT", path, text)]);
+    }
+    let mut stdout = std::io::stdout().lock();
+    if env("GITHUB_ACTIONS").as_deref() == Some("true") {
+        let title = format!("peaka-wait: {}", outcome.name());
+        let _ = writeln!(stdout, "{}", error_command(&title, message));
+    }
+    if output == Format::Json {
+        let summary = json!({
+            "result": outcome.name(),
+            "exitCode": outcome.code(),
+            "message": message,
+        });
+        let _ = serde_json::to_writer(crate::text::SeparatorEscaper(&mut stdout), &summary);
+        let _ = writeln!(stdout);
+    }
+    let _ = stdout.flush();
+}
+
 /// Appends each text to its file, all within [`GITHUB_FILE_BUDGET`]. The
 /// writes run on a thread of their own: a path that blocks (a FIFO with no
 /// reader, a hung network mount) costs a warning, never the deadline, and
@@ -491,6 +518,9 @@ mod tests {
             status: Some(CacheStatus {
                 id: None,
                 status: Status::Completed,
+                catalog_id: None,
+                schema_name: None,
+                table_name: None,
                 last_incremental_cache_execution: None,
                 last_full_refresh_cache_execution: Some(Box::new(execution)),
             }),

@@ -18,6 +18,9 @@ use crate::decision::{Verdict, decide};
 use crate::exit_codes::Outcome;
 use crate::schedule::{Schedule, pause};
 use crate::text::shown;
+
+/// At most this many caches missing from a list are asked about one by one.
+const MAX_ASKED_ABSENT: usize = 20;
 use crate::timespec::{format_duration, millis};
 
 impl Gate<'_> {
@@ -135,7 +138,10 @@ impl Gate<'_> {
                 }
             };
             match listed {
-                Ok(reply) => self.match_list(reply),
+                Ok(reply) => {
+                    let matched = self.match_list(reply);
+                    self.ask_absent(matched, budget).await
+                }
                 Err(err) => (0..self.caches.len())
                     .map(|i| (i, Err(err.clone())))
                     .collect(),
@@ -195,6 +201,45 @@ impl Gate<'_> {
             Some(ended) => Err(ended),
             None => Ok(retry_after),
         }
+    }
+
+    /// Asks each cache that is missing from the project's list once by
+    /// itself: the list is not the last word on one cache (a cache created
+    /// a moment ago may be missing from it). The cache's own 404 keeps the
+    /// list's clearer message.
+    async fn ask_absent(
+        &mut self,
+        mut replies: Vec<(usize, Result<Reply<CacheStatus>, FetchError>)>,
+        budget: Duration,
+    ) -> Vec<(usize, Result<Reply<CacheStatus>, FetchError>)> {
+        let absent: Vec<usize> = replies
+            .iter()
+            .filter(|(_, result)| matches!(result, Err(FetchError::NotFound(_))))
+            .map(|(i, _)| *i)
+            .collect();
+        // A list that lacks many awaited caches is not lagging behind a new
+        // one: asking each would be a burst of requests for nothing.
+        if absent.is_empty() || absent.len() > MAX_ASKED_ABSENT {
+            return replies;
+        }
+        let project = &self.plan.project_id;
+        let client = self.client;
+        let results = join_all(
+            absent
+                .iter()
+                .map(|&i| client.cache_status(project, &self.caches[i].cache_id, budget)),
+        )
+        .await;
+        self.polls += absent.len() as u64;
+        for (i, result) in absent.into_iter().zip(results) {
+            if matches!(result, Err(FetchError::NotFound(_))) {
+                continue;
+            }
+            if let Some(slot) = replies.iter_mut().find(|(j, _)| *j == i) {
+                slot.1 = result;
+            }
+        }
+        replies
     }
 
     /// Gives up on a host name that does not exist once it has not existed
