@@ -188,3 +188,71 @@ fn request_timeouts_name_the_flag_and_its_value() {
     assert!(stdout.contains("--request-timeout"), "{stdout}");
     assert!(stdout.contains("700ms"), "{stdout}");
 }
+
+/// A resolver that answers every query "no such name" (NXDOMAIN).
+const NXDOMAIN_SERVER: &str = r#"
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", 53))
+while True:
+    query, peer = s.recvfrom(512)
+    if len(query) < 12:
+        continue
+    # Same id and question; QR, RD, RA set; RCODE 3 (NXDOMAIN); no answers.
+    s.sendto(query[:2] + b"\x81\x83" + query[4:6] + b"\x00\x00\x00\x00\x00\x00" + query[12:], peer)
+"#;
+
+#[test]
+fn a_host_that_does_not_exist_ends_with_api_error_after_a_minute() {
+    // A network and mount namespace of its own: loopback only, and a
+    // resolv.conf that points at a resolver that says NXDOMAIN to all.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("nx.py"), NXDOMAIN_SERVER).unwrap();
+    std::fs::write(
+        dir.path().join("resolv.conf"),
+        "nameserver 127.0.0.1\noptions attempts:1 timeout:1\n",
+    )
+    .unwrap();
+    let script = r#"
+        set -e
+        ip link set lo up
+        mount --bind "$DIR/resolv.conf" /etc/resolv.conf
+        python3 "$DIR/nx.py" </dev/null >/dev/null 2>&1 &
+        resolver=$!
+        sleep 0.5
+        set +e
+        "$BIN" --project-id p --cache-id c --base-url https://partner.peaka.stuido/api/v1 \
+            --timeout 2m --initial-interval 1s --max-interval 5s
+        code=$?
+        kill "$resolver"
+        exit "$code"
+    "#;
+    let started = std::time::Instant::now();
+    let output = std::process::Command::new("unshare")
+        .args(["--net", "--mount", "sh", "-c", script])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DIR", dir.path())
+        .env("BIN", common::BIN)
+        .env("PEAKA_API_KEY", fake_peaka::DEMO_KEY)
+        .output()
+        .expect("unshare (util-linux), ip (iproute2) and python3, as root, as CI has");
+    let took = started.elapsed();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(6), "{stdout}\n{stderr}");
+    assert!(
+        took >= std::time::Duration::from_secs(60) && took < std::time::Duration::from_secs(90),
+        "{took:?}"
+    );
+    assert!(
+        stdout.contains("cannot resolve partner.peaka.stuido")
+            && stdout.contains("check --base-url"),
+        "{stdout}"
+    );
+    let retry = stderr
+        .lines()
+        .find(|l| l.contains("WARN"))
+        .unwrap_or_else(|| panic!("no retry line:\n{stderr}"));
+    assert!(retry.len() < 300, "one short line: {retry}");
+}
