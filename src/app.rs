@@ -31,7 +31,14 @@ where
         Err(CliError::Invalid(message)) => return usage_error(&message),
     };
     logging::init(config.log_format, config.log_level);
-    let client = match Client::new(config.base_url.clone(), config.api_key.expose()) {
+    if let Some(proxy) = &config.proxy {
+        tracing::info!(proxy = %proxy.display(), source = proxy.source(), "requests go through the proxy {} (from {})", proxy.display(), proxy.source());
+    }
+    let client = match Client::with_proxy(
+        config.base_url.clone(),
+        config.api_key.expose(),
+        config.proxy.clone(),
+    ) {
         Ok(client) => client,
         Err(message) => return usage_error(&message),
     };

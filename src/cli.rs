@@ -13,6 +13,7 @@ use reqwest::Url;
 
 use crate::api::ExecutionKind;
 use crate::decision::ExecutionFilter;
+use crate::proxy::ProxyChoice;
 use crate::timespec::{TimeSpec, parse_duration, parse_time};
 
 /// Peaka's US API, the default.
@@ -174,6 +175,12 @@ pub struct Args {
     #[arg(long, env = "PEAKA_NO_JITTER", hide = true)]
     pub no_jitter: bool,
 
+    /// Send every request through this proxy (http://HOST:PORT or https://HOST:PORT, optionally
+    /// with USER:PASSWORD@ before the host), instead of HTTPS_PROXY / HTTP_PROXY / ALL_PROXY.
+    /// NO_PROXY still applies.
+    #[arg(long, env = "PEAKA_PROXY", value_name = "URL", hide_env_values = true)]
+    pub proxy: Option<String>,
+
     /// Log format on stderr: human `text`, or `json` (one object per line).
     #[arg(long, env = "PEAKA_LOG_FORMAT", value_enum, value_name = "FORMAT", default_value_t = Format::Text)]
     pub log_format: Format,
@@ -287,6 +294,9 @@ pub struct Config {
     pub log_level: LogLevel,
     /// Summary format.
     pub output: Format,
+    /// The proxy every request goes through (`--proxy`, or the proxy
+    /// variables), or `None` for direct connections.
+    pub proxy: Option<ProxyChoice>,
 }
 
 /// What went wrong on the command line: print it, exit 2 (or 0 for
@@ -350,6 +360,7 @@ fn check(args: Args, env: impl Fn(&str) -> Option<String>) -> Result<Config, Str
     }
     let api_key = read_api_key(args.api_key_file.as_deref(), &env)?;
     let base_url = check_base_url(&args.base_url)?;
+    let proxy = crate::proxy::choose(&base_url, args.proxy.as_deref(), &env)?;
     if args.initial_interval.is_zero() {
         return Err("--initial-interval must be more than 0, like 500ms or 1s".into());
     }
@@ -398,6 +409,7 @@ fn check(args: Args, env: impl Fn(&str) -> Option<String>) -> Result<Config, Str
         log_format: args.log_format,
         log_level: args.log_level,
         output: args.output,
+        proxy,
     })
 }
 

@@ -5,7 +5,7 @@
 //! Which failures are worth retrying is decided here, once, so the loop
 //! only has to ask [`FetchError::outcome`].
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -14,6 +14,7 @@ use reqwest::{Method, StatusCode, Url};
 
 use crate::api::{self, CacheStatus, Execution, ExecutionKind};
 use crate::exit_codes::Outcome;
+use crate::proxy::ProxyChoice;
 
 /// The largest body read from the API. A cache status is a few KiB; a
 /// project's list of a thousand caches stays well under this.
@@ -90,32 +91,68 @@ pub struct Client {
     base: Url,
     /// Kept only to scrub it from anything the server echoes back.
     key: String,
+    /// The proxy every request goes through, to name it when it cannot
+    /// be reached and to scrub its password from error text.
+    proxy: Option<ProxyChoice>,
 }
 
 impl Client {
-    /// Builds a client. The key goes into a header marked sensitive, so
-    /// that no `Debug` output of a request can show it.
+    /// Builds a client that connects directly, ignoring the proxy
+    /// variables. The key goes into a header marked sensitive, so that no
+    /// `Debug` output of a request can show it.
     pub fn new(base: Url, api_key: &str) -> Result<Client, String> {
+        Client::with_proxy(base, api_key, None)
+    }
+
+    /// Builds a client whose every request goes through `proxy` (chosen
+    /// by [`crate::proxy::choose`]), or directly when it is `None`.
+    pub fn with_proxy(
+        base: Url,
+        api_key: &str,
+        proxy: Option<ProxyChoice>,
+    ) -> Result<Client, String> {
         let mut auth = HeaderValue::from_str(&format!("Bearer {api_key}"))
             .map_err(|_| "the API key contains characters that cannot be sent in a header (a line break or a control character?); check PEAKA_API_KEY or the key file".to_owned())?;
         auth.set_sensitive(true);
         let mut headers = HeaderMap::new();
         headers.insert(header::AUTHORIZATION, auth);
         headers.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
-        let http = reqwest::Client::builder()
+        // Certificates are checked only on an https:// base or proxy; an
+        // http:// (loopback) base through a plain proxy needs none.
+        let needs_roots =
+            base.scheme() == "https" || proxy.as_ref().is_some_and(|p| p.url().scheme() == "https");
+        let builder = reqwest::Client::builder()
             .user_agent(concat!("peaka-wait/", env!("CARGO_PKG_VERSION")))
             .default_headers(headers)
             // A redirect would carry the key to another address; the user
             // should point --base-url at the final address instead.
             .redirect(reqwest::redirect::Policy::none())
             // reqwest needs a TLS setup even for http:// bases.
-            .tls_backend_preconfigured(tls_config()?)
+            .tls_backend_preconfigured(tls_config(needs_roots)?);
+        // The proxy was decided once, from the flag and the variables;
+        // reqwest's own lookup of the variables is turned off so that it
+        // cannot decide differently.
+        let builder = match &proxy {
+            Some(choice) => {
+                builder.proxy(reqwest::Proxy::all(choice.url().clone()).map_err(|err| {
+                    format!(
+                        "the proxy {} (from {}) cannot be used: {}",
+                        choice.display(),
+                        choice.source(),
+                        error_chain(&err)
+                    )
+                })?)
+            }
+            None => builder.no_proxy(),
+        };
+        let http = builder
             .build()
             .map_err(|err| format!("cannot set up the HTTP client: {}", error_chain(&err)))?;
         Ok(Client {
             http,
             base,
             key: api_key.to_owned(),
+            proxy,
         })
     }
 
@@ -252,7 +289,7 @@ impl Client {
                 .request(method, url)
                 .send()
                 .await
-                .map_err(|err| describe_send_error(&err, |text| self.scrub(text)))?;
+                .map_err(|err| self.describe_send_error(&err))?;
             let received_at = Timestamp::now();
             let status = response.status();
             let header = |name| {
@@ -292,13 +329,35 @@ impl Client {
         }
     }
 
-    /// Removes the key from text that came from the server, in case it
-    /// echoes the request back.
+    /// Removes the key (and the proxy's password) from text that came
+    /// from the server or the network, in case it echoes the request back.
     fn scrub(&self, text: &str) -> String {
-        if self.key.is_empty() {
-            text.to_owned()
+        let mut text = text.to_owned();
+        let secrets = [
+            Some(self.key.as_str()),
+            self.proxy.as_ref().and_then(ProxyChoice::password),
+        ];
+        for secret in secrets.into_iter().flatten().filter(|s| !s.is_empty()) {
+            text = text.replace(secret, "[redacted]");
+        }
+        text
+    }
+
+    /// Sorts an error that came before any reply; a connection error
+    /// names the proxy, which is then the first suspect.
+    fn describe_send_error(&self, err: &reqwest::Error) -> FetchError {
+        let chain = self.scrub(&error_chain(err));
+        if err.is_connect() {
+            match &self.proxy {
+                Some(proxy) => FetchError::Unreached(format!(
+                    "cannot connect through the proxy {} (from {}): {chain}",
+                    proxy.display(),
+                    proxy.source()
+                )),
+                None => FetchError::Unreached(format!("cannot connect: {chain}")),
+            }
         } else {
-            text.replace(&self.key, "[redacted]")
+            FetchError::transient(format!("the request failed: {chain}"))
         }
     }
 }
@@ -385,15 +444,6 @@ pub fn parse_retry_after(value: &str, now: Timestamp) -> Option<Duration> {
     Some(Duration::try_from(at.duration_since(now)).unwrap_or_default())
 }
 
-fn describe_send_error(err: &reqwest::Error, scrub: impl Fn(&str) -> String) -> FetchError {
-    let chain = scrub(&error_chain(err));
-    if err.is_connect() {
-        FetchError::Unreached(format!("cannot connect: {chain}"))
-    } else {
-        FetchError::transient(format!("the request failed: {chain}"))
-    }
-}
-
 /// An error and its sources, as one line.
 fn error_chain(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
@@ -412,18 +462,35 @@ fn error_chain(err: &dyn std::error::Error) -> String {
 
 /// rustls with Mozilla's roots compiled in (so a scratch container with no
 /// CA store still works) plus the machine's store, which honours
-/// `SSL_CERT_FILE` and `SSL_CERT_DIR` for corporate CAs.
-fn tls_config() -> Result<rustls::ClientConfig, String> {
-    let mut roots = rustls::RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+/// `SSL_CERT_FILE` and `SSL_CERT_DIR` for corporate CAs. Without
+/// `needs_roots` (nothing will be verified) the stores are not read at
+/// all: reading the machine's store was most of the cost of a one-poll run.
+fn tls_config(needs_roots: bool) -> Result<rustls::ClientConfig, String> {
+    let roots = if needs_roots {
+        machine_roots().clone()
+    } else {
+        rustls::RootCertStore::empty()
     };
-    // Certificates that are missing or unreadable are skipped: the bundled
-    // roots still apply, and a failing handshake names the real problem.
-    roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
     rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
         .with_safe_default_protocol_versions()
         .map(|builder| builder.with_root_certificates(roots).with_no_client_auth())
         .map_err(|err| format!("cannot set up TLS: {err}"))
+}
+
+/// The trusted roots, read once per process however many clients are
+/// built.
+fn machine_roots() -> &'static rustls::RootCertStore {
+    static ROOTS: OnceLock<rustls::RootCertStore> = OnceLock::new();
+    ROOTS.get_or_init(|| {
+        let mut roots = rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        };
+        // Certificates that are missing or unreadable are skipped: the
+        // bundled roots still apply, and a failing handshake names the
+        // real problem.
+        roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+        roots
+    })
 }
 
 #[cfg(test)]
@@ -580,7 +647,8 @@ mod tests {
 
     #[test]
     fn tls_setup_works_without_a_system_store() {
-        let config = tls_config().unwrap();
+        let config = tls_config(true).unwrap();
         assert!(!config.alpn_protocols.contains(&b"h3".to_vec()));
+        assert!(tls_config(false).is_ok());
     }
 }

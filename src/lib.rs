@@ -14,6 +14,7 @@ pub mod decision;
 pub mod exit_codes;
 pub mod gate;
 pub mod logging;
+pub mod proxy;
 pub mod report;
 pub mod schedule;
 pub mod timespec;

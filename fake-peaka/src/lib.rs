@@ -14,6 +14,7 @@
 //! project id `many-N-SCENARIO`, N caches `SCENARIO~1` … `SCENARIO~N`.
 
 pub mod faults;
+pub mod tls;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
