@@ -71,6 +71,12 @@ BEYOND WAITING:
     server's clock differs from this machine's by more than 5 s, `now` and durations in TIME
     are read on the server's clock.
 
+PROXY:
+    HTTPS_PROXY (HTTP_PROXY for an http:// base), then ALL_PROXY, upper or lower case, are
+    honoured; NO_PROXY lists hosts reached directly (loopback is not exempt, as with curl).
+    --proxy / PEAKA_PROXY wins over the variables, for a proxy only this tool should use.
+    Through a proxy, the https:// API is tunnelled (CONNECT): the proxy never sees the key.
+
 EXAMPLES:
     Wait up to 20 minutes for the refresh that is running now:
         PEAKA_API_KEY=... peaka-wait --project-id P --cache-id C --timeout 20m

@@ -57,9 +57,11 @@ fn the_store_is_not_read_for_a_plain_http_base() {
     let dir = tempfile::tempdir().unwrap();
     let ca = dir.path().join("ca.pem");
     std::fs::write(&ca, "not read").unwrap();
-    let Some((code, opens, text)) =
-        opens_of(&ca, &fake.base_url, &["--cache-id", "finished-ago-1m~plain"])
-    else {
+    let Some((code, opens, text)) = opens_of(
+        &ca,
+        &fake.base_url,
+        &["--cache-id", "finished-ago-1m~plain"],
+    ) else {
         return;
     };
     assert_eq!(code, 0, "{text}");
