@@ -58,7 +58,34 @@ where
     let report = runtime.block_on(gate::run(&plan, &client, schedule, gate::shutdown_signal()));
     log_outcome(&report);
     report::emit(&report, config.output, env);
+    if !config.command.is_empty() {
+        return run_command(&config, &report);
+    }
     report.outcome.code()
+}
+
+/// `-- COMMAND`: run it when ready (the summary is already written), or
+/// say why not and keep the gate's code.
+fn run_command(config: &Config, report: &gate::Report) -> u8 {
+    let name = config.command[0].to_string_lossy();
+    if report.outcome != Outcome::Ready {
+        tracing::warn!(
+            result = report.outcome.name(),
+            "not running {name}: the gate ended {}",
+            report.outcome.name()
+        );
+        return report.outcome.code();
+    }
+    // The job's output must come after the summary, not before it.
+    let _ = std::io::Write::flush(&mut std::io::stdout());
+    let env = report::command_env(report);
+    match crate::exec::command(&config.command, &env, config.pass_api_key) {
+        Some(command) => {
+            tracing::info!("running {name}");
+            crate::exec::run(command)
+        }
+        None => report.outcome.code(),
+    }
 }
 
 /// The plan of the run: the checked configuration, and when it started.

@@ -77,12 +77,24 @@ PROXY:
     --proxy / PEAKA_PROXY wins over the variables, for a proxy only this tool should use.
     Through a proxy, the https:// API is tunnelled (CONNECT): the proxy never sees the key.
 
+RUN THE JOB ONCE READY:
+    peaka-wait [OPTIONS] -- COMMAND [ARGS...] runs COMMAND when (and only when) the gate is
+    ready, after the summary and the GitHub files are written. On Unix it replaces peaka-wait
+    (same pid: signals and the exit code are the job's). Its environment gains
+    PEAKA_WAIT_RESULT, PEAKA_EXECUTION_ID, PEAKA_EXECUTION_KIND, PEAKA_FINISHED_AT and
+    PEAKA_RECORDS (the first cache's, as the step outputs) and loses PEAKA_API_KEY and
+    PEAKA_API_KEY_FILE unless --pass-api-key. Not ready: COMMAND is not run and the gate's
+    exit code stands. A command that cannot be started exits 127 (not found) or 126.
+
 EXAMPLES:
     Wait up to 20 minutes for the refresh that is running now:
         PEAKA_API_KEY=... peaka-wait --project-id P --cache-id C --timeout 20m
 
     Gate on a full refresh that started after your load finished:
         peaka-wait --project-id P --cache-id C --execution full --started-after 2026-11-24T10:00:00Z
+
+    Run the nightly export once the cache is ready:
+        peaka-wait --project-id P --cache-id C --timeout 1h -- ./export.sh --day today
 
     Check once, without waiting:
         peaka-wait --project-id P --cache-id C --since 1h --timeout 0";
@@ -198,6 +210,16 @@ pub struct Args {
     /// The final summary on stdout: one readable `text` line, or one `json` object.
     #[arg(long, env = "PEAKA_OUTPUT", value_enum, value_name = "FORMAT", default_value_t = Format::Text)]
     pub output: Format,
+
+    /// With `-- COMMAND`: leave PEAKA_API_KEY (and PEAKA_API_KEY_FILE) in the command's
+    /// environment; by default they are removed, so the job cannot read the key.
+    #[arg(long, env = "PEAKA_PASS_API_KEY")]
+    pub pass_api_key: bool,
+
+    /// Run this command once every cache is ready, after the summary is written (on Unix it
+    /// replaces peaka-wait: its exit code and signals are the job's own). Not run otherwise.
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<OsString>,
 }
 
 /// The kind of refresh `--trigger` starts.
@@ -303,6 +325,10 @@ pub struct Config {
     /// The proxy every request goes through (`--proxy`, or the proxy
     /// variables), or `None` for direct connections.
     pub proxy: Option<ProxyChoice>,
+    /// `-- COMMAND [ARGS…]`: run once ready; empty when not given.
+    pub command: Vec<OsString>,
+    /// `--pass-api-key`: keep the key variables in the command's environment.
+    pub pass_api_key: bool,
 }
 
 /// What went wrong on the command line: print it, exit 2 (or 0 for
@@ -393,6 +419,9 @@ fn check(args: Args, env: impl Fn(&str) -> Option<String>) -> Result<Config, Str
             ));
         }
     }
+    if args.pass_api_key && args.command.is_empty() {
+        return Err("--pass-api-key (PEAKA_PASS_API_KEY) only applies to a command run once ready: add -- COMMAND [ARGS...] at the end, or leave it out".into());
+    }
     if args.request_timeout.is_zero() {
         return Err("--request-timeout must be more than 0, like 10s".into());
     }
@@ -416,6 +445,8 @@ fn check(args: Args, env: impl Fn(&str) -> Option<String>) -> Result<Config, Str
         log_level: args.log_level,
         output: args.output,
         proxy,
+        command: args.command,
+        pass_api_key: args.pass_api_key,
     })
 }
 

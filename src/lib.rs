@@ -11,6 +11,7 @@ pub mod app;
 pub mod cli;
 pub mod client;
 pub mod decision;
+pub mod exec;
 pub mod exit_codes;
 pub mod gate;
 pub mod logging;

@@ -135,6 +135,20 @@ pub fn github_outputs(report: &Report) -> String {
     out
 }
 
+/// The variables added to the environment of a command run once ready
+/// (`-- COMMAND`): the result and, like the step outputs, the first
+/// cache's execution (empty where there is nothing to say).
+pub fn command_env(report: &Report) -> Vec<(&'static str, String)> {
+    let first = report.caches.first().map(CacheText::of).unwrap_or_default();
+    vec![
+        ("PEAKA_WAIT_RESULT", report.outcome.name().to_owned()),
+        ("PEAKA_EXECUTION_ID", first.execution_id),
+        ("PEAKA_EXECUTION_KIND", first.kind),
+        ("PEAKA_FINISHED_AT", first.finished_at),
+        ("PEAKA_RECORDS", first.records),
+    ]
+}
+
 /// A Markdown section for `$GITHUB_STEP_SUMMARY`, with a row per cache.
 pub fn step_summary(report: &Report) -> String {
     let mut out = format!(

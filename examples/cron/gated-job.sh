@@ -13,11 +13,19 @@
 #   2               this script or the gate is misconfigured
 set -u
 
-"${PEAKA_WAIT:-peaka-wait}" --timeout "${GATE_TIMEOUT:-30m}"
+# peaka-wait runs the job itself once ready (`-- COMMAND`), without the API
+# key in its environment. The job removes the marker as it starts, which
+# tells its own exit code from the gate's (a job may exit 3 too).
+not_started=$(mktemp) || exit 2
+trap 'rm -f "$not_started"' EXIT
+"${PEAKA_WAIT:-peaka-wait}" --timeout "${GATE_TIMEOUT:-30m}" \
+  -- sh -c 'rm -f "$0" && exec "$@"' "$not_started" "$@"
 gate=$?
+[ -e "$not_started" ] || exit "$gate" # the job ran: its code is the script's
 case $gate in
   0)
-    exec "$@"
+    echo "gated-job: the gate was ready but '$1' did not start" >&2
+    exit 2
     ;;
   3)
     echo "gated-job: the cache was not refreshed within ${GATE_TIMEOUT:-30m}; skipping '$1' until the next run" >&2
