@@ -23,5 +23,6 @@ set_if PEAKA_INITIAL_INTERVAL "${INPUT_INITIAL_INTERVAL:-}"
 set_if PEAKA_MAX_INTERVAL "${INPUT_MAX_INTERVAL:-}"
 set_if PEAKA_LOG_FORMAT "${INPUT_LOG_FORMAT:-}"
 if [ "${INPUT_ALL_CACHES:-false}" = "true" ]; then export PEAKA_ALL_CACHES=true; fi
+if [ "${INPUT_CANCEL_ON_EXIT:-false}" = "true" ]; then export PEAKA_CANCEL_ON_EXIT=true; fi
 
 "${PEAKA_WAIT_BIN:-peaka-wait}"

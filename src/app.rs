@@ -103,6 +103,7 @@ pub fn plan(config: &Config, started_at: Timestamp) -> Plan {
         started_at,
         trigger: config.trigger,
         stall_timeout: config.stall_timeout,
+        cancel_on_exit: config.cancel_on_exit,
         timeout: config.timeout,
         request_timeout: config.request_timeout,
     }

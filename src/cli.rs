@@ -67,7 +67,9 @@ BEYOND WAITING:
     --trigger KIND starts a refresh and waits for that very execution: the record the slot
     showed before the trigger never counts. --stall-timeout ends a wait on an execution that
     stopped moving. With several caches, one project-level request is made per poll round.
-    An execution that ended between two polls is read from the execution history. When the
+    An execution that ended between two polls is read from the execution history.
+    --cancel-on-exit (with --trigger) cancels the triggered refresh when the gate ends before
+    it (timeout, SIGINT, SIGTERM, stall), but only an execution seen to start after the trigger. When the
     server's clock differs from this machine's by more than 5 s, `now` and durations in TIME
     are read on the server's clock.
 
@@ -144,6 +146,11 @@ pub struct Args {
     /// updatedAt, no progress) for this long. Off by default; 0 also means off.
     #[arg(long, env = "PEAKA_STALL_TIMEOUT", value_name = "DURATION", value_parser = parse_duration)]
     pub stall_timeout: Option<Duration>,
+
+    /// With --trigger: when the gate ends before the refresh it started (timeout, SIGINT,
+    /// SIGTERM, stall), ask Peaka to cancel that refresh. Never cancels one the gate did not start.
+    #[arg(long, env = "PEAKA_CANCEL_ON_EXIT")]
+    pub cancel_on_exit: bool,
 
     /// A file holding the API key (instead of PEAKA_API_KEY); surrounding whitespace is trimmed.
     #[arg(
@@ -296,6 +303,8 @@ pub struct Config {
     pub trigger: Option<ExecutionKind>,
     /// `--stall-timeout`; `None` when off.
     pub stall_timeout: Option<Duration>,
+    /// `--cancel-on-exit` (only with `--trigger`).
+    pub cancel_on_exit: bool,
     /// The API key.
     pub api_key: ApiKey,
     /// The API's base URL.
@@ -419,6 +428,9 @@ fn check(args: Args, env: impl Fn(&str) -> Option<String>) -> Result<Config, Str
             ));
         }
     }
+    if args.cancel_on_exit && trigger.is_none() {
+        return Err("--cancel-on-exit (PEAKA_CANCEL_ON_EXIT) cancels only a refresh the gate started: add --trigger incremental or --trigger full, or leave it out".into());
+    }
     if args.pass_api_key && args.command.is_empty() {
         return Err("--pass-api-key (PEAKA_PASS_API_KEY) only applies to a command run once ready: add -- COMMAND [ARGS...] at the end, or leave it out".into());
     }
@@ -431,6 +443,7 @@ fn check(args: Args, env: impl Fn(&str) -> Option<String>) -> Result<Config, Str
         all_caches: args.all_caches,
         trigger,
         stall_timeout: args.stall_timeout.filter(|d| !d.is_zero()),
+        cancel_on_exit: args.cancel_on_exit,
         api_key,
         base_url,
         execution: args.execution,

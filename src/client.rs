@@ -195,6 +195,36 @@ impl Client {
         self.endpoint(&["data", "projects", project_id, "cache", cache_id, action])
     }
 
+    /// `{base}/data/projects/{projectId}/cache/{cacheId}/cancelIncrementalUpdate`
+    /// or `…/cancelFullRefreshUpdate`.
+    pub fn cancel_url(&self, project_id: &str, cache_id: &str, kind: ExecutionKind) -> Url {
+        let action = match kind {
+            ExecutionKind::Incremental => "cancelIncrementalUpdate",
+            ExecutionKind::Full => "cancelFullRefreshUpdate",
+        };
+        self.endpoint(&["data", "projects", project_id, "cache", cache_id, action])
+    }
+
+    /// Asks Peaka to cancel the running refresh of the given kind (best
+    /// effort on Peaka's side: no effect on one that is already ending).
+    /// Sent once.
+    pub async fn cancel(
+        &self,
+        project_id: &str,
+        cache_id: &str,
+        kind: ExecutionKind,
+        budget: Duration,
+    ) -> Result<Reply<()>, FetchError> {
+        // As for a trigger, only the status of the answer counts.
+        self.fetch(
+            Method::POST,
+            self.cancel_url(project_id, cache_id, kind),
+            budget,
+            |_| Ok(()),
+        )
+        .await
+    }
+
     fn endpoint(&self, segments: &[&str]) -> Url {
         let mut url = self.base.clone();
         // The base was checked to be an http(s) URL, which always has a
@@ -538,6 +568,14 @@ mod tests {
         assert_eq!(
             c.trigger_url("p", "c", ExecutionKind::Full).as_str(),
             "https://h/api/v1/data/projects/p/cache/c/fullRefreshUpdate"
+        );
+        assert_eq!(
+            c.cancel_url("p", "c", ExecutionKind::Incremental).as_str(),
+            "https://h/api/v1/data/projects/p/cache/c/cancelIncrementalUpdate"
+        );
+        assert_eq!(
+            c.cancel_url("p", "c", ExecutionKind::Full).as_str(),
+            "https://h/api/v1/data/projects/p/cache/c/cancelFullRefreshUpdate"
         );
     }
 

@@ -38,13 +38,18 @@ fn cache_json(project_id: &str, cache: &CacheReport) -> Value {
             "error": e.error.clone().unwrap_or(Value::Null),
         })
     });
-    json!({
+    let mut object = json!({
         "projectId": project_id,
         "cacheId": cache.cache_id,
         "state": cache.state.as_str(),
         "cacheStatus": cache.status.as_ref().map(|s| s.status.as_str()),
         "execution": execution,
-    })
+    });
+    // Only with --cancel-on-exit, when a cancel was due.
+    if let (Some(cancel), Some(fields)) = (&cache.cancel, object.as_object_mut()) {
+        fields.insert("cancel".into(), json!(cancel));
+    }
+    object
 }
 
 /// A cache's fields as text, empty where there is nothing to say: what
@@ -279,6 +284,7 @@ mod tests {
                 unknown_status: None,
             }),
             last_error: None,
+            cancel: None,
         };
         let unseen = CacheReport {
             cache_id: "c2".into(),
@@ -286,6 +292,7 @@ mod tests {
             status: None,
             decision: None,
             last_error: Some("HTTP 503".into()),
+            cancel: None,
         };
         Report {
             outcome,

@@ -9,10 +9,12 @@
 //! same however long the client took to start.
 //!
 //! Endpoints: the status of one cache, the statuses of a project's caches,
-//! a cache's execution history, and the two triggers. A project's caches
+//! a cache's execution history, the two triggers and the two cancels
+//! (`src/cancel.rs`). A project's caches
 //! are the ones configured for it in [`Options::projects`], or, for a
 //! project id `many-N-SCENARIO`, N caches `SCENARIO~1` … `SCENARIO~N`.
 
+mod cancel;
 pub mod faults;
 pub mod tls;
 
@@ -267,6 +269,8 @@ struct Seen {
     first: Instant,
     requests: u64,
     trigger: Option<(bool, Instant)>,
+    /// When a cancel for the triggered slot arrived.
+    cancelled: Option<Instant>,
 }
 
 #[derive(Debug, Default)]
@@ -276,6 +280,7 @@ struct Shared {
     named: HashMap<String, Vec<String>>,
     requests: u64,
     triggers: u64,
+    cancels: u64,
     /// When each request came, in ms since the server started (benchmarks
     /// compute the busiest 100 ms window from these).
     times_ms: Vec<u64>,
@@ -315,6 +320,7 @@ impl App {
                 first: Instant::now(),
                 requests: 1,
                 trigger: None,
+                cancelled: None,
             };
         };
         if counted {
@@ -333,6 +339,7 @@ impl App {
             first: Instant::now(),
             requests: 0,
             trigger: None,
+            cancelled: None,
         });
         seen.requests += 1;
         *seen
@@ -367,6 +374,11 @@ impl Running {
     /// Triggers received so far.
     pub fn triggers(&self) -> u64 {
         self.shared.lock().map(|s| s.triggers).unwrap_or(0)
+    }
+
+    /// Cancels received so far (either endpoint, any cache).
+    pub fn cancels(&self) -> u64 {
+        self.shared.lock().map(|s| s.cancels).unwrap_or(0)
     }
 }
 
@@ -403,6 +415,14 @@ pub async fn start(addr: SocketAddr, options: Options) -> std::io::Result<Runnin
             &format!("{cache}/{{cache}}/fullRefreshUpdate"),
             post(trigger_full),
         )
+        .route(
+            &format!("{cache}/{{cache}}/cancelIncrementalUpdate"),
+            post(cancel::cancel_incremental),
+        )
+        .route(
+            &format!("{cache}/{{cache}}/cancelFullRefreshUpdate"),
+            post(cancel::cancel_full),
+        )
         .route(&format!("{prefix}/_fake/stats"), get(stats))
         .with_state(app);
     tokio::spawn(async move {
@@ -429,6 +449,7 @@ async fn stats(State(app): State<App>) -> Response {
     axum::Json(json!({
         "requests": shared.requests,
         "triggers": shared.triggers,
+        "cancels": shared.cancels,
         "perCache": per_cache,
         "requestTimesMs": shared.times_ms,
     }))
@@ -537,10 +558,21 @@ async fn play(app: &App, cache: &str, seen: Seen) -> Answer {
                 return Answer::Snapshot(shown);
             }
             let running_for = since_trigger - TRIGGER_APPEARS_AFTER;
-            let status = if running_for >= after {
-                end
-            } else {
-                End::Never
+            let (status, after) = match seen.cancelled {
+                // A cancel while it ran (not before its record appeared,
+                // nor after it ended) ends it at that moment.
+                Some(c)
+                    if c >= at + TRIGGER_APPEARS_AFTER
+                        && c.saturating_duration_since(at + TRIGGER_APPEARS_AFTER) < after
+                        && c <= now =>
+                {
+                    (
+                        End::Cancelled,
+                        c.saturating_duration_since(at + TRIGGER_APPEARS_AFTER),
+                    )
+                }
+                _ if running_for >= after => (end, after),
+                _ => (End::Never, after),
             };
             let created = app.at(at + TRIGGER_APPEARS_AFTER);
             let current = execution(

@@ -8,6 +8,7 @@
 //! still). What a status *means* is asked of [`crate::decision`], and how to
 //! reach the API of [`crate::client`].
 
+mod cancel;
 mod messages;
 mod missed;
 mod round;
@@ -17,6 +18,7 @@ mod skew;
 mod stall;
 mod trigger;
 
+pub use cancel::CANCEL_BUDGET;
 pub use signal::shutdown_signal;
 
 use std::collections::{HashMap, HashSet};
@@ -78,6 +80,9 @@ pub struct Plan {
     pub trigger: Option<ExecutionKind>,
     /// `--stall-timeout`: how long a running execution may stand still.
     pub stall_timeout: Option<Duration>,
+    /// `--cancel-on-exit`: cancel the triggered refreshes when the gate
+    /// ends before them.
+    pub cancel_on_exit: bool,
     /// The overall deadline; zero means check once.
     pub timeout: Duration,
     /// The limit on one request.
@@ -102,6 +107,7 @@ impl Plan {
             started_at: Timestamp::now(),
             trigger: None,
             stall_timeout: None,
+            cancel_on_exit: false,
             timeout,
             request_timeout: Duration::from_secs(10),
         }
@@ -165,6 +171,9 @@ pub struct CacheReport {
     pub decision: Option<Decision>,
     /// The most recent error polling it, if any.
     pub last_error: Option<String>,
+    /// `--cancel-on-exit`: what became of the cancel (`accepted`,
+    /// `refused: …`, `failed: …`, `not sent: …`); `None` when none was due.
+    pub cancel: Option<String>,
 }
 
 /// How the run ended.
@@ -212,6 +221,10 @@ pub async fn run(
             _ => "SIGINT",
         })),
     };
+    let message = match gate.cancel_on_exit(outcome).await {
+        Some(told) => format!("{message}; {told}"),
+        None => message,
+    };
     gate.report(outcome, message)
 }
 
@@ -228,6 +241,11 @@ struct Watch {
     motion: Option<(Motion, Instant)>,
     /// What was last logged, to log only changes.
     last_logged: Option<String>,
+    /// `--trigger`: the server time after which the triggered execution
+    /// was created, once the trigger was sent.
+    triggered_after: Option<Timestamp>,
+    /// The id of the execution the trigger started, once seen.
+    triggered_id: Option<String>,
 }
 
 struct Gate<'a> {
@@ -274,6 +292,7 @@ impl<'a> Gate<'a> {
                 status: None,
                 decision: None,
                 last_error: None,
+                cancel: None,
             })
             .collect();
         self.watches = self.caches.iter().map(|_| Watch::default()).collect();

@@ -211,6 +211,7 @@ impl Gate<'_> {
         });
         let status = reply.value;
         self.read_missed(i, &status).await;
+        self.note_triggered(i, &status);
         let criteria = self.criteria(Some(i));
         let decision = decide(&status, &criteria, &self.watches[i].missed);
         let cache_id = self.caches[i].cache_id.clone();
