@@ -11,6 +11,9 @@ set_if() { # set_if PEAKA_NAME "value": only inputs that were given
 set_if PEAKA_PROJECT_ID "${INPUT_PROJECT_ID:-}"
 # Several caches: commas or newlines (a YAML block), spaces trimmed by peaka-wait.
 set_if PEAKA_CACHE_ID "$(printf '%s' "${INPUT_CACHE_ID:-}" | tr '\r\n' ',,')"
+set_if PEAKA_TABLE "$(printf '%s' "${INPUT_TABLE:-}" | tr '\r\n' ',,')"
+set_if PEAKA_CATALOG_ID "${INPUT_CATALOG_ID:-}"
+set_if PEAKA_SCHEMA "${INPUT_SCHEMA:-}"
 set_if PEAKA_BASE_URL "${INPUT_BASE_URL:-}"
 set_if PEAKA_EXECUTION "${INPUT_EXECUTION:-}"
 set_if PEAKA_SINCE "${INPUT_SINCE:-}"

@@ -129,6 +129,15 @@ pub struct CacheStatus {
     /// The status of the most recent execution of either kind. Required:
     /// a reply without it is not a cache status.
     pub status: Status,
+    /// The catalog the cached table belongs to (for `--list-caches`).
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub catalog_id: Option<String>,
+    /// The schema of the cached table (for `--list-caches`).
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub schema_name: Option<String>,
+    /// The cached table (for `--list-caches`).
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub table_name: Option<String>,
     /// The last incremental sync, if there ever was one.
     #[serde(default)]
     pub last_incremental_cache_execution: Option<Execution>,

@@ -97,6 +97,8 @@ pub fn plan(config: &Config, started_at: Timestamp) -> Plan {
         } else {
             Caches::Listed(config.cache_ids.clone())
         },
+        tables: config.tables.clone(),
+        catalog: config.catalog.clone(),
         execution: config.execution,
         since: config.since,
         started_after: config.started_after,

@@ -14,6 +14,7 @@ use reqwest::Url;
 use crate::api::ExecutionKind;
 use crate::decision::ExecutionFilter;
 use crate::proxy::ProxyChoice;
+use crate::tables::{CatalogScope, TableRef};
 use crate::timespec::{TimeSpec, parse_duration, parse_time};
 
 /// Peaka's US API, the default.
@@ -68,6 +69,10 @@ BEYOND WAITING:
     showed before the trigger never counts. --stall-timeout ends a wait on an execution that
     stopped moving. With several caches, one project-level request is made per poll round.
     An execution that ended between two polls is read from the execution history.
+    --table SCHEMA.TABLE waits for the cache of that table (CATALOG_ID.SCHEMA.TABLE when the
+    name is in several catalogs; no match: exit 5 with the nearest names; ambiguous: exit 2).
+    --catalog-id ID [--schema NAME] waits for every cache of that catalog or schema, one
+    request per round.
     --cancel-on-exit (with --trigger) cancels the triggered refresh when the gate ends before
     it (timeout, SIGINT, SIGTERM, stall), but only an execution seen to start after the trigger. When the
     server's clock differs from this machine's by more than 5 s, `now` and durations in TIME
@@ -129,13 +134,38 @@ pub struct Args {
         env = "PEAKA_CACHE_ID",
         value_name = "ID",
         value_delimiter = ',',
-        required_unless_present = "all_caches"
+        required_unless_present_any = ["all_caches", "tables", "catalog_id"]
     )]
     pub cache_ids: Vec<String>,
 
     /// Wait for every cache of the project (read at the start) instead of --cache-id.
-    #[arg(long, env = "PEAKA_ALL_CACHES", conflicts_with = "cache_ids")]
+    #[arg(long, env = "PEAKA_ALL_CACHES", conflicts_with_all = ["cache_ids", "tables", "catalog_id"])]
     pub all_caches: bool,
+
+    /// A cached table to wait for, as SCHEMA.TABLE (CATALOG_ID.SCHEMA.TABLE when the name is in
+    /// several catalogs), found once at the start in the project's list; repeat the flag, or
+    /// separate names with commas. Mixes with --cache-id and --catalog-id.
+    #[arg(
+        long = "table",
+        env = "PEAKA_TABLE",
+        value_name = "SCHEMA.TABLE",
+        value_delimiter = ','
+    )]
+    pub tables: Vec<String>,
+
+    /// Wait for every cache of this catalog (listed at the start; each poll round asks the
+    /// catalog's list once).
+    #[arg(long, env = "PEAKA_CATALOG_ID", value_name = "ID")]
+    pub catalog_id: Option<String>,
+
+    /// With --catalog-id: only the caches of this schema.
+    #[arg(
+        long,
+        env = "PEAKA_SCHEMA",
+        value_name = "NAME",
+        requires = "catalog_id"
+    )]
+    pub schema: Option<String>,
 
     /// Start a refresh of this kind (`incremental` or `full`) on each cache, then wait for that
     /// very refresh: an execution that existed before the trigger never satisfies the gate.
@@ -299,6 +329,10 @@ pub struct Config {
     pub cache_ids: Vec<String>,
     /// `--all-caches`.
     pub all_caches: bool,
+    /// `--table`, checked, without duplicates.
+    pub tables: Vec<TableRef>,
+    /// `--catalog-id` and `--schema`.
+    pub catalog: Option<CatalogScope>,
     /// `--trigger`.
     pub trigger: Option<ExecutionKind>,
     /// `--stall-timeout`; `None` when off.
@@ -396,7 +430,28 @@ fn check(args: Args, env: impl Fn(&str) -> Option<String>) -> Result<Config, Str
             cache_ids.push(id);
         }
     }
-    if cache_ids.is_empty() && !args.all_caches {
+    let mut tables: Vec<TableRef> = Vec::new();
+    for name in &args.tables {
+        if name.trim().is_empty() {
+            continue;
+        }
+        let table = TableRef::parse(name)?;
+        if !tables.contains(&table) {
+            tables.push(table);
+        }
+    }
+    let catalog = match &args.catalog_id {
+        Some(id) => Some(CatalogScope {
+            catalog_id: check_id("--catalog-id", id)?,
+            schema: args
+                .schema
+                .as_deref()
+                .map(|s| check_id("--schema", s))
+                .transpose()?,
+        }),
+        None => None,
+    };
+    if cache_ids.is_empty() && !args.all_caches && tables.is_empty() && catalog.is_none() {
         return Err("--cache-id is empty: give at least one cache id (PEAKA_CACHE_ID takes a comma-separated list)".into());
     }
     let api_key = read_api_key(args.api_key_file.as_deref(), &env)?;
@@ -441,6 +496,8 @@ fn check(args: Args, env: impl Fn(&str) -> Option<String>) -> Result<Config, Str
         project_id,
         cache_ids,
         all_caches: args.all_caches,
+        tables,
+        catalog,
         trigger,
         stall_timeout: args.stall_timeout.filter(|d| !d.is_zero()),
         cancel_on_exit: args.cancel_on_exit,

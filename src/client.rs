@@ -169,6 +169,43 @@ impl Client {
         self.endpoint(&["data", "projects", project_id, "cache", "status"])
     }
 
+    /// `{base}/data/projects/{projectId}/catalog/{catalogId}/cache/status`, or with a
+    /// schema `…/catalog/{catalogId}/schema/{schemaName}/cache/status`.
+    pub fn catalog_status_url(
+        &self,
+        project_id: &str,
+        catalog_id: &str,
+        schema: Option<&str>,
+    ) -> Url {
+        match schema {
+            Some(schema) => self.endpoint(&[
+                "data", "projects", project_id, "catalog", catalog_id, "schema", schema, "cache",
+                "status",
+            ]),
+            None => self.endpoint(&[
+                "data", "projects", project_id, "catalog", catalog_id, "cache", "status",
+            ]),
+        }
+    }
+
+    /// Fetches the status of every cache of a catalog (or of one of its
+    /// schemas) in one request.
+    pub async fn catalog_statuses(
+        &self,
+        project_id: &str,
+        catalog_id: &str,
+        schema: Option<&str>,
+        budget: Duration,
+    ) -> Result<Reply<Vec<CacheStatus>>, FetchError> {
+        self.fetch(
+            Method::GET,
+            self.catalog_status_url(project_id, catalog_id, schema),
+            budget,
+            api::decode_status_list,
+        )
+        .await
+    }
+
     /// `{base}/data/projects/{projectId}/cache/{cacheId}/executionHistory?limit=N`.
     pub fn execution_history_url(&self, project_id: &str, cache_id: &str, limit: u32) -> Url {
         let mut url = self.endpoint(&[
@@ -568,6 +605,14 @@ mod tests {
         assert_eq!(
             c.trigger_url("p", "c", ExecutionKind::Full).as_str(),
             "https://h/api/v1/data/projects/p/cache/c/fullRefreshUpdate"
+        );
+        assert_eq!(
+            c.catalog_status_url("p", "k", None).as_str(),
+            "https://h/api/v1/data/projects/p/catalog/k/cache/status"
+        );
+        assert_eq!(
+            c.catalog_status_url("p", "k", Some("s/x")).as_str(),
+            "https://h/api/v1/data/projects/p/catalog/k/schema/s%2Fx/cache/status"
         );
         assert_eq!(
             c.cancel_url("p", "c", ExecutionKind::Incremental).as_str(),

@@ -484,6 +484,9 @@ mod tests {
         CacheStatus {
             id: Some("c".into()),
             status: Status::parse(top),
+            catalog_id: None,
+            schema_name: None,
+            table_name: None,
             last_incremental_cache_execution: incremental,
             last_full_refresh_cache_execution: full,
         }

@@ -18,4 +18,5 @@ pub mod logging;
 pub mod proxy;
 pub mod report;
 pub mod schedule;
+pub mod tables;
 pub mod timespec;

@@ -45,9 +45,15 @@ fn cache_json(project_id: &str, cache: &CacheReport) -> Value {
         "cacheStatus": cache.status.as_ref().map(|s| s.status.as_str()),
         "execution": execution,
     });
-    // Only with --cancel-on-exit, when a cancel was due.
-    if let (Some(cancel), Some(fields)) = (&cache.cancel, object.as_object_mut()) {
-        fields.insert("cancel".into(), json!(cancel));
+    if let Some(fields) = object.as_object_mut() {
+        // Only when the server named the cache's table.
+        if let Some(table) = cache.status.as_ref().and_then(crate::tables::table_of) {
+            fields.insert("table".into(), json!(table));
+        }
+        // Only with --cancel-on-exit, when a cancel was due.
+        if let Some(cancel) = &cache.cancel {
+            fields.insert("cancel".into(), json!(cancel));
+        }
     }
     object
 }
@@ -274,6 +280,9 @@ mod tests {
             status: Some(CacheStatus {
                 id: None,
                 status: Status::Completed,
+                catalog_id: None,
+                schema_name: None,
+                table_name: None,
                 last_incremental_cache_execution: None,
                 last_full_refresh_cache_execution: Some(execution),
             }),

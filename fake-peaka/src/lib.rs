@@ -15,6 +15,7 @@
 //! project id `many-N-SCENARIO`, N caches `SCENARIO~1` … `SCENARIO~N`.
 
 mod cancel;
+mod catalog;
 pub mod faults;
 pub mod tls;
 
@@ -51,6 +52,9 @@ pub struct Options {
     pub clock_offset: SignedDuration,
     /// The caches of each project, for the project-level status list.
     pub projects: HashMap<String, Vec<String>>,
+    /// The table each cache holds, as `[catalogId, schemaName, tableName]`;
+    /// a cache not listed holds `fake-catalog.public.<its id>`.
+    pub tables: HashMap<String, [String; 3]>,
 }
 
 impl Default for Options {
@@ -68,6 +72,7 @@ impl Default for Options {
                 "demo".to_owned(),
                 demo.iter().map(|s| s.to_string()).collect(),
             )]),
+            tables: HashMap::new(),
         }
     }
 }
@@ -281,6 +286,8 @@ struct Shared {
     requests: u64,
     triggers: u64,
     cancels: u64,
+    /// Requests for a catalog- or schema-level list.
+    catalog_lists: u64,
     /// When each request came, in ms since the server started (benchmarks
     /// compute the busiest 100 ms window from these).
     times_ms: Vec<u64>,
@@ -376,6 +383,11 @@ impl Running {
         self.shared.lock().map(|s| s.triggers).unwrap_or(0)
     }
 
+    /// Catalog- and schema-level list requests served so far.
+    pub fn catalog_lists(&self) -> u64 {
+        self.shared.lock().map(|s| s.catalog_lists).unwrap_or(0)
+    }
+
     /// Cancels received so far (either endpoint, any cache).
     pub fn cancels(&self) -> u64 {
         self.shared.lock().map(|s| s.cancels).unwrap_or(0)
@@ -414,6 +426,16 @@ pub async fn start(addr: SocketAddr, options: Options) -> std::io::Result<Runnin
         .route(
             &format!("{cache}/{{cache}}/fullRefreshUpdate"),
             post(trigger_full),
+        )
+        .route(
+            &format!("{prefix}/data/projects/{{project}}/catalog/{{catalog}}/cache/status"),
+            get(catalog::catalog_status),
+        )
+        .route(
+            &format!(
+                "{prefix}/data/projects/{{project}}/catalog/{{catalog}}/schema/{{schema}}/cache/status"
+            ),
+            get(catalog::schema_status),
         )
         .route(
             &format!("{cache}/{{cache}}/cancelIncrementalUpdate"),
@@ -680,13 +702,19 @@ async fn play(app: &App, cache: &str, seen: Seen) -> Answer {
     }
 }
 
-fn status_object(cache: &str, snapshot: &Snapshot) -> Value {
+fn status_object(app: &App, cache: &str, snapshot: &Snapshot) -> Value {
+    let [catalog, schema, table] = app
+        .options
+        .tables
+        .get(cache)
+        .cloned()
+        .unwrap_or_else(|| ["fake-catalog".into(), "public".into(), cache.into()]);
     json!({
         "id": cache,
         "status": snapshot.top,
-        "catalogId": "fake-catalog",
-        "schemaName": "public",
-        "tableName": cache,
+        "catalogId": catalog,
+        "schemaName": schema,
+        "tableName": table,
         "projectId": "fake-project",
         "lastIncrementalCacheExecution": snapshot.incremental,
         "lastFullRefreshCacheExecution": snapshot.full,
@@ -699,7 +727,7 @@ async fn cache_status(
     headers: HeaderMap,
 ) -> Response {
     serve_cache(&app, &project, &cache, &headers, |snapshot| {
-        axum::Json(status_object(&cache, &snapshot)).into_response()
+        axum::Json(status_object(&app, &cache, &snapshot)).into_response()
     })
     .await
 }
@@ -747,12 +775,18 @@ async fn project_status(
     if !authorized(&app, &headers) {
         return dated(&app, error(401, "UnauthorizedException", "Invalid API key"));
     }
-    let mut caches = project_caches(&app.options, &project);
+    let statuses = project_statuses(&app, &project).await;
+    dated(&app, axum::Json(Value::Array(statuses)).into_response())
+}
+
+/// The status objects of every cache of a project, as its list shows them.
+async fn project_statuses(app: &App, project: &str) -> Vec<Value> {
+    let mut caches = project_caches(&app.options, project);
     let named = app
         .shared
         .lock()
         .ok()
-        .and_then(|s| s.named.get(&project).cloned())
+        .and_then(|s| s.named.get(project).cloned())
         .unwrap_or_default();
     for cache in named {
         if !caches.contains(&cache) {
@@ -763,11 +797,11 @@ async fn project_status(
     for cache in caches {
         // A cache whose scenario is an HTTP error has no status to list.
         let seen = app.touch_counted(None, &cache, false);
-        if let Answer::Snapshot(snapshot) = play(&app, &cache, seen).await {
-            statuses.push(status_object(&cache, &snapshot));
+        if let Answer::Snapshot(snapshot) = play(app, &cache, seen).await {
+            statuses.push(status_object(app, &cache, &snapshot));
         }
     }
-    dated(&app, axum::Json(Value::Array(statuses)).into_response())
+    statuses
 }
 
 fn project_caches(options: &Options, project: &str) -> Vec<String> {

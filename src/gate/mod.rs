@@ -16,6 +16,7 @@ mod setup;
 mod signal;
 mod skew;
 mod stall;
+mod tables;
 mod trigger;
 
 pub use cancel::CANCEL_BUDGET;
@@ -68,6 +69,10 @@ pub struct Plan {
     pub project_id: String,
     /// The caches to wait for.
     pub caches: Caches,
+    /// `--table`: more caches, found by table name at the start.
+    pub tables: Vec<crate::tables::TableRef>,
+    /// `--catalog-id` / `--schema`: every cache of that catalog or schema.
+    pub catalog: Option<crate::tables::CatalogScope>,
     /// Which slots count.
     pub execution: ExecutionFilter,
     /// `--since`, pinned to the server's clock once it is known.
@@ -101,6 +106,8 @@ impl Plan {
         Plan {
             project_id: project_id.to_owned(),
             caches: Caches::Listed(cache_ids.iter().map(|c| c.to_string()).collect()),
+            tables: Vec::new(),
+            catalog: None,
             execution,
             since: None,
             started_after: None,

@@ -111,11 +111,7 @@ impl Gate<'_> {
         let budget = self.budget();
         let replies: Vec<(usize, Result<Reply<CacheStatus>, FetchError>)> = if self.list_mode() {
             self.polls += 1;
-            match self
-                .client
-                .project_statuses(&self.plan.project_id, budget)
-                .await
-            {
+            match self.list_statuses(budget).await {
                 Ok(Reply {
                     value,
                     server_date,

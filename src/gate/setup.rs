@@ -59,6 +59,7 @@ impl Gate<'_> {
             );
             self.set_caches(ids);
         }
+        self.resolve_names(schedule).await?;
         if let Some(kind) = self.plan.trigger {
             for i in 0..self.caches.len() {
                 self.trigger(i, kind, schedule).await?;
