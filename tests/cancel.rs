@@ -167,3 +167,32 @@ fn without_the_flag_or_without_trigger_nothing_is_cancelled() {
     assert!(stderr.contains("--trigger"), "{stderr}");
     assert_eq!(fake.cancels(), 0);
 }
+
+#[test]
+fn a_stall_cancels_the_triggered_refresh_and_exits_7() {
+    let fake = start_fake(fake_peaka::Options::default());
+    let (code, stdout, stderr) = run(gate_at(
+        &fake,
+        "p",
+        &[
+            "--cache-id",
+            "triggered-stuck~cancel-stall",
+            "--trigger",
+            "incremental",
+            "--cancel-on-exit",
+            "--stall-timeout",
+            "1s",
+            "--timeout",
+            "20s",
+            "--output",
+            "json",
+        ],
+    ));
+    assert_eq!(code, 7, "the exit code stays the stall's: {stdout}{stderr}");
+    assert_eq!(
+        cancel_of(&json_summary(&stdout)),
+        Some("accepted"),
+        "{stdout}"
+    );
+    assert_eq!(fake.cancels(), 1);
+}

@@ -164,6 +164,8 @@ impl Scenario {
     /// `rate-limited-completes-after-D` (every other request 429 with
     /// `Retry-After: 1`), `triggered-completes-after-D`,
     /// `triggered-fails-after-D`, `triggered-never-appears`,
+    /// `triggered-stuck` (appears, then never moves: no progress,
+    /// `updatedAt == createdAt`),
     /// `trigger-rejected`, `flips-after-D`, `flips-failing-after-D`,
     /// `finished-ago-D`, `unauthorized`, `forbidden`, `bad-request`,
     /// `server-error`, `malformed`, `deleted`, `redirect`, `slow-D`,
@@ -235,6 +237,11 @@ impl Scenario {
             }
         }
         match rest {
+            "triggered-stuck" => Some(Scenario::Triggered {
+                end: End::Never,
+                after: Duration::ZERO,
+                appears: true,
+            }),
             "triggered-never-appears" => Some(Scenario::Triggered {
                 end: End::Never,
                 after: Duration::ZERO,
@@ -585,7 +592,8 @@ async fn play(app: &App, cache: &str, seen: Seen) -> Answer {
                 // nor after it ended) ends it at that moment.
                 Some(c)
                     if c >= at + TRIGGER_APPEARS_AFTER
-                        && c.saturating_duration_since(at + TRIGGER_APPEARS_AFTER) < after
+                        && (end == End::Never
+                            || c.saturating_duration_since(at + TRIGGER_APPEARS_AFTER) < after)
                         && c <= now =>
                 {
                     (
@@ -597,13 +605,18 @@ async fn play(app: &App, cache: &str, seen: Seen) -> Answer {
                 _ => (End::Never, after),
             };
             let created = app.at(at + TRIGGER_APPEARS_AFTER);
-            let current = execution(
+            let mut current = execution(
                 &format!("{cache}-triggered"),
                 created,
                 after,
                 status,
                 running_for,
             );
+            if end == End::Never && status == End::Never {
+                // triggered-stuck: the record never moves.
+                current["updatedAt"] = current["createdAt"].clone();
+                current["progress"] = Value::Null;
+            }
             Answer::Snapshot(snapshot(status.status(), current, full))
         }
         Scenario::TriggerRejected => {
