@@ -80,7 +80,8 @@ BEYOND WAITING:
 
 PROXY:
     HTTPS_PROXY (HTTP_PROXY for an http:// base), then ALL_PROXY, upper or lower case, are
-    honoured; NO_PROXY lists hosts reached directly (loopback is not exempt, as with curl).
+    honoured; NO_PROXY lists hosts reached directly. An http:// (loopback) base uses only a proxy
+    on loopback: one elsewhere would carry the key in clear text.
     --proxy / PEAKA_PROXY wins over the variables, for a proxy only this tool should use.
     Through a proxy, the https:// API is tunnelled (CONNECT): the proxy never sees the key.
 

@@ -38,11 +38,15 @@ impl ProxyChoice {
     /// The proxy as it may be shown: scheme, host and port, never the
     /// user name or password.
     pub fn display(&self) -> String {
-        let host = self.url.host_str().unwrap_or("?");
-        match self.url.port_or_known_default() {
-            Some(port) => format!("{}://{host}:{port}", self.url.scheme()),
-            None => format!("{}://{host}", self.url.scheme()),
-        }
+        display(&self.url)
+    }
+}
+
+fn display(url: &Url) -> String {
+    let host = url.host_str().unwrap_or("?");
+    match url.port_or_known_default() {
+        Some(port) => format!("{}://{host}:{port}", url.scheme()),
+        None => format!("{}://{host}", url.scheme()),
     }
 }
 
@@ -86,6 +90,18 @@ pub fn choose(
         return Ok(None);
     };
     let url = parse_proxy_url(source, &value)?;
+    // An http:// base is allowed only on loopback so that the key never
+    // crosses the network in clear text; a proxy elsewhere would carry it
+    // there (and could not reach this machine's loopback anyway).
+    if base.scheme() == "http" && !on_loopback(&url) {
+        if source == "--proxy" {
+            return Err(format!(
+                "--proxy {} is not on this machine, and the base URL is http://: the API key would cross the network in clear text. Use an https:// base URL, or a proxy on 127.0.0.1",
+                display(&url)
+            ));
+        }
+        return Ok(None);
+    }
     let bypass = set("NO_PROXY").or_else(|| set("no_proxy"));
     if let Some((_, list)) = bypass {
         if no_proxy_matches(&list, base) {
@@ -93,6 +109,15 @@ pub fn choose(
         }
     }
     Ok(Some(ProxyChoice { url, source }))
+}
+
+fn on_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
 }
 
 /// A proxy URL: `http://` or `https://`, with a host; a bare `host:port`
@@ -231,8 +256,25 @@ mod tests {
             Some("HTTPS_PROXY http://s:1")
         );
         assert_eq!(
-            chosen("http://127.0.0.1/", None, env).as_deref(),
-            Some("HTTP_PROXY http://h:2")
+            chosen(
+                "http://127.0.0.1/",
+                None,
+                &[("HTTP_PROXY", "http://localhost:2")]
+            )
+            .as_deref(),
+            Some("HTTP_PROXY http://localhost:2")
+        );
+        // A proxy elsewhere would carry the key of an http:// base in clear text.
+        assert_eq!(chosen("http://127.0.0.1/", None, env), None);
+        let refused = choose(
+            &Url::parse("http://127.0.0.1/").unwrap(),
+            Some("http://u:hunter2@proxy.corp:3128"),
+            &env_of(&[]),
+        )
+        .unwrap_err();
+        assert!(
+            refused.contains("clear text") && !refused.contains("hunter2"),
+            "{refused}"
         );
         assert_eq!(
             chosen("https://peaka/", Some("p:9"), env).as_deref(),
@@ -256,9 +298,13 @@ mod tests {
             chosen(
                 "http://127.0.0.1/",
                 None,
-                &[("HTTP_PROXY", "h:2"), ("REQUEST_METHOD", "GET")]
+                &[("HTTP_PROXY", "127.0.0.1:2"), ("REQUEST_METHOD", "GET")]
             ),
             None
+        );
+        assert_eq!(
+            chosen("http://127.0.0.1/", None, &[("http_proxy", "127.0.0.1:2")]).as_deref(),
+            Some("http_proxy http://127.0.0.1:2")
         );
     }
 
