@@ -39,7 +39,7 @@ where
         config.api_key.expose(),
         config.proxy.clone(),
     ) {
-        Ok(client) => client,
+        Ok(client) => client.with_request_timeout(config.request_timeout),
         Err(message) => return usage_error(&message),
     };
     let runtime = match tokio::runtime::Builder::new_current_thread()

@@ -10,6 +10,8 @@
 use std::ffi::OsString;
 use std::process::Command;
 
+use crate::text::shown;
+
 /// Exit code for a command that does not exist, as a shell gives it.
 pub const NOT_FOUND: u8 = 127;
 /// Exit code for a command that exists but cannot be executed.
@@ -85,7 +87,7 @@ pub fn run(mut command: Command) -> u8 {
 
 /// The shell's answer to a command that could not be started.
 fn start_failure(command: &Command, err: &std::io::Error) -> u8 {
-    let name = printable(&command.get_program().to_string_lossy());
+    let name = shown(&command.get_program().to_string_lossy());
     let (code, reason) = match err.kind() {
         std::io::ErrorKind::NotFound => (NOT_FOUND, "command not found".to_owned()),
         std::io::ErrorKind::PermissionDenied => (
@@ -96,20 +98,6 @@ fn start_failure(command: &Command, err: &std::io::Error) -> u8 {
     };
     eprintln!("peaka-wait: {name}: {reason}");
     code
-}
-
-/// A user's command name, with control characters shown as escapes so
-/// that it cannot move the cursor or rewrite the terminal line.
-fn printable(text: &str) -> String {
-    text.chars()
-        .flat_map(|c| {
-            if c.is_control() {
-                c.escape_default().collect::<Vec<_>>()
-            } else {
-                vec![c]
-            }
-        })
-        .collect()
 }
 
 #[cfg(test)]
@@ -135,10 +123,5 @@ mod tests {
         let kept = command(&argv, &extra, true).unwrap();
         assert!(kept.get_envs().all(|(name, _)| name != "PEAKA_API_KEY"));
         assert!(command(&[], &extra, false).is_none());
-    }
-
-    #[test]
-    fn a_hostile_command_name_is_escaped() {
-        assert_eq!(printable("job\u{1b}[2J\n"), "job\\u{1b}[2J\\n");
     }
 }

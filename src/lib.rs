@@ -18,5 +18,7 @@ pub mod logging;
 pub mod proxy;
 pub mod report;
 pub mod schedule;
+pub mod secret;
 pub mod tables;
+pub mod text;
 pub mod timespec;

@@ -5,6 +5,7 @@
 
 use crate::api::CacheStatus;
 use crate::exit_codes::Outcome;
+use crate::text::shown;
 
 /// How many near names a "no such table" message offers.
 const NEAREST: usize = 3;
@@ -29,7 +30,7 @@ impl TableRef {
         let bad = |why: &str| {
             format!(
                 "--table '{}' {why}: give SCHEMA.TABLE, or CATALOG_ID.SCHEMA.TABLE when the name is in several catalogs",
-                printable(text)
+                shown(text)
             )
         };
         if parts.iter().any(|p| p.is_empty()) {
@@ -105,10 +106,10 @@ impl CatalogScope {
         match &self.schema {
             Some(schema) => format!(
                 "schema {} of catalog {}",
-                printable(schema),
-                printable(&self.catalog_id)
+                shown(schema),
+                shown(&self.catalog_id)
             ),
-            None => format!("catalog {}", printable(&self.catalog_id)),
+            None => format!("catalog {}", shown(&self.catalog_id)),
         }
     }
 }
@@ -142,7 +143,7 @@ pub fn resolve(
                 Outcome::ApiError,
                 format!(
                     "--table {}: the project's list names the table but not its cache id",
-                    printable(&table.name())
+                    shown(&table.name())
                 ),
             )
         }),
@@ -153,8 +154,8 @@ pub fn resolve(
                 .map(|s| {
                     format!(
                         "{} (cache {})",
-                        printable(&table_of(s).unwrap_or_else(|| table.name())),
-                        printable(s.id.as_deref().unwrap_or("?"))
+                        shown(&table_of(s).unwrap_or_else(|| table.name())),
+                        shown(s.id.as_deref().unwrap_or("?"))
                     )
                 })
                 .collect();
@@ -162,11 +163,11 @@ pub fn resolve(
                 Outcome::Usage,
                 format!(
                     "--table {} is in {} catalogs: {}; name one as CATALOG_ID.{}.{}",
-                    printable(&table.name()),
+                    shown(&table.name()),
                     several.len(),
                     candidates.join(", "),
-                    printable(&table.schema),
-                    printable(&table.table)
+                    shown(&table.schema),
+                    shown(&table.table)
                 ),
             ))
         }
@@ -187,7 +188,7 @@ fn not_found(table: &TableRef, statuses: &[CacheStatus], project_id: &str) -> St
     let nearest: Vec<String> = names
         .into_iter()
         .take(NEAREST)
-        .map(|(_, name)| printable(&name))
+        .map(|(_, name)| shown(&name))
         .collect();
     let hint = if nearest.is_empty() {
         "the project has no cached tables".to_owned()
@@ -196,8 +197,8 @@ fn not_found(table: &TableRef, statuses: &[CacheStatus], project_id: &str) -> St
     };
     format!(
         "--table {}: no cache of project {} holds that table; {hint}",
-        printable(&table.name()),
-        printable(project_id)
+        shown(&table.name()),
+        shown(project_id)
     )
 }
 
@@ -217,20 +218,6 @@ fn edit_distance(a: &str, b: &str) -> usize {
         }
     }
     row[b.len()]
-}
-
-/// Server or user text for a message: control characters shown as
-/// escapes, so that a name cannot rewrite the terminal line.
-fn printable(text: &str) -> String {
-    text.chars()
-        .flat_map(|c| {
-            if c.is_control() {
-                c.escape_default().collect::<Vec<_>>()
-            } else {
-                vec![c]
-            }
-        })
-        .collect()
 }
 
 #[cfg(test)]

@@ -31,19 +31,19 @@ const DATE_RESOLUTION: SignedDuration = SignedDuration::from_secs(1);
 
 impl Gate<'_> {
     /// Notes when the trigger reached (or may have reached) the server, on
-    /// the server's clock: its `Date` when it answered, else our clock
-    /// corrected by the measured skew.
+    /// the server's clock: its `Date` when it answered, or our clock read
+    /// on the server's, whichever is later.
     pub(super) fn note_trigger_sent(
         &mut self,
         i: usize,
         server_date: Option<Timestamp>,
         sent_at: Timestamp,
     ) {
-        let at = server_date.unwrap_or_else(|| {
-            sent_at
-                .checked_add(self.skew.unwrap_or(SignedDuration::ZERO))
-                .unwrap_or(sent_at)
-        });
+        // The later of the two: a floor too late only means not cancelling,
+        // a floor too early (a lying `Date`) could mean cancelling a
+        // refresh somebody else started just before.
+        let ours = self.server_now(sent_at);
+        let at = server_date.map_or(ours, |date| date.max(ours));
         self.watches[i].triggered_after = Some(at.checked_sub(DATE_RESOLUTION).unwrap_or(at));
     }
 

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::{CacheReport, CacheState, Ended, Gate, Watch};
+use super::{CacheReport, CacheState, Ended, Gate, Watch, latest_time};
 use crate::api::CacheStatus;
 use crate::client::{FetchError, Reply};
 use crate::exit_codes::Outcome;
@@ -90,7 +90,8 @@ impl Gate<'_> {
             };
             match reply {
                 Ok(reply) => {
-                    self.measure_skew(&reply);
+                    let latest = reply.value.iter().filter_map(latest_time).max();
+                    self.measure_skew(&reply, latest);
                     return Ok(reply.value);
                 }
                 Err(err) => {
