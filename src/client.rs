@@ -5,7 +5,6 @@
 //! Which failures are worth retrying is decided here, once, so the loop
 //! only has to ask [`FetchError::outcome`].
 
-use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -149,7 +148,7 @@ impl Client {
             // should point --base-url at the final address instead.
             .redirect(reqwest::redirect::Policy::none())
             // reqwest needs a TLS setup even for http:// bases.
-            .tls_backend_preconfigured(tls_config(needs_roots)?);
+            .tls_backend_preconfigured(crate::tls::config(needs_roots)?);
         // The proxy was decided once, from the flag and the variables;
         // reqwest's own lookup of the variables is turned off so that it
         // cannot decide differently.
@@ -699,39 +698,6 @@ fn error_chain(err: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
-}
-
-/// rustls with Mozilla's roots compiled in (so a scratch container with no
-/// CA store still works) plus the machine's store, which honours
-/// `SSL_CERT_FILE` and `SSL_CERT_DIR` for corporate CAs. Without
-/// `needs_roots` (nothing will be verified) the stores are not read at
-/// all: reading the machine's store was most of the cost of a one-poll run.
-fn tls_config(needs_roots: bool) -> Result<rustls::ClientConfig, String> {
-    let roots = if needs_roots {
-        machine_roots().clone()
-    } else {
-        rustls::RootCertStore::empty()
-    };
-    rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .map(|builder| builder.with_root_certificates(roots).with_no_client_auth())
-        .map_err(|err| format!("cannot set up TLS: {err}"))
-}
-
-/// The trusted roots, read once per process however many clients are
-/// built.
-fn machine_roots() -> &'static rustls::RootCertStore {
-    static ROOTS: OnceLock<rustls::RootCertStore> = OnceLock::new();
-    ROOTS.get_or_init(|| {
-        let mut roots = rustls::RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-        };
-        // Certificates that are missing or unreadable are skipped: the
-        // bundled roots still apply, and a failing handshake names the
-        // real problem.
-        roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
-        roots
-    })
 }
 
 #[cfg(test)]

@@ -22,3 +22,4 @@ pub mod secret;
 pub mod tables;
 pub mod text;
 pub mod timespec;
+pub mod tls;
