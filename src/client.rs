@@ -936,11 +936,4 @@ mod tests {
         let err = Client::new(Url::parse("http://127.0.0.1/").unwrap(), "abc\ndef").unwrap_err();
         assert!(!err.contains("abc"), "{err}");
     }
-
-    #[test]
-    fn tls_setup_works_without_a_system_store() {
-        let config = tls_config(true).unwrap();
-        assert!(tls_config(false).is_ok());
-        assert!(!config.alpn_protocols.contains(&b"h3".to_vec()));
-    }
 }
