@@ -951,7 +951,9 @@ mod tests {
     fn failures_carry_the_execution_error() {
         let mut failed = ex("f9", "FAILED", 1, Some(2));
         if let Some(e) = failed.as_mut() {
-            e.error = Some(serde_json::json!({"message": "source unreachable"}));
+            e.error = Some(Box::new(
+                serde_json::json!({"message": "source unreachable"}),
+            ));
         }
         let decision = decide(
             &cache("FAILED", None, failed),

@@ -14,6 +14,7 @@ pub mod decision;
 pub mod exec;
 pub mod exit_codes;
 pub mod gate;
+pub mod list;
 pub mod logging;
 pub mod proxy;
 pub mod report;
