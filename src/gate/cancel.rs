@@ -29,6 +29,15 @@ const AFTER_DEADLINE: Duration = Duration::from_secs(2);
 /// second the trigger arrived may carry an earlier time than the header.
 const DATE_RESOLUTION: SignedDuration = SignedDuration::from_secs(1);
 
+/// What is known of the execution a trigger started.
+#[derive(Debug)]
+pub(super) struct Triggered {
+    /// The server time after which it was created.
+    after: Timestamp,
+    /// Its id, once seen in the slot.
+    id: Option<String>,
+}
+
 impl Gate<'_> {
     /// Notes when the trigger reached (or may have reached) the server, on
     /// the server's clock: its `Date` when it answered, or our clock read
@@ -44,18 +53,22 @@ impl Gate<'_> {
         // refresh somebody else started just before.
         let ours = self.server_now(sent_at);
         let at = server_date.map_or(ours, |date| date.max(ours));
-        self.watches[i].triggered_after = Some(at.checked_sub(DATE_RESOLUTION).unwrap_or(at));
+        self.watches[i].triggered = Some(Box::new(Triggered {
+            after: at.checked_sub(DATE_RESOLUTION).unwrap_or(at),
+            id: None,
+        }));
     }
 
     /// Remembers the first execution in the triggered slot that can only
     /// be the one the trigger started.
     pub(super) fn note_triggered(&mut self, i: usize, status: &CacheStatus) {
-        let (Some(kind), Some(after)) = (self.plan.trigger, self.watches[i].triggered_after) else {
+        let Some(kind) = self.plan.trigger else {
             return;
         };
-        if self.watches[i].triggered_id.is_some() {
-            return;
-        }
+        let after = match &self.watches[i].triggered {
+            Some(triggered) if triggered.id.is_none() => triggered.after,
+            _ => return,
+        };
         let Some(baseline) = &self.watches[i].baseline else {
             return;
         };
@@ -64,7 +77,10 @@ impl Gate<'_> {
         };
         let created_after = execution.created_at.is_some_and(|c| c >= after);
         if execution.id.is_some() && baseline.is_superseded_by(execution) && created_after {
-            self.watches[i].triggered_id = execution.id.clone();
+            let id = execution.id.clone();
+            if let Some(triggered) = self.watches[i].triggered.as_mut() {
+                triggered.id = id;
+            }
         }
     }
 
@@ -149,14 +165,13 @@ impl Gate<'_> {
     /// The triggered execution of cache `i` if it is still running, or why
     /// it is not cancelled (`None`: the gate never triggered there).
     fn cancel_target(&self, i: usize, kind: ExecutionKind) -> Result<String, Option<String>> {
-        let watch = &self.watches[i];
-        if watch.triggered_after.is_none() {
+        let Some(triggered) = &self.watches[i].triggered else {
             return Err(None);
-        }
+        };
         if matches!(self.caches[i].state, CacheState::Ready | CacheState::Failed) {
             return Err(Some("it had ended".into()));
         }
-        let Some(id) = &watch.triggered_id else {
+        let Some(id) = &triggered.id else {
             return Err(Some(format!(
                 "the triggered {} never appeared in the slot, and a running one may be somebody else's",
                 kind.label()

@@ -288,11 +288,10 @@ struct Watch {
     /// executions existed before the gate did, so a clock correction may
     /// never make them count for a bound relative to the start.
     first_sight: Option<(Option<Timestamp>, Option<Timestamp>)>,
-    /// `--trigger`: the server time after which the triggered execution
-    /// was created, once the trigger was sent.
-    triggered_after: Option<Timestamp>,
-    /// The id of the execution the trigger started, once seen.
-    triggered_id: Option<String>,
+    /// `--trigger`, once the trigger was sent: what is known of the
+    /// execution it started (boxed: most runs never trigger, and a list of
+    /// 10,000 caches has a watch each).
+    triggered: Option<Box<cancel::Triggered>>,
 }
 
 struct Gate<'a> {
