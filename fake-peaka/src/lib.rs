@@ -113,6 +113,10 @@ pub const SCENARIOS: &[(&str, &str)] = &[
         "idle; a trigger is accepted but its record never appears",
     ),
     (
+        "triggered-stuck",
+        "idle until triggered; the triggered refresh never moves (a cancel ends it CANCELLED)",
+    ),
+    (
         "trigger-rejected",
         "idle; every trigger is refused with Peaka's 400",
     ),
@@ -150,7 +154,11 @@ A project's list (GET .../projects/P/cache/status, used with several --cache-id
 or --all-caches) holds the caches configured for P (--project P=ID,ID; project
 demo: completes-after-3s, full-completes-after-5s, completes-after-8s), every
 id already asked about individually in P, and for a project named
-many-N-SCENARIO the N caches SCENARIO~1 ... SCENARIO~N (many-3-stuck).";
+many-N-SCENARIO the N caches SCENARIO~1 ... SCENARIO~N (many-3-stuck).
+Each cache holds the table fake-catalog.public.<its id>; the catalog- and
+schema-level lists (.../catalog/C/cache/status, .../catalog/C/schema/S/cache/status)
+are the project's list filtered by them. A cancel (POST .../cancelIncrementalUpdate,
+.../cancelFullRefreshUpdate) ends a running triggered refresh CANCELLED.";
 
 /// How a refresh ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
