@@ -330,6 +330,9 @@ impl Scrub for CacheStatus {
     fn scrub(&mut self, scrubber: &Scrubber) {
         self.id.scrub(scrubber);
         self.status.scrub(scrubber);
+        self.catalog_id.scrub(scrubber);
+        self.schema_name.scrub(scrubber);
+        self.table_name.scrub(scrubber);
         self.last_incremental_cache_execution.scrub(scrubber);
         self.last_full_refresh_cache_execution.scrub(scrubber);
     }

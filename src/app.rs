@@ -46,7 +46,14 @@ where
         tracing::warn!("{warning}");
     }
     let output = config.output;
-    let client = match Client::new(config.base_url.clone(), config.api_key.expose()) {
+    if let Some(proxy) = &config.proxy {
+        tracing::info!(proxy = %proxy.display(), source = proxy.source(), "requests go through the proxy {} (from {})", proxy.display(), proxy.source());
+    }
+    let client = match Client::with_proxy(
+        config.base_url.clone(),
+        config.api_key.expose(),
+        config.proxy.clone(),
+    ) {
         Ok(client) => client.with_request_timeout(config.request_timeout),
         Err(message) => return usage_error(&message, output, env),
     };
@@ -76,7 +83,34 @@ where
     let report = runtime.block_on(gate::run(&plan, &client, schedule, gate::shutdown_signal()));
     log_outcome(&report);
     report::emit(&report, config.output, env);
+    if !config.command.is_empty() {
+        return run_command(&config, &report);
+    }
     report.outcome.code()
+}
+
+/// `-- COMMAND`: run it when ready (the summary is already written), or
+/// say why not and keep the gate's code.
+fn run_command(config: &Config, report: &gate::Report) -> u8 {
+    let name = config.command[0].to_string_lossy();
+    if report.outcome != Outcome::Ready {
+        tracing::warn!(
+            result = report.outcome.name(),
+            "not running {name}: the gate ended {}",
+            report.outcome.name()
+        );
+        return report.outcome.code();
+    }
+    // The job's output must come after the summary, not before it.
+    let _ = std::io::Write::flush(&mut std::io::stdout());
+    let env = report::command_env(report);
+    match crate::exec::command(&config.command, &env, config.pass_api_key) {
+        Some(command) => {
+            tracing::info!("running {name}");
+            crate::exec::run(command)
+        }
+        None => report.outcome.code(),
+    }
 }
 
 /// `--generate`: the man page or a completion script on stdout.
@@ -134,12 +168,15 @@ pub fn plan(config: &Config, started_at: Timestamp) -> Plan {
         } else {
             Caches::Listed(config.cache_ids.clone())
         },
+        tables: config.tables.clone(),
+        catalog: config.catalog.clone(),
         execution: config.execution,
         since: config.since,
         started_after: config.started_after,
         started_at,
         trigger: config.trigger,
         stall_timeout: config.stall_timeout,
+        cancel_on_exit: config.cancel_on_exit,
         timeout: config.timeout,
         request_timeout: config.request_timeout,
     }

@@ -17,6 +17,8 @@ use reqwest::Url;
 
 use crate::api::ExecutionKind;
 use crate::decision::ExecutionFilter;
+use crate::proxy::ProxyChoice;
+use crate::tables::{CatalogScope, TableRef};
 use crate::timespec::TimeSpec;
 
 mod check;
@@ -84,6 +86,28 @@ BEYOND WAITING:
     An execution that ended between two polls is read from the execution history. When the
     server's clock differs from this machine's by more than 5 s, `now` and durations in TIME
     are read on the server's clock.
+    --table SCHEMA.TABLE waits for the cache of that table (CATALOG_ID.SCHEMA.TABLE when the
+    name is in several catalogs; no match: exit 5 with the nearest names; ambiguous: exit 2).
+    --catalog-id ID [--schema NAME] waits for every cache of that catalog or schema, one
+    request per round.
+    --cancel-on-exit (with --trigger) cancels the triggered refresh when the gate ends before
+    it (timeout, SIGINT, SIGTERM, stall), but only an execution seen to start after the trigger.
+
+PROXY:
+    HTTPS_PROXY (HTTP_PROXY for an http:// base), then ALL_PROXY, upper or lower case, are
+    honoured; NO_PROXY lists hosts reached directly. An http:// (loopback) base uses only a proxy
+    on loopback: one elsewhere would carry the key in clear text.
+    --proxy / PEAKA_PROXY wins over the variables, for a proxy only this tool should use.
+    Through a proxy, the https:// API is tunnelled (CONNECT): the proxy never sees the key.
+
+RUN THE JOB ONCE READY:
+    peaka-wait [OPTIONS] -- COMMAND [ARGS...] runs COMMAND when (and only when) the gate is
+    ready, after the summary and the GitHub files are written. On Unix it replaces peaka-wait
+    (same pid: signals and the exit code are the job's). Its environment gains
+    PEAKA_WAIT_RESULT, PEAKA_EXECUTION_ID, PEAKA_EXECUTION_KIND, PEAKA_FINISHED_AT and
+    PEAKA_RECORDS (the deciding cache's, as the step outputs) and loses PEAKA_API_KEY and
+    PEAKA_API_KEY_FILE unless --pass-api-key. Not ready: COMMAND is not run and the gate's
+    exit code stands. A command that cannot be started exits 127 (not found) or 126.
 
 EXAMPLES:
     Wait up to 20 minutes for the refresh that is running now:
@@ -91,6 +115,9 @@ EXAMPLES:
 
     Gate on a full refresh that started after your load finished:
         peaka-wait --project-id P --cache-id C --execution full --started-after 2026-11-24T10:00:00Z
+
+    Run the nightly export once the cache is ready:
+        peaka-wait --project-id P --cache-id C --timeout 1h -- ./export.sh --day today
 
     Check once, without waiting:
         peaka-wait --project-id P --cache-id C --since 1h --timeout 0
@@ -130,7 +157,7 @@ pub struct Args {
     pub project_id: Option<String>,
 
     /// A cache to wait for; repeat the flag, or separate ids with commas, to wait for several.
-    /// One of --cache-id and --all-caches is required.
+    /// One of --cache-id, --table, --catalog-id and --all-caches is required.
     #[arg(
         long = "cache-id",
         env = "PEAKA_CACHE_ID",
@@ -143,6 +170,26 @@ pub struct Args {
     /// Env PEAKA_ALL_CACHES: true/false, 1/0, yes/no or on/off, in any case.
     #[arg(long)]
     pub all_caches: bool,
+
+    /// A cached table to wait for, as SCHEMA.TABLE (CATALOG_ID.SCHEMA.TABLE when the name is in
+    /// several catalogs), found once at the start in the project's list; repeat the flag, or
+    /// separate names with commas. Mixes with --cache-id and --catalog-id.
+    #[arg(
+        long = "table",
+        env = "PEAKA_TABLE",
+        value_name = "SCHEMA.TABLE",
+        value_delimiter = ','
+    )]
+    pub tables: Vec<String>,
+
+    /// Wait for every cache of this catalog (listed at the start; each poll round asks the
+    /// catalog's list once).
+    #[arg(long, env = "PEAKA_CATALOG_ID", value_name = "ID")]
+    pub catalog_id: Option<String>,
+
+    /// With --catalog-id: only the caches of this schema.
+    #[arg(long, env = "PEAKA_SCHEMA", value_name = "NAME")]
+    pub schema: Option<String>,
 
     /// List the project's caches (id, catalog, schema, table, status, each slot's last execution)
     /// and exit: a way to find a cache id. Needs only --project-id and the key.
@@ -163,6 +210,12 @@ pub struct Args {
         allow_hyphen_values = true
     )]
     pub stall_timeout: Option<String>,
+
+    /// With --trigger: when the gate ends before the refresh it started (timeout, SIGINT,
+    /// SIGTERM, stall), ask Peaka to cancel that refresh. Never cancels one the gate did not start.
+    /// Env PEAKA_CANCEL_ON_EXIT: true/false, 1/0, yes/no or on/off, in any case.
+    #[arg(long)]
+    pub cancel_on_exit: bool,
 
     /// A file holding the API key (instead of PEAKA_API_KEY); surrounding whitespace is trimmed.
     /// At most 64 KiB is read.
@@ -269,6 +322,23 @@ pub struct Args {
     /// Print a man page or a shell completion script on stdout and exit (no key needed).
     #[arg(long, value_name = "WHAT", value_parser = one_of::<Generate>())]
     pub generate: Option<String>,
+
+    /// Send every request through this proxy (http://HOST:PORT or https://HOST:PORT, optionally
+    /// with USER:PASSWORD@ before the host), instead of HTTPS_PROXY / HTTP_PROXY / ALL_PROXY.
+    /// NO_PROXY still applies.
+    #[arg(long, env = "PEAKA_PROXY", value_name = "URL", hide_env_values = true)]
+    pub proxy: Option<String>,
+
+    /// With `-- COMMAND`: leave PEAKA_API_KEY (and PEAKA_API_KEY_FILE) in the command's
+    /// environment; by default they are removed, so the job cannot read the key.
+    /// Env PEAKA_PASS_API_KEY: true/false, 1/0, yes/no or on/off, in any case.
+    #[arg(long)]
+    pub pass_api_key: bool,
+
+    /// Run this command once every cache is ready, after the summary is written (on Unix it
+    /// replaces peaka-wait: its exit code and signals are the job's own). Not run otherwise.
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<OsString>,
 }
 
 /// What `--generate` prints.
@@ -391,6 +461,19 @@ pub struct Config {
     /// Settings that are allowed but probably not meant (a bound in the
     /// future): logged as warnings once logging is set up.
     pub warnings: Vec<String>,
+    /// `--table`, checked, without duplicates.
+    pub tables: Vec<TableRef>,
+    /// `--catalog-id` and `--schema`.
+    pub catalog: Option<CatalogScope>,
+    /// `--cancel-on-exit` (only with `--trigger`).
+    pub cancel_on_exit: bool,
+    /// The proxy every request goes through (`--proxy`, or the proxy
+    /// variables), or `None` for direct connections.
+    pub proxy: Option<ProxyChoice>,
+    /// `-- COMMAND [ARGS…]`: run once ready; empty when not given.
+    pub command: Vec<OsString>,
+    /// `--pass-api-key`: keep the key variables in the command's environment.
+    pub pass_api_key: bool,
 }
 
 /// What the command line asks for.
@@ -417,6 +500,8 @@ pub enum CliError {
 /// The usage line: what is required, whichever way it is given.
 const USAGE: &str = "\
 peaka-wait --project-id <ID> (--cache-id <ID>... | --all-caches) [OPTIONS]
+       peaka-wait --project-id <ID> (--table <SCHEMA.TABLE>... | --catalog-id <ID> [--schema <NAME>]) [OPTIONS]
+       peaka-wait --project-id <ID> ... [OPTIONS] -- COMMAND [ARGS...]   (runs COMMAND once ready)
        peaka-wait --project-id <ID> --list-caches [OPTIONS]
        peaka-wait --generate <WHAT>
        (each flag can also come from its PEAKA_* environment variable; the key only from the environment)";

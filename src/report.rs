@@ -74,14 +74,25 @@ fn write_summary_json_of(
 }
 
 fn cache_json(report: &Report, cache: &CacheReport) -> Value {
-    json!({
+    let mut object = json!({
         "projectId": report.project_id,
         "cacheId": cache.cache_id,
         "state": cache.state.as_str(),
         "cacheStatus": cache.status.as_ref().map(|s| s.status.as_str()),
         "execution": focused_execution(cache).map(execution_json),
         "executions": looked_at(report, cache).into_iter().map(execution_json).collect::<Vec<_>>(),
-    })
+    });
+    if let Some(fields) = object.as_object_mut() {
+        // Only when the server named the cache's table.
+        if let Some(table) = cache.status.as_ref().and_then(crate::tables::table_of) {
+            fields.insert("table".into(), json!(table));
+        }
+        // Only with --cancel-on-exit, when a cancel was due.
+        if let Some(cancel) = &cache.cancel {
+            fields.insert("cancel".into(), json!(cancel));
+        }
+    }
+    object
 }
 
 fn execution_json((kind, e): (ExecutionKind, &Execution)) -> Value {
@@ -268,6 +279,20 @@ impl Write for ByteCount {
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
+}
+
+/// The variables added to the environment of a command run once ready
+/// (`-- COMMAND`): the result and, like the step outputs, the execution of
+/// the cache that decided (empty where there is nothing to say).
+pub fn command_env(report: &Report) -> Vec<(&'static str, String)> {
+    let focus = ExecutionText::of(deciding(report).and_then(focused_execution));
+    vec![
+        ("PEAKA_WAIT_RESULT", report.outcome.name().to_owned()),
+        ("PEAKA_EXECUTION_ID", focus.id),
+        ("PEAKA_EXECUTION_KIND", focus.kind),
+        ("PEAKA_FINISHED_AT", focus.finished_at),
+        ("PEAKA_RECORDS", focus.records),
+    ]
 }
 
 /// A Markdown section for `$GITHUB_STEP_SUMMARY`, with a row per cache
@@ -532,6 +557,7 @@ mod tests {
                 starting: false,
             }),
             last_error: None,
+            cancel: None,
         };
         let unseen = CacheReport {
             cache_id: "c2".into(),
@@ -539,6 +565,7 @@ mod tests {
             status: None,
             decision: None,
             last_error: Some("HTTP 503".into()),
+            cancel: None,
         };
         Report {
             outcome,

@@ -16,6 +16,9 @@ const NO_INPUT: &[&str] = &[
     "list-caches",
     // Hidden; only benchmarks turn the jitter off.
     "no-jitter",
+    // Only with `-- COMMAND`, which the action has no input for: a
+    // workflow runs the job in its next step.
+    "pass-api-key",
 ];
 
 /// Inputs that deliberately have no flag.
@@ -26,7 +29,11 @@ const NO_FLAG: &[&str] = &[
 
 /// Boolean flags read their variable themselves (to accept yes/no, 1/0):
 /// clap does not know it, so it is listed here.
-const BOOL_ENV: &[(&str, &str)] = &[("all-caches", "PEAKA_ALL_CACHES"), ("quiet", "PEAKA_QUIET")];
+const BOOL_ENV: &[(&str, &str)] = &[
+    ("all-caches", "PEAKA_ALL_CACHES"),
+    ("quiet", "PEAKA_QUIET"),
+    ("cancel-on-exit", "PEAKA_CANCEL_ON_EXIT"),
+];
 
 fn read(path: &str) -> String {
     std::fs::read_to_string(format!("{}/{path}", env!("CARGO_MANIFEST_DIR")))

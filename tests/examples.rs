@@ -68,6 +68,34 @@ fn a_broken_refresh_or_gate_keeps_its_code() {
 }
 
 #[test]
+fn a_job_that_exits_3_keeps_its_code_and_is_not_taken_for_a_stale_cache() {
+    // The wrapper runs the job through `peaka-wait -- COMMAND`, so the
+    // job's code and the gate's share one exit status: the wrapper must
+    // still tell them apart.
+    let mut command = Command::new("bash");
+    command
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/examples/cron/gated-job.sh"
+        ))
+        .args(["sh", "-c", "echo job-ran; exit 3"])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("PEAKA_WAIT", BIN)
+        .env("PEAKA_API_KEY", fake_peaka::DEMO_KEY)
+        .env("PEAKA_BASE_URL", &fake().base_url)
+        .env("PEAKA_PROJECT_ID", "demo")
+        .env("PEAKA_CACHE_ID", "completes-after-300ms~cron-exit-3")
+        .env("PEAKA_INITIAL_INTERVAL", "100ms")
+        .env("PEAKA_MAX_INTERVAL", "200ms")
+        .env("PEAKA_TIMEOUT", "30s");
+    let (code, stdout, stderr) = run(command);
+    assert_eq!(code, 3, "{stdout}{stderr}");
+    assert!(stdout.contains("job-ran"), "{stdout}");
+    assert!(!stderr.contains("not refreshed"), "{stderr}");
+}
+
+#[test]
 fn without_a_command_nothing_is_waited_for_and_the_exit_is_2() {
     for args in [&[][..], &[""][..]] {
         let mut command = Command::new("bash");

@@ -21,11 +21,18 @@ job=$1
 # The user's PEAKA_TIMEOUT wins; peaka-wait reads it itself.
 export PEAKA_TIMEOUT="${PEAKA_TIMEOUT:-30m}"
 
-"${PEAKA_WAIT:-peaka-wait}"
+# peaka-wait runs the job itself once ready (`-- COMMAND`), without the API
+# key in its environment. The job removes the marker as it starts, which
+# tells its own exit code from the gate's (a job may exit 3 too).
+not_started=$(mktemp) || exit 2
+trap 'rm -f "$not_started"' EXIT
+"${PEAKA_WAIT:-peaka-wait}" -- sh -c 'rm -f "$0" && exec "$@"' "$not_started" "$@"
 gate=$?
+[ -e "$not_started" ] || exit "$gate" # the job ran: its code is the script's
 case $gate in
   0)
-    exec "$@"
+    echo "gated-job: the gate was ready but '$job' did not start" >&2
+    exit 2
     ;;
   3)
     echo "gated-job: the cache was not refreshed within $PEAKA_TIMEOUT; skipping '$job' until the next run" >&2

@@ -18,6 +18,7 @@ use reqwest::Url;
 use super::{ApiKey, Args, Config, DEFAULT_BASE_URL, Format, LogLevel, TriggerKind};
 use crate::api::ExecutionKind;
 use crate::decision::ExecutionFilter;
+use crate::tables::{CatalogScope, TableRef};
 use crate::text::printable;
 use crate::timespec::{TimeSpec, format_duration, parse_duration, parse_time};
 
@@ -183,9 +184,42 @@ fn check_settings(
             cache_ids.push(id);
         }
     }
+    let mut tables: Vec<TableRef> = Vec::new();
+    for name in &args.tables {
+        if name.trim().is_empty() {
+            continue;
+        }
+        let table = TableRef::parse(name)?;
+        if !tables.contains(&table) {
+            tables.push(table);
+        }
+    }
+    if args.schema.is_some() && args.catalog_id.is_none() {
+        return Err(format!(
+            "{} narrows a catalog to one schema: add --catalog-id ID (or PEAKA_CATALOG_ID)",
+            names.of("schema")
+        ));
+    }
+    let catalog = match &args.catalog_id {
+        Some(id) => Some(CatalogScope {
+            catalog_id: check_id(&names.of("catalog_id"), id)?,
+            schema: args
+                .schema
+                .as_deref()
+                .map(|s| check_id(&names.of("schema"), s))
+                .transpose()?,
+        }),
+        None => None,
+    };
+    let named = !tables.is_empty() || catalog.is_some();
     if list_caches {
         // A PEAKA_CACHE_ID left in the environment must not stop a listing.
         cache_ids.clear();
+        tables.clear();
+    } else if all_caches && named {
+        return Err("--all-caches (or PEAKA_ALL_CACHES) already waits for every cache: leave out --table and --catalog-id, or --all-caches".into());
+    } else if named {
+        // Caches named by table or catalog, with or without --cache-id.
     } else if all_caches && !cache_ids.is_empty() {
         return Err(format!(
             "both {} and --all-caches (or PEAKA_ALL_CACHES) are set: use one",
@@ -193,7 +227,7 @@ fn check_settings(
         ));
     } else if cache_ids.is_empty() && !all_caches {
         return Err(if args.cache_ids.is_empty() {
-            "no cache: pass --cache-id ID (or set PEAKA_CACHE_ID, comma-separated for several), or --all-caches; \
+            "no cache: pass --cache-id ID (or set PEAKA_CACHE_ID, comma-separated for several), --table SCHEMA.TABLE, --catalog-id ID, or --all-caches; \
 peaka-wait --list-caches --project-id ID lists the project's caches"
                 .to_owned()
         } else {
@@ -287,6 +321,21 @@ give a --timeout long enough for the refresh, like 30m",
         choice(names, "log_level", &args.log_level)?
     };
     let no_jitter = names.flag_or_env(args.no_jitter, "PEAKA_NO_JITTER", "no-jitter", env)?;
+    let cancel_on_exit = names.flag_or_env(
+        args.cancel_on_exit,
+        "PEAKA_CANCEL_ON_EXIT",
+        "cancel-on-exit",
+        env,
+    )?;
+    if cancel_on_exit && trigger.is_none() && !list_caches {
+        return Err("--cancel-on-exit (PEAKA_CANCEL_ON_EXIT) cancels only a refresh the gate started: add --trigger incremental or --trigger full, or leave it out".into());
+    }
+    let pass_api_key =
+        names.flag_or_env(args.pass_api_key, "PEAKA_PASS_API_KEY", "pass-api-key", env)?;
+    if pass_api_key && args.command.is_empty() {
+        return Err("--pass-api-key (PEAKA_PASS_API_KEY) only applies to a command run once ready: add -- COMMAND [ARGS...] at the end, or leave it out".into());
+    }
+    let proxy = crate::proxy::choose(&base_url, args.proxy.as_deref(), env)?;
     Ok(Config {
         project_id,
         cache_ids,
@@ -308,6 +357,12 @@ give a --timeout long enough for the refresh, like 30m",
         log_level,
         output: choice::<Format>(names, "output", &args.output)?,
         warnings,
+        tables,
+        catalog,
+        cancel_on_exit,
+        proxy,
+        command: args.command,
+        pass_api_key,
     })
 }
 

@@ -8,6 +8,7 @@
 //! still). What a status *means* is asked of [`crate::decision`], and how to
 //! reach the API of [`crate::client`].
 
+mod cancel;
 mod messages;
 mod missed;
 mod round;
@@ -15,8 +16,10 @@ mod setup;
 mod signal;
 mod skew;
 mod stall;
+mod tables;
 mod trigger;
 
+pub use cancel::CANCEL_BUDGET;
 pub use signal::shutdown_signal;
 
 use std::collections::{HashMap, HashSet};
@@ -88,6 +91,10 @@ pub struct Plan {
     pub project_id: String,
     /// The caches to wait for.
     pub caches: Caches,
+    /// `--table`: more caches, found by table name at the start.
+    pub tables: Vec<crate::tables::TableRef>,
+    /// `--catalog-id` / `--schema`: every cache of that catalog or schema.
+    pub catalog: Option<crate::tables::CatalogScope>,
     /// Which slots count.
     pub execution: ExecutionFilter,
     /// `--since`, pinned to the server's clock once it is known.
@@ -100,6 +107,9 @@ pub struct Plan {
     pub trigger: Option<ExecutionKind>,
     /// `--stall-timeout`: how long a running execution may stand still.
     pub stall_timeout: Option<Duration>,
+    /// `--cancel-on-exit`: cancel the triggered refreshes when the gate
+    /// ends before them.
+    pub cancel_on_exit: bool,
     /// The overall deadline; zero means check once.
     pub timeout: Duration,
     /// The limit on one request.
@@ -118,12 +128,15 @@ impl Plan {
         Plan {
             project_id: project_id.to_owned(),
             caches: Caches::Listed(cache_ids.iter().map(|c| c.to_string()).collect()),
+            tables: Vec::new(),
+            catalog: None,
             execution,
             since: None,
             started_after: None,
             started_at: Timestamp::now(),
             trigger: None,
             stall_timeout: None,
+            cancel_on_exit: false,
             timeout,
             request_timeout: Duration::from_secs(10),
         }
@@ -187,6 +200,9 @@ pub struct CacheReport {
     pub decision: Option<Decision>,
     /// The most recent error polling it, if any.
     pub last_error: Option<String>,
+    /// `--cancel-on-exit`: what became of the cancel (`accepted`,
+    /// `refused: …`, `failed: …`, `not sent: …`); `None` when none was due.
+    pub cancel: Option<String>,
 }
 
 /// How the run ended.
@@ -245,6 +261,10 @@ pub async fn run(
     if outcome == Outcome::Ready {
         gate.warn_if_old();
     }
+    let message = match gate.cancel_on_exit(outcome).await {
+        Some(told) => format!("{message}; {told}"),
+        None => message,
+    };
     gate.report(outcome, message)
 }
 
@@ -268,6 +288,10 @@ struct Watch {
     /// executions existed before the gate did, so a clock correction may
     /// never make them count for a bound relative to the start.
     first_sight: Option<(Option<Timestamp>, Option<Timestamp>)>,
+    /// `--trigger`, once the trigger was sent: what is known of the
+    /// execution it started (boxed: most runs never trigger, and a list of
+    /// 10,000 caches has a watch each).
+    triggered: Option<Box<cancel::Triggered>>,
 }
 
 struct Gate<'a> {
@@ -322,6 +346,7 @@ impl<'a> Gate<'a> {
                 status: None,
                 decision: None,
                 last_error: None,
+                cancel: None,
             })
             .collect();
         self.watches = self.caches.iter().map(|_| Watch::default()).collect();

@@ -132,9 +132,7 @@ impl Gate<'_> {
                 Some(reply) => Ok(reply),
                 None => {
                     self.polls += 1;
-                    self.client
-                        .project_statuses(&self.plan.project_id, budget)
-                        .await
+                    self.list_statuses(budget).await
                 }
             };
             match listed {
@@ -367,6 +365,7 @@ impl Gate<'_> {
         status.forget_times_after(server_now + FUTURE_TOLERANCE);
         self.note_first_sight(i, &status);
         self.read_missed(i, &status, server_now).await;
+        self.note_triggered(i, &status);
         let criteria = self.criteria(Some(i));
         let decision = decide(&status, &criteria, &self.watches[i].missed);
         let watch = &mut self.watches[i];
