@@ -47,7 +47,10 @@ PEAKA_FAKE_URL="$base_url" PEAKA_WAIT_BIN="$root/target/debug/peaka-wait" \
   "$venv/bin/python" -m pytest -q -p no:cacheprovider airflow-provider/tests
 
 export AIRFLOW_HOME="$work/airflow"
-export AIRFLOW__CORE__DAGS_FOLDER="$root/airflow-provider/example_dags"
+# The example DAG, and a test DAG that waits without deferring.
+mkdir "$work/dags"
+cp airflow-provider/example_dags/*.py airflow-provider/tests/dags/*.py "$work/dags/"
+export AIRFLOW__CORE__DAGS_FOLDER="$work/dags"
 export AIRFLOW__CORE__LOAD_EXAMPLES=False
 export AIRFLOW_CONN_PEAKA_DEFAULT="{\"conn_type\": \"peaka\", \"host\": \"$base_url\", \"password\": \"demo-key\"}"
 # The binary must come from the wheel installed in the venv, as in a real
@@ -55,10 +58,10 @@ export AIRFLOW_CONN_PEAKA_DEFAULT="{\"conn_type\": \"peaka\", \"host\": \"$base_
 export PATH=/usr/bin:/bin
 "$venv/bin/airflow" db migrate >"$work/migrate.log" 2>&1 || { cat "$work/migrate.log"; exit 1; }
 
-# dag_test CACHE_ID LOG: runs the example DAG for one cache; prints the exit code.
+# dag_test CACHE_ID LOG [DAG]: runs a DAG (the example) for one cache; prints the exit code.
 dag_test() {
   local code=0
-  "$venv/bin/airflow" dags test peaka_example -c "{\"cache_id\": \"$1\"}" >"$2" 2>&1 || code=$?
+  "$venv/bin/airflow" dags test "${3:-peaka_example}" -c "{\"cache_id\": \"$1\"}" >"$2" 2>&1 || code=$?
   echo "$code"
 }
 fail() { echo "airflow: $*" >&2; exit 1; }
@@ -98,11 +101,25 @@ grep -qF "cache $cache ready: execution $execution_id" "$work/ready.log" || fail
 echo "airflow: dags test, a refresh that fails"
 cache="triggered-fails-after-2s~bad"
 code=$(dag_test "$cache" "$work/failed.log")
-state=$(sql "select state from task_instance where task_id = 'wait_for_cache' and run_id = (select max(run_id) from dag_run)")
-report=$(sql "select state from task_instance where task_id = 'report' and run_id = (select max(run_id) from dag_run)")
+state=$(sql "select state from task_instance where dag_id = 'peaka_example' and task_id = 'wait_for_cache' and run_id = (select max(run_id) from dag_run where dag_id = 'peaka_example')")
+report=$(sql "select state from task_instance where dag_id = 'peaka_example' and task_id = 'report' and run_id = (select max(run_id) from dag_run where dag_id = 'peaka_example')")
 echo "exit $code; wait_for_cache $state, report $report"
 [ "$state" = failed ] || { cat "$work/failed.log"; fail "wait_for_cache is '$state', not failed"; }
 [ "$report" = upstream_failed ] || fail "report is '$report', not upstream_failed"
 grep -q "Peaka cache refresh failed: .*Source connection refused" "$work/failed.log" \
   || { cat "$work/failed.log"; fail "the execution's error is not in the log"; }
+echo "airflow: dags test, waiting on the worker (not deferrable), a time bound from a macro"
+cache="completes-after-2s~sync"
+code=$(dag_test "$cache" "$work/sync.log" peaka_sync)
+state=$(sql "select state from task_instance where dag_id = 'peaka_sync'")
+rendered=$(sql "select rendered_fields from rendered_task_instance_fields where dag_id = 'peaka_sync'")
+echo "exit $code; wait_for_cache $state; rendered: $rendered"
+[ "$code" -eq 0 ] && [ "$state" = success ] || { cat "$work/sync.log"; fail "the synchronous wait did not succeed"; }
+# The binary's own log lines reached the task log, and nothing deferred.
+grep -qF "peaka-wait: cache $cache is ready" "$work/sync.log" || { cat "$work/sync.log"; fail "the binary's log is not in the task log"; }
+if grep -qF "Pausing task as DEFERRED" "$work/sync.log"; then fail "the synchronous sensor deferred"; fi
+printf '%s' "$rendered" | grep -qE '"started_after": "20[0-9]{2}-[0-9]{2}-[0-9]{2}[ T][0-9:.]+\+00:00"' \
+  || fail "started_after was not rendered from the macro: $rendered"
+case "$rendered" in *demo-key*) fail "the API key is in the rendered fields" ;; esac
+if grep -qF demo-key "$work/sync.log" "$work/failed.log"; then fail "the API key is in a log"; fi
 echo "airflow: ok"
