@@ -42,7 +42,8 @@ for _ in $(seq 50); do [ -s "$url_file" ] && break; sleep 0.1; done
 base_url=$(head -n 1 "$url_file")
 [ -n "$base_url" ] || { echo "airflow: the fake API did not start" >&2; exit 1; }
 
-echo "airflow: pytest"
+echo "airflow: ruff (lint and format) and pytest"
+(cd airflow-provider && "$venv/bin/ruff" check --quiet . && "$venv/bin/ruff" format --check --quiet .)
 PEAKA_FAKE_URL="$base_url" PEAKA_WAIT_BIN="$root/target/debug/peaka-wait" \
   "$venv/bin/python" -m pytest -q -p no:cacheprovider airflow-provider/tests
 

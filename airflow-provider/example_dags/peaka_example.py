@@ -47,8 +47,10 @@ with DAG(
     def report(outcome: dict) -> None:
         """Reads the sensor's XCom: which execution made each cache ready."""
         for cache_id, cache in outcome["caches"].items():
-            print(f"cache {cache_id} ready: execution {cache['execution_id']} "
-                  f"finished at {cache['finished_at']} with {cache['records']} records")
+            print(
+                f"cache {cache_id} ready: execution {cache['execution_id']} "
+                f"finished at {cache['finished_at']} with {cache['records']} records"
+            )
 
     load() >> wait_for_cache
     report(wait_for_cache.output)

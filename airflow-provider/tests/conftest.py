@@ -28,7 +28,9 @@ def base_url():
     if os.environ.get("PEAKA_FAKE_URL"):
         yield os.environ["PEAKA_FAKE_URL"]
         return
-    fake = subprocess.Popen([str(ROOT / "target" / "debug" / "fake-peaka")], stdout=subprocess.PIPE, text=True)
+    fake = subprocess.Popen(
+        [str(ROOT / "target" / "debug" / "fake-peaka")], stdout=subprocess.PIPE, text=True
+    )
     try:
         yield fake.stdout.readline().strip()
     finally:

@@ -14,10 +14,9 @@ from airflow.sdk.exceptions import (
     AirflowSkipException,
 )
 
+from conftest import KEY
 from peaka_airflow import gate
 from peaka_airflow.gate import GateSpec
-
-from conftest import KEY
 
 
 class Records(logging.Handler):
@@ -53,10 +52,29 @@ def test_argv_has_every_flag_once_and_never_the_key():
     )
     argv = spec.argv("/bin/peaka-wait")
     assert argv == [
-        "/bin/peaka-wait", "--project-id", "p", "--output", "json", "--log-format", "json",
-        "--cache-id", "a", "--cache-id", "b",
-        "--since", "2026-11-25 00:00:00+00:00", "--started-after", "now", "--execution", "full",
-        "--trigger", "full", "--stall-timeout", "5m", "--timeout", "60000ms",
+        "/bin/peaka-wait",
+        "--project-id",
+        "p",
+        "--output",
+        "json",
+        "--log-format",
+        "json",
+        "--cache-id",
+        "a",
+        "--cache-id",
+        "b",
+        "--since",
+        "2026-11-25 00:00:00+00:00",
+        "--started-after",
+        "now",
+        "--execution",
+        "full",
+        "--trigger",
+        "full",
+        "--stall-timeout",
+        "5m",
+        "--timeout",
+        "60000ms",
     ]
     assert all(KEY not in arg for arg in argv)
     assert "--all-caches" in GateSpec(project_id="p", all_caches=True).argv("x")
@@ -188,4 +206,6 @@ def test_a_refresh_that_fails(binary, base_url, unique):
     value = asyncio.run(gate.run_gate(spec, KEY, base_url, log, binary=binary))
     assert value["result"] == "failed" and value["exit_code"] == 1
     assert "Source connection refused" in value["message"]
-    assert any(r.levelno == logging.ERROR and "Source connection refused" in r.getMessage() for r in records.records)
+    assert any(
+        r.levelno == logging.ERROR and "Source connection refused" in r.getMessage() for r in records.records
+    )

@@ -13,10 +13,9 @@ from airflow.sdk.exceptions import (
     TaskDeferred,
 )
 
+from conftest import KEY
 from peaka_airflow.sensors import PeakaCacheSensor
 from peaka_airflow.triggers import PeakaWaitTrigger
-
-from conftest import KEY
 
 
 def sensor(binary: str, **kwargs) -> PeakaCacheSensor:
@@ -82,7 +81,9 @@ def test_execute_complete_ends_like_the_synchronous_wait(binary):
 
 def test_time_bounds_are_templated(connection, binary, unique):
     cache_id = f"completes-after-1s{unique}"
-    task = sensor(binary, cache_ids=["{{ params.cache }}"], since="{{ data_interval_end - macros.timedelta(hours=1) }}")
+    task = sensor(
+        binary, cache_ids=["{{ params.cache }}"], since="{{ data_interval_end - macros.timedelta(hours=1) }}"
+    )
     end = datetime(2026, 11, 25, 12, tzinfo=timezone.utc)
     from airflow.sdk.execution_time import macros
 

@@ -7,9 +7,8 @@ import importlib
 
 import psutil
 
-from peaka_airflow.triggers import PeakaWaitTrigger
-
 from conftest import KEY
+from peaka_airflow.triggers import PeakaWaitTrigger
 
 
 def spec(cache_id: str, **extra) -> dict:

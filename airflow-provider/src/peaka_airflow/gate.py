@@ -19,9 +19,10 @@ import re
 import shutil
 import signal
 import sysconfig
+from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, AsyncIterator, Callable
+from typing import Any
 
 from airflow.sdk.exceptions import (
     AirflowException,
@@ -109,7 +110,9 @@ def moment(value: datetime | str | None, name: str) -> str | None:
                 f"{name}={value.isoformat()}: the datetime has no time zone; give it one (UTC)"
             )
         return value.isoformat()
-    raise AirflowFailException(f"{name}={value!r}: expected an RFC 3339 string, 'now', a duration ago or a datetime")
+    raise AirflowFailException(
+        f"{name}={value!r}: expected an RFC 3339 string, 'now', a duration ago or a datetime"
+    )
 
 
 @dataclass(frozen=True)
@@ -136,14 +139,18 @@ class GateSpec:
     def check(self) -> None:
         """Reject what the binary would reject, in the sensor's own words."""
         if not str(self.project_id or "").strip():
-            raise AirflowFailException("project_id is empty: set it to the Peaka project that owns the caches")
+            raise AirflowFailException(
+                "project_id is empty: set it to the Peaka project that owns the caches"
+            )
         ids = [c for c in self.cache_ids if str(c).strip()]
         if self.all_caches and ids:
             raise AirflowFailException("cache_ids and all_caches=True both set: use one of them")
         if not self.all_caches and not ids:
             raise AirflowFailException("no cache: set cache_ids=[...] or all_caches=True")
         if self.execution is not None and self.execution not in EXECUTION_KINDS:
-            raise AirflowFailException(f"execution={self.execution!r}: use one of {', '.join(EXECUTION_KINDS)}")
+            raise AirflowFailException(
+                f"execution={self.execution!r}: use one of {', '.join(EXECUTION_KINDS)}"
+            )
         if self.trigger is not None and self.trigger not in TRIGGER_KINDS:
             raise AirflowFailException(f"trigger={self.trigger!r}: use one of {', '.join(TRIGGER_KINDS)}")
 
@@ -216,8 +223,13 @@ async def lines(reader: asyncio.StreamReader) -> AsyncIterator[bytes]:
             pending = b""
 
 
-def log_line(logger: logging.Logger, raw: bytes, key: str | None) -> str | None:
-    """Log one stderr line of the binary at its level; return its message if it was an error."""
+def log_line(logger: Any, raw: bytes, key: str | None) -> str | None:
+    """Log one stderr line of the binary at its level; return its message if it was an error.
+
+    `logger` is the task's or trigger's logger (`.log(level, format, *args)`,
+    as logging.Logger and Airflow's structlog loggers have), so the lines
+    land in the task log.
+    """
     text = raw.decode("utf-8", "replace").strip()
     if not text:
         return None
@@ -265,9 +277,8 @@ async def run_gate(
     spec: GateSpec,
     key: str,
     base_url: str | None,
-    logger: logging.Logger,
+    logger: Any,
     binary: str | None = None,
-    on_start: Callable[[asyncio.subprocess.Process], None] | None = None,
 ) -> dict[str, Any]:
     """Run the binary to its end, streaming its log, and return the outcome (see `outcome`).
 
@@ -283,8 +294,6 @@ async def run_gate(
         env=child_env(key, base_url),
     )
     logger.info("peaka-wait started (pid %s): %s", process.pid, clean(" ".join(argv[1:]), key))
-    if on_start is not None:
-        on_start(process)
     summary_task = asyncio.ensure_future(_read_bounded(process.stdout))
     last_error = None
     try:
@@ -374,7 +383,9 @@ def conclude(event: dict[str, Any], soft_fail: bool) -> dict[str, Any]:
     elif result in ("unauthorized", "not_found", "api_error"):
         error = AirflowFailException(f"Peaka API answered {result}: {message}")
     else:
-        raise AirflowFailException(f"peaka-wait ended with {result} (exit {event.get('exit_code')}): {message}")
+        raise AirflowFailException(
+            f"peaka-wait ended with {result} (exit {event.get('exit_code')}): {message}"
+        )
     if soft_fail:
         raise AirflowSkipException(f"soft_fail: {error}") from error
     raise error

@@ -9,9 +9,9 @@ triggerer and frees the worker slot until the trigger's event resumes it.
 from __future__ import annotations
 
 import asyncio
-import logging
+from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any, Sequence
+from typing import Any
 
 from airflow.sdk import BaseSensorOperator
 
@@ -122,8 +122,7 @@ class PeakaCacheSensor(BaseSensorOperator):
                 timeout=timedelta(seconds=self.timeout) + DEFERRAL_GRACE,
             )
         key, base_url = PeakaHook(self.peaka_conn_id).get_conn()
-        logger = self.log if isinstance(self.log, logging.Logger) else logging.getLogger(__name__)
-        event = asyncio.run(run_gate(spec, key, base_url, logger, binary=self.binary))
+        event = asyncio.run(run_gate(spec, key, base_url, self.log, binary=self.binary))
         return self._finish(event)
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:

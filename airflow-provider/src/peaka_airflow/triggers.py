@@ -8,8 +8,8 @@ when the triggerer cancels the trigger.
 
 from __future__ import annotations
 
-import logging
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 
 from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowException
@@ -53,10 +53,11 @@ class PeakaWaitTrigger(BaseTrigger):
         except AirflowException as error:
             # A bad connection is a usage error of this task, not a crash of
             # the triggerer: the task fails with the message.
-            yield TriggerEvent({"result": "usage", "exit_code": 2, "message": clean(str(error)), "caches": {}})
+            yield TriggerEvent(
+                {"result": "usage", "exit_code": 2, "message": clean(str(error)), "caches": {}}
+            )
             return
         self.log.info("running peaka-wait in the triggerer for project %s", clean(self.spec.project_id))
-        logger = self.log if isinstance(self.log, logging.Logger) else logging.getLogger(__name__)
-        event = await run_gate(self.spec, key, base_url, logger, binary=self.binary)
+        event = await run_gate(self.spec, key, base_url, self.log, binary=self.binary)
         self.log.info("peaka-wait ended: %s (exit %s)", event["result"], event["exit_code"])
         yield TriggerEvent(event)
