@@ -109,6 +109,7 @@ def test_durations_and_times_become_the_binarys_forms():
     assert gate.duration(timedelta(minutes=2), "t") == "120000ms"
     assert gate.duration(1.5, "t") == "1500ms"
     assert gate.duration("10m", "t") == "10m"
+    assert gate.duration(0, "t") == "0"
     with pytest.raises(AirflowFailException, match="stall_timeout"):
         gate.duration(-1, "stall_timeout")
     moment = datetime(2026, 11, 25, 10, tzinfo=timezone.utc)

@@ -99,3 +99,9 @@ def test_wrong_arguments_fail_early(binary):
         sensor(binary, cache_ids="orders")
     with pytest.raises(AirflowFailException, match="all_caches"):
         sensor(binary, cache_ids=["a"], all_caches=True).gate_spec()
+
+
+def test_timeout_zero_checks_once(connection, binary, unique):
+    with pytest.raises(AirflowSensorTimeout, match="timed out"):
+        sensor(binary, cache_ids=[f"stuck{unique}"], timeout=0).execute({})
+    assert sensor(binary, cache_ids=[f"finished-ago-1m{unique}"], timeout=0).execute({})["result"] == "ready"

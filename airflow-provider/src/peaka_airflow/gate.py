@@ -93,7 +93,8 @@ def duration(value: timedelta | float | int | str | None, name: str) -> str | No
         )
     if seconds < 0:
         raise AirflowFailException(f"{name}={value!r}: a duration cannot be negative")
-    return f"{round(seconds * 1000)}ms"
+    # A bare 0 is the binary's "check once, without waiting".
+    return "0" if seconds == 0 else f"{round(seconds * 1000)}ms"
 
 
 def moment(value: datetime | str | None, name: str) -> str | None:

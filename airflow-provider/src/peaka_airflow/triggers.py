@@ -8,6 +8,7 @@ when the triggerer cancels the trigger.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -48,7 +49,14 @@ class PeakaWaitTrigger(BaseTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Run the gate to its end and yield its outcome; a cancellation stops the binary."""
         try:
-            conn = await BaseHook.aget_connection(self.peaka_conn_id)
+            # aget_connection reads the connection without blocking the
+            # triggerer's event loop; older task SDKs lack it, and a thread
+            # keeps the blocking read off the loop there.
+            aget = getattr(BaseHook, "aget_connection", None)
+            if aget is not None:
+                conn = await aget(self.peaka_conn_id)
+            else:
+                conn = await asyncio.to_thread(BaseHook.get_connection, self.peaka_conn_id)
             key, base_url = credentials(conn, self.peaka_conn_id)
         except AirflowException as error:
             # A bad connection is a usage error of this task, not a crash of
