@@ -32,7 +32,7 @@ where
     };
     logging::init(config.log_format, config.log_level);
     let client = match Client::new(config.base_url.clone(), config.api_key.expose()) {
-        Ok(client) => client,
+        Ok(client) => client.with_request_timeout(config.request_timeout),
         Err(message) => return usage_error(&message),
     };
     let runtime = match tokio::runtime::Builder::new_current_thread()

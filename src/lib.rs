@@ -16,4 +16,6 @@ pub mod gate;
 pub mod logging;
 pub mod report;
 pub mod schedule;
+pub mod secret;
+pub mod text;
 pub mod timespec;

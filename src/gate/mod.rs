@@ -1,0 +1,474 @@
+//! The poll loop: optionally triggers a refresh, then polls every awaited
+//! cache on the schedule until each is decided or the deadline passes, and
+//! returns a [`Report`] of how it ended.
+//!
+//! It owns time (the deadline, the pauses, the per-request budgets, the
+//! server's clock offset) and the memory of what was seen (each slot's last
+//! execution, executions missed between polls, how long one has been
+//! still). What a status *means* is asked of [`crate::decision`], and how to
+//! reach the API of [`crate::client`].
+
+mod messages;
+mod missed;
+mod round;
+mod setup;
+mod signal;
+mod skew;
+mod stall;
+mod trigger;
+
+pub use signal::shutdown_signal;
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+use tokio::time::Instant;
+
+use crate::api::{CacheStatus, Execution, ExecutionKind};
+use crate::client::{Client, Reply};
+use crate::decision::{Baseline, Criteria, Decision, ExecutionFilter, Motion, STARTING_GRACE};
+use crate::exit_codes::Outcome;
+use crate::schedule::Schedule;
+use crate::timespec::{TimeSpec, millis};
+
+use missed::Seen;
+use skew::Clock;
+
+/// How often "still waiting" is logged while nothing changes.
+pub const HEARTBEAT: Duration = Duration::from_secs(60);
+
+/// The last poll, at the deadline, still gets this long to answer (capped
+/// by `--request-timeout`), so the gate ends within `--timeout` + 1 s.
+pub const FINAL_POLL_BUDGET: Duration = Duration::from_millis(750);
+
+/// A clock difference up to this is noise (the `Date` header has 1 s
+/// resolution, plus the network); beyond it the gate warns and corrects.
+pub const SKEW_TOLERANCE: SignedDuration = SignedDuration::from_secs(5);
+
+/// The largest clock difference the gate corrects for. A `Date` further
+/// off is not a clock that drifted but a broken or lying header.
+pub const MAX_SKEW: SignedDuration = SignedDuration::from_secs(3600);
+
+/// How far past the server's "now" a reported time may lie before it is
+/// taken for garbage (a `finishedAt` in the year 9999).
+pub const FUTURE_TOLERANCE: SignedDuration = SignedDuration::from_secs(60);
+
+/// `--timeout 0` checks once "at once": however slow the server, the run
+/// ends this long after it started (each request also stays within
+/// `--request-timeout`).
+pub const CHECK_ONCE_LIMIT: Duration = Duration::from_secs(5);
+
+/// The whole run ends this long after its deadline at the latest, even if
+/// something below the loop misbehaved: a safety net under the budgets.
+pub const HARD_STOP_AFTER_DEADLINE: Duration = Duration::from_millis(950);
+
+/// A host name that does not exist (NXDOMAIN) for this long ends the gate
+/// with `api_error`: a typo in --base-url does not fix itself.
+pub const NO_SUCH_HOST_LIMIT: Duration = Duration::from_secs(60);
+
+/// How many executions are read from the history when the slot moved on
+/// between two polls.
+pub const HISTORY_LIMIT: u32 = 20;
+
+/// Which caches to wait for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caches {
+    /// These, in this order.
+    Listed(Vec<String>),
+    /// Every cache of the project (`--all-caches`), read at the start.
+    All,
+}
+
+/// What the loop needs to know, fixed for the whole run.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The project of every cache.
+    pub project_id: String,
+    /// The caches to wait for.
+    pub caches: Caches,
+    /// Which slots count.
+    pub execution: ExecutionFilter,
+    /// `--since`, pinned to the server's clock once it is known.
+    pub since: Option<TimeSpec>,
+    /// `--started-after`, likewise.
+    pub started_after: Option<TimeSpec>,
+    /// The local clock when the gate started.
+    pub started_at: Timestamp,
+    /// `--trigger`: the kind of refresh to start before waiting.
+    pub trigger: Option<ExecutionKind>,
+    /// `--stall-timeout`: how long a running execution may stand still.
+    pub stall_timeout: Option<Duration>,
+    /// The overall deadline; zero means check once.
+    pub timeout: Duration,
+    /// The limit on one request.
+    pub request_timeout: Duration,
+}
+
+impl Plan {
+    /// A plan with no bounds, no trigger and no stall limit: "wait for the
+    /// current sync of these caches".
+    pub fn new(
+        project_id: &str,
+        cache_ids: &[&str],
+        execution: ExecutionFilter,
+        timeout: Duration,
+    ) -> Plan {
+        Plan {
+            project_id: project_id.to_owned(),
+            caches: Caches::Listed(cache_ids.iter().map(|c| c.to_string()).collect()),
+            execution,
+            since: None,
+            started_after: None,
+            started_at: Timestamp::now(),
+            trigger: None,
+            stall_timeout: None,
+            timeout,
+            request_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Where one cache stands at the end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheState {
+    /// Not decided when the gate ended.
+    Waiting,
+    /// Ready.
+    Ready,
+    /// A counting execution failed or was cancelled.
+    Failed,
+    /// The awaited execution stopped moving (`--stall-timeout`).
+    Stalled,
+    /// 404, `DELETED`, or missing from the project's list.
+    NotFound,
+    /// 401 or 403.
+    Unauthorized,
+    /// Another 4xx, or a redirect.
+    ApiError,
+}
+
+impl CacheState {
+    /// The name in the summary's `state` field.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheState::Waiting => "waiting",
+            CacheState::Ready => "ready",
+            CacheState::Failed => "failed",
+            CacheState::Stalled => "stalled",
+            CacheState::NotFound => "not_found",
+            CacheState::Unauthorized => "unauthorized",
+            CacheState::ApiError => "api_error",
+        }
+    }
+
+    fn of(outcome: Outcome) -> CacheState {
+        match outcome {
+            Outcome::Unauthorized => CacheState::Unauthorized,
+            Outcome::NotFound => CacheState::NotFound,
+            Outcome::Failed => CacheState::Failed,
+            Outcome::Stalled => CacheState::Stalled,
+            _ => CacheState::ApiError,
+        }
+    }
+}
+
+/// What is known of one cache.
+#[derive(Debug, Clone)]
+pub struct CacheReport {
+    /// The cache id.
+    pub cache_id: String,
+    /// Where it stands.
+    pub state: CacheState,
+    /// The last status the API gave for it.
+    pub status: Option<CacheStatus>,
+    /// The decision on that status.
+    pub decision: Option<Decision>,
+    /// The most recent error polling it, if any.
+    pub last_error: Option<String>,
+}
+
+/// How the run ended.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// The outcome, and so the exit code.
+    pub outcome: Outcome,
+    /// One sentence saying what happened.
+    pub message: String,
+    /// Time from start to end.
+    pub elapsed: Duration,
+    /// Requests sent to the API (status, list, history and trigger).
+    pub polls: u64,
+    /// The project id.
+    pub project_id: String,
+    /// Every cache, in the order given.
+    pub caches: Vec<CacheReport>,
+    /// The cache that decided the outcome (the one that failed, the last
+    /// to become ready, the first still waiting at the timeout), if any.
+    pub decided_by: Option<usize>,
+    /// Which slots were looked at.
+    pub execution: ExecutionFilter,
+}
+
+/// An ending: the outcome and the sentence that explains it.
+type Ended = (Outcome, String);
+
+/// Runs the gate until it is decided, the deadline passes, or `stop`
+/// resolves (a signal), whichever comes first.
+pub async fn run(
+    plan: &Plan,
+    client: &Client,
+    mut schedule: Schedule,
+    stop: impl Future<Output = Outcome>,
+) -> Report {
+    let mut gate = Gate::new(plan, client);
+    tracing::info!(
+        project_id = %plan.project_id,
+        cache_ids = %gate.caches.iter().map(|c| c.cache_id.as_str()).collect::<Vec<_>>().join(","),
+        execution = gate.execution().as_str(),
+        trigger = plan.trigger.map(ExecutionKind::as_str),
+        timeout_ms = millis(plan.timeout),
+        "{}",
+        gate.awaited()
+    );
+    let hard_stop = gate.deadline + HARD_STOP_AFTER_DEADLINE;
+    let ended = tokio::select! {
+        ended = gate.drive(&mut schedule) => Some(ended),
+        () = tokio::time::sleep_until(hard_stop) => None,
+        signal = stop => Some((signal, format!("interrupted by {} before the gate was decided", match signal {
+            Outcome::Terminated => "SIGTERM",
+            _ => "SIGINT",
+        }))),
+    };
+    let (outcome, message) = ended.unwrap_or_else(|| (Outcome::Timeout, gate.timeout_message()));
+    if outcome == Outcome::Ready {
+        gate.warn_if_old();
+    }
+    gate.report(outcome, message)
+}
+
+/// The loop's memory of one cache.
+#[derive(Debug, Default)]
+struct Watch {
+    /// The slot's record before `--trigger`.
+    baseline: Option<Baseline>,
+    /// The last record seen in each slot.
+    seen: HashMap<ExecutionKind, Seen>,
+    /// Executions that ended between polls, read from the history.
+    missed: Vec<(ExecutionKind, Execution)>,
+    /// The awaited execution's last motion, and since when it is unchanged.
+    motion: Option<(Motion, Instant)>,
+    /// What was last logged, to log only changes.
+    last_logged: Option<u64>,
+    /// Since when the cache has been RUNNING with no running record.
+    starting_since: Option<Instant>,
+    /// At the first sight of the cache: the latest time any of its
+    /// executions ended, and the latest time one started. Those
+    /// executions existed before the gate did, so a clock correction may
+    /// never make them count for a bound relative to the start.
+    first_sight: Option<(Option<Timestamp>, Option<Timestamp>)>,
+}
+
+struct Gate<'a> {
+    plan: &'a Plan,
+    client: &'a Client,
+    caches: Vec<CacheReport>,
+    watches: Vec<Watch>,
+    polls: u64,
+    /// The server's clock against ours.
+    clock: Clock,
+    warned_unknown: HashSet<String>,
+    warned_duplicate: HashSet<String>,
+    /// `--all-caches`: the list read at the start, used as the first round.
+    first_list: Option<Reply<Vec<CacheStatus>>>,
+    /// Since when the base URL's host name has not existed.
+    no_such_host_since: Option<Instant>,
+    started: Instant,
+    deadline: Instant,
+    last_change: Instant,
+}
+
+impl<'a> Gate<'a> {
+    fn new(plan: &'a Plan, client: &'a Client) -> Self {
+        let started = Instant::now();
+        let mut gate = Gate {
+            plan,
+            client,
+            caches: Vec::new(),
+            watches: Vec::new(),
+            polls: 0,
+            clock: Clock::default(),
+            warned_unknown: HashSet::new(),
+            warned_duplicate: HashSet::new(),
+            first_list: None,
+            no_such_host_since: None,
+            started,
+            deadline: deadline(started, plan.timeout),
+            last_change: started,
+        };
+        if let Caches::Listed(ids) = &plan.caches {
+            gate.set_caches(ids.clone());
+        }
+        gate
+    }
+
+    fn set_caches(&mut self, ids: Vec<String>) {
+        self.caches = ids
+            .into_iter()
+            .map(|cache_id| CacheReport {
+                cache_id,
+                state: CacheState::Waiting,
+                status: None,
+                decision: None,
+                last_error: None,
+            })
+            .collect();
+        self.watches = self.caches.iter().map(|_| Watch::default()).collect();
+    }
+
+    /// `--trigger` waits for its own kind of refresh.
+    fn execution(&self) -> ExecutionFilter {
+        match self.plan.trigger {
+            Some(ExecutionKind::Incremental) => ExecutionFilter::Incremental,
+            Some(ExecutionKind::Full) => ExecutionFilter::Full,
+            None => self.plan.execution,
+        }
+    }
+
+    fn check_once(&self) -> bool {
+        self.plan.timeout.is_zero()
+    }
+
+    /// The criteria for one cache (or the shared part, for `None`), with
+    /// local-clock TIMEs read on the server's clock.
+    ///
+    /// A correction that moves a bound earlier (the server's clock is
+    /// behind) never goes so far that an execution the gate found already
+    /// finished (or started) at its first sight of the cache counts: those
+    /// provably happened before the gate started.
+    fn criteria(&self, cache: Option<usize>) -> Criteria {
+        let local_start = self.plan.started_at;
+        let server_start = self.clock.on_server(local_start);
+        let first_sight = cache.and_then(|i| self.watches[i].first_sight);
+        let pin = |spec: Option<TimeSpec>, seen: Option<Timestamp>, step: SignedDuration| {
+            let spec = spec?;
+            let corrected = spec.resolve(server_start);
+            let local = spec.resolve(local_start);
+            Some(match seen {
+                Some(seen) if corrected < local => {
+                    corrected.max(local.min(seen.checked_add(step).unwrap_or(seen)))
+                }
+                _ => corrected,
+            })
+        };
+        Criteria {
+            execution: self.execution(),
+            since: pin(
+                self.plan.since,
+                first_sight.and_then(|(ended, _)| ended),
+                SignedDuration::ZERO,
+            ),
+            started_after: pin(
+                self.plan.started_after,
+                first_sight.and_then(|(_, started)| started),
+                // createdAt >= bound: one nanosecond past the last start.
+                SignedDuration::from_nanos(1),
+            ),
+            newer_than: cache.and_then(|i| self.watches[i].baseline.clone()),
+            starting_grace_over: cache
+                .and_then(|i| self.watches[i].starting_since)
+                .is_some_and(|since| since.elapsed() >= STARTING_GRACE),
+        }
+    }
+
+    /// The server's clock now, for a reply received at `received_at`:
+    /// our clock plus the accepted correction, never a raw `Date`.
+    fn server_now(&self, received_at: Timestamp) -> Timestamp {
+        self.clock.on_server(received_at)
+    }
+
+    /// Remembers what the cache showed the first time it was seen.
+    fn note_first_sight(&mut self, i: usize, status: &CacheStatus) {
+        if self.watches[i].first_sight.is_some() {
+            return;
+        }
+        let executions = || {
+            ExecutionFilter::Both
+                .slots()
+                .iter()
+                .filter_map(|&kind| status.execution(kind))
+        };
+        let ended = executions().filter_map(Execution::terminal_at).max();
+        let started = executions().filter_map(|e| e.created_at).max();
+        self.watches[i].first_sight = Some((ended, started));
+    }
+
+    fn report(self, outcome: Outcome, message: String) -> Report {
+        let decided_by = self.decided_by(outcome);
+        Report {
+            outcome,
+            message,
+            elapsed: self.started.elapsed(),
+            polls: self.polls,
+            project_id: self.plan.project_id.clone(),
+            execution: self.execution(),
+            caches: self.caches,
+            decided_by,
+        }
+    }
+
+    /// The cache the outcome is about; see [`Report::decided_by`].
+    fn decided_by(&self, outcome: Outcome) -> Option<usize> {
+        let caches = self.caches.iter().enumerate();
+        match outcome {
+            Outcome::Ready => caches
+                .max_by_key(|(_, c)| {
+                    let kind = c.decision.as_ref().and_then(|d| d.focus);
+                    kind.and_then(|k| c.status.as_ref()?.execution(k)?.terminal_at())
+                })
+                .map(|(i, _)| i),
+            Outcome::Timeout | Outcome::Interrupted | Outcome::Terminated | Outcome::Usage => {
+                caches
+                    .clone()
+                    .find(|(_, c)| c.state == CacheState::Waiting)
+                    .or_else(|| caches.clone().next())
+                    .map(|(i, _)| i)
+            }
+            _ => {
+                let state = CacheState::of(outcome);
+                caches
+                    .clone()
+                    .find(|(_, c)| c.state == state)
+                    .map(|(i, _)| i)
+            }
+        }
+    }
+}
+
+/// When the gate gives up: `timeout` after the start, or
+/// [`CHECK_ONCE_LIMIT`] after it for a single check. A deadline beyond
+/// what the clock can hold is as good as none.
+fn deadline(started: Instant, timeout: Duration) -> Instant {
+    let limit = if timeout.is_zero() {
+        CHECK_ONCE_LIMIT
+    } else {
+        timeout
+    };
+    started
+        .checked_add(limit)
+        .or_else(|| started.checked_add(Duration::from_secs(10 * 365 * 24 * 3600)))
+        .unwrap_or(started)
+}
+
+/// The latest instant a status reports, to check the server's `Date`
+/// against: a server whose "now" is before its own timestamps is wrong.
+fn latest_time(status: &CacheStatus) -> Option<Timestamp> {
+    ExecutionFilter::Both
+        .slots()
+        .iter()
+        .filter_map(|&kind| status.execution(kind))
+        .flat_map(|e| [e.created_at, e.updated_at, e.finished_at.at()])
+        .flatten()
+        .max()
+}

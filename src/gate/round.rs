@@ -1,0 +1,367 @@
+//! One poll round and the deadline around it: the request budget, the
+//! pause between rounds, the heartbeat, and taking in each reply.
+
+use std::time::Duration;
+
+use std::collections::HashMap;
+
+use futures_util::future::join_all;
+use tokio::time::Instant;
+
+use super::{
+    CacheState, Caches, Ended, FINAL_POLL_BUDGET, FUTURE_TOLERANCE, Gate, HEARTBEAT,
+    NO_SUCH_HOST_LIMIT, latest_time,
+};
+use crate::api::CacheStatus;
+use crate::client::{FetchError, Reply};
+use crate::decision::{Verdict, decide};
+use crate::exit_codes::Outcome;
+use crate::schedule::{Schedule, pause};
+use crate::text::shown;
+use crate::timespec::{format_duration, millis};
+
+impl Gate<'_> {
+    /// The time budget of the next request.
+    pub(super) fn budget(&self) -> Duration {
+        let now = Instant::now();
+        if self.check_once() {
+            // The deadline of a single check is CHECK_ONCE_LIMIT after the
+            // start, and no request runs past it.
+            return self
+                .deadline
+                .saturating_duration_since(now)
+                .min(self.plan.request_timeout);
+        }
+        let left = self.deadline.saturating_duration_since(now);
+        // Nothing runs past deadline + FINAL_POLL_BUDGET, even a history
+        // read that follows the final poll.
+        let hard_left = (self.deadline + FINAL_POLL_BUDGET).saturating_duration_since(now);
+        left.max(FINAL_POLL_BUDGET)
+            .min(hard_left)
+            .min(self.plan.request_timeout)
+    }
+
+    pub(super) async fn drive(&mut self, schedule: &mut Schedule) -> Ended {
+        if !self.check_once() {
+            let spread = schedule.first_delay(self.plan.timeout);
+            tracing::debug!(
+                next_poll_ms = millis(spread),
+                "first poll in {}",
+                format_duration(spread)
+            );
+            tokio::time::sleep(spread).await;
+        }
+        if let Err(ended) = self.prepare(schedule).await {
+            return ended;
+        }
+        self.poll_until_decided(schedule).await
+    }
+
+    /// Sleeps until the next attempt, or ends with a timeout (and the
+    /// message `timeout_message` writes) if there is no time left.
+    pub(super) async fn pause_or_timeout(
+        &mut self,
+        schedule: &mut Schedule,
+        retry_after: Option<Duration>,
+        timeout_message: impl FnOnce(&Self) -> String,
+    ) -> Result<(), Ended> {
+        let now = Instant::now();
+        if self.check_once() || now >= self.deadline {
+            return Err((Outcome::Timeout, timeout_message(self)));
+        }
+        let sleep = pause(schedule.next_delay(), retry_after, self.deadline - now);
+        tracing::debug!(
+            next_poll_ms = millis(sleep),
+            "next attempt in {}",
+            format_duration(sleep)
+        );
+        tokio::time::sleep(sleep).await;
+        Ok(())
+    }
+
+    pub(super) async fn poll_until_decided(&mut self, schedule: &mut Schedule) -> Ended {
+        loop {
+            let retry_after = match self.poll_round().await {
+                Ok(retry_after) => retry_after,
+                Err(ended) => return ended,
+            };
+            if self.caches.iter().all(|c| c.state == CacheState::Ready) {
+                return (Outcome::Ready, self.ready_message());
+            }
+            let now = Instant::now();
+            // No heartbeat in the last second before the deadline: the
+            // timeout line says it all a moment later.
+            let near_the_end =
+                self.deadline.saturating_duration_since(now) < Duration::from_secs(1);
+            if now.duration_since(self.last_change) >= HEARTBEAT && !near_the_end {
+                self.last_change = now;
+                tracing::info!(
+                    elapsed_ms = millis(self.started.elapsed()),
+                    left_ms = millis(self.deadline.saturating_duration_since(now)),
+                    "{}",
+                    self.heartbeat_message()
+                );
+            }
+            if let Err(ended) = self
+                .pause_or_timeout(schedule, retry_after, Self::timeout_message)
+                .await
+            {
+                return ended;
+            }
+        }
+    }
+
+    /// Whether one request per round covers every cache.
+    pub(super) fn list_mode(&self) -> bool {
+        self.plan.caches == Caches::All || self.caches.len() > 1
+    }
+
+    /// Polls every awaited cache: one project-level request when several
+    /// caches are awaited, else one request for the cache. Every cache is
+    /// decided afresh on the latest reply, even one seen ready before: it
+    /// may have started a new execution since, and the gate is ready only
+    /// when every cache is ready in the same round. Returns the longest
+    /// `Retry-After` asked for, or the end of the gate.
+    pub(super) async fn poll_round(&mut self) -> Result<Option<Duration>, Ended> {
+        let budget = self.budget();
+        let replies: Vec<(usize, Result<Reply<CacheStatus>, FetchError>)> = if self.list_mode() {
+            let listed = match self.first_list.take() {
+                Some(reply) => Ok(reply),
+                None => {
+                    self.polls += 1;
+                    self.client
+                        .project_statuses(&self.plan.project_id, budget)
+                        .await
+                }
+            };
+            match listed {
+                Ok(reply) => self.match_list(reply),
+                Err(err) => (0..self.caches.len())
+                    .map(|i| (i, Err(err.clone())))
+                    .collect(),
+            }
+        } else {
+            let project = &self.plan.project_id;
+            let client = self.client;
+            let results = join_all(
+                self.caches
+                    .iter()
+                    .map(|cache| client.cache_status(project, &cache.cache_id, budget)),
+            )
+            .await;
+            self.polls += results.len() as u64;
+            results.into_iter().enumerate().collect()
+        };
+        let mut retry_after: Option<Duration> = None;
+        let mut warned_project = false;
+        // Replies come in the order the caches were given, so the first
+        // ending found is the one that decides the outcome.
+        let mut ended = None;
+        for (i, result) in replies {
+            let cache_id = self.caches[i].cache_id.clone();
+            let ending = match result {
+                Ok(reply) => self.observe(i, reply).await,
+                Err(err) => {
+                    let message = err.message().to_owned();
+                    self.caches[i].last_error = Some(message.clone());
+                    if let Some(outcome) = err.outcome() {
+                        self.caches[i].state = CacheState::of(outcome);
+                        Some((outcome, format!("cache {cache_id}: {message}")))
+                    } else {
+                        self.caches[i].state = CacheState::Waiting;
+                        if let FetchError::Transient {
+                            retry_after: Some(wait),
+                            ..
+                        } = err
+                        {
+                            retry_after = Some(retry_after.map_or(wait, |r| r.max(wait)));
+                        }
+                        let elapsed_ms = millis(self.started.elapsed());
+                        if !self.list_mode() {
+                            tracing::warn!(cache_id = %cache_id, attempt = self.polls, elapsed_ms, "cache {cache_id}: {message}; retrying");
+                        } else if !warned_project {
+                            warned_project = true;
+                            tracing::warn!(project_id = %self.plan.project_id, attempt = self.polls, elapsed_ms, "project {}: {message}; retrying", self.plan.project_id);
+                        }
+                        self.note_unresolved(&err)
+                    }
+                }
+            };
+            if ended.is_none() {
+                ended = ending;
+            }
+        }
+        match ended {
+            Some(ended) => Err(ended),
+            None => Ok(retry_after),
+        }
+    }
+
+    /// Gives up on a host name that does not exist once it has not existed
+    /// for [`NO_SUCH_HOST_LIMIT`]; any other answer starts the count anew.
+    fn note_unresolved(&mut self, err: &FetchError) -> Option<Ended> {
+        let FetchError::NoSuchHost(message) = err else {
+            self.no_such_host_since = None;
+            return None;
+        };
+        let since = *self.no_such_host_since.get_or_insert_with(Instant::now);
+        (since.elapsed() >= NO_SUCH_HOST_LIMIT).then(|| {
+            (
+                Outcome::ApiError,
+                format!(
+                    "{message}; the name has not existed for {}",
+                    format_duration(since.elapsed())
+                ),
+            )
+        })
+    }
+
+    /// Pairs the project's list with the awaited caches, moving each status
+    /// out of the list (a list of 10,000 caches is not copied). A cache
+    /// listed twice is decided on its less ready entry; an entry without an
+    /// id cannot be told apart from any cache, so it is an API error where
+    /// it could be an awaited one.
+    fn match_list(
+        &mut self,
+        reply: Reply<Vec<CacheStatus>>,
+    ) -> Vec<(usize, Result<Reply<CacheStatus>, FetchError>)> {
+        let Reply {
+            value,
+            server_date,
+            received_at,
+        } = reply;
+        let mut by_id: HashMap<String, CacheStatus> = HashMap::with_capacity(value.len());
+        let mut duplicates: Vec<CacheStatus> = Vec::new();
+        let mut without_id: Option<String> = None;
+        for status in value {
+            match status.id.clone() {
+                Some(id) if by_id.contains_key(&id) => duplicates.push(status),
+                Some(id) => {
+                    by_id.insert(id, status);
+                }
+                None => {
+                    without_id.get_or_insert_with(|| shown(status.status.as_str()));
+                }
+            }
+        }
+        let all_caches = self.plan.caches == Caches::All;
+        (0..self.caches.len())
+            .map(|i| {
+                let cache_id = self.caches[i].cache_id.clone();
+                let entries = by_id.remove(&cache_id).map(|first| {
+                    let mut entries = vec![first];
+                    entries.extend(
+                        duplicates
+                            .iter()
+                            .filter(|d| d.id.as_deref() == Some(cache_id.as_str()))
+                            .cloned(),
+                    );
+                    entries
+                });
+                let result = match (entries, &without_id) {
+                    (_, Some(status)) if all_caches => Err(no_id_error(status)),
+                    (Some(entries), _) => Ok(Reply {
+                        value: self.least_ready(i, entries),
+                        server_date,
+                        received_at,
+                    }),
+                    (None, Some(status)) => Err(FetchError::Api(format!(
+                        "not among the caches of project {}, and the list has {}",
+                        self.plan.project_id,
+                        no_id_error(status).message()
+                    ))),
+                    (None, None) => Err(FetchError::NotFound(format!(
+                        "not among the caches of project {} (check --cache-id)",
+                        self.plan.project_id
+                    ))),
+                };
+                (i, result)
+            })
+            .collect()
+    }
+
+    /// Of several entries for one cache, the one furthest from ready.
+    fn least_ready(&mut self, i: usize, mut entries: Vec<CacheStatus>) -> CacheStatus {
+        if entries.len() > 1 {
+            let cache_id = &self.caches[i].cache_id;
+            if self.warned_duplicate.insert(cache_id.clone()) {
+                tracing::warn!(cache_id = %cache_id, entries = entries.len(), "cache {cache_id} is listed {} times in the project's list; the least ready entry counts", entries.len());
+            }
+            let criteria = self.criteria(Some(i));
+            let rank =
+                |status: &CacheStatus| match decide(status, &criteria, &self.watches[i].missed)
+                    .verdict
+                {
+                    Verdict::Failed | Verdict::Deleted => 0,
+                    Verdict::Waiting => 1,
+                    Verdict::Ready => 2,
+                };
+            if let Some(worst) = (0..entries.len()).min_by_key(|&k| rank(&entries[k])) {
+                return entries.swap_remove(worst);
+            }
+        }
+        entries.swap_remove(0)
+    }
+
+    /// Takes in one cache's status: reads what was missed, decides, logs a
+    /// change, checks for a stall. Returns the end of the gate, if this is it.
+    pub(super) async fn observe(&mut self, i: usize, reply: Reply<CacheStatus>) -> Option<Ended> {
+        self.no_such_host_since = None;
+        self.measure_skew(&reply, latest_time(&reply.value));
+        let server_now = self.server_now(reply.received_at);
+        let mut status = reply.value;
+        status.forget_times_after(server_now + FUTURE_TOLERANCE);
+        self.note_first_sight(i, &status);
+        self.read_missed(i, &status, server_now).await;
+        let criteria = self.criteria(Some(i));
+        let decision = decide(&status, &criteria, &self.watches[i].missed);
+        let watch = &mut self.watches[i];
+        watch.starting_since = match (decision.starting, watch.starting_since) {
+            (true, Some(since)) => Some(since),
+            (true, None) => Some(Instant::now()),
+            (false, _) => None,
+        };
+        let cache_id = self.caches[i].cache_id.clone();
+        tracing::debug!(cache_id = %cache_id, attempt = self.polls, elapsed_ms = millis(self.started.elapsed()), status = status.status.as_str(), "poll cache {cache_id}: {}", decision.detail);
+        if let Some(unknown) = &decision.unknown_status {
+            if self.warned_unknown.insert(unknown.clone()) {
+                tracing::warn!(cache_id = %cache_id, status = %unknown, "cache {cache_id}: execution status {unknown} is unknown to this version of peaka-wait; treating it as still running");
+            }
+        }
+        let stalled = self.check_stall(i, &status, &decision, server_now);
+        let ending = match decision.verdict {
+            Verdict::Failed => Some((
+                Outcome::Failed,
+                format!("cache {cache_id}: {}", decision.detail),
+            )),
+            Verdict::Deleted => Some((
+                Outcome::NotFound,
+                format!("cache {cache_id}: {}", decision.detail),
+            )),
+            Verdict::Waiting | Verdict::Ready => stalled,
+        };
+        // An ending is said once, by the final line; so is the readiness of
+        // a single cache.
+        let said_at_the_end =
+            ending.is_some() || (decision.verdict == Verdict::Ready && self.caches.len() == 1);
+        if !said_at_the_end {
+            self.log_change(i, &status, &decision);
+        }
+        let cache = &mut self.caches[i];
+        cache.state = match (&ending, decision.verdict) {
+            (Some((outcome, _)), _) => CacheState::of(*outcome),
+            (None, Verdict::Ready) => CacheState::Ready,
+            (None, _) => CacheState::Waiting,
+        };
+        cache.status = Some(status);
+        cache.decision = Some(decision);
+        ending
+    }
+}
+
+/// An entry without an id, as an error.
+fn no_id_error(status: &str) -> FetchError {
+    FetchError::Api(format!(
+        "a cache without an id (status {status}): peaka-wait cannot tell which cache it is, so it cannot say that every cache is ready"
+    ))
+}

@@ -1,0 +1,112 @@
+//! `--trigger`: note each slot's record (the baseline the triggered
+//! execution must supersede), then ask Peaka to start the refresh, sending
+//! it again only when it provably never reached the server.
+
+use jiff::Timestamp;
+
+use super::{CacheState, Ended, Gate, MAX_SKEW, SKEW_TOLERANCE, latest_time};
+use crate::api::{CacheStatus, ExecutionKind};
+use crate::client::{FetchError, Reply};
+use crate::decision::Baseline;
+use crate::exit_codes::Outcome;
+use crate::schedule::Schedule;
+
+impl Gate<'_> {
+    /// Notes the slot's record, then triggers. The trigger is repeated only
+    /// when it provably never reached the server.
+    pub(super) async fn trigger(
+        &mut self,
+        i: usize,
+        kind: ExecutionKind,
+        schedule: &mut Schedule,
+    ) -> Result<(), Ended> {
+        let cache_id = self.caches[i].cache_id.clone();
+        let baseline = loop {
+            let budget = self.budget();
+            self.polls += 1;
+            match self
+                .client
+                .cache_status(&self.plan.project_id, &cache_id, budget)
+                .await
+            {
+                Ok(reply) => {
+                    self.measure_skew(&reply, latest_time(&reply.value));
+                    self.note_first_sight(i, &reply.value);
+                    self.remember_slots(i, &reply.value);
+                    let mut baseline = Baseline::of(&reply.value, kind);
+                    if baseline.id.is_none() {
+                        baseline.not_before = Some(self.trigger_time(&reply));
+                    }
+                    break baseline;
+                }
+                Err(err) => {
+                    let subject = format!("cache {cache_id}");
+                    self.retry_or_end(
+                        &err,
+                        Some(i),
+                        &subject,
+                        schedule,
+                        "reading the cache before the trigger",
+                    )
+                    .await?
+                }
+            }
+        };
+        loop {
+            let budget = self.budget();
+            self.polls += 1;
+            match self
+                .client
+                .trigger(&self.plan.project_id, &cache_id, kind, budget)
+                .await
+            {
+                Ok(_) => {
+                    tracing::info!(cache_id = %cache_id, kind = kind.as_str(), "cache {cache_id}: triggered {} (the slot showed {})", kind.a_label(), baseline.id.as_deref().unwrap_or("no execution"));
+                    break;
+                }
+                Err(FetchError::Unreached(cause)) => {
+                    tracing::warn!(cache_id = %cache_id, "cache {cache_id}: the trigger could not be sent ({cause}); sending it again");
+                    let message = format!(
+                        "cache {cache_id}: the {} could not be triggered: {cause}",
+                        kind.label()
+                    );
+                    self.pause_or_timeout(schedule, None, |_| message).await?;
+                }
+                Err(err) if err.outcome().is_none() => {
+                    tracing::warn!(cache_id = %cache_id, "cache {cache_id}: the trigger may or may not have reached Peaka ({}); not sending it again, waiting for a new {}", err.message(), kind.label());
+                    self.caches[i].last_error = Some(format!("trigger: {}", err.message()));
+                    break;
+                }
+                Err(err) => {
+                    let outcome = err.outcome().unwrap_or(Outcome::ApiError);
+                    self.caches[i].state = CacheState::of(outcome);
+                    self.caches[i].last_error = Some(err.message().to_owned());
+                    return Err((
+                        outcome,
+                        format!(
+                            "cache {cache_id}: triggering {} failed: {}",
+                            kind.a_label(),
+                            err.message()
+                        ),
+                    ));
+                }
+            }
+        }
+        self.watches[i].baseline = Some(baseline);
+        Ok(())
+    }
+
+    /// The server's time just before the trigger, for a slot that had no
+    /// record: the triggered execution is created after it. The earlier of
+    /// the server's own `Date` (when it is not absurd) and our clock read
+    /// on the server's, less the tolerance, so that neither a skewed clock
+    /// nor a lying header can admit a record from long before.
+    fn trigger_time(&self, reply: &Reply<CacheStatus>) -> Timestamp {
+        let ours = self.server_now(reply.received_at);
+        let date = reply
+            .server_date
+            .filter(|date| date.duration_since(reply.received_at).abs() <= MAX_SKEW);
+        let earliest = date.map_or(ours, |date| date.min(ours));
+        earliest.checked_sub(SKEW_TOLERANCE).unwrap_or(earliest)
+    }
+}
