@@ -117,7 +117,7 @@ rendered=$(sql "select rendered_fields from rendered_task_instance_fields where 
 echo "exit $code; wait_for_cache $state; rendered: $rendered"
 [ "$code" -eq 0 ] && [ "$state" = success ] || { cat "$work/sync.log"; fail "the synchronous wait did not succeed"; }
 # The binary's own log lines reached the task log, and nothing deferred.
-grep -qF "peaka-wait: cache $cache is ready" "$work/sync.log" || { cat "$work/sync.log"; fail "the binary's log is not in the task log"; }
+grep -qE "peaka-wait: cache $cache: incremental sync [^ ]+ COMPLETED" "$work/sync.log" || { cat "$work/sync.log"; fail "the binary's log is not in the task log"; }
 if grep -qF "Pausing task as DEFERRED" "$work/sync.log"; then fail "the synchronous sensor deferred"; fi
 printf '%s' "$rendered" | grep -qE '"started_after": "20[0-9]{2}-[0-9]{2}-[0-9]{2}[ T][0-9:.]+\+00:00"' \
   || fail "started_after was not rendered from the macro: $rendered"
