@@ -179,6 +179,21 @@ def test_overlong_lines_are_cut():
     assert all(len(line) <= gate.MAX_LINE_BYTES for line in got)
 
 
+def test_a_summary_written_in_pieces_is_read_whole_and_bounded():
+    async def read(pieces: list[bytes]) -> bytes:
+        reader = asyncio.StreamReader()
+        task = asyncio.ensure_future(gate.read_bounded(reader))
+        for piece in pieces:
+            reader.feed_data(piece)
+            await asyncio.sleep(0.01)
+        reader.feed_eof()
+        return await task
+
+    assert asyncio.run(read([b'{"result":', b'"ready"}', b"\n"])) == b'{"result":"ready"}\n'
+    huge = asyncio.run(read([b"x" * (600 * 1024), b"y" * (600 * 1024)]))
+    assert len(huge) == gate.MAX_SUMMARY_BYTES
+
+
 def test_log_lines_keep_their_level():
     log, records = logger()
     error = gate.log_line(log, b'{"level":"ERROR","message":"it failed: demo-key"}', KEY)

@@ -247,12 +247,17 @@ def log_line(logger: Any, raw: bytes, key: str | None) -> str | None:
     return message if level >= logging.ERROR else None
 
 
-async def _read_bounded(reader: asyncio.StreamReader) -> bytes:
-    data = await reader.read(MAX_SUMMARY_BYTES)
-    # Drain the rest unread, so that the binary is never blocked on a full pipe.
-    while await reader.read(64 * 1024):
-        pass
-    return data
+async def read_bounded(reader: asyncio.StreamReader) -> bytes:
+    """Read a stream to its end, keeping at most MAX_SUMMARY_BYTES.
+
+    The summary may arrive in several writes; the part past the cap is
+    drained unread, so that the binary is never blocked on a full pipe.
+    """
+    data = bytearray()
+    while chunk := await reader.read(64 * 1024):
+        if len(data) < MAX_SUMMARY_BYTES:
+            data += chunk[: MAX_SUMMARY_BYTES - len(data)]
+    return bytes(data)
 
 
 async def stop(process: asyncio.subprocess.Process) -> None:
@@ -295,7 +300,7 @@ async def run_gate(
         env=child_env(key, base_url),
     )
     logger.info("peaka-wait started (pid %s): %s", process.pid, clean(" ".join(argv[1:]), key))
-    summary_task = asyncio.ensure_future(_read_bounded(process.stdout))
+    summary_task = asyncio.ensure_future(read_bounded(process.stdout))
     last_error = None
     try:
         async for raw in lines(process.stderr):
