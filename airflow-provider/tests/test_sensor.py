@@ -105,3 +105,20 @@ def test_timeout_zero_checks_once(connection, binary, unique):
     with pytest.raises(AirflowSensorTimeout, match="timed out"):
         sensor(binary, cache_ids=[f"stuck{unique}"], timeout=0).execute({})
     assert sensor(binary, cache_ids=[f"finished-ago-1m{unique}"], timeout=0).execute({})["result"] == "ready"
+
+
+def test_resuming_keeps_usage_errors_failures_under_soft_fail(binary):
+    task = sensor(binary, cache_ids=["c"], deferrable=True, soft_fail=True)
+    usage = {"result": "usage", "exit_code": 2, "message": "--since: bad time"}
+    with pytest.raises(AirflowFailException, match="bad time") as raised:
+        task.resume_execution("execute_complete", {"event": usage}, {})
+    assert not isinstance(raised.value, AirflowSkipException)
+    failed = {"result": "failed", "exit_code": 1, "message": "FAILED"}
+    with pytest.raises(AirflowSkipException):
+        task.resume_execution("execute_complete", {"event": failed}, {})
+    # The deferral's own timeout keeps Airflow's sensor semantics: a skip under soft_fail.
+    with pytest.raises(AirflowSkipException):
+        task.resume_execution("__fail__", {"error": "Trigger timeout"}, {})
+    task.soft_fail = False
+    with pytest.raises(AirflowSensorTimeout):
+        task.resume_execution("__fail__", {"error": "Trigger timeout"}, {})

@@ -130,6 +130,18 @@ class PeakaCacheSensor(BaseSensorOperator):
         self.log.info("resumed by the trigger's event: %s", event.get("result"))
         return self._finish(event)
 
+    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Any) -> Any:
+        """Resume from the trigger's event with the same endings as the synchronous wait.
+
+        BaseSensorOperator would turn every failure into a skip under
+        soft_fail; `gate.conclude` already applies soft_fail to the results
+        it covers and keeps usage errors failures. Trigger failures and the
+        deferral timeout keep Airflow's sensor handling.
+        """
+        if next_method == "execute_complete":
+            return self.execute_complete(context, **(next_kwargs or {}))
+        return super().resume_execution(next_method, next_kwargs, context)
+
     def _finish(self, event: dict[str, Any]) -> dict[str, Any]:
         for cache_id, cache in (event.get("caches") or {}).items():
             self.log.info(
