@@ -17,7 +17,8 @@ key=$({ cat "$requirements"; "$python" --version; } | sha256sum | cut -c1-16)
 venv="${HOME}/.cache/peaka-wait/airflow-venv-$key"
 if [ ! -x "$venv/bin/airflow" ] || [ ! -f "$venv/.complete" ]; then
   echo "airflow: building the venv $venv"
-  rm -rf "$venv"
+  # Venvs of older pins are never used again.
+  rm -rf "${HOME}"/.cache/peaka-wait/airflow-venv-*
   "$python" -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$requirements"
   touch "$venv/.complete"
