@@ -20,7 +20,17 @@ set_if PEAKA_STALL_TIMEOUT "${INPUT_STALL_TIMEOUT:-}"
 set_if PEAKA_TIMEOUT "${INPUT_TIMEOUT:-}"
 set_if PEAKA_INITIAL_INTERVAL "${INPUT_INITIAL_INTERVAL:-}"
 set_if PEAKA_MAX_INTERVAL "${INPUT_MAX_INTERVAL:-}"
+set_if PEAKA_API_KEY_FILE "${INPUT_API_KEY_FILE:-}"
+set_if PEAKA_REQUEST_TIMEOUT "${INPUT_REQUEST_TIMEOUT:-}"
 set_if PEAKA_LOG_FORMAT "${INPUT_LOG_FORMAT:-}"
-if [ "${INPUT_ALL_CACHES:-false}" = "true" ]; then export PEAKA_ALL_CACHES=true; fi
+set_if PEAKA_LOG_LEVEL "${INPUT_LOG_LEVEL:-}"
+set_if PEAKA_OUTPUT "${INPUT_OUTPUT:-}"
+# Booleans go through as written: peaka-wait accepts true/false, 1/0,
+# yes/no, on/off in any case, and names the input when it cannot.
+set_if PEAKA_ALL_CACHES "${INPUT_ALL_CACHES:-}"
+set_if PEAKA_QUIET "${INPUT_QUIET:-}"
+# Tells peaka-wait that PEAKA_* came from inputs, so a message about a bad
+# value names the input as well as the variable.
+export PEAKA_WAIT_ACTION=1
 
 "${PEAKA_WAIT_BIN:-peaka-wait}"

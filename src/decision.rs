@@ -581,6 +581,9 @@ mod tests {
         CacheStatus {
             id: Some("c".into()),
             status: Status::parse(top),
+            catalog_id: None,
+            schema_name: None,
+            table_name: None,
             last_incremental_cache_execution: incremental.map(Box::new),
             last_full_refresh_cache_execution: full.map(Box::new),
         }
@@ -948,7 +951,9 @@ mod tests {
     fn failures_carry_the_execution_error() {
         let mut failed = ex("f9", "FAILED", 1, Some(2));
         if let Some(e) = failed.as_mut() {
-            e.error = Some(serde_json::json!({"message": "source unreachable"}));
+            e.error = Some(Box::new(
+                serde_json::json!({"message": "source unreachable"}),
+            ));
         }
         let decision = decide(
             &cache("FAILED", None, failed),

@@ -13,6 +13,7 @@ pub mod client;
 pub mod decision;
 pub mod exit_codes;
 pub mod gate;
+pub mod list;
 pub mod logging;
 pub mod report;
 pub mod schedule;

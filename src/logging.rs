@@ -17,7 +17,7 @@ use tracing_subscriber::filter::Targets;
 use tracing_subscriber::prelude::*;
 
 use crate::cli::{Format, LogLevel};
-use crate::text::one_line;
+use crate::text::{SeparatorEscaper, one_line};
 
 /// Installs the global subscriber. Called once, before anything logs.
 pub fn init(format: Format, level: LogLevel) {
@@ -68,32 +68,4 @@ pub fn init(format: Format, level: LogLevel) {
     };
     // Only fails if a subscriber is already set (a test harness); keep it.
     let _ = installed;
-}
-
-/// JSON escapes control characters but not U+2028 and U+2029, which some
-/// log viewers take for line breaks; inside a JSON string their escaped
-/// forms mean the same.
-struct SeparatorEscaper<W>(W);
-
-impl<W: std::io::Write> std::io::Write for SeparatorEscaper<W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.write_all(buf)?;
-        Ok(buf.len())
-    }
-
-    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
-        let text = String::from_utf8_lossy(buf);
-        if text.contains(['\u{2028}', '\u{2029}']) {
-            let escaped = text
-                .replace('\u{2028}', "\\u2028")
-                .replace('\u{2029}', "\\u2029");
-            self.0.write_all(escaped.as_bytes())
-        } else {
-            self.0.write_all(buf)
-        }
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.0.flush()
-    }
 }

@@ -66,6 +66,57 @@ pub fn shown(text: &str) -> String {
     one_line(&clip(text, MAX_SHOWN_CHARS)).into_owned()
 }
 
+/// Outside text in a table cell or beside a setting's name: [`one_line`],
+/// then cut to at most `max_chars` characters (the escapes count), ending
+/// with `…` where it was cut. For columns, where a note of how much was
+/// cut would not fit.
+pub fn printable(text: &str, max_chars: usize) -> String {
+    let line = one_line(text);
+    match line.char_indices().nth(max_chars) {
+        None => line.into_owned(),
+        Some(_) => {
+            let keep = max_chars.saturating_sub(1);
+            let mut out: String = line.chars().take(keep).collect();
+            if max_chars > 0 {
+                out.push('…');
+            }
+            out
+        }
+    }
+}
+
+/// A writer that escapes U+2028 and U+2029 in JSON it passes on: JSON
+/// escapes control characters but not these two, which some log viewers
+/// take for line breaks; inside a JSON string their escaped forms mean the
+/// same. It expects each write to hold whole characters, as serde_json's
+/// writes and the log layer's lines do.
+pub struct SeparatorEscaper<W>(pub W);
+
+impl<W: std::io::Write> std::io::Write for SeparatorEscaper<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.write_all(buf)?;
+        Ok(buf.len())
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        // U+2028 and U+2029 are E2 80 A8 and E2 80 A9 in UTF-8.
+        if !buf
+            .windows(2)
+            .any(|w| w == [0x80, 0xA8] || w == [0x80, 0xA9])
+        {
+            return self.0.write_all(buf);
+        }
+        let text = String::from_utf8_lossy(buf)
+            .replace('\u{2028}', "\\u2028")
+            .replace('\u{2029}', "\\u2029");
+        self.0.write_all(text.as_bytes())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,6 +140,25 @@ mod tests {
     }
 
     #[test]
+    fn json_separators_are_escaped_on_the_way_out() {
+        use std::io::Write;
+        let mut out = Vec::new();
+        let value = serde_json::json!({"x": "a\u{2028}b\u{2029}c"});
+        serde_json::to_writer(SeparatorEscaper(&mut out), &value).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text, r#"{"x":"a\u2028b\u2029c"}"#);
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&text).unwrap(),
+            value
+        );
+        let mut plain = Vec::new();
+        SeparatorEscaper(&mut plain)
+            .write_all("é ✓".as_bytes())
+            .unwrap();
+        assert_eq!(plain, "é ✓".as_bytes());
+    }
+
+    #[test]
     fn long_text_is_clipped_on_a_character_boundary() {
         assert_eq!(clip("abc", 3), "abc");
         assert_eq!(clip("ééééé", 2), "éé… (3 more characters)");
@@ -96,5 +166,18 @@ mod tests {
         let out = shown(&long);
         assert!(out.len() < 1100, "{}", out.len());
         assert!(out.ends_with("(4000 more characters)"), "{out}");
+    }
+
+    #[test]
+    fn printable_cells_are_one_line_and_bounded() {
+        assert_eq!(printable("t\n::warning::x", 100), "t\\n::warning::x");
+        let cut = printable(&"ş".repeat(10_000), 40);
+        assert_eq!(cut.chars().count(), 40);
+        assert!(cut.ends_with('…'));
+        let cut = printable(&"\u{1b}".repeat(100), 20);
+        assert_eq!(cut.chars().count(), 20);
+        assert!(!cut.contains('\u{1b}'));
+        assert_eq!(printable("exactly", 7), "exactly");
+        assert_eq!(printable("", 0), "");
     }
 }

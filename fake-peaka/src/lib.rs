@@ -69,6 +69,81 @@ impl Default for Options {
     }
 }
 
+/// Every scenario, as an example cache id and what it does: the one list
+/// that `fake-peaka --help`, the README and the tests share. D is any
+/// duration (`500ms`, `12s`, `2m`, `1h30m`).
+pub const SCENARIOS: &[(&str, &str)] = &[
+    ("completes-after-3s", "RUNNING, then COMPLETED after D"),
+    ("fails-after-3s", "RUNNING, then FAILED after D"),
+    ("cancelled-after-3s", "RUNNING, then CANCELLED after D"),
+    (
+        "stuck",
+        "RUNNING forever, no progress, updatedAt == createdAt",
+    ),
+    (
+        "flaky-completes-after-3s",
+        "as completes-after-D; every other request 503",
+    ),
+    (
+        "mostly-down-completes-after-3s",
+        "as completes-after-D; four requests in five 503",
+    ),
+    (
+        "rate-limited-completes-after-3s",
+        "as completes-after-D; every other request 429 with Retry-After: 1",
+    ),
+    (
+        "triggered-completes-after-3s",
+        "idle until triggered; the triggered refresh completes after D",
+    ),
+    (
+        "triggered-fails-after-3s",
+        "idle until triggered; the triggered refresh fails after D",
+    ),
+    (
+        "triggered-never-appears",
+        "idle; a trigger is accepted but its record never appears",
+    ),
+    (
+        "trigger-rejected",
+        "idle; every trigger is refused with Peaka's 400",
+    ),
+    (
+        "flips-after-3s",
+        "execution A completes at D while B starts in the same slot",
+    ),
+    ("flips-failing-after-3s", "as flips-after-D, but A fails"),
+    (
+        "finished-ago-5m",
+        "COMPLETED, finished D before the first request",
+    ),
+    ("slow-5s", "COMPLETED, each reply sent after D"),
+    ("unauthorized", "always 401"),
+    ("forbidden", "always 403"),
+    ("bad-request", "always 400"),
+    ("server-error", "always 500"),
+    ("malformed", "200 with a body that is not JSON"),
+    ("deleted", "a completed execution under a top-level DELETED"),
+    ("redirect", "301 to another host"),
+    (
+        "unknown-status",
+        "an execution in a status the client does not know",
+    ),
+];
+
+/// The rest of the fake's rules, after [`SCENARIOS`], for `--help` and the
+/// README.
+pub const SCENARIO_RULES: &str = "\
+A full- prefix puts a refresh in the full-refresh slot (full-completes-after-5s).
+D is any duration: 500ms, 12s, 2m, 1h30m.
+A ~tag suffix makes an id unique, with a fresh timeline (stuck~job-7).
+Any other id is a 404.
+A project's list (GET .../projects/P/cache/status, used with several --cache-id
+or --all-caches) holds the caches configured for P (--project P=ID,ID; project
+demo: completes-after-3s, full-completes-after-5s, completes-after-8s), every
+id already asked about individually in P, and for a project named
+many-N-SCENARIO the N caches SCENARIO~1 ... SCENARIO~N (many-3-stuck).";
+
 /// How a refresh ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum End {
@@ -246,17 +321,14 @@ impl Scenario {
     }
 }
 
-/// `500ms`, `3s`, `2m`.
+/// Any duration jiff reads: `500ms`, `12s`, `2m`, `1h30m`.
 fn parse_duration(text: &str) -> Option<Duration> {
-    let split = text.find(|c: char| !c.is_ascii_digit())?;
-    let (number, unit) = text.split_at(split);
-    let number: u64 = number.parse().ok()?;
-    match unit {
-        "ms" => Some(Duration::from_millis(number)),
-        "s" => Some(Duration::from_secs(number)),
-        "m" => Some(Duration::from_secs(number * 60)),
-        _ => None,
+    // A bare number is no duration here either: `completes-after-3` is a typo.
+    if text.is_empty() || text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
     }
+    let signed: SignedDuration = text.parse().ok()?;
+    Duration::try_from(signed).ok()
 }
 
 /// Per-cache memory: when its clock started, how often it was asked, and
@@ -894,6 +966,52 @@ fn error(code: u16, error: &str, message: &str) -> Response {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn every_documented_scenario_parses_and_the_readme_lists_it() {
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
+            .expect("the workspace README");
+        for (id, _) in SCENARIOS {
+            assert!(Scenario::parse(id).is_some(), "{id} does not parse");
+            assert!(readme.contains(&format!("| `{id}` |")), "README lacks {id}");
+        }
+        for piece in [
+            "many-N-SCENARIO",
+            "`~tag`",
+            "`full-`",
+            "--project P=ID,ID",
+            "`12s`",
+        ] {
+            assert!(readme.contains(piece), "README lacks {piece}");
+        }
+        for piece in [
+            "many-N-SCENARIO",
+            "~tag",
+            "full-",
+            "--project P=ID,ID",
+            "12s",
+        ] {
+            assert!(SCENARIO_RULES.contains(piece), "--help lacks {piece}");
+        }
+    }
+
+    #[test]
+    fn any_duration_works_in_a_scenario() {
+        for (id, after) in [
+            ("completes-after-12s", 12_000),
+            ("completes-after-1h30m", 5_400_000),
+            ("fails-after-750ms", 750),
+            ("full-completes-after-2m", 120_000),
+        ] {
+            match Scenario::parse(id) {
+                Some(Scenario::Refresh { after: got, .. }) => {
+                    assert_eq!(got, Duration::from_millis(after), "{id}")
+                }
+                other => panic!("{id}: {other:?}"),
+            }
+        }
+        assert_eq!(Scenario::parse("completes-after-3"), None);
+    }
     use super::*;
 
     #[test]

@@ -76,7 +76,15 @@ impl Gate<'_> {
             execution.map(|(_, e)| &e.status),
             decision.detail,
         );
-        if self.watches[i].last_logged.as_deref() == Some(seen.as_str()) {
+        // A hash is enough to tell a change, and 8 bytes a cache instead of
+        // a sentence matters with 10,000 caches.
+        let seen = {
+            use std::hash::{Hash, Hasher};
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            seen.hash(&mut hasher);
+            hasher.finish()
+        };
+        if self.watches[i].last_logged == Some(seen) {
             return;
         }
         self.watches[i].last_logged = Some(seen);

@@ -260,7 +260,7 @@ struct Watch {
     /// The awaited execution's last motion, and since when it is unchanged.
     motion: Option<(Motion, Instant)>,
     /// What was last logged, to log only changes.
-    last_logged: Option<String>,
+    last_logged: Option<u64>,
     /// Since when the cache has been RUNNING with no running record.
     starting_since: Option<Instant>,
     /// At the first sight of the cache: the latest time any of its
