@@ -1416,7 +1416,7 @@ mod tests {
     fn a_completed_execution_is_ready_whatever_its_error_field_says() {
         let mut completed = ex("i1", "COMPLETED", 0, Some(5));
         if let Some(e) = completed.as_mut() {
-            e.error = Some(serde_json::json!("retried once"));
+            e.error = Some(Box::new(serde_json::json!("retried once")));
         }
         let decision = decide(
             &cache("COMPLETED", completed, None),
