@@ -12,6 +12,7 @@ pub mod cli;
 pub mod client;
 pub mod decision;
 pub mod exit_codes;
+pub mod forecast;
 pub mod gate;
 pub mod logging;
 pub mod report;
