@@ -15,6 +15,8 @@ pub mod exit_codes;
 pub mod forecast;
 pub mod gate;
 pub mod logging;
+pub mod planned;
 pub mod report;
 pub mod schedule;
+pub mod settings;
 pub mod timespec;
