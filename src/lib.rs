@@ -19,4 +19,5 @@ pub mod planned;
 pub mod report;
 pub mod schedule;
 pub mod settings;
+pub mod simulation;
 pub mod timespec;

@@ -219,7 +219,20 @@ impl Planner {
                 }
                 self.jittered(self.sparse_step(window.usual)).min(to_early)
             }
-            Phase::Dense => self.jittered(dense),
+            Phase::Dense => self.around(dense),
+        }
+    }
+
+    /// A point within 65%–115% of `step`, at most `--max-interval`: an end
+    /// falling at a random moment lands more often in a long gap than in a
+    /// short one, so gaps of 0.9 × `step` on average make its median
+    /// detection delay about `step` / 2, the `--detection-delay` asked for.
+    fn around(&mut self, step: Duration) -> Duration {
+        match self.rng.as_mut() {
+            Some(rng) => step
+                .mul_f64(0.65 + 0.5 * rng.f64())
+                .min(self.knobs.max_interval),
+            None => step,
         }
     }
 
@@ -289,8 +302,8 @@ mod tests {
             (0, Phase::Sparse, 30, 60),   // max(30 s, 10% of 10 min) = 60 s, jittered
             (500, Phase::Sparse, 20, 40), // cut at the early bound
             (537, Phase::Sparse, 1, 3),   // close to it: a dense step, cut there
-            (540, Phase::Dense, 2, 4),    // every ~2 × detection delay
-            (659, Phase::Dense, 2, 4),
+            (540, Phase::Dense, 2, 5),    // every ~2 × detection delay
+            (659, Phase::Dense, 2, 5),
             (660, Phase::Overdue, 0, 1), // the exponential schedule, from its start
         ];
         for (elapsed, phase, low, high) in table {
