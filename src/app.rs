@@ -71,6 +71,8 @@ pub fn plan(config: &Config, started_at: Timestamp) -> Plan {
         stall_timeout: config.stall_timeout,
         timeout: config.timeout,
         request_timeout: config.request_timeout,
+        schedule: config.schedule,
+        detection_delay: config.detection_delay,
     }
 }
 

@@ -13,6 +13,7 @@ use reqwest::Url;
 
 use crate::api::ExecutionKind;
 use crate::decision::ExecutionFilter;
+use crate::planned::ScheduleMode;
 use crate::timespec::{TimeSpec, parse_duration, parse_time};
 
 /// Peaka's US API, the default.
@@ -170,6 +171,18 @@ pub struct Args {
     #[arg(long, env = "PEAKA_REQUEST_TIMEOUT", value_name = "DURATION", value_parser = parse_duration, default_value = "10s")]
     pub request_timeout: Duration,
 
+    /// How polls are paced: `adaptive` reads the cache's history and schedule once (2 requests,
+    /// only when the first poll shows the wait is not over), then polls sparsely until the
+    /// refresh's usual end and densely around it; `exponential` polls from --initial-interval
+    /// doubling up to --max-interval. Without at least 3 past runs, adaptive is exponential.
+    #[arg(long, env = "PEAKA_SCHEDULE", value_enum, value_name = "SCHEDULE", default_value_t = ScheduleMode::Adaptive)]
+    pub schedule: ScheduleMode,
+
+    /// With --schedule adaptive: the lag aimed at between the refresh finishing and the gate
+    /// noticing, around its expected end (polls there come about twice this far apart).
+    #[arg(long, env = "PEAKA_DETECTION_DELAY", value_name = "DURATION", value_parser = parse_duration, default_value = "2s")]
+    pub detection_delay: Duration,
+
     /// Turn off the jitter of the poll schedule (for benchmarks that measure what it buys).
     #[arg(long, env = "PEAKA_NO_JITTER", hide = true)]
     pub no_jitter: bool,
@@ -281,6 +294,10 @@ pub struct Config {
     pub request_timeout: Duration,
     /// Whether the poll schedule is jittered (always, but in benchmarks).
     pub jitter: bool,
+    /// `--schedule`.
+    pub schedule: ScheduleMode,
+    /// `--detection-delay`.
+    pub detection_delay: Duration,
     /// Log format.
     pub log_format: Format,
     /// Log level.
@@ -379,6 +396,14 @@ fn check(args: Args, env: impl Fn(&str) -> Option<String>) -> Result<Config, Str
     if args.request_timeout.is_zero() {
         return Err("--request-timeout must be more than 0, like 10s".into());
     }
+    if args.detection_delay < Duration::from_millis(100)
+        || args.detection_delay > Duration::from_secs(3600)
+    {
+        return Err(format!(
+            "--detection-delay (PEAKA_DETECTION_DELAY) is {}: it must be between 100ms and 1h, like 2s (the lag aimed at between a refresh finishing and the gate noticing)",
+            crate::timespec::format_duration(args.detection_delay)
+        ));
+    }
     Ok(Config {
         project_id,
         cache_ids,
@@ -395,6 +420,8 @@ fn check(args: Args, env: impl Fn(&str) -> Option<String>) -> Result<Config, Str
         max_interval: args.max_interval,
         request_timeout: args.request_timeout,
         jitter: !args.no_jitter,
+        schedule: args.schedule,
+        detection_delay: args.detection_delay,
         log_format: args.log_format,
         log_level: args.log_level,
         output: args.output,

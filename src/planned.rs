@@ -122,11 +122,10 @@ pub struct Knobs {
     pub stall_timeout: Option<Duration>,
 }
 
-/// The planned schedule: the exponential one, reshaped by a window when
-/// there is one.
+/// The planned schedule: the exponential one (kept by the caller, so that
+/// without a window nothing changes), reshaped by a window when there is one.
 #[derive(Debug, Clone)]
 pub struct Planner {
-    exponential: Schedule,
     knobs: Knobs,
     window: Option<Window>,
     /// `None` turns jitter off, as for the exponential schedule.
@@ -134,10 +133,9 @@ pub struct Planner {
 }
 
 impl Planner {
-    /// A planner over `exponential`, jittered with `rng` (`None`: no jitter).
-    pub fn new(exponential: Schedule, knobs: Knobs, rng: Option<fastrand::Rng>) -> Planner {
+    /// A planner jittered with `rng` (`None`: no jitter).
+    pub fn new(knobs: Knobs, rng: Option<fastrand::Rng>) -> Planner {
         Planner {
-            exponential,
             knobs,
             window: None,
             rng,
@@ -152,11 +150,6 @@ impl Planner {
     /// The current window.
     pub fn window(&self) -> Option<&Window> {
         self.window.as_ref()
-    }
-
-    /// The random wait before the first poll (the exponential schedule's).
-    pub fn first_delay(&mut self, budget: Duration) -> Duration {
-        self.exponential.first_delay(budget)
     }
 
     /// The step between sparse polls: max(`--max-interval`, a tenth of the
@@ -194,16 +187,17 @@ impl Planner {
         }
     }
 
-    /// The pause before the next poll, `elapsed` after the gate started.
+    /// The pause before the next poll, `elapsed` after the gate started:
+    /// `exponential`'s next one without a window or past its late bound.
     /// The caller still cuts it at the deadline and stretches it to a
     /// `Retry-After` ([`crate::schedule::pause`]).
-    pub fn next_delay(&mut self, elapsed: Duration) -> Duration {
+    pub fn next_delay(&mut self, elapsed: Duration, exponential: &mut Schedule) -> Duration {
         let Some(window) = self.window else {
-            return self.exponential.next_delay();
+            return exponential.next_delay();
         };
         let dense = self.dense_step();
         match self.phase(elapsed) {
-            Phase::Blind | Phase::Overdue => self.exponential.next_delay(),
+            Phase::Blind | Phase::Overdue => exponential.next_delay(),
             Phase::BeforeStart => {
                 // Nothing can end (or fail) before the run starts: sleep
                 // until one dense step after its expected start.
@@ -262,11 +256,10 @@ mod tests {
         }
     }
 
-    fn planner(seed: u64) -> Planner {
-        Planner::new(
+    fn planner(seed: u64) -> (Planner, Schedule) {
+        (
+            Planner::new(knobs(), Some(fastrand::Rng::with_seed(seed + 1))),
             Schedule::with_rng(S(1), S(30), fastrand::Rng::with_seed(seed)),
-            knobs(),
-            Some(fastrand::Rng::with_seed(seed + 1)),
         )
     }
 
@@ -282,20 +275,19 @@ mod tests {
 
     #[test]
     fn without_a_window_it_is_the_exponential_schedule() {
-        let mut planned = planner(7);
+        let (mut planned, mut schedule) = planner(7);
         let mut exponential = Schedule::with_rng(S(1), S(30), fastrand::Rng::with_seed(7));
-        assert_eq!(
-            planned.first_delay(S(1800)),
-            exponential.first_delay(S(1800))
-        );
         for i in 0..20 {
-            assert_eq!(planned.next_delay(S(i * 10)), exponential.next_delay());
+            assert_eq!(
+                planned.next_delay(S(i * 10), &mut schedule),
+                exponential.next_delay()
+            );
         }
     }
 
     #[test]
     fn sparse_then_dense_then_exponential() {
-        let mut p = planner(3);
+        let (mut p, mut schedule) = planner(3);
         p.set_window(Some(ten_minutes()));
         // (elapsed, phase, lowest, highest pause)
         let table = [
@@ -308,14 +300,14 @@ mod tests {
         ];
         for (elapsed, phase, low, high) in table {
             assert_eq!(p.phase(S(elapsed)), phase, "{elapsed}");
-            let delay = p.next_delay(S(elapsed));
+            let delay = p.next_delay(S(elapsed), &mut schedule);
             assert!(delay >= S(low) && delay <= S(high), "{elapsed}s: {delay:?}");
         }
     }
 
     #[test]
     fn the_sparse_step_honours_max_interval_and_the_stall_timeout() {
-        let mut p = planner(1);
+        let (mut p, _) = planner(1);
         assert_eq!(p.sparse_step(S(600)), S(60));
         assert_eq!(p.sparse_step(S(60)), S(30));
         p.knobs.stall_timeout = Some(S(40));
@@ -330,14 +322,14 @@ mod tests {
 
     #[test]
     fn before_a_scheduled_start_it_sleeps_until_just_after_it() {
-        let mut p = planner(5);
+        let (mut p, mut schedule) = planner(5);
         let mut w = ten_minutes();
         w.starts = Some(S(300));
         w.early += S(300);
         w.late += S(300);
         p.set_window(Some(w));
         assert_eq!(p.phase(S(10)), Phase::BeforeStart);
-        assert_eq!(p.next_delay(S(10)), S(294));
+        assert_eq!(p.next_delay(S(10), &mut schedule), S(294));
         assert_eq!(p.phase(S(304)), Phase::Sparse);
     }
 

@@ -170,23 +170,21 @@ pub fn simulate(rng: &mut fastrand::Rng, setup: &Setup, policy: Policy) -> Run {
         sparse_step: None,
     };
     let timeout = setup.timeout;
-    let (mut planner, periodic) = match policy {
+    // The exponential schedule, and for adaptive the planner over it.
+    let (mut planned, periodic) = match policy {
         Policy::Adaptive { initial, knobs } => (
-            Some(Planner::new(
+            Some((
                 Schedule::with_rng(initial, knobs.max_interval, fastrand::Rng::with_seed(seed)),
-                knobs,
-                Some(fastrand::Rng::with_seed(seed ^ 0x5eed)),
+                Some(Planner::new(
+                    knobs,
+                    Some(fastrand::Rng::with_seed(seed ^ 0x5eed)),
+                )),
             )),
             None,
         ),
         Policy::Exponential { initial, max } => (
-            Some(Planner::new(
+            Some((
                 Schedule::with_rng(initial, max, fastrand::Rng::with_seed(seed)),
-                Knobs {
-                    max_interval: max,
-                    detection_delay: Duration::from_secs(2),
-                    stall_timeout: None,
-                },
                 None,
             )),
             None,
@@ -194,9 +192,9 @@ pub fn simulate(rng: &mut fastrand::Rng, setup: &Setup, policy: Policy) -> Run {
         Policy::Periodic { period } => (None, Some(period)),
     };
     let adaptive = matches!(policy, Policy::Adaptive { .. });
-    let mut elapsed = planner
+    let mut elapsed = planned
         .as_mut()
-        .map_or(Duration::ZERO, |p| p.first_delay(timeout));
+        .map_or(Duration::ZERO, |(s, _)| s.first_delay(timeout));
     let mut usual = None;
     let mut first_sample = None;
     loop {
@@ -214,7 +212,7 @@ pub fn simulate(rng: &mut fastrand::Rng, setup: &Setup, policy: Policy) -> Run {
             usual = forecast::usual(&past, ExecutionKind::Incremental);
             run.sparse_step = usual
                 .as_ref()
-                .zip(planner.as_ref())
+                .zip(planned.as_ref().and_then(|(_, p)| p.as_ref()))
                 .map(|(u, p)| p.sparse_step(u.median));
         }
         let sample = Sample {
@@ -222,7 +220,7 @@ pub fn simulate(rng: &mut fastrand::Rng, setup: &Setup, policy: Policy) -> Run {
             records: (records * now.as_secs_f64() / duration.as_secs_f64()) as i64,
         };
         let first = *first_sample.get_or_insert(sample);
-        if let (Some(planner), Some(usual)) = (planner.as_mut(), usual.as_ref()) {
+        if let (Some((_, Some(planner))), Some(usual)) = (planned.as_mut(), usual.as_ref()) {
             let current = Current {
                 started: at(Duration::ZERO),
                 first: Some(first),
@@ -234,8 +232,9 @@ pub fn simulate(rng: &mut fastrand::Rng, setup: &Setup, policy: Policy) -> Run {
         if elapsed >= timeout {
             return run;
         }
-        let delay = match (planner.as_mut(), periodic) {
-            (Some(planner), _) => planner.next_delay(elapsed),
+        let delay = match (planned.as_mut(), periodic) {
+            (Some((schedule, Some(planner))), _) => planner.next_delay(elapsed, schedule),
+            (Some((schedule, None)), _) => schedule.next_delay(),
             (None, Some(period)) => period,
             (None, None) => Duration::from_secs(1),
         };

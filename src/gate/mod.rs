@@ -10,6 +10,7 @@
 
 mod messages;
 mod missed;
+mod planning;
 mod round;
 mod setup;
 mod signal;
@@ -17,6 +18,7 @@ mod skew;
 mod stall;
 mod trigger;
 
+pub use planning::{CacheForecast, FORECAST_HISTORY};
 pub use signal::shutdown_signal;
 
 use std::collections::{HashMap, HashSet};
@@ -30,6 +32,7 @@ use crate::api::{CacheStatus, Execution, ExecutionKind};
 use crate::client::Client;
 use crate::decision::{Baseline, Criteria, Decision, ExecutionFilter, Motion};
 use crate::exit_codes::Outcome;
+use crate::planned::{Knobs, Planner, ScheduleMode};
 use crate::schedule::Schedule;
 use crate::timespec::{TimeSpec, millis};
 
@@ -82,6 +85,10 @@ pub struct Plan {
     pub timeout: Duration,
     /// The limit on one request.
     pub request_timeout: Duration,
+    /// `--schedule`: plan the polls from a forecast, or poll exponentially.
+    pub schedule: ScheduleMode,
+    /// `--detection-delay`: the lag aimed at around the expected end.
+    pub detection_delay: Duration,
 }
 
 impl Plan {
@@ -104,6 +111,10 @@ impl Plan {
             stall_timeout: None,
             timeout,
             request_timeout: Duration::from_secs(10),
+            // The library's default is the plain schedule, which sends no
+            // extra requests; the command line's default is adaptive.
+            schedule: ScheduleMode::Exponential,
+            detection_delay: Duration::from_secs(2),
         }
     }
 }
@@ -165,6 +176,8 @@ pub struct CacheReport {
     pub decision: Option<Decision>,
     /// The most recent error polling it, if any.
     pub last_error: Option<String>,
+    /// What was expected of its refresh (`--schedule adaptive`), if anything.
+    pub forecast: Option<CacheForecast>,
 }
 
 /// How the run ended.
@@ -196,6 +209,16 @@ pub async fn run(
     stop: impl Future<Output = Outcome>,
 ) -> Report {
     let mut gate = Gate::new(plan, client);
+    if plan.schedule == ScheduleMode::Adaptive {
+        gate.planner = Some(Planner::new(
+            Knobs {
+                max_interval: schedule.max_interval(),
+                detection_delay: plan.detection_delay,
+                stall_timeout: plan.stall_timeout,
+            },
+            schedule.is_jittered().then(fastrand::Rng::new),
+        ));
+    }
     tracing::info!(
         project_id = %plan.project_id,
         cache_ids = %gate.caches.iter().map(|c| c.cache_id.as_str()).collect::<Vec<_>>().join(","),
@@ -228,6 +251,8 @@ struct Watch {
     motion: Option<(Motion, Instant)>,
     /// What was last logged, to log only changes.
     last_logged: Option<String>,
+    /// Its forecast (`--schedule adaptive`).
+    planning: planning::Planning,
 }
 
 struct Gate<'a> {
@@ -242,6 +267,11 @@ struct Gate<'a> {
     started: Instant,
     deadline: Instant,
     last_change: Instant,
+    /// `--schedule adaptive`: the planned schedule; `None` for exponential.
+    planner: Option<Planner>,
+    /// Whether the last round's replies all arrived, so that the planned
+    /// pause applies (after an error, the exponential one does).
+    planned_round: bool,
 }
 
 impl<'a> Gate<'a> {
@@ -258,6 +288,8 @@ impl<'a> Gate<'a> {
             started,
             deadline: started + plan.timeout,
             last_change: started,
+            planner: None,
+            planned_round: false,
         };
         if let Caches::Listed(ids) = &plan.caches {
             gate.set_caches(ids.clone());
@@ -274,6 +306,7 @@ impl<'a> Gate<'a> {
                 status: None,
                 decision: None,
                 last_error: None,
+                forecast: None,
             })
             .collect();
         self.watches = self.caches.iter().map(|_| Watch::default()).collect();

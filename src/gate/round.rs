@@ -59,7 +59,7 @@ impl Gate<'_> {
         if self.check_once() || now >= self.deadline {
             return Err((Outcome::Timeout, timeout_message(self)));
         }
-        let sleep = pause(schedule.next_delay(), retry_after, self.deadline - now);
+        let sleep = pause(self.next_delay(schedule), retry_after, self.deadline - now);
         tracing::debug!(
             next_poll_ms = millis(sleep),
             "next attempt in {}",
@@ -83,8 +83,9 @@ impl Gate<'_> {
                 self.last_change = now;
                 tracing::info!(
                     elapsed_ms = millis(self.started.elapsed()),
-                    "still waiting: {}",
-                    self.waiting_on()
+                    "still waiting: {}{}",
+                    self.waiting_on(),
+                    self.eta_note()
                 );
             }
             if let Err(ended) = self
@@ -241,6 +242,9 @@ impl Gate<'_> {
         };
         cache.status = Some(status);
         cache.decision = Some(decision);
+        if ending.is_none() {
+            self.plan_ahead(i, server_now).await;
+        }
         ending
     }
 }

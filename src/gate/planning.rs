@@ -1,0 +1,372 @@
+//! The forecast in the loop (`--schedule adaptive`): reads each awaited
+//! cache's execution history and settings once, when its first poll shows
+//! that the wait is not over; keeps its forecast up to date from every
+//! poll; hands the planner the window of the caches still awaited; and says
+//! what is expected (the start line, the heartbeat, the deadline warning,
+//! the summary's fields).
+//!
+//! A failed read is a warning: that cache then has no forecast, and the
+//! gate polls on the exponential schedule, exactly as without `adaptive`.
+
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+use serde_json::{Value, json};
+use tokio::time::Instant;
+
+use super::{CacheState, Gate};
+use crate::api::{Execution, ExecutionKind};
+use crate::forecast::{self, Basis, Current, Sample, Usual};
+use crate::planned::Window;
+use crate::schedule::Schedule;
+use crate::timespec::{format_duration, millis};
+
+/// Executions read for the forecast: a dozen past runs of each slot fit.
+pub const FORECAST_HISTORY: u32 = 50;
+
+/// What the gate expected of one cache's refresh, for the summary.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CacheForecast {
+    /// The slot forecast.
+    pub kind: ExecutionKind,
+    /// What its past runs say.
+    pub usual: Usual,
+    /// What the latest estimate rests on.
+    pub basis: Basis,
+    /// The expected end (the server's clock), when one was estimated.
+    pub expected: Option<Timestamp>,
+}
+
+impl CacheForecast {
+    /// The summary's `forecast` object.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "kind": self.kind.as_str(),
+            "basis": self.basis.as_str(),
+            "runs": self.usual.runs,
+            "spread": (self.usual.spread * 100.0).round() / 100.0,
+            "usualMs": millis(self.usual.median),
+        })
+    }
+
+    /// "usually takes 4m10s (last 12 runs, ±18%)".
+    pub fn usually(&self) -> String {
+        format!(
+            "usually takes {} (last {} runs, ±{:.0}%)",
+            format_duration(round_s(self.usual.median)),
+            self.usual.runs,
+            self.usual.spread * 100.0
+        )
+    }
+}
+
+/// A duration to the whole second, for reading.
+fn round_s(d: Duration) -> Duration {
+    Duration::from_secs(d.as_secs_f64().round() as u64)
+}
+
+/// A timestamp to the whole second, for reading.
+fn at_s(t: Timestamp) -> String {
+    t.round(jiff::Unit::Second).unwrap_or(t).to_string()
+}
+
+/// The loop's forecast memory of one cache.
+#[derive(Debug, Default)]
+pub(super) struct Planning {
+    /// Whether the history and settings were read (or tried).
+    read: bool,
+    /// The slot forecast.
+    kind: Option<ExecutionKind>,
+    /// Its past runs, newest first, as read.
+    history: Vec<Execution>,
+    /// Its schedule period, from the settings.
+    period: Option<Duration>,
+    /// What the history says.
+    usual: Option<Usual>,
+    /// The running execution's id and what was seen of it.
+    current: Option<(Option<String>, Current)>,
+    /// The window on the gate's clock.
+    window: Option<Window>,
+    /// Whether the expectation was logged, and the deadline checked.
+    announced: bool,
+}
+
+impl Gate<'_> {
+    /// After a poll that left cache `i` waiting: reads what the forecast
+    /// needs (once), updates it, and re-plans the next pauses.
+    pub(super) async fn plan_ahead(&mut self, i: usize, server_now: Timestamp) {
+        if self.planner.is_none()
+            || self.check_once()
+            || self.caches[i].state != CacheState::Waiting
+        {
+            return;
+        }
+        self.planned_round = true;
+        if !self.watches[i].planning.read {
+            self.read_for_forecast(i).await;
+        }
+        self.update_forecast(i, server_now);
+        let window = self.window_of_pending();
+        if let Some(planner) = self.planner.as_mut() {
+            planner.set_window(window);
+        }
+    }
+
+    /// The pause before the next round: the planned one after a round
+    /// whose replies all arrived, else the exponential one (errors and
+    /// `Retry-After` keep their rules).
+    pub(super) fn next_delay(&mut self, schedule: &mut Schedule) -> Duration {
+        let planned = std::mem::take(&mut self.planned_round);
+        let elapsed = self.started.elapsed();
+        match self.planner.as_mut() {
+            Some(planner) if planned => planner.next_delay(elapsed, schedule),
+            _ => schedule.next_delay(),
+        }
+    }
+
+    /// The slot awaited in cache `i`: the decision's focus, else the first
+    /// slot of the filter.
+    fn forecast_kind(&self, i: usize) -> ExecutionKind {
+        self.caches[i]
+            .decision
+            .as_ref()
+            .and_then(|d| d.focus)
+            .or_else(|| self.execution().slots().first().copied())
+            .unwrap_or(ExecutionKind::Incremental)
+    }
+
+    /// Reads the history and the settings of cache `i`, counting both.
+    async fn read_for_forecast(&mut self, i: usize) {
+        let cache_id = self.caches[i].cache_id.clone();
+        let kind = self.forecast_kind(i);
+        let project = self.plan.project_id.clone();
+        self.polls += 2;
+        let budget = self.budget();
+        let (history, settings) = futures_util::future::join(
+            self.client
+                .execution_history(&project, &cache_id, FORECAST_HISTORY, budget),
+            self.client.cache_settings(&project, &cache_id, budget),
+        )
+        .await;
+        let planning = &mut self.watches[i].planning;
+        planning.read = true;
+        planning.kind = Some(kind);
+        match history {
+            Ok(reply) => planning.history = reply.value,
+            Err(err) => {
+                tracing::warn!(cache_id = %cache_id, "cache {cache_id}: cannot read the execution history for a forecast ({}); polling on the exponential schedule", err.message());
+            }
+        }
+        match settings {
+            Ok(reply) => planning.period = reply.value.period(kind),
+            Err(err) => {
+                tracing::warn!(cache_id = %cache_id, "cache {cache_id}: cannot read the cache's settings ({}); its schedule is not used for the forecast", err.message());
+            }
+        }
+        planning.usual = forecast::usual(&planning.history, kind);
+        if planning.usual.is_none() {
+            let past = planning
+                .history
+                .iter()
+                .filter(|e| {
+                    e.execution_mode
+                        .as_deref()
+                        .and_then(ExecutionKind::from_mode)
+                        == Some(kind)
+                })
+                .count();
+            tracing::info!(cache_id = %cache_id, kind = kind.as_str(), "cache {cache_id}: no forecast for its {} ({past} past runs in the history, {} completed ones with a credible duration needed); polling on the exponential schedule", kind.label(), forecast::MIN_RUNS);
+        }
+    }
+
+    /// Recomputes cache `i`'s forecast from its latest status.
+    fn update_forecast(&mut self, i: usize, server_now: Timestamp) {
+        let elapsed = self.started.elapsed();
+        let trigger = self.plan.trigger.is_some();
+        let Some(kind) = self.watches[i].planning.kind else {
+            return;
+        };
+        let execution = self.caches[i]
+            .status
+            .as_ref()
+            .and_then(|s| s.execution(kind))
+            .cloned();
+        let planning = &mut self.watches[i].planning;
+        let Some(usual) = planning.usual else {
+            planning.window = None;
+            return;
+        };
+        let running = execution
+            .as_ref()
+            .filter(|e| !e.is_terminal())
+            .and_then(|e| Some((e.id.clone(), e.created_at?, e.records())));
+        let (window, expected, basis) = match running {
+            Some((id, started, records)) => {
+                let sample = records.map(|records| Sample {
+                    at: server_now,
+                    records,
+                });
+                let current = match planning.current.take() {
+                    Some((seen, mut current)) if seen == id => {
+                        current.first = current.first.or(sample);
+                        current.last = sample.or(current.last);
+                        current
+                    }
+                    _ => Current {
+                        started,
+                        first: sample,
+                        last: sample,
+                    },
+                };
+                planning.current = Some((id, current));
+                let f = forecast::forecast(&usual, &current, server_now);
+                (
+                    Some(Window::of(&f, server_now, elapsed)),
+                    Some(f.expected),
+                    f.basis,
+                )
+            }
+            // Waiting for a run that has not started: on a schedule, it
+            // starts one period after the last one (a triggered run starts
+            // at once, not on the schedule).
+            None if !trigger => {
+                match forecast::next_start(&planning.history, kind, planning.period, server_now) {
+                    Some(start) => (
+                        Some(Window::scheduled(start, &usual, server_now, elapsed)),
+                        start
+                            .checked_add(SignedDuration::try_from(usual.median).unwrap_or_default())
+                            .ok(),
+                        Basis::History,
+                    ),
+                    None => (None, None, Basis::History),
+                }
+            }
+            None => (None, None, Basis::History),
+        };
+        planning.window = window;
+        self.caches[i].forecast = Some(CacheForecast {
+            kind,
+            usual,
+            basis,
+            expected,
+        });
+        if !self.watches[i].planning.announced && expected.is_some() {
+            self.watches[i].planning.announced = true;
+            self.announce(i, server_now);
+        }
+    }
+
+    /// The start line of the forecast, and the warning when the deadline
+    /// falls before the expected end.
+    fn announce(&self, i: usize, server_now: Timestamp) {
+        let cache = &self.caches[i];
+        let Some(f) = &cache.forecast else {
+            return;
+        };
+        let Some(expected) = f.expected else {
+            return;
+        };
+        let cache_id = &cache.cache_id;
+        let starts = self.watches[i]
+            .planning
+            .window
+            .and_then(|w| w.starts)
+            .map(|s| {
+                let wait = s.saturating_sub(self.started.elapsed());
+                format!(
+                    "the next scheduled one starts in about {}; ",
+                    format_duration(round_s(wait))
+                )
+            })
+            .unwrap_or_default();
+        tracing::info!(
+            cache_id = %cache_id,
+            kind = f.kind.as_str(),
+            expected_finish_at = %at_s(expected),
+            usual_ms = millis(f.usual.median),
+            runs = f.usual.runs,
+            basis = f.basis.as_str(),
+            "cache {cache_id}: its {} {}; {starts}expected at {}",
+            f.kind.label(),
+            f.usually(),
+            at_s(expected)
+        );
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        let deadline = server_now
+            .checked_add(SignedDuration::try_from(left).unwrap_or_default())
+            .unwrap_or(server_now);
+        if expected > deadline {
+            tracing::warn!(
+                cache_id = %cache_id,
+                expected_finish_at = %at_s(expected),
+                "cache {cache_id}: this {} usually needs {}; --timeout {} will likely expire (expected at {}, {} after the deadline)",
+                f.kind.label(),
+                format_duration(round_s(f.usual.median)),
+                format_duration(self.plan.timeout),
+                at_s(expected),
+                format_duration(round_s(
+                    expected.duration_since(deadline).unsigned_abs()
+                ))
+            );
+        }
+    }
+
+    /// The window covering every cache still awaited: none unless each has
+    /// one (one cache polled blind keeps the exponential schedule).
+    fn window_of_pending(&self) -> Option<Window> {
+        let mut merged: Option<Window> = None;
+        for (cache, watch) in self.caches.iter().zip(&self.watches) {
+            if cache.state != CacheState::Waiting {
+                continue;
+            }
+            let w = watch.planning.window?;
+            merged = Some(match merged {
+                None => w,
+                Some(m) => Window {
+                    starts: m.starts.zip(w.starts).map(|(a, b)| a.min(b)),
+                    early: m.early.min(w.early),
+                    expected: m.expected.max(w.expected),
+                    late: m.late.max(w.late),
+                    usual: m.usual.min(w.usual),
+                },
+            });
+        }
+        merged
+    }
+
+    /// For the heartbeat: records so far, the expected end and the time
+    /// left, of each awaited cache with a forecast.
+    pub(super) fn eta_note(&self) -> String {
+        let elapsed = self.started.elapsed();
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        let notes: Vec<String> = self
+            .caches
+            .iter()
+            .filter(|c| c.state == CacheState::Waiting)
+            .filter_map(|c| {
+                let f = c.forecast.as_ref()?;
+                let records = c
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.execution(f.kind))
+                    .and_then(Execution::records)
+                    .map(|n| format!("{n} records, "))
+                    .unwrap_or_default();
+                let expected = f
+                    .expected
+                    .map(|t| format!("expected at {}, ", at_s(t)))
+                    .unwrap_or_default();
+                Some(format!("cache {}: {records}{expected}", c.cache_id))
+            })
+            .collect();
+        if notes.is_empty() {
+            return String::new();
+        }
+        format!(
+            " [elapsed {}; {}{} left before the deadline]",
+            format_duration(round_s(elapsed)),
+            notes.join("; "),
+            format_duration(round_s(left))
+        )
+    }
+}
