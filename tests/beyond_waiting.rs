@@ -265,7 +265,11 @@ fn many_caches_cost_one_request_per_round() {
     assert!(rounds >= 2, "{stderr}");
     // Plus, for the forecast (--schedule adaptive), one history and one
     // settings read per awaited cache, once.
-    assert_eq!(polls, rounds + 2 * 10, "one request per round for 10 caches");
+    assert_eq!(
+        polls,
+        rounds + 2 * 10,
+        "one request per round for 10 caches"
+    );
 }
 
 #[test]

@@ -175,7 +175,7 @@ impl Gate<'_> {
                         == Some(kind)
                 })
                 .count();
-            tracing::info!(cache_id = %cache_id, kind = kind.as_str(), "cache {cache_id}: no forecast for its {} ({past} past runs in the history, {} completed ones with a credible duration needed); polling on the exponential schedule", kind.label(), forecast::MIN_RUNS);
+            tracing::info!(cache_id = %cache_id, kind = kind.as_str(), "cache {cache_id}: no forecast for its {} ({past} runs of it in the history; {} completed ones with a credible duration are needed); polling on the exponential schedule", kind.label(), forecast::MIN_RUNS);
         }
     }
 
