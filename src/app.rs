@@ -10,7 +10,7 @@ use crate::client::Client;
 use crate::exit_codes::Outcome;
 use crate::gate::{self, Caches, Plan};
 use crate::schedule::Schedule;
-use crate::{logging, report};
+use crate::{logging, progress, report};
 
 /// Runs peaka-wait with these arguments and this environment; returns the
 /// process exit code.
@@ -31,6 +31,9 @@ where
         Err(CliError::Invalid(message)) => return usage_error(&message),
     };
     logging::init(config.log_format, config.log_level);
+    if progress::wanted(config.log_format == cli::Format::Json) && !config.timeout.is_zero() {
+        progress::start(progress::colour(env));
+    }
     let client = match Client::new(config.base_url.clone(), config.api_key.expose()) {
         Ok(client) => client,
         Err(message) => return usage_error(&message),
@@ -49,6 +52,7 @@ where
         Schedule::without_jitter(config.initial_interval, config.max_interval)
     };
     let report = runtime.block_on(gate::run(&plan, &client, schedule, gate::shutdown_signal()));
+    progress::clear();
     log_outcome(&report);
     report::emit(&report, config.output, env);
     report.outcome.code()

@@ -16,6 +16,7 @@ pub mod forecast;
 pub mod gate;
 pub mod logging;
 pub mod planned;
+pub mod progress;
 pub mod report;
 pub mod schedule;
 pub mod settings;

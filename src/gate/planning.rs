@@ -95,6 +95,9 @@ impl Gate<'_> {
     /// After a poll that left cache `i` waiting: reads what the forecast
     /// needs (once), updates it, and re-plans the next pauses.
     pub(super) async fn plan_ahead(&mut self, i: usize, server_now: Timestamp) {
+        if self.caches[i].state == CacheState::Waiting {
+            crate::progress::show(&self.progress_text(i, server_now));
+        }
         if self.planner.is_none()
             || self.check_once()
             || self.caches[i].state != CacheState::Waiting
@@ -332,6 +335,52 @@ impl Gate<'_> {
             });
         }
         merged
+    }
+
+    /// The live progress line of cache `i`: records (and the share of the
+    /// last run's count), elapsed, and the expected end.
+    fn progress_text(&self, i: usize, server_now: Timestamp) -> String {
+        let cache = &self.caches[i];
+        let planning = &self.watches[i].planning;
+        let kind = planning.kind.unwrap_or_else(|| self.forecast_kind(i));
+        let execution = cache.status.as_ref().and_then(|s| s.execution(kind));
+        let mut text = format!("cache {}: {}", cache.cache_id, kind.label());
+        if let Some(records) = execution.and_then(Execution::records) {
+            text.push_str(&format!(", {records} records"));
+            let last = planning
+                .history
+                .iter()
+                .filter(|e| {
+                    e.execution_mode
+                        .as_deref()
+                        .and_then(ExecutionKind::from_mode)
+                        == Some(kind)
+                        && e.status == Some(crate::api::Status::Completed)
+                        && e.id != execution.and_then(|x| x.id.clone())
+                })
+                .find_map(Execution::records)
+                .filter(|n| *n > 0);
+            if let Some(last) = last {
+                text.push_str(&format!(
+                    " ({:.0}% of the last run's)",
+                    records as f64 * 100.0 / last as f64
+                ));
+            }
+        }
+        text.push_str(&format!(
+            ", {} elapsed",
+            format_duration(round_s(self.started.elapsed()))
+        ));
+        if let Some(expected) = cache.forecast.as_ref().and_then(|f| f.expected) {
+            let left = expected.duration_since(server_now);
+            let eta = if left.is_positive() {
+                format!("in {}", format_duration(round_s(left.unsigned_abs())))
+            } else {
+                "overdue".to_owned()
+            };
+            text.push_str(&format!(", expected at {} ({eta})", at_s(expected)));
+        }
+        text
     }
 
     /// For the heartbeat: records so far, the expected end and the time
