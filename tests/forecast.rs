@@ -207,3 +207,31 @@ fn bad_schedule_flags_are_refused_with_their_names() {
         "{stderr}"
     );
 }
+
+#[test]
+fn an_idle_cache_on_a_schedule_is_not_polled_until_its_next_run() {
+    // Idle, both slots COMPLETED; 12 past runs, one every 15 minutes, the
+    // last 5 minutes ago: the next starts in about 10 minutes.
+    let cache = "triggered-completes-after-5s~fc-idle";
+    let (code, stdout, stderr) = run(gate(&[
+        "--cache-id",
+        cache,
+        "--execution",
+        "incremental",
+        "--started-after",
+        "now",
+        "--timeout",
+        "3s",
+        "--output",
+        "json",
+    ]));
+    assert_eq!(code, 3, "{stderr}");
+    assert!(
+        stderr.contains("the next scheduled one starts in about 10m"),
+        "{stderr}"
+    );
+    // The first poll, the two reads, and the last poll at the deadline —
+    // instead of ~20 polls of an idle cache at 100–200 ms.
+    assert_eq!(json_summary(&stdout)["polls"], 4, "{stderr}");
+    assert_eq!(fake().requests_for(cache), 4);
+}

@@ -831,16 +831,25 @@ fn usual_length(scenario: &Scenario) -> Option<Duration> {
 /// [`PAST_RUNS`] completed runs of each slot before the scenario began,
 /// one every [`SCHEDULE_PERIOD`] (newest first), lasting about as long as
 /// the scenario's refresh and ending with as many records as it will
-/// (1000 + 100 per second), so that a client can forecast its end.
+/// (1000 + 100 per second), so that a client can forecast its end. The
+/// scenario's own run is the scheduled one; for an idle cache (a
+/// `triggered-…` scenario) the last run started 5 minutes before the
+/// first request, so the next is due 10 minutes after it.
 /// Scenarios without a duration have no past runs.
 fn past_runs(cache: &str, start: Timestamp) -> Vec<Value> {
-    let Some(length) = Scenario::parse(cache).as_ref().and_then(usual_length) else {
+    let scenario = Scenario::parse(cache);
+    let Some(length) = scenario.as_ref().and_then(usual_length) else {
         return Vec::new();
+    };
+    // How long before the first request the newest past run started.
+    let newest_ago = match scenario {
+        Some(Scenario::Triggered { .. }) => 5,
+        _ => 15,
     };
     let mut runs = Vec::new();
     for (i, factor) in PAST_FACTORS.iter().enumerate() {
         for (slot, mode) in [("incremental", "INCREMENTAL"), ("full", "FULL_REFRESH")] {
-            let ago = SignedDuration::from_mins(15 * (i as i64 + 1));
+            let ago = SignedDuration::from_mins(newest_ago + 15 * i as i64);
             let created = start.checked_sub(ago).unwrap_or(start);
             let took = length.mul_f64(*factor);
             let mut run = execution(

@@ -274,8 +274,9 @@ impl Gate<'_> {
             .planning
             .window
             .and_then(|w| w.starts)
-            .map(|s| {
-                let wait = s.saturating_sub(self.started.elapsed());
+            .map(|s| s.saturating_sub(self.started.elapsed()))
+            .filter(|wait| *wait >= Duration::from_secs(1))
+            .map(|wait| {
                 format!(
                     "the next scheduled one starts in about {}; ",
                     format_duration(round_s(wait))
