@@ -6,6 +6,8 @@ size; a fleet of gates started together, with and without jitter; and the
 gate against the common curl+jq shell loop.
 
 Usage: python3 scripts/bench.py [--refresh 30] [--runs 5] [--fleet 200] [--curl-refresh 600] [--skip-curl]
+       python3 scripts/bench.py --only-phased [--phased-refreshes 30,120,600] [--runs 8] [--seed 1]
+       python3 scripts/bench.py --only-fleet
 Prints Markdown tables; the figures in BENCHMARKS.md come from here. The
 curl comparison runs a 10-minute refresh, so a full run takes ~13 minutes.
 """
@@ -65,22 +67,6 @@ def finish(proc, rss_file, started):
 
 def parse_ts(text):
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-
-
-def simulated_wait(base_url, refresh, runs, label, extra):
-    procs = [(time.time(), *gate(base_url, f"completes-after-{refresh}s~{label}-{i}-{time.time_ns()}", *extra))
-             for i in range(runs)]
-    rows = []
-    for started, proc, rss_file in procs:
-        code, summary, rss, ended = finish(proc, rss_file, started)
-        assert code == 0, summary
-        finished = parse_ts(summary["caches"][0]["execution"]["finishedAt"])
-        rows.append((summary["polls"], ended - finished, rss))
-    polls = [r[0] for r in rows]
-    delays = [r[1] for r in rows]
-    rss = [r[2] for r in rows]
-    return (f"| {label} | {refresh} s | {runs} | {statistics.median(polls):.0f} ({min(polls)}–{max(polls)}) "
-            f"| {statistics.median(delays):.2f} s (max {max(delays):.2f} s) | {max(rss) / 1024:.1f} MiB |")
 
 
 def prime(base_url, cache):
@@ -394,14 +380,8 @@ def main():
     try:
         print(f"Machine: {platform.machine()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}; "
               f"{subprocess.run(['rustc', '--version'], capture_output=True, text=True).stdout.strip()}\n")
-        print("### Simulated refresh\n")
-        print("| schedule | refresh takes | gates | polls per gate, median (range) | detection delay, median | peak RSS |")
-        print("|---|---|---|---|---|---|")
-        print(simulated_wait(base_url, opts.refresh, opts.runs, "default (1s → 30s)", []))
-        print(simulated_wait(base_url, opts.refresh, opts.runs, "--max-interval 5s", ["--max-interval", "5s"]))
-        print(simulated_wait(base_url, opts.refresh, opts.runs, "--initial-interval 5s --max-interval 5s",
-                             ["--initial-interval", "5s", "--max-interval", "5s"]))
-
+        print(f"### The schedules at random phase ({opts.runs} refreshes per row, side by side)\n")
+        print(phased_table([opts.refresh], opts.runs, opts.seed))
         print("\n### Requests per poll round (issue 4)\n")
         print("| caches awaited | how | rounds | requests | requests per round | one request per cache would be |")
         print("|---|---|---|---|---|---|")

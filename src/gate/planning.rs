@@ -199,12 +199,13 @@ impl Gate<'_> {
             planning.window = None;
             return;
         };
-        let running = execution
-            .as_ref()
-            .filter(|e| !e.is_terminal())
-            .and_then(|e| Some((e.id.clone(), e.created_at?, e.records())));
-        let (window, expected, basis) = match running {
-            Some((id, started, records)) => {
+        let running = execution.as_ref().filter(|e| !e.is_terminal());
+        let (window, expected, basis) = match running
+            .map(|e| (e.id.clone(), e.created_at, e.records()))
+        {
+            // Running, but without a start: nothing to measure from.
+            Some((_, None, _)) => (None, None, Basis::History),
+            Some((id, Some(started), records)) => {
                 let sample = records.map(|records| Sample {
                     at: server_now,
                     records,
