@@ -5,11 +5,16 @@
 //! `finishedAt`, and may grow new statuses and fields. So every field is
 //! optional, unknown fields are ignored, unknown statuses are kept as text,
 //! and a timestamp or counter that does not parse is treated as absent
-//! rather than failing the whole reply.
+//! rather than failing the whole reply. Each lenient field is first taken
+//! as raw JSON text, so that even a number no machine type holds (`1e400`)
+//! spoils only its own field.
 
 use jiff::Timestamp;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
+use serde_json::value::RawValue;
+
+use crate::secret::{Scrub, Scrubber};
 
 /// A status, at the top level of a cache or of one execution.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,20 +134,21 @@ pub struct CacheStatus {
     /// The status of the most recent execution of either kind. Required:
     /// a reply without it is not a cache status.
     pub status: Status,
-    /// The last incremental sync, if there ever was one.
+    /// The last incremental sync, if there ever was one. Boxed, so that a
+    /// list of 10,000 caches holds each execution once, at its own size.
     #[serde(default)]
-    pub last_incremental_cache_execution: Option<Execution>,
+    pub last_incremental_cache_execution: Option<Box<Execution>>,
     /// The last full refresh, if there ever was one.
     #[serde(default)]
-    pub last_full_refresh_cache_execution: Option<Execution>,
+    pub last_full_refresh_cache_execution: Option<Box<Execution>>,
 }
 
 impl CacheStatus {
     /// The execution in the given slot.
     pub fn execution(&self, kind: ExecutionKind) -> Option<&Execution> {
         match kind {
-            ExecutionKind::Incremental => self.last_incremental_cache_execution.as_ref(),
-            ExecutionKind::Full => self.last_full_refresh_cache_execution.as_ref(),
+            ExecutionKind::Incremental => self.last_incremental_cache_execution.as_deref(),
+            ExecutionKind::Full => self.last_full_refresh_cache_execution.as_deref(),
         }
     }
 }
@@ -161,7 +167,7 @@ pub struct Execution {
     #[serde(default, deserialize_with = "lenient_status")]
     pub status: Option<Status>,
     /// Free-form error details, present when it failed.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_value")]
     pub error: Option<Value>,
     /// Record counters; `null` until the execution reports any.
     #[serde(default, deserialize_with = "lenient_progress")]
@@ -172,9 +178,39 @@ pub struct Execution {
     /// When it last reported anything.
     #[serde(default, deserialize_with = "lenient_timestamp")]
     pub updated_at: Option<Timestamp>,
-    /// When it reached a terminal state; `null` while it runs.
-    #[serde(default, deserialize_with = "lenient_timestamp")]
-    pub finished_at: Option<Timestamp>,
+    /// When it reached a terminal state; absent while it runs.
+    #[serde(default, deserialize_with = "lenient_stamp")]
+    pub finished_at: Stamp,
+}
+
+/// A timestamp field as it arrived. An unreadable one is kept apart from
+/// an absent one, because a fallback that stands in for a missing value
+/// must not stand in for a value that says something else.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Stamp {
+    /// The field was absent or `null`.
+    #[default]
+    Absent,
+    /// The field was there but is not a time this program can read.
+    Unreadable,
+    /// The instant it names.
+    At(Timestamp),
+}
+
+impl Stamp {
+    /// The instant, if the field named one.
+    pub fn at(self) -> Option<Timestamp> {
+        match self {
+            Stamp::At(at) => Some(at),
+            Stamp::Absent | Stamp::Unreadable => None,
+        }
+    }
+}
+
+impl From<Option<Timestamp>> for Stamp {
+    fn from(at: Option<Timestamp>) -> Stamp {
+        at.map_or(Stamp::Absent, Stamp::At)
+    }
 }
 
 impl Execution {
@@ -185,12 +221,33 @@ impl Execution {
 
     /// When it reached its terminal state: `finishedAt`, or `updatedAt` for
     /// a terminal record that lacks `finishedAt` (its last update is then
-    /// the best evidence of when it ended). `None` while it runs.
+    /// the best evidence of when it ended). `None` while it runs, and when
+    /// `finishedAt` is there but unreadable: `updatedAt` may say something
+    /// else entirely (a record touched long after it ended).
     pub fn terminal_at(&self) -> Option<Timestamp> {
-        if self.is_terminal() {
-            self.finished_at.or(self.updated_at)
-        } else {
-            None
+        if !self.is_terminal() {
+            return None;
+        }
+        match self.finished_at {
+            Stamp::At(at) => Some(at),
+            Stamp::Absent => self.updated_at,
+            Stamp::Unreadable => None,
+        }
+    }
+
+    /// Forgets timestamps later than `latest`: a server that reports an
+    /// execution finishing in the year 9999 is not evidence of anything,
+    /// and such a time must not satisfy a bound or win an ordering.
+    pub fn forget_times_after(&mut self, latest: Timestamp) {
+        let implausible = |at: &Option<Timestamp>| at.is_some_and(|at| at > latest);
+        if implausible(&self.created_at) {
+            self.created_at = None;
+        }
+        if implausible(&self.updated_at) {
+            self.updated_at = None;
+        }
+        if implausible(&self.finished_at.at()) {
+            self.finished_at = Stamp::Unreadable;
         }
     }
 
@@ -235,9 +292,56 @@ pub struct Progress {
     pub number_of_deleted_records: Option<i64>,
 }
 
+impl CacheStatus {
+    /// [`Execution::forget_times_after`] for both slots.
+    pub fn forget_times_after(&mut self, latest: Timestamp) {
+        for execution in [
+            &mut self.last_incremental_cache_execution,
+            &mut self.last_full_refresh_cache_execution,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            execution.forget_times_after(latest);
+        }
+    }
+}
+
+impl Scrub for Status {
+    fn scrub(&mut self, scrubber: &Scrubber) {
+        if let Status::Other(text) = self {
+            text.scrub(scrubber);
+        }
+    }
+}
+
+impl Scrub for CacheStatus {
+    fn scrub(&mut self, scrubber: &Scrubber) {
+        self.id.scrub(scrubber);
+        self.status.scrub(scrubber);
+        self.last_incremental_cache_execution.scrub(scrubber);
+        self.last_full_refresh_cache_execution.scrub(scrubber);
+    }
+}
+
+impl Scrub for Execution {
+    fn scrub(&mut self, scrubber: &Scrubber) {
+        self.id.scrub(scrubber);
+        self.execution_mode.scrub(scrubber);
+        self.status.scrub(scrubber);
+        self.error.scrub(scrubber);
+    }
+}
+
+/// The body without a UTF-8 byte order mark, which some servers put
+/// before JSON and serde refuses.
+fn without_bom(body: &[u8]) -> &[u8] {
+    body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body)
+}
+
 /// Decodes a cache status from a response body.
 pub fn decode_status(body: &[u8]) -> Result<CacheStatus, String> {
-    serde_json::from_slice(body).map_err(|err| {
+    serde_json::from_slice(without_bom(body)).map_err(|err| {
         if err.is_data() {
             format!("the reply is JSON but not a cache status ({err})")
         } else {
@@ -248,30 +352,54 @@ pub fn decode_status(body: &[u8]) -> Result<CacheStatus, String> {
 
 /// Decodes a list of cache statuses (`GET …/cache/status`).
 pub fn decode_status_list(body: &[u8]) -> Result<Vec<CacheStatus>, String> {
-    serde_json::from_slice(body)
+    serde_json::from_slice(without_bom(body))
         .map_err(|err| format!("the reply is not a list of cache statuses ({err})"))
 }
 
 /// Decodes an execution history (`GET …/executionHistory`), newest first.
 pub fn decode_history(body: &[u8]) -> Result<Vec<Execution>, String> {
-    serde_json::from_slice(body)
+    serde_json::from_slice(without_bom(body))
         .map_err(|err| format!("the reply is not an execution history ({err})"))
 }
 
 /// The `message` of an error body (`{"error","message","errorCode"}`), if
 /// the body has one.
 pub fn error_message(body: &[u8]) -> Option<String> {
-    let value: Value = serde_json::from_slice(body).ok()?;
+    let value: Value = serde_json::from_slice(without_bom(body)).ok()?;
     let message = value.get("message")?.as_str()?.trim();
     (!message.is_empty()).then(|| message.to_owned())
 }
 
-fn lenient_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    Ok(match Value::deserialize(d)? {
-        Value::String(text) => Some(text),
-        Value::Number(number) => Some(number.to_string()),
-        _ => None,
+/// A field's raw JSON text; `None` for an absent field or `null`. Taking
+/// the text instead of a value never fails on what a value cannot hold.
+fn raw<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Box<RawValue>>, D::Error> {
+    Option::<Box<RawValue>>::deserialize(d)
+}
+
+/// A string, or a number taken as its text (ids sometimes arrive as numbers).
+/// Whether a body has the shape of Peaka's JSON error
+/// (`{"error","message","errorCode"}`, any of them).
+pub fn is_error_body(body: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Map<String, Value>>(without_bom(body)).is_ok_and(|map| {
+        ["error", "message", "errorCode"]
+            .iter()
+            .any(|key| map.contains_key(*key))
     })
+}
+
+fn lenient_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(raw(d)?.and_then(|raw| string_of(&raw)))
+}
+
+fn string_of(raw: &RawValue) -> Option<String> {
+    let text = raw.get();
+    if text.starts_with('"') {
+        serde_json::from_str(text).ok()
+    } else if text.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
+        Some(text.to_owned())
+    } else {
+        None
+    }
 }
 
 fn lenient_status<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Status>, D::Error> {
@@ -279,27 +407,56 @@ fn lenient_status<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Status>, D::
 }
 
 fn lenient_progress<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Progress>, D::Error> {
-    Ok(serde_json::from_value(Value::deserialize(d)?).ok())
+    Ok(raw(d)?.and_then(|raw| serde_json::from_str(raw.get()).ok()))
 }
 
+/// Any JSON, or its raw text as a string when it holds what a value
+/// cannot (`1e400`).
+fn lenient_value<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Ok(raw(d)?.map(|raw| {
+        serde_json::from_str(raw.get()).unwrap_or_else(|_| Value::String(raw.get().to_owned()))
+    }))
+}
+
+/// A whole number, as a number or a string; anything else, or a number
+/// out of range, is absent.
 fn lenient_count<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
-    Ok(match Value::deserialize(d)? {
-        Value::Number(number) => number.as_i64(),
-        Value::String(text) => text.trim().parse().ok(),
-        _ => None,
-    })
+    Ok(raw(d)?.and_then(|raw| {
+        let text = raw.get();
+        match text.strip_prefix('"') {
+            Some(_) => serde_json::from_str::<String>(text)
+                .ok()
+                .and_then(|s| s.trim().parse().ok()),
+            None => text.parse().ok(),
+        }
+    }))
+}
+
+fn lenient_timestamp<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Timestamp>, D::Error> {
+    Ok(lenient_stamp(d)?.at())
 }
 
 /// RFC 3339 in any form (with or without fractional seconds, `Z` or an
-/// offset); epoch milliseconds too, as Java services sometimes send them.
-fn lenient_timestamp<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Timestamp>, D::Error> {
-    Ok(match Value::deserialize(d)? {
-        Value::String(text) => text.trim().parse().ok(),
-        Value::Number(number) => number
-            .as_i64()
-            .and_then(|millis| Timestamp::from_millisecond(millis).ok()),
-        _ => None,
+/// offset), and the common zone-less form (`2026-11-23T10:00:00.123456`),
+/// read as UTC since that is what servers that drop the zone mean. A
+/// number is unreadable: its unit (seconds? milliseconds?) would be a guess.
+fn lenient_stamp<'de, D: Deserializer<'de>>(d: D) -> Result<Stamp, D::Error> {
+    Ok(match raw(d)? {
+        None => Stamp::Absent,
+        Some(raw) => serde_json::from_str::<String>(raw.get())
+            .ok()
+            .and_then(|text| parse_timestamp(text.trim()))
+            .map_or(Stamp::Unreadable, Stamp::At),
     })
+}
+
+/// Reads a server's timestamp; see [`lenient_stamp`].
+pub fn parse_timestamp(text: &str) -> Option<Timestamp> {
+    if let Ok(at) = text.parse::<Timestamp>() {
+        return Some(at);
+    }
+    let civil: jiff::civil::DateTime = text.parse().ok()?;
+    jiff::tz::Offset::UTC.to_timestamp(civil).ok()
 }
 
 #[cfg(test)]
@@ -331,9 +488,9 @@ mod tests {
         assert_eq!(e.records(), Some(1200));
         assert_eq!(
             e.finished_at,
-            Some("2026-07-29T03:51:48.591Z".parse().unwrap())
+            Stamp::At("2026-07-29T03:51:48.591Z".parse().unwrap())
         );
-        assert_eq!(e.terminal_at(), e.finished_at);
+        assert_eq!(e.terminal_at(), e.finished_at.at());
         assert_eq!(e.error_text(), None);
     }
 
@@ -342,7 +499,7 @@ mod tests {
         let body = br#"{"status": "SOMETHING_NEW",
             "lastFullRefreshCacheExecution": {
                 "id": 42, "status": "CANCELED", "progress": "n/a",
-                "createdAt": "yesterday", "updatedAt": 1785297108591, "finishedAt": null,
+                "createdAt": "yesterday", "updatedAt": "2026-07-29T03:51:48Z", "finishedAt": null,
                 "error": {"message": "source timed out", "code": 7}
             }}"#;
         let status = decode_status(body).unwrap();
@@ -356,6 +513,63 @@ mod tests {
         // Terminal without finishedAt: its last update is when it ended.
         assert_eq!(e.terminal_at(), e.updated_at);
         assert_eq!(e.error_text().as_deref(), Some("source timed out"));
+    }
+
+    #[test]
+    fn numbers_no_machine_type_holds_spoil_only_their_field() {
+        let body = "\u{feff}{\"status\": \"COMPLETED\", \"extra\": 1e400,
+            \"lastIncrementalCacheExecution\": {\"id\": \"e1\", \"status\": \"COMPLETED\",
+                \"progress\": {\"numberOfCachedRecords\": 1e400, \"numberOfInsertedRecords\": 7},
+                \"error\": {\"code\": 1e400},
+                \"createdAt\": 1e30, \"updatedAt\": 1764000000000,
+                \"finishedAt\": \"2026-11-23T10:00:00.123456\"}}";
+        let status = decode_status(body.as_bytes()).unwrap();
+        let e = status.execution(ExecutionKind::Incremental).unwrap();
+        assert_eq!(e.records(), None);
+        assert_eq!(
+            e.progress.as_ref().unwrap().number_of_inserted_records,
+            Some(7)
+        );
+        assert_eq!(e.created_at, None, "a number is not a time");
+        assert_eq!(e.updated_at, None, "a number is not a time");
+        assert_eq!(
+            e.finished_at,
+            Stamp::At("2026-11-23T10:00:00.123456Z".parse().unwrap()),
+            "the zone-less form is UTC"
+        );
+        assert!(e.error.is_some());
+    }
+
+    #[test]
+    fn an_unreadable_finish_is_not_replaced_by_the_last_update() {
+        let body = br#"{"status": "COMPLETED", "lastFullRefreshCacheExecution": {
+            "status": "COMPLETED", "updatedAt": "2026-11-24T10:00:00Z", "finishedAt": "yesterday"}}"#;
+        let status = decode_status(body).unwrap();
+        let e = status.execution(ExecutionKind::Full).unwrap();
+        assert_eq!(e.finished_at, Stamp::Unreadable);
+        assert_eq!(e.terminal_at(), None);
+        let absent = Execution {
+            finished_at: Stamp::Absent,
+            ..e.clone()
+        };
+        assert_eq!(absent.terminal_at(), absent.updated_at);
+    }
+
+    #[test]
+    fn times_after_the_latest_plausible_one_are_forgotten() {
+        let latest: Timestamp = "2026-11-25T00:00:00Z".parse().unwrap();
+        let mut e = Execution {
+            status: Some(Status::Completed),
+            created_at: Some("9999-01-01T00:00:00Z".parse().unwrap()),
+            updated_at: Some("2026-11-24T00:00:00Z".parse().unwrap()),
+            finished_at: Stamp::At("9999-01-01T00:00:00Z".parse().unwrap()),
+            ..Execution::default()
+        };
+        e.forget_times_after(latest);
+        assert_eq!(e.created_at, None);
+        assert!(e.updated_at.is_some());
+        assert_eq!(e.finished_at, Stamp::Unreadable);
+        assert_eq!(e.terminal_at(), None);
     }
 
     #[test]

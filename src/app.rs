@@ -35,7 +35,7 @@ where
         progress::start(progress::colour(env));
     }
     let client = match Client::new(config.base_url.clone(), config.api_key.expose()) {
-        Ok(client) => client,
+        Ok(client) => client.with_request_timeout(config.request_timeout),
         Err(message) => return usage_error(&message),
     };
     let runtime = match tokio::runtime::Builder::new_current_thread()

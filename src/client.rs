@@ -14,10 +14,19 @@ use reqwest::{Method, StatusCode, Url};
 
 use crate::api::{self, CacheStatus, Execution, ExecutionKind};
 use crate::exit_codes::Outcome;
+use crate::secret::{Scrub, Scrubber};
 
-/// The largest body read from the API. A cache status is a few KiB; a
-/// project's list of a thousand caches stays well under this.
+/// The largest body read from the API for one cache (a status, a history,
+/// settings): a few KiB is usual.
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+/// The largest list of caches read (a project, a catalog, a schema): a
+/// cache with both slots and progress is about 950 bytes, so 10,000 caches
+/// are about 9.5 MB.
+pub const MAX_LIST_BODY_BYTES: usize = 16 * 1024 * 1024;
+
+/// How much of a response body a `trace` log shows.
+pub const TRACE_BODY_BYTES: usize = 4096;
 
 /// A decoded reply, with the server's clock reading from its `Date` header.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,6 +45,10 @@ pub enum FetchError {
     /// The request never reached the server (no connection could be made),
     /// so even a trigger may safely be sent again.
     Unreached(String),
+    /// The base URL's host name does not exist (the resolver answered
+    /// NXDOMAIN / `EAI_NONAME`): retried for a while, since a pod's DNS can
+    /// be wrong for a moment, then the gate gives up (see the loop).
+    NoSuchHost(String),
     /// Worth another try: a timeout, 408, 429, 5xx, a truncated or
     /// malformed reply, a connection lost mid-request.
     Transient {
@@ -57,7 +70,9 @@ impl FetchError {
     /// retried instead.
     pub fn outcome(&self) -> Option<Outcome> {
         match self {
-            FetchError::Unreached(_) | FetchError::Transient { .. } => None,
+            FetchError::Unreached(_) | FetchError::NoSuchHost(_) | FetchError::Transient { .. } => {
+                None
+            }
             FetchError::Unauthorized(_) => Some(Outcome::Unauthorized),
             FetchError::NotFound(_) => Some(Outcome::NotFound),
             FetchError::Api(_) => Some(Outcome::ApiError),
@@ -69,6 +84,7 @@ impl FetchError {
         match self {
             FetchError::Transient { cause, .. } => cause,
             FetchError::Unreached(message)
+            | FetchError::NoSuchHost(message)
             | FetchError::Unauthorized(message)
             | FetchError::NotFound(message)
             | FetchError::Api(message) => message,
@@ -88,8 +104,10 @@ impl FetchError {
 pub struct Client {
     http: reqwest::Client,
     base: Url,
-    /// Kept only to scrub it from anything the server echoes back.
-    key: String,
+    /// Removes the key from everything the server or a library says.
+    scrubber: Scrubber,
+    /// `--request-timeout`, to name it when a request runs out of time.
+    request_timeout: Option<Duration>,
 }
 
 impl Client {
@@ -115,8 +133,21 @@ impl Client {
         Ok(Client {
             http,
             base,
-            key: api_key.to_owned(),
+            scrubber: Scrubber::new(api_key),
+            request_timeout: None,
         })
+    }
+
+    /// Names `--request-timeout` in the message of a request that ran out
+    /// of time (the budget of one request may be shorter near the deadline).
+    pub fn with_request_timeout(mut self, request_timeout: Duration) -> Client {
+        self.request_timeout = Some(request_timeout);
+        self
+    }
+
+    /// The API's base URL, as the user gave it (it never holds the key).
+    pub fn base_url(&self) -> &Url {
+        &self.base
     }
 
     /// `{base}/data/projects/{projectId}/cache/{cacheId}/status?excludeLogs=true`,
@@ -259,21 +290,30 @@ impl Client {
     }
 
     /// One request with the whole exchange (connect, headers, body) inside
-    /// `budget`; a 2xx body is decoded, anything else sorted.
-    async fn fetch<T>(
+    /// `budget`; a 2xx body is decoded, anything else sorted. Everything
+    /// that comes back, decoded or as an error's text, is scrubbed of the
+    /// key here, so nothing after this point can leak it.
+    async fn fetch<T: Scrub>(
         &self,
         method: Method,
         url: Url,
         budget: Duration,
         decode: impl FnOnce(&[u8]) -> Result<T, String>,
     ) -> Result<Reply<T>, FetchError> {
+        let cap = if url.path().ends_with("/cache/status") {
+            MAX_LIST_BODY_BYTES
+        } else {
+            MAX_BODY_BYTES
+        };
+        let sent = std::time::Instant::now();
+        let host = url.host_str().unwrap_or_default().to_owned();
         let exchange = async {
             let response = self
                 .http
-                .request(method, url)
+                .request(method.clone(), url.clone())
                 .send()
                 .await
-                .map_err(|err| describe_send_error(&err, |text| self.scrub(text)))?;
+                .map_err(|err| describe_send_error(&err, &host))?;
             let received_at = Timestamp::now();
             let status = response.status();
             let header = |name| {
@@ -291,7 +331,24 @@ impl Client {
             let retry_after = header(header::RETRY_AFTER)
                 .and_then(|value| parse_retry_after(&value, received_at));
             let location = header(header::LOCATION);
-            let body = read_capped(response).await;
+            let body = read_capped(response, cap).await;
+            let size = body.as_ref().map_or(0, Vec::len);
+            tracing::debug!(
+                method = %method,
+                url = %url,
+                http_status = status.as_u16(),
+                latency_ms = crate::timespec::millis(sent.elapsed()),
+                body_bytes = size,
+                "{method} {url}: HTTP {} in {}, {size} bytes",
+                status.as_u16(),
+                crate::timespec::format_duration(sent.elapsed()),
+            );
+            if let Ok(body) = &body {
+                tracing::trace!(
+                    "{method} {url}: body {}",
+                    self.scrubber.scrub(&body_excerpt(body))
+                );
+            }
             if status.is_success() {
                 let value = decode(&body?).map_err(FetchError::transient)?;
                 return Ok(Reply {
@@ -301,35 +358,88 @@ impl Client {
                 });
             }
             let body = body.unwrap_or_default();
-            let message = api::error_message(&body).map(|m| self.scrub(&m));
-            Err(classify(status, message, retry_after, location))
+            let message = api::error_message(&body);
+            let peaka_error = message.is_some() || api::is_error_body(&body);
+            Err(classify(
+                status,
+                message,
+                retry_after,
+                location,
+                peaka_error,
+            ))
         };
-        match tokio::time::timeout(budget, exchange).await {
+        let result = match tokio::time::timeout(budget, exchange).await {
             Ok(result) => result,
-            Err(_) => Err(FetchError::transient(format!(
-                "no complete reply within {}",
-                crate::timespec::format_duration(budget)
-            ))),
-        }
-    }
-
-    /// Removes the key from text that came from the server, in case it
-    /// echoes the request back.
-    fn scrub(&self, text: &str) -> String {
-        if self.key.is_empty() {
-            text.to_owned()
-        } else {
-            text.replace(&self.key, "[redacted]")
+            Err(_) => Err(FetchError::transient(self.out_of_time(budget))),
+        };
+        match result {
+            Ok(mut reply) => {
+                reply.value.scrub(&self.scrubber);
+                Ok(reply)
+            }
+            Err(err) => {
+                if !err.message().is_empty() {
+                    tracing::debug!("{method} {url}: {}", self.scrubber.scrub(err.message()));
+                }
+                Err(err.scrubbed(&self.scrubber))
+            }
         }
     }
 }
 
+impl Client {
+    fn out_of_time(&self, budget: Duration) -> String {
+        use crate::timespec::format_duration;
+        match self.request_timeout {
+            Some(limit) if budget >= limit => format!(
+                "no complete reply within --request-timeout ({})",
+                format_duration(limit)
+            ),
+            Some(limit) => format!(
+                "no complete reply within the {} left before the deadline (--request-timeout is {})",
+                format_duration(budget),
+                format_duration(limit)
+            ),
+            None => format!("no complete reply within {}", format_duration(budget)),
+        }
+    }
+}
+
+impl FetchError {
+    /// The same error with the key removed from its text.
+    fn scrubbed(mut self, scrubber: &Scrubber) -> FetchError {
+        match &mut self {
+            FetchError::Transient { cause, .. } => cause.scrub(scrubber),
+            FetchError::Unreached(message)
+            | FetchError::NoSuchHost(message)
+            | FetchError::Unauthorized(message)
+            | FetchError::NotFound(message)
+            | FetchError::Api(message) => message.scrub(scrubber),
+        }
+        self
+    }
+}
+
+/// The start of a body as text, for a `trace` log: at most
+/// [`TRACE_BODY_BYTES`], with a note of what was left out.
+fn body_excerpt(body: &[u8]) -> String {
+    let shown = &body[..body.len().min(TRACE_BODY_BYTES)];
+    let mut text = String::from_utf8_lossy(shown).into_owned();
+    if body.len() > shown.len() {
+        text.push_str(&format!(" … ({} more bytes)", body.len() - shown.len()));
+    }
+    text
+}
+
 /// Sorts a non-2xx answer.
+/// `peaka_error` says whether the body was Peaka's JSON error: a 404
+/// without one most likely came from a wrong --base-url, not a wrong id.
 fn classify(
     status: StatusCode,
     message: Option<String>,
     retry_after: Option<Duration>,
     location: Option<String>,
+    peaka_error: bool,
 ) -> FetchError {
     let code = status.as_u16();
     let said = message.map(|m| format!(": {m}")).unwrap_or_default();
@@ -340,8 +450,12 @@ fn classify(
         403 => FetchError::Unauthorized(format!(
             "the API key may not read this cache (HTTP 403{said}); a Project API key only reaches its own project"
         )),
-        404 => FetchError::NotFound(format!(
+        404 if peaka_error => FetchError::NotFound(format!(
             "not found (HTTP 404{said}); check --project-id and --cache-id"
+        )),
+        404 => FetchError::NotFound(format!(
+            "not found (HTTP 404, and the reply is not a Peaka API error); check --base-url: it must be the API root, like {}, and then --project-id and --cache-id",
+            crate::cli::DEFAULT_BASE_URL
         )),
         408 | 429 | 500..=599 => FetchError::Transient {
             cause: format!("the API answered HTTP {code}{said}"),
@@ -359,25 +473,28 @@ fn classify(
     }
 }
 
-/// Reads the body, refusing to hold more than [`MAX_BODY_BYTES`].
-async fn read_capped(mut response: reqwest::Response) -> Result<Vec<u8>, FetchError> {
+/// Reads the body, refusing to hold more than `cap` bytes.
+async fn read_capped(mut response: reqwest::Response, cap: usize) -> Result<Vec<u8>, FetchError> {
     let too_large = || {
         FetchError::transient(format!(
             "the reply is larger than {} MiB; not reading it",
-            MAX_BODY_BYTES / (1024 * 1024)
+            cap / (1024 * 1024)
         ))
     };
     if response
         .content_length()
-        .is_some_and(|len| len > MAX_BODY_BYTES as u64)
+        .is_some_and(|len| len > cap as u64)
     {
         return Err(too_large());
     }
-    let mut body = Vec::new();
+    // Reserving what the server announces avoids the copies (and the
+    // doubled memory) of a buffer grown step by step.
+    let announced = response.content_length().unwrap_or(0);
+    let mut body = Vec::with_capacity(usize::try_from(announced).unwrap_or(0).min(cap));
     loop {
         match response.chunk().await {
             Ok(Some(chunk)) => {
-                if body.len() + chunk.len() > MAX_BODY_BYTES {
+                if body.len() + chunk.len() > cap {
                     return Err(too_large());
                 }
                 body.extend_from_slice(&chunk);
@@ -406,13 +523,52 @@ pub fn parse_retry_after(value: &str, now: Timestamp) -> Option<Duration> {
     Some(Duration::try_from(at.duration_since(now)).unwrap_or_default())
 }
 
-fn describe_send_error(err: &reqwest::Error, scrub: impl Fn(&str) -> String) -> FetchError {
-    let chain = scrub(&error_chain(err));
-    if err.is_connect() {
-        FetchError::Unreached(format!("cannot connect: {chain}"))
-    } else {
-        FetchError::transient(format!("the request failed: {chain}"))
+fn describe_send_error(err: &reqwest::Error, host: &str) -> FetchError {
+    let chain = error_chain(err);
+    match resolution_failure(&chain) {
+        Some(Resolution::NoSuchName(cause)) => {
+            FetchError::NoSuchHost(format!("cannot resolve {host} ({cause}): check --base-url"))
+        }
+        Some(Resolution::Failed(cause)) => {
+            FetchError::Unreached(format!("cannot resolve {host} ({cause}): check --base-url"))
+        }
+        None if err.is_connect() => FetchError::Unreached(format!("cannot connect: {chain}")),
+        None => FetchError::transient(format!("the request failed: {chain}")),
     }
+}
+
+/// How a name lookup failed, in the resolver's own words.
+#[derive(Debug, PartialEq, Eq)]
+enum Resolution {
+    /// The name does not exist (NXDOMAIN, `EAI_NONAME`).
+    NoSuchName(String),
+    /// Any other lookup failure (no resolver reachable, a server failure):
+    /// DNS is often briefly down as a pod starts, so it is retried.
+    Failed(String),
+}
+
+/// Sorts a lookup failure out of an error chain. The resolver's error has
+/// no public type in hyper-util, so its text is all there is; these are
+/// the `gai_strerror` texts of glibc, musl, macOS and Windows for a name
+/// that does not exist.
+fn resolution_failure(chain: &str) -> Option<Resolution> {
+    let at = chain.find("dns error")?;
+    let cause = chain[at..].to_owned();
+    let lower = cause.to_ascii_lowercase();
+    let no_such_name = [
+        "name or service not known",
+        "nodename nor servname provided",
+        "no such host is known",
+        "name does not resolve",
+        "no address associated with hostname",
+    ]
+    .iter()
+    .any(|words| lower.contains(words));
+    Some(if no_such_name {
+        Resolution::NoSuchName(cause)
+    } else {
+        Resolution::Failed(cause)
+    })
 }
 
 /// An error and its sources, as one line.
@@ -531,6 +687,7 @@ mod tests {
                 Some("m".into()),
                 Some(Duration::from_secs(5)),
                 None,
+                true,
             );
             let want_outcome = match code {
                 401 | 403 => Some(Outcome::Unauthorized),
@@ -553,6 +710,7 @@ mod tests {
             Some("Cache settings not found".into()),
             None,
             None,
+            true,
         );
         assert_eq!(
             err.message(),
@@ -563,6 +721,7 @@ mod tests {
             None,
             None,
             Some("https://elsewhere/".into()),
+            false,
         );
         assert!(
             err.message().contains("https://elsewhere/"),
@@ -588,13 +747,79 @@ mod tests {
     }
 
     #[test]
-    fn the_key_is_scrubbed_from_server_text() {
-        let c = Client::new(Url::parse("http://127.0.0.1/").unwrap(), "s3cr3t").unwrap();
-        assert_eq!(
-            c.scrub("bad token Bearer s3cr3t"),
-            "bad token Bearer [redacted]"
+    fn the_key_is_scrubbed_from_every_error_text() {
+        let scrubber = Scrubber::new("s3cr3t-key");
+        for err in [
+            FetchError::Unreached("x s3cr3t-key".into()),
+            FetchError::NoSuchHost("x s3cr3t-key".into()),
+            FetchError::transient("x s3cr3t-key"),
+            FetchError::Unauthorized("x s3cr3t-key".into()),
+            FetchError::NotFound("x s3cr3t-key".into()),
+            FetchError::Api("x s3cr3t-key".into()),
+        ] {
+            assert_eq!(err.scrubbed(&scrubber).message(), "x [redacted]");
+        }
+        let c = Client::new(Url::parse("http://127.0.0.1/").unwrap(), "s3cr3t-key").unwrap();
+        assert!(!format!("{c:?}").contains("s3cr3t"));
+    }
+
+    #[test]
+    fn a_404_that_is_not_peakas_names_the_base_url() {
+        let peaka = classify(
+            StatusCode::NOT_FOUND,
+            Some("Cache not found".into()),
+            None,
+            None,
+            true,
         );
-        assert!(!format!("{c:?}").contains("Bearer s3cr3t"));
+        assert!(
+            peaka.message().contains("--cache-id"),
+            "{}",
+            peaka.message()
+        );
+        assert!(
+            !peaka.message().contains("--base-url"),
+            "{}",
+            peaka.message()
+        );
+        let other = classify(StatusCode::NOT_FOUND, None, None, None, false);
+        assert!(
+            other.message().contains("--base-url"),
+            "{}",
+            other.message()
+        );
+        assert_eq!(other.outcome(), Some(Outcome::NotFound));
+    }
+
+    #[test]
+    fn lookup_failures_are_told_apart() {
+        let table = [
+            (
+                "error sending request: client error (Connect): dns error: failed to lookup address information: Name or service not known",
+                Some(true),
+            ),
+            (
+                "dns error: failed to lookup address information: nodename nor servname provided, or not known",
+                Some(true),
+            ),
+            (
+                "dns error: No such host is known. (os error 11001)",
+                Some(true),
+            ),
+            (
+                "dns error: failed to lookup address information: Temporary failure in name resolution",
+                Some(false),
+            ),
+            (
+                "dns error: failed to lookup address information: Try again",
+                Some(false),
+            ),
+            ("tcp connect error: Connection refused (os error 111)", None),
+        ];
+        for (chain, want) in table {
+            let got = resolution_failure(chain).map(|r| matches!(r, Resolution::NoSuchName(_)));
+            assert_eq!(got, want, "{chain}");
+        }
     }
 
     #[test]

@@ -56,6 +56,11 @@ pub struct Baseline {
     pub id: Option<String>,
     /// When that record was created, if known.
     pub created_at: Option<Timestamp>,
+    /// With no record to supersede: the server's time just before the
+    /// trigger was sent. Only an execution created at or after it can be
+    /// the triggered one; a year-old record that turns up in an empty
+    /// slot is not.
+    pub not_before: Option<Timestamp>,
 }
 
 impl Baseline {
@@ -66,6 +71,7 @@ impl Baseline {
             kind,
             id: execution.and_then(|e| e.id.clone()),
             created_at: execution.and_then(|e| e.created_at),
+            not_before: None,
         }
     }
 
@@ -82,7 +88,11 @@ impl Baseline {
             (Some(old), Some(new)) => new > old,
             _ => true,
         };
-        other_id && later
+        let after_trigger = match (self.id.is_none(), self.not_before) {
+            (true, Some(bound)) => execution.created_at.is_some_and(|created| created >= bound),
+            _ => true,
+        };
+        other_id && later && after_trigger
     }
 }
 
@@ -97,7 +107,17 @@ pub struct Criteria {
     pub started_after: Option<Timestamp>,
     /// `--trigger`: it must be newer than the slot's record before the trigger.
     pub newer_than: Option<Baseline>,
+    /// The cache has shown `RUNNING` with no running record for
+    /// [`STARTING_GRACE`]: a single-slot or `both` gate then concludes that
+    /// the starting execution is of a kind it does not wait for.
+    pub starting_grace_over: bool,
 }
+
+/// How long a gate that looks at one slot (or `both`) waits for the record
+/// of a starting execution (top-level `RUNNING`, no running record yet) to
+/// appear before it concludes that the execution is of the other kind. The
+/// live API shows a new record a few seconds after the cache turns RUNNING.
+pub const STARTING_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl Criteria {
     /// Criteria with no bounds: "wait for the current sync".
@@ -107,6 +127,7 @@ impl Criteria {
             since: None,
             started_after: None,
             newer_than: None,
+            starting_grace_over: false,
         }
     }
 
@@ -193,6 +214,9 @@ pub struct Decision {
     pub detail: String,
     /// A status of a looked-at execution that this version does not know.
     pub unknown_status: Option<String>,
+    /// The cache is `RUNNING` but no running record is visible yet: a new
+    /// execution is starting (the loop times [`STARTING_GRACE`] from this).
+    pub starting: bool,
 }
 
 /// Decides where one cache stands against the criteria.
@@ -212,6 +236,7 @@ pub fn decide(
             focus: None,
             detail: "the cache is DELETED".into(),
             unknown_status: None,
+            starting: false,
         };
     }
     let slots = criteria.execution.slots();
@@ -246,12 +271,37 @@ pub fn decide(
         None => Some("(none)".to_owned()),
         _ => None,
     });
+    // The top-level status turns RUNNING before the new execution's record
+    // exists. Without bounds the gate means "wait for the current sync", so
+    // a cache that is RUNNING with no running record visible is starting an
+    // execution that may be the one awaited. `any` waits for it whatever its
+    // kind; a gate on one slot (or both) waits STARTING_GRACE for the record
+    // before it concludes the other kind started.
+    let no_running_record = ExecutionFilter::Both
+        .slots()
+        .iter()
+        .filter_map(|&kind| status.execution(kind))
+        .all(Execution::is_terminal);
+    let starting = !criteria.has_bounds()
+        && status.status == Status::Running
+        && no_running_record
+        && missed.is_empty();
+    if starting && criteria.execution != ExecutionFilter::Any && !criteria.starting_grace_over {
+        let mut decision = waiting(
+            None,
+            "the cache is RUNNING but no running execution is visible yet: a refresh is starting"
+                .into(),
+        );
+        decision.starting = true;
+        return decision;
+    }
     let mut decision = if criteria.execution == ExecutionFilter::Both {
         decide_both(&counting)
     } else {
         decide_first_to_end(status, criteria, &present, &counting, &missed)
     };
     decision.unknown_status = unknown_status;
+    decision.starting = starting;
     decision
 }
 
@@ -280,10 +330,12 @@ fn decide_first_to_end(
             && status.status == Status::Running
             && !watched;
         if starting {
-            return waiting(
-                Some(kind),
+            let mut decision = waiting(
+                None,
                 "the cache is RUNNING but no running execution is visible yet: a refresh is starting".into(),
             );
+            decision.starting = true;
+            return decision;
         }
         return ended_decision(kind, execution);
     }
@@ -297,7 +349,7 @@ fn decide_first_to_end(
             .as_deref()
             .map_or("no execution".to_owned(), str::to_owned);
         return waiting(
-            present.first().map(|(kind, _)| *kind),
+            None,
             format!(
                 "waiting for the triggered {} to appear (the slot still shows {old})",
                 baseline.kind.label()
@@ -312,12 +364,15 @@ fn decide_first_to_end(
                 status.status.as_str()
             ),
         ),
+        // The focus stays empty: the last execution is not the one awaited,
+        // so its id and records must not be reported as if it were.
         Some((kind, execution)) => waiting(
-            Some(kind),
+            None,
             format!(
-                "waiting for a {wanted} {}; the last one, {}, does not count",
+                "waiting for {} {}; the last one, {}, does not count",
+                a_slots_label(criteria.execution),
                 bounds_label(criteria),
-                describe(kind, execution)
+                describe_against(kind, execution, criteria)
             ),
         ),
     }
@@ -363,7 +418,15 @@ fn decide_both(counting: &[(ExecutionKind, &Execution)]) -> Decision {
         }
     }
     match last_completed {
-        Some((kind, execution)) => ended_decision(kind, execution),
+        Some((kind, execution)) => {
+            let mut decision = ended_decision(kind, execution);
+            decision.detail = slots
+                .iter()
+                .filter_map(|&k| completed(k).map(|&(k, e)| describe(k, e)))
+                .collect::<Vec<_>>()
+                .join("; ");
+            decision
+        }
         // Unreachable with two slots; waiting is the safe answer anyway.
         None => waiting(None, "no execution yet".into()),
     }
@@ -386,6 +449,7 @@ fn ended_decision(kind: ExecutionKind, execution: &Execution) -> Decision {
         focus: Some(kind),
         detail,
         unknown_status: None,
+        starting: false,
     }
 }
 
@@ -395,19 +459,29 @@ fn waiting(focus: Option<ExecutionKind>, detail: String) -> Decision {
         focus,
         detail,
         unknown_status: None,
+        starting: false,
     }
 }
 
 /// The newest execution by `createdAt`; on a tie the one still running,
-/// since it is the one a user means by "the current sync".
+/// since it is the one a user means by "the current sync". A running
+/// execution whose start is unknown is the newest of all: it is running
+/// now, so it cannot be older than one that already finished.
 fn newest<'a>(
     present: &[(ExecutionKind, &'a Execution)],
 ) -> Option<(ExecutionKind, &'a Execution)> {
+    let running_unknown_start = |e: &Execution| !e.is_terminal() && e.created_at.is_none();
     present.iter().copied().max_by(|(_, a), (_, b)| {
-        a.created_at
-            .cmp(&b.created_at)
+        running_unknown_start(a)
+            .cmp(&running_unknown_start(b))
+            .then(a.created_at.cmp(&b.created_at))
             .then(b.is_terminal().cmp(&a.is_terminal()))
     })
+}
+
+/// An instant as messages show it: to the millisecond, in UTC.
+pub fn show_time(at: Timestamp) -> String {
+    format!("{at:.3}")
 }
 
 fn describe(kind: ExecutionKind, execution: &Execution) -> String {
@@ -417,8 +491,19 @@ fn describe(kind: ExecutionKind, execution: &Execution) -> String {
         .as_ref()
         .map_or("(no status)", Status::as_str);
     match execution.terminal_at() {
-        Some(at) => format!("{} {id} {status} at {at}", kind.label()),
+        Some(at) => format!("{} {id} {status} at {}", kind.label(), show_time(at)),
         None => format!("{} {id} {status}", kind.label()),
+    }
+}
+
+/// [`describe`], plus the start time when `--started-after` is what rules
+/// the execution out: the message then shows the field the bound checks.
+fn describe_against(kind: ExecutionKind, execution: &Execution, criteria: &Criteria) -> String {
+    let text = describe(kind, execution);
+    match (criteria.started_after, execution.created_at) {
+        (Some(_), Some(created)) => format!("{text}, started at {}", show_time(created)),
+        (Some(_), None) => format!("{text}, start unknown"),
+        (None, _) => text,
     }
 }
 
@@ -443,8 +528,20 @@ fn slots_label(filter: ExecutionFilter) -> &'static str {
     }
 }
 
+fn a_slots_label(filter: ExecutionFilter) -> &'static str {
+    match filter {
+        ExecutionFilter::Any | ExecutionFilter::Both => "an incremental sync or full refresh",
+        ExecutionFilter::Incremental => "an incremental sync",
+        ExecutionFilter::Full => "a full refresh",
+    }
+}
+
 fn bounds_label(criteria: &Criteria) -> String {
-    match (criteria.since, criteria.started_after) {
+    let (since, after) = (
+        criteria.since.map(show_time),
+        criteria.started_after.map(show_time),
+    );
+    match (since, after) {
         (Some(since), Some(after)) => {
             format!("started at or after {after} and finished after {since}")
         }
@@ -469,7 +566,7 @@ mod tests {
             status: Some(Status::parse(status)),
             created_at: Some(at(created)),
             updated_at: Some(at(finished.unwrap_or(created))),
-            finished_at: finished.map(at),
+            finished_at: finished.map(at).into(),
             ..Execution::default()
         })
     }
@@ -484,8 +581,8 @@ mod tests {
         CacheStatus {
             id: Some("c".into()),
             status: Status::parse(top),
-            last_incremental_cache_execution: incremental,
-            last_full_refresh_cache_execution: full,
+            last_incremental_cache_execution: incremental.map(Box::new),
+            last_full_refresh_cache_execution: full.map(Box::new),
         }
     }
 
@@ -499,6 +596,7 @@ mod tests {
             since: since.map(at),
             started_after: started_after.map(at),
             newer_than: None,
+            starting_grace_over: false,
         }
     }
 
@@ -594,7 +692,7 @@ mod tests {
                 cache("RUNNING", ex("i1", "COMPLETED", 0, Some(5)), none.clone()),
                 criteria(Any, None, None),
                 Waiting,
-                Some(K::Incremental),
+                None,
             ),
             case(
                 "unknown execution status waits",
@@ -664,7 +762,7 @@ mod tests {
                 cache("COMPLETED", ex("i1", "COMPLETED", 0, Some(5)), none.clone()),
                 criteria(Any, Some(5), None),
                 Waiting,
-                Some(K::Incremental),
+                None,
             ),
             case(
                 "since: finished after T is ready",
@@ -737,7 +835,7 @@ mod tests {
                 cache("COMPLETED", ex("i1", "COMPLETED", 4, Some(9)), none.clone()),
                 criteria(Any, None, Some(5)),
                 Waiting,
-                Some(K::Incremental),
+                None,
             ),
             case(
                 "started-after: created exactly at T counts",
@@ -762,7 +860,7 @@ mod tests {
                 ),
                 criteria(Any, Some(8), Some(5)),
                 Waiting,
-                Some(K::Full),
+                None,
             ),
             // --- both ---
             case(
@@ -912,6 +1010,7 @@ mod tests {
             kind,
             id: id.map(Into::into),
             created_at: Some(at(created)),
+            not_before: None,
         });
         c
     }
@@ -925,7 +1024,7 @@ mod tests {
                 cache("RUNNING", none(), ex("f1", "COMPLETED", 0, Some(5))),
                 triggered(K::Full, Some("f1"), 0),
                 Waiting,
-                Some(K::Full),
+                None,
             ),
             case(
                 "a new record running waits",
@@ -953,7 +1052,7 @@ mod tests {
                 cache("COMPLETED", none(), ex("f0", "COMPLETED", 0, Some(1))),
                 triggered(K::Full, Some("f1"), 5),
                 Waiting,
-                Some(K::Full),
+                None,
             ),
             case(
                 "a first ever execution counts",
@@ -971,7 +1070,7 @@ mod tests {
                 ),
                 triggered(K::Full, Some("f1"), 0),
                 Waiting,
-                Some(K::Full),
+                None,
             ),
         ];
         for Case {
@@ -1092,5 +1191,207 @@ mod tests {
         moved.updated_at = Some(at(1));
         assert_eq!(Motion::of(&running), Motion::of(&running.clone()));
         assert_ne!(Motion::of(&running), Motion::of(&moved));
+    }
+
+    #[test]
+    fn a_starting_execution_is_awaited_by_every_filter() {
+        let none = || None;
+        // RUNNING at the top, nothing running in the slots: a new
+        // execution is starting and its record is not there yet.
+        let starting = [
+            (
+                "incremental, full slot empty",
+                cache("RUNNING", ex("i1", "COMPLETED", 0, Some(5)), none()),
+                Incremental,
+            ),
+            (
+                "full, both old",
+                cache(
+                    "RUNNING",
+                    ex("i1", "COMPLETED", 0, Some(5)),
+                    ex("f1", "COMPLETED", 1, Some(6)),
+                ),
+                Full,
+            ),
+            (
+                "both, both old",
+                cache(
+                    "RUNNING",
+                    ex("i1", "COMPLETED", 0, Some(5)),
+                    ex("f1", "COMPLETED", 1, Some(6)),
+                ),
+                Both,
+            ),
+            (
+                "any",
+                cache("RUNNING", ex("i1", "COMPLETED", 0, Some(5)), none()),
+                Any,
+            ),
+        ];
+        for (name, status, filter) in starting {
+            let mut c = criteria(filter, None, None);
+            let decision = decide(&status, &c, &[]);
+            assert_eq!(decision.verdict, Waiting, "{name}: {}", decision.detail);
+            assert!(decision.starting, "{name}");
+            assert!(
+                decision.detail.contains("a refresh is starting"),
+                "{name}: {}",
+                decision.detail
+            );
+            // After the grace, a one-slot (or both) gate concludes the other
+            // kind started; `any` waits on, since either kind counts.
+            c.starting_grace_over = true;
+            let after = decide(&status, &c, &[]).verdict;
+            assert_eq!(
+                after,
+                if filter == Any { Waiting } else { Ready },
+                "{name} after the grace"
+            );
+        }
+        // A running record explains the RUNNING: nothing is starting.
+        let explained = cache(
+            "RUNNING",
+            ex("i1", "COMPLETED", 0, Some(5)),
+            ex("f1", "RUNNING", 1, None),
+        );
+        let decision = decide(&explained, &criteria(Incremental, None, None), &[]);
+        assert_eq!((decision.verdict, decision.starting), (Ready, false));
+        // With a bound, a record that satisfies it counts at once.
+        let bounded = decide(
+            &cache("RUNNING", ex("i1", "COMPLETED", 6, Some(8)), none()),
+            &criteria(Incremental, Some(5), None),
+            &[],
+        );
+        assert_eq!(bounded.verdict, Ready);
+    }
+
+    #[test]
+    fn a_running_execution_with_an_unknown_start_is_the_newest() {
+        let mut running = ex("f1", "RUNNING", 0, None);
+        if let Some(e) = running.as_mut() {
+            e.created_at = None;
+        }
+        let status = cache("COMPLETED", ex("i1", "COMPLETED", 0, Some(5)), running);
+        let decision = decide(&status, &criteria(Any, None, None), &[]);
+        assert_eq!(
+            (decision.verdict, decision.focus),
+            (Waiting, Some(K::Full)),
+            "{}",
+            decision.detail
+        );
+    }
+
+    #[test]
+    fn a_trigger_into_an_empty_slot_accepts_only_what_was_created_after_it() {
+        let mut c = criteria(Incremental, None, None);
+        c.newer_than = Some(Baseline {
+            kind: K::Incremental,
+            id: None,
+            created_at: None,
+            not_before: Some(at(10)),
+        });
+        let old = decide(
+            &cache("COMPLETED", ex("i0", "COMPLETED", 0, Some(5)), None),
+            &c,
+            &[],
+        );
+        assert_eq!(old.verdict, Waiting, "{}", old.detail);
+        let new = decide(
+            &cache("COMPLETED", ex("i1", "COMPLETED", 10, Some(12)), None),
+            &c,
+            &[],
+        );
+        assert_eq!(new.verdict, Ready, "{}", new.detail);
+        let mut unknown = ex("i1", "COMPLETED", 10, Some(12));
+        if let Some(e) = unknown.as_mut() {
+            e.created_at = None;
+        }
+        assert_eq!(
+            decide(&cache("COMPLETED", unknown, None), &c, &[]).verdict,
+            Waiting
+        );
+    }
+
+    #[test]
+    fn a_new_id_with_the_same_start_is_not_the_triggered_execution() {
+        let baseline = Baseline {
+            kind: K::Full,
+            id: Some("f1".into()),
+            created_at: Some(at(5)),
+            not_before: None,
+        };
+        let same_start = ex("f2", "COMPLETED", 5, Some(9)).unwrap();
+        assert!(!baseline.is_superseded_by(&same_start));
+        let later = ex("f2", "COMPLETED", 6, Some(9)).unwrap();
+        assert!(baseline.is_superseded_by(&later));
+    }
+
+    #[test]
+    fn messages_name_what_is_awaited() {
+        let none = || None;
+        let table = [
+            (
+                cache("COMPLETED", ex("i1", "COMPLETED", 0, Some(5)), none()),
+                criteria(Incremental, Some(5), None),
+                "waiting for an incremental sync finished after 2026-11-24T10:05:00.000Z; the last one, incremental sync i1 COMPLETED at 2026-11-24T10:05:00.000Z, does not count",
+            ),
+            (
+                cache("COMPLETED", none(), ex("f1", "COMPLETED", 0, Some(5))),
+                criteria(Full, None, Some(1)),
+                "waiting for a full refresh started at or after 2026-11-24T10:01:00.000Z; the last one, full refresh f1 COMPLETED at 2026-11-24T10:05:00.000Z, started at 2026-11-24T10:00:00.000Z, does not count",
+            ),
+            (
+                cache("COMPLETED", ex("i1", "COMPLETED", 0, Some(5)), none()),
+                criteria(Any, Some(6), Some(1)),
+                "waiting for an incremental sync or full refresh started at or after 2026-11-24T10:01:00.000Z and finished after 2026-11-24T10:06:00.000Z; the last one, incremental sync i1 COMPLETED at 2026-11-24T10:05:00.000Z, started at 2026-11-24T10:00:00.000Z, does not count",
+            ),
+            (
+                cache("NOT_INITIALIZED", none(), none()),
+                criteria(Full, None, None),
+                "no full refresh has run yet (cache status NOT_INITIALIZED)",
+            ),
+            (
+                cache("NOT_INITIALIZED", none(), none()),
+                criteria(Any, None, None),
+                "no incremental sync or full refresh has run yet (cache status NOT_INITIALIZED)",
+            ),
+            (
+                cache("COMPLETED", ex("i1", "COMPLETED", 0, Some(5)), none()),
+                criteria(Both, None, None),
+                "no counting full refresh yet",
+            ),
+            (
+                cache(
+                    "RUNNING",
+                    ex("i1", "RUNNING", 0, None),
+                    ex("f1", "COMPLETED", 0, Some(5)),
+                ),
+                criteria(Both, None, None),
+                "incremental sync i1 is RUNNING",
+            ),
+            (
+                cache(
+                    "COMPLETED",
+                    ex("i1", "COMPLETED", 0, Some(5)),
+                    ex("f1", "COMPLETED", 1, Some(6)),
+                ),
+                criteria(Both, None, None),
+                "incremental sync i1 COMPLETED at 2026-11-24T10:05:00.000Z; full refresh f1 COMPLETED at 2026-11-24T10:06:00.000Z",
+            ),
+        ];
+        for (status, criteria, want) in table {
+            assert_eq!(decide(&status, &criteria, &[]).detail, want);
+        }
+        let mut no_status = ex("i1", "RUNNING", 0, None);
+        if let Some(e) = no_status.as_mut() {
+            e.status = None;
+        }
+        let decision = decide(
+            &cache("RUNNING", no_status, None),
+            &criteria(Any, None, None),
+            &[],
+        );
+        assert_eq!(decision.unknown_status.as_deref(), Some("(none)"));
+        assert_eq!(decision.detail, "incremental sync i1 has no status yet");
     }
 }

@@ -123,7 +123,7 @@ pub fn usual(history: &[Execution], kind: ExecutionKind) -> Option<Usual> {
                 && e.status == Some(Status::Completed)
         })
         .filter_map(|e| {
-            let took = e.finished_at?.duration_since(e.created_at?);
+            let took = e.finished_at.at()?.duration_since(e.created_at?);
             let took = Duration::try_from(took).ok()?;
             (!took.is_zero() && took <= MAX_DURATION).then_some((took, e.records()))
         })

@@ -19,6 +19,8 @@ pub mod planned;
 pub mod progress;
 pub mod report;
 pub mod schedule;
+pub mod secret;
 pub mod settings;
 pub mod simulation;
+pub mod text;
 pub mod timespec;

@@ -5,6 +5,10 @@
 //! dependency's trace output can never carry a request — and with it the
 //! key — to the logs. A `Targets` filter does this without the regex engine
 //! that `EnvFilter` brings, which keeps the binary small and fast to start.
+//!
+//! Every line is escaped here, whatever it interpolates: a server's text
+//! with a line break must not start a line of its own (in GitHub Actions a
+//! line that starts with `::` is a workflow command).
 
 use std::io::IsTerminal;
 
@@ -13,6 +17,7 @@ use tracing_subscriber::filter::Targets;
 use tracing_subscriber::prelude::*;
 
 use crate::cli::{Format, LogLevel};
+use crate::text::{SeparatorEscaper, one_line};
 
 /// Installs the global subscriber. Called once, before anything logs.
 pub fn init(format: Format, level: LogLevel) {
@@ -36,7 +41,7 @@ pub fn init(format: Format, level: LogLevel) {
                     .with_current_span(false)
                     .with_span_list(false)
                     .with_target(false)
-                    .with_writer(std::io::stderr),
+                    .with_writer(|| SeparatorEscaper(std::io::stderr())),
             )
             .try_init(),
         Format::Text => {
@@ -45,7 +50,7 @@ pub fn init(format: Format, level: LogLevel) {
             // who get them with --log-format json.
             let message_only = tracing_subscriber::fmt::format::debug_fn(|writer, field, value| {
                 if field.name() == "message" {
-                    write!(writer, "{value:?}")
+                    write!(writer, "{}", one_line(&format!("{value:?}")))
                 } else {
                     Ok(())
                 }

@@ -9,41 +9,63 @@ use std::io::Write;
 
 use serde_json::{Value, json};
 
+use crate::api::{Execution, ExecutionKind};
 use crate::cli::Format;
+use crate::decision::ExecutionFilter;
 use crate::exit_codes::Outcome;
 use crate::gate::{CacheReport, Report};
+use crate::text::one_line;
 use crate::timespec::{format_duration, millis};
+
+/// How long writing one GitHub file may take before it is given up.
+pub const GITHUB_FILE_BUDGET: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The summary as the JSON object documented in the README.
 pub fn summary_json(report: &Report) -> Value {
-    json!({
-        "result": report.outcome.name(),
-        "exitCode": report.outcome.code(),
-        "message": report.message,
-        "elapsedMs": millis(report.elapsed),
-        "polls": report.polls,
-        "caches": report.caches.iter().map(|cache| cache_json(&report.project_id, cache)).collect::<Vec<_>>(),
-    })
+    let mut bytes = Vec::new();
+    // Writing to a Vec cannot fail, and what is written is JSON.
+    let _ = write_summary_json(report, &mut bytes);
+    serde_json::from_slice(&bytes).unwrap_or(Value::Null)
 }
 
-fn cache_json(project_id: &str, cache: &CacheReport) -> Value {
-    let execution = focused_execution(cache).map(|(kind, e)| {
-        json!({
-            "kind": kind.as_str(),
-            "id": e.id,
-            "status": e.status.as_ref().map(|s| s.as_str()),
-            "createdAt": e.created_at.map(|t| t.to_string()),
-            "finishedAt": e.finished_at.map(|t| t.to_string()),
-            "records": e.records(),
-            "error": e.error.clone().unwrap_or(Value::Null),
-        })
-    });
+/// Writes the summary JSON object on one line, one cache at a time, so
+/// that the summary of 10,000 caches is never held whole in memory.
+/// U+2028/U+2029 are written escaped (serde leaves them raw, and some
+/// viewers break lines at them).
+pub fn write_summary_json(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
+    let mut out = crate::text::SeparatorEscaper(out);
+    let head = [
+        ("result", json!(report.outcome.name())),
+        ("exitCode", json!(report.outcome.code())),
+        ("message", json!(report.message)),
+        ("elapsedMs", json!(millis(report.elapsed))),
+        ("polls", json!(report.polls)),
+    ];
+    out.write_all(b"{")?;
+    for (name, value) in head {
+        serde_json::to_writer(&mut out, name)?;
+        out.write_all(b":")?;
+        serde_json::to_writer(&mut out, &value)?;
+        out.write_all(b",")?;
+    }
+    out.write_all(b"\"caches\":[")?;
+    for (i, cache) in report.caches.iter().enumerate() {
+        if i > 0 {
+            out.write_all(b",")?;
+        }
+        serde_json::to_writer(&mut out, &cache_json(report, cache))?;
+    }
+    out.write_all(b"]}")
+}
+
+fn cache_json(report: &Report, cache: &CacheReport) -> Value {
     json!({
-        "projectId": project_id,
+        "projectId": report.project_id,
         "cacheId": cache.cache_id,
         "state": cache.state.as_str(),
         "cacheStatus": cache.status.as_ref().map(|s| s.status.as_str()),
-        "execution": execution,
+        "execution": focused_execution(cache).map(execution_json),
+        "executions": looked_at(report, cache).into_iter().map(execution_json).collect::<Vec<_>>(),
         "expectedFinishAt": cache.forecast.as_ref().and_then(|f| f.expected).map(|t| t.to_string()),
         "forecast": cache.forecast.as_ref().map(crate::gate::CacheForecast::to_json),
         "durationMs": focused_execution(cache).and_then(|(_, e)| took(e)).map(millis),
@@ -52,7 +74,7 @@ fn cache_json(project_id: &str, cache: &CacheReport) -> Value {
 
 /// How long a finished execution ran (`finishedAt` − `createdAt`).
 fn took(e: &crate::api::Execution) -> Option<std::time::Duration> {
-    let span = e.finished_at?.duration_since(e.created_at?);
+    let span = e.finished_at.at()?.duration_since(e.created_at?);
     std::time::Duration::try_from(span).ok()
 }
 
@@ -73,45 +95,79 @@ fn took_and_usual(cache: &CacheReport) -> String {
     }
 }
 
-/// A cache's fields as text, empty where there is nothing to say: what
-/// the GitHub outputs and the step-summary row show.
+fn execution_json((kind, e): (ExecutionKind, &Execution)) -> Value {
+    json!({
+        "kind": kind.as_str(),
+        "id": e.id,
+        "status": e.status.as_ref().map(|s| s.as_str()),
+        "createdAt": e.created_at.map(|t| t.to_string()),
+        "finishedAt": e.finished_at.at().map(|t| t.to_string()),
+        "records": e.records(),
+        "error": e.error.clone().unwrap_or(Value::Null),
+    })
+}
+
+/// Every execution the decision looked at: with `--execution both`, one
+/// per slot; otherwise the focused one.
+fn looked_at<'a>(report: &Report, cache: &'a CacheReport) -> Vec<(ExecutionKind, &'a Execution)> {
+    match (report.execution, cache.status.as_ref()) {
+        (ExecutionFilter::Both, Some(status)) => ExecutionFilter::Both
+            .slots()
+            .iter()
+            .filter_map(|&kind| status.execution(kind).map(|e| (kind, e)))
+            .collect(),
+        _ => focused_execution(cache).into_iter().collect(),
+    }
+}
+
+/// One execution's fields as text, empty where there is nothing to say:
+/// what the GitHub outputs and a step-summary row show. Outside text is
+/// already on one line here.
 #[derive(Default)]
-struct CacheText {
-    cache_status: String,
+struct ExecutionText {
     kind: String,
-    execution_id: String,
-    execution_status: String,
+    id: String,
+    status: String,
     finished_at: String,
     records: String,
 }
 
-impl CacheText {
-    fn of(cache: &CacheReport) -> CacheText {
-        let execution = focused_execution(cache);
-        let text =
-            |f: &dyn Fn(crate::api::ExecutionKind, &crate::api::Execution) -> Option<String>| {
-                execution
-                    .and_then(|(kind, e)| f(kind, e))
-                    .unwrap_or_default()
-            };
-        CacheText {
-            cache_status: cache
+impl ExecutionText {
+    fn of(execution: Option<(ExecutionKind, &Execution)>) -> ExecutionText {
+        let Some((kind, e)) = execution else {
+            return ExecutionText::default();
+        };
+        ExecutionText {
+            kind: kind.as_str().to_owned(),
+            id: e.id.as_deref().map(line).unwrap_or_default(),
+            status: e
                 .status
                 .as_ref()
-                .map(|s| s.status.as_str().to_owned())
+                .map(|s| line(s.as_str()))
                 .unwrap_or_default(),
-            kind: text(&|kind, _| Some(kind.as_str().to_owned())),
-            execution_id: text(&|_, e| e.id.clone()),
-            execution_status: text(&|_, e| e.status.as_ref().map(|s| s.as_str().to_owned())),
-            finished_at: text(&|_, e| e.finished_at.map(|t| t.to_string())),
-            records: text(&|_, e| e.records().map(|n| n.to_string())),
+            finished_at: e
+                .finished_at
+                .at()
+                .map(|t| t.to_string())
+                .unwrap_or_default(),
+            records: e.records().map(|n| n.to_string()).unwrap_or_default(),
         }
     }
 }
 
-fn focused_execution(
-    cache: &CacheReport,
-) -> Option<(crate::api::ExecutionKind, &crate::api::Execution)> {
+fn line(text: &str) -> String {
+    one_line(text).into_owned()
+}
+
+fn cache_status(cache: &CacheReport) -> String {
+    cache
+        .status
+        .as_ref()
+        .map(|s| line(s.status.as_str()))
+        .unwrap_or_default()
+}
+
+fn focused_execution(cache: &CacheReport) -> Option<(ExecutionKind, &Execution)> {
     let kind = cache.decision.as_ref()?.focus?;
     Some((kind, cache.status.as_ref()?.execution(kind)?))
 }
@@ -126,42 +182,68 @@ pub fn summary_line(report: &Report) -> String {
     format!(
         "{}: {} ({}, {polls})",
         report.outcome.name(),
-        report.message,
+        one_line(&report.message),
         format_duration(report.elapsed)
     )
 }
 
+/// The summary JSON as one line of text.
+fn summary_text(report: &Report) -> String {
+    let mut bytes = Vec::new();
+    let _ = write_summary_json(report, &mut bytes);
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// The cache the per-cache outputs describe: the one that decided.
+fn deciding(report: &Report) -> Option<&CacheReport> {
+    report
+        .decided_by
+        .and_then(|i| report.caches.get(i))
+        .or_else(|| report.caches.first())
+}
+
 /// The step outputs, in the `$GITHUB_OUTPUT` file format. The per-cache
-/// outputs describe the first cache; `summary-json` has them all.
+/// outputs describe the cache that decided the outcome; `summary-json`
+/// has them all. Every value is one line, so no value can define another
+/// output.
 pub fn github_outputs(report: &Report) -> String {
-    let first = report.caches.first().map(CacheText::of).unwrap_or_default();
+    let cache = deciding(report);
+    let focus = ExecutionText::of(cache.and_then(focused_execution));
+    let slot = |kind: ExecutionKind| {
+        cache
+            .and_then(|c| {
+                looked_at(report, c)
+                    .into_iter()
+                    .find(|(k, _)| *k == kind)
+                    .and_then(|(_, e)| e.id.as_deref())
+            })
+            .map(line)
+            .unwrap_or_default()
+    };
     let pairs = [
         ("result", report.outcome.name().to_owned()),
         ("exit-code", report.outcome.code().to_string()),
-        ("cache-status", first.cache_status),
-        ("execution-id", first.execution_id),
-        ("execution-kind", first.kind),
-        ("finished-at", first.finished_at),
-        ("records", first.records),
-        ("summary-json", summary_json(report).to_string()),
+        (
+            "cache-id",
+            cache.map(|c| line(&c.cache_id)).unwrap_or_default(),
+        ),
+        ("cache-status", cache.map(cache_status).unwrap_or_default()),
+        ("execution-id", focus.id),
+        ("execution-kind", focus.kind),
+        ("finished-at", focus.finished_at),
+        ("records", focus.records),
+        ("incremental-execution-id", slot(ExecutionKind::Incremental)),
+        ("full-execution-id", slot(ExecutionKind::Full)),
+        ("summary-json", summary_text(report)),
     ];
-    let mut out = String::new();
-    for (name, value) in pairs {
-        if value.contains('\n') || value.contains('\r') {
-            // The multi-line form; the delimiter must not occur in the value.
-            let mut delimiter = format!("ghadelimiter_{}", fastrand::u64(..));
-            while value.contains(&delimiter) {
-                delimiter = format!("ghadelimiter_{}", fastrand::u64(..));
-            }
-            out.push_str(&format!("{name}<<{delimiter}\n{value}\n{delimiter}\n"));
-        } else {
-            out.push_str(&format!("{name}={value}\n"));
-        }
-    }
-    out
+    pairs
+        .into_iter()
+        .map(|(name, value)| format!("{name}={value}\n"))
+        .collect()
 }
 
-/// A Markdown section for `$GITHUB_STEP_SUMMARY`, with a row per cache.
+/// A Markdown section for `$GITHUB_STEP_SUMMARY`, with a row per cache
+/// (per execution with `--execution both`).
 pub fn step_summary(report: &Report) -> String {
     let mut out = format!(
         "### peaka-wait: {}\n\n{}\n\n| Cache | State | Cache status | Kind | Execution | Execution status | Finished at | Records | Took / usually takes |\n|---|---|---|---|---|---|---|---|---|\n",
@@ -169,31 +251,46 @@ pub fn step_summary(report: &Report) -> String {
         cell(&summary_line(report))
     );
     for cache in &report.caches {
-        let text = CacheText::of(cache);
-        let row = [
-            cache.cache_id.clone(),
-            cache.state.as_str().to_owned(),
-            text.cache_status,
-            text.kind,
-            text.execution_id,
-            text.execution_status,
-            text.finished_at,
-            text.records,
-            took_and_usual(cache),
-        ];
-        out.push_str("| ");
-        out.push_str(&row.iter().map(|c| cell(c)).collect::<Vec<_>>().join(" | "));
-        out.push_str(" |\n");
+        let executions = looked_at(report, cache);
+        let rows: Vec<ExecutionText> = if executions.is_empty() {
+            vec![ExecutionText::default()]
+        } else {
+            executions
+                .into_iter()
+                .map(|e| ExecutionText::of(Some(e)))
+                .collect()
+        };
+        for text in rows {
+            let row = [
+                cache.cache_id.clone(),
+                cache.state.as_str().to_owned(),
+                cache_status(cache),
+                text.kind,
+                text.id,
+                text.status,
+                text.finished_at,
+                text.records,
+                took_and_usual(cache),
+            ];
+            out.push_str("| ");
+            out.push_str(&row.iter().map(|c| cell(c)).collect::<Vec<_>>().join(" | "));
+            out.push_str(" |\n");
+        }
     }
     out.push('\n');
     out
 }
 
-/// Makes text safe inside one Markdown table cell.
+/// Makes text safe inside one Markdown table cell: nothing in it can end
+/// the cell, start a new line, or become HTML or code.
 fn cell(text: &str) -> String {
-    text.replace('\\', "\\\\")
-        .replace('|', "\\|")
-        .replace(['\r', '\n'], " ")
+    one_line(text)
+        .replace('&', "&amp;")
+        .replace('\\', "&#92;")
+        .replace('|', "&#124;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('`', "&#96;")
 }
 
 /// The `::error` workflow command for a result other than `ready`.
@@ -201,11 +298,20 @@ pub fn annotation(report: &Report) -> Option<String> {
     if report.outcome == Outcome::Ready {
         return None;
     }
-    let title = escape_property(&format!("peaka-wait: {}", report.outcome.name()));
-    Some(format!(
-        "::error title={title}::{}",
-        escape_data(&report.message)
+    Some(error_command(
+        &format!("peaka-wait: {}", report.outcome.name()),
+        &report.message,
     ))
+}
+
+/// An `::error` workflow command with this title and message, each
+/// escaped as the runner unescapes them.
+pub fn error_command(title: &str, message: &str) -> String {
+    format!(
+        "::error title={}::{}",
+        escape_property(title),
+        escape_data(&one_line(message))
+    )
 }
 
 /// Workflow-command message escaping, as the runner unescapes it.
@@ -223,12 +329,14 @@ fn escape_property(text: &str) -> String {
 /// Writes the summary to stdout and, in GitHub Actions, the step files.
 /// `env` reads the environment (a parameter so tests can supply one).
 pub fn emit(report: &Report, output: Format, env: &dyn Fn(&str) -> Option<String>) {
+    let mut files = Vec::new();
     if let Some(path) = env("GITHUB_OUTPUT").filter(|p| !p.is_empty()) {
-        append(&path, &github_outputs(report), "GITHUB_OUTPUT");
+        files.push(("GITHUB_OUTPUT", path, github_outputs(report)));
     }
     if let Some(path) = env("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) {
-        append(&path, &step_summary(report), "GITHUB_STEP_SUMMARY");
+        files.push(("GITHUB_STEP_SUMMARY", path, step_summary(report)));
     }
+    append_all(files);
     let mut stdout = std::io::stdout().lock();
     // A closed stdout (`| head`) must not turn into a panic or another
     // exit code: the exit code is the answer, the summary a courtesy.
@@ -237,23 +345,75 @@ pub fn emit(report: &Report, output: Format, env: &dyn Fn(&str) -> Option<String
             let _ = writeln!(stdout, "{line}");
         }
     }
-    let summary = match output {
-        Format::Text => summary_line(report),
-        Format::Json => summary_json(report).to_string(),
+    let _ = match output {
+        Format::Text => writeln!(stdout, "{}", summary_line(report)),
+        Format::Json => {
+            let mut buffered = std::io::BufWriter::new(&mut stdout);
+            write_summary_json(report, &mut buffered)
+                .and_then(|()| buffered.write_all(b"\n"))
+                .and_then(|()| buffered.flush())
+        }
     };
-    let _ = writeln!(stdout, "{summary}");
     let _ = stdout.flush();
 }
 
-fn append(path: &str, text: &str, name: &str) {
-    let result = std::fs::OpenOptions::new()
+/// Appends each text to its file, all within [`GITHUB_FILE_BUDGET`]. The
+/// writes run on a thread of their own: a path that blocks (a FIFO with no
+/// reader, a hung network mount) costs a warning, never the deadline, and
+/// the thread dies with the process.
+fn append_all(files: Vec<(&'static str, String, String)>) {
+    if files.is_empty() {
+        return;
+    }
+    let names: Vec<(&'static str, String)> = files
+        .iter()
+        .map(|(name, path, _)| (*name, path.clone()))
+        .collect();
+    let (done, finished) = std::sync::mpsc::channel();
+    let spawned = std::thread::Builder::new()
+        .name("github-files".into())
+        .spawn(move || {
+            for (name, path, text) in files {
+                let _ = done.send((name, append(&path, &text)));
+            }
+        });
+    if let Err(err) = spawned {
+        tracing::warn!("cannot write the GitHub files: {err}");
+        return;
+    }
+    let until = std::time::Instant::now() + GITHUB_FILE_BUDGET;
+    let mut written = std::collections::HashSet::new();
+    while written.len() < names.len() {
+        let left = until.saturating_duration_since(std::time::Instant::now());
+        match finished.recv_timeout(left) {
+            Ok((name, result)) => {
+                written.insert(name);
+                if let Err(err) = result {
+                    let path = names
+                        .iter()
+                        .find(|(n, _)| *n == name)
+                        .map_or("", |(_, p)| p);
+                    tracing::warn!("cannot write {name} ({}): {err}", one_line(path));
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    for (name, path) in names.iter().filter(|(name, _)| !written.contains(name)) {
+        tracing::warn!(
+            "cannot write {name} ({}): not done within {}; is it a FIFO or a hung mount?",
+            one_line(path),
+            format_duration(GITHUB_FILE_BUDGET)
+        );
+    }
+}
+
+fn append(path: &str, text: &str) -> std::io::Result<()> {
+    std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(path)
-        .and_then(|mut file| file.write_all(text.as_bytes()));
-    if let Err(err) = result {
-        tracing::warn!("cannot write {name} ({path}): {err}");
-    }
+        .and_then(|mut file| file.write_all(text.as_bytes()))
 }
 
 #[cfg(test)]
@@ -273,7 +433,7 @@ mod tests {
                 ..Progress::default()
             }),
             created_at: Some("2026-11-24T10:00:00Z".parse().unwrap()),
-            finished_at: Some("2026-11-24T10:05:00.5Z".parse().unwrap()),
+            finished_at: crate::api::Stamp::At("2026-11-24T10:05:00.5Z".parse().unwrap()),
             ..Execution::default()
         };
         let ready = CacheReport {
@@ -283,13 +443,14 @@ mod tests {
                 id: None,
                 status: Status::Completed,
                 last_incremental_cache_execution: None,
-                last_full_refresh_cache_execution: Some(execution),
+                last_full_refresh_cache_execution: Some(Box::new(execution)),
             }),
             decision: Some(Decision {
                 verdict: Verdict::Ready,
                 focus: Some(ExecutionKind::Full),
                 detail: "done".into(),
                 unknown_status: None,
+                starting: false,
             }),
             last_error: None,
             forecast: None,
@@ -309,6 +470,8 @@ mod tests {
             polls: 3,
             project_id: "p".into(),
             caches: vec![ready, unseen],
+            decided_by: Some(0),
+            execution: ExecutionFilter::Any,
         }
     }
 
@@ -340,31 +503,43 @@ mod tests {
     }
 
     #[test]
-    fn github_outputs_describe_the_first_cache() {
-        let text = github_outputs(&report(Outcome::Ready, "ok"));
+    fn github_outputs_describe_the_deciding_cache() {
+        let mut r = report(Outcome::Ready, "ok");
+        let text = github_outputs(&r);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(
-            &lines[..7],
+            &lines[..10],
             [
                 "result=ready",
                 "exit-code=0",
+                "cache-id=c1",
                 "cache-status=COMPLETED",
                 "execution-id=e|1",
                 "execution-kind=full",
                 "finished-at=2026-11-24T10:05:00.5Z",
                 "records=1200",
+                "incremental-execution-id=",
+                "full-execution-id=e|1",
             ]
         );
         assert!(
-            lines[7].starts_with("summary-json={\"result\":\"ready\","),
+            lines[10].starts_with("summary-json={\"result\":\"ready\","),
             "{}",
-            lines[7]
+            lines[10]
         );
-        assert_eq!(lines.len(), 8);
+        assert_eq!(lines.len(), 11);
+        // When the second cache decided (it timed out), the outputs say so.
+        r.outcome = Outcome::Timeout;
+        r.decided_by = Some(1);
+        let text = github_outputs(&r);
+        assert!(
+            text.contains("cache-id=c2\ncache-status=\nexecution-id=\n"),
+            "{text}"
+        );
     }
 
     #[test]
-    fn multi_line_values_use_a_delimiter() {
+    fn outside_text_cannot_define_another_output() {
         let mut r = report(Outcome::Ready, "ok");
         r.caches[0]
             .status
@@ -373,24 +548,46 @@ mod tests {
             .last_full_refresh_cache_execution
             .as_mut()
             .unwrap()
-            .id = Some("a\nb".into());
+            .id = Some("a\nrecords=999\u{2028}".into());
         let text = github_outputs(&r);
-        let start = text.find("execution-id<<").unwrap();
-        let delimiter = text[start + 14..].lines().next().unwrap();
         assert!(
-            text.contains(&format!("execution-id<<{delimiter}\na\nb\n{delimiter}\n")),
+            text.contains("execution-id=a\\nrecords=999\\u{2028}\n"),
             "{text}"
         );
+        let names: Vec<&str> = text.lines().map(|l| l.split('=').next().unwrap()).collect();
+        assert_eq!(
+            names.iter().filter(|n| **n == "records").count(),
+            1,
+            "{text}"
+        );
+        assert!(!text.contains('\u{2028}'), "{text}");
     }
 
     #[test]
     fn the_step_summary_has_a_row_per_cache_and_escapes_cells() {
-        let text = step_summary(&report(Outcome::Ready, "ok"));
-        assert!(text.contains("| c1 | ready | COMPLETED | full | e\\|1 | COMPLETED | 2026-11-24T10:05:00.5Z | 1200 |"), "{text}");
+        let mut r = report(Outcome::Ready, "ok");
+        let text = step_summary(&r);
+        assert!(text.contains("| c1 | ready | COMPLETED | full | e&#124;1 | COMPLETED | 2026-11-24T10:05:00.5Z | 1200 |"), "{text}");
         assert!(
             text.contains("| c2 | waiting |  |  |  |  |  |  |"),
             "{text}"
         );
+        r.caches[0]
+            .status
+            .as_mut()
+            .unwrap()
+            .last_full_refresh_cache_execution
+            .as_mut()
+            .unwrap()
+            .id = Some("<img src=x onerror=alert(1)> `x` a|b\nc".into());
+        let text = step_summary(&r);
+        assert!(
+            text.contains("&lt;img src=x onerror=alert(1)&gt; &#96;x&#96; a&#124;b&#92;nc"),
+            "{text}"
+        );
+        for row in text.lines().filter(|l| l.starts_with("| c")) {
+            assert_eq!(row.matches('|').count(), 10, "{row}");
+        }
     }
 
     #[test]
@@ -399,7 +596,7 @@ mod tests {
         let line = annotation(&report(Outcome::Failed, "cache c1: 100% broken\nsee logs")).unwrap();
         assert_eq!(
             line,
-            "::error title=peaka-wait%3A failed::cache c1: 100%25 broken%0Asee logs"
+            "::error title=peaka-wait%3A failed::cache c1: 100%25 broken\\nsee logs"
         );
     }
 

@@ -39,6 +39,11 @@ impl CacheSettings {
     }
 }
 
+// Only periods are kept, no text from the server: nothing to scrub of the key.
+impl crate::secret::Scrub for CacheSettings {
+    fn scrub(&mut self, _: &crate::secret::Scrubber) {}
+}
+
 /// Decodes the settings reply.
 pub fn decode_settings(body: &[u8]) -> Result<CacheSettings, String> {
     let value: Value = serde_json::from_slice(body)

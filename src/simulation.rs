@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
 
-use crate::api::{Execution, ExecutionKind, Progress, Status};
+use crate::api::{Execution, ExecutionKind, Progress, Stamp, Status};
 use crate::forecast::{self, Current, Sample};
 use crate::planned::{Knobs, Planner, Window};
 use crate::schedule::{Schedule, pause};
@@ -142,7 +142,7 @@ pub fn history(rng: &mut fastrand::Rng, setup: &Setup) -> Vec<Execution> {
                 created_at: Some(created),
                 finished_at: created
                     .checked_add(SignedDuration::try_from(took).unwrap_or(SignedDuration::ZERO))
-                    .ok(),
+                    .map_or(Stamp::Absent, Stamp::At),
                 ..Execution::default()
             }
         })

@@ -184,9 +184,13 @@ fn the_heartbeat_says_records_expected_end_and_time_left() {
         .lines()
         .find(|l| l.contains("still waiting"))
         .unwrap_or_else(|| panic!("no heartbeat: {stderr}"));
-    assert!(line.contains("[elapsed 1m"), "{line}");
-    assert!(line.contains(" records, expected at 20"), "{line}");
-    assert!(line.contains("left before the deadline]"), "{line}");
+    assert!(line.contains("still waiting after 1m"), "{line}");
+    assert!(line.contains(" left): "), "{line}");
+    assert!(
+        line.contains("[cache completes-after-66s~fc-heartbeat: ")
+            && line.contains(" records, expected at 20"),
+        "{line}"
+    );
 }
 
 #[test]

@@ -4,7 +4,7 @@
 //! the rules), `failed` only when one really failed.
 
 use jiff::{SignedDuration, Timestamp};
-use peaka_wait::api::{self, CacheStatus, Execution, ExecutionKind, Status};
+use peaka_wait::api::{self, CacheStatus, Execution, ExecutionKind, Stamp, Status};
 use peaka_wait::decision::{Baseline, Criteria, ExecutionFilter, Verdict, decide};
 use proptest::prelude::*;
 
@@ -40,7 +40,7 @@ fn execution() -> impl Strategy<Value = Execution> {
         proptest::option::of(status_text()),
         time(),
         time(),
-        time(),
+        prop_oneof![time().prop_map(Stamp::from), Just(Stamp::Unreadable),],
     )
         .prop_map(
             |(id, status, created_at, updated_at, finished_at)| Execution {
@@ -67,8 +67,8 @@ fn cache_status() -> impl Strategy<Value = CacheStatus> {
         .prop_map(|(top, incremental, full)| CacheStatus {
             id: Some("c".into()),
             status: Status::parse(&top),
-            last_incremental_cache_execution: incremental,
-            last_full_refresh_cache_execution: full,
+            last_incremental_cache_execution: incremental.map(Box::new),
+            last_full_refresh_cache_execution: full.map(Box::new),
         })
 }
 
@@ -79,26 +79,36 @@ fn criteria() -> impl Strategy<Value = Criteria> {
         Just(ExecutionFilter::Full),
         Just(ExecutionFilter::Both)
     ];
-    let baseline = proptest::option::of((kind(), proptest::option::of("e[0-3]"), time()).prop_map(
-        |(kind, id, created_at)| Baseline {
-            kind,
-            id,
-            created_at,
-        },
-    ));
-    (filter, time(), time(), baseline).prop_map(|(execution, since, started_after, newer_than)| {
-        Criteria {
+    let baseline = proptest::option::of(
+        (kind(), proptest::option::of("e[0-3]"), time(), time()).prop_map(
+            |(kind, id, created_at, not_before)| Baseline {
+                kind,
+                id,
+                created_at,
+                not_before,
+            },
+        ),
+    );
+    (filter, time(), time(), baseline, any::<bool>()).prop_map(
+        |(execution, since, started_after, newer_than, starting_grace_over)| Criteria {
             execution,
             since,
             started_after,
             newer_than,
-        }
-    })
+            starting_grace_over,
+        },
+    )
 }
 
 /// The bounds, restated independently of the implementation.
 fn satisfies(e: &Execution, c: &Criteria) -> bool {
-    let finished = e.finished_at.or(e.updated_at);
+    // An unreadable finish is no finish: updatedAt stands in only for an
+    // absent one.
+    let finished = match e.finished_at {
+        Stamp::At(at) => Some(at),
+        Stamp::Absent => e.updated_at,
+        Stamp::Unreadable => None,
+    };
     let since_ok = c.since.is_none_or(|t| finished.is_some_and(|f| f > t));
     let started_ok = c
         .started_after
@@ -113,7 +123,10 @@ fn satisfies(e: &Execution, c: &Criteria) -> bool {
             (Some(old), Some(new)) => new > old,
             _ => true,
         };
-        other_id && later
+        let after_trigger = b.id.is_some()
+            || b.not_before
+                .is_none_or(|t| e.created_at.is_some_and(|c| c >= t));
+        other_id && later && after_trigger
     });
     since_ok && started_ok && newer_ok
 }

@@ -30,6 +30,7 @@ fuzz_target!(|data: &[u8]| {
             since: bound,
             started_after: bound,
             newer_than: Some(Baseline::of(&status, ExecutionKind::Full)),
+            starting_grace_over: true,
         };
         let _ = decide(&status, &bounded, &missed);
     }

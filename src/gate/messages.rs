@@ -2,12 +2,23 @@
 //! ready or still waiting. Every server-supplied piece reaches them through
 //! a [`Decision`](crate::decision::Decision) detail or a cache report.
 
+use std::time::Duration;
+
+use jiff::SignedDuration;
 use tokio::time::Instant;
 
 use super::{CacheState, Caches, Gate};
 use crate::api::CacheStatus;
-use crate::decision::{Decision, ExecutionFilter};
+use crate::decision::{Decision, ExecutionFilter, show_time};
 use crate::timespec::format_duration;
+
+/// A cache accepted without a time bound whose execution finished longer
+/// than this before the gate started gets a warning: "the current sync"
+/// may be a stale one.
+pub const OLD_EXECUTION: SignedDuration = SignedDuration::from_secs(3600);
+
+/// How many waiting caches a timeout or heartbeat message names.
+const NAMED_CACHES: usize = 5;
 
 impl Gate<'_> {
     pub(super) fn awaited(&self) -> String {
@@ -29,13 +40,17 @@ impl Gate<'_> {
             (_, [only]) => format!("cache {}", only.cache_id),
             (_, all) => format!("{} caches", all.len()),
         };
-        let mut text = format!("{what} {caches} in project {}", self.plan.project_id);
+        let mut text = format!(
+            "{what} {caches} in project {} at {}",
+            self.plan.project_id,
+            self.client.base_url()
+        );
         let bounds = self.criteria(None);
         if let Some(since) = bounds.since {
-            text.push_str(&format!(", finished after {since}"));
+            text.push_str(&format!(", finished after {}", show_time(since)));
         }
         if let Some(after) = bounds.started_after {
-            text.push_str(&format!(", started at or after {after}"));
+            text.push_str(&format!(", started at or after {}", show_time(after)));
         }
         if self.check_once() {
             text.push_str(" (checking once)");
@@ -61,7 +76,15 @@ impl Gate<'_> {
             execution.map(|(_, e)| &e.status),
             decision.detail,
         );
-        if self.watches[i].last_logged.as_deref() == Some(seen.as_str()) {
+        // A hash is enough to tell a change, and 8 bytes a cache instead of
+        // a sentence matters with 10,000 caches.
+        let seen = {
+            use std::hash::{Hash, Hasher};
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            seen.hash(&mut hasher);
+            hasher.finish()
+        };
+        if self.watches[i].last_logged == Some(seen) {
             return;
         }
         self.watches[i].last_logged = Some(seen);
@@ -83,7 +106,7 @@ impl Gate<'_> {
     pub(super) fn ready_message(&self) -> String {
         match self.caches.as_slice() {
             [only] => format!(
-                "cache {} is ready: {}",
+                "cache {}: {}",
                 only.cache_id,
                 only.decision.as_ref().map_or("", |d| d.detail.as_str())
             ),
@@ -91,10 +114,55 @@ impl Gate<'_> {
         }
     }
 
+    /// Without a time bound, the newest execution counts however old it is.
+    /// That is the rule, but an old one is worth a warning: the user may
+    /// have meant "a fresh one".
+    pub(super) fn warn_if_old(&self) {
+        let criteria = self.criteria(None);
+        if criteria.since.is_some()
+            || criteria.started_after.is_some()
+            || self.plan.trigger.is_some()
+        {
+            return;
+        }
+        let start = self.clock.on_server(self.plan.started_at);
+        for cache in &self.caches {
+            let Some((kind, ended)) = cache.decision.as_ref().and_then(|d| {
+                let kind = d.focus?;
+                Some((kind, cache.status.as_ref()?.execution(kind)?.terminal_at()?))
+            }) else {
+                continue;
+            };
+            let age = start.duration_since(ended);
+            if age > OLD_EXECUTION {
+                let age = format_duration(Duration::try_from(age).unwrap_or_default());
+                tracing::warn!(cache_id = %cache.cache_id, "cache {}: the {} that made it ready finished {age} before the gate started (at {}); to require a fresher one, pass --since (e.g. --since 1h) or --started-after", cache.cache_id, kind.label(), show_time(ended));
+            }
+        }
+    }
+
+    /// "still waiting …" for the heartbeat: elapsed, time left, and what
+    /// each waiting cache is waiting for.
+    pub(super) fn heartbeat_message(&self) -> String {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        format!(
+            "still waiting after {} ({} left): {}",
+            format_duration(self.started.elapsed()),
+            format_duration(left),
+            self.waiting_on()
+        )
+    }
+
     pub(super) fn waiting_on(&self) -> String {
-        self.caches
+        let waiting: Vec<_> = self
+            .caches
             .iter()
             .filter(|c| c.state == CacheState::Waiting)
+            .collect();
+        let more = waiting.len().saturating_sub(NAMED_CACHES);
+        let mut text = waiting
+            .into_iter()
+            .take(NAMED_CACHES)
             .map(|c| {
                 let state = c
                     .decision
@@ -108,7 +176,11 @@ impl Gate<'_> {
                 format!("cache {}: {state}{error}", c.cache_id)
             })
             .collect::<Vec<_>>()
-            .join("; ")
+            .join("; ");
+        if more > 0 {
+            text.push_str(&format!("; and {more} more caches"));
+        }
+        text
     }
 
     pub(super) fn timeout_message(&self) -> String {

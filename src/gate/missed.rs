@@ -4,7 +4,7 @@
 
 use jiff::Timestamp;
 
-use super::{Gate, HISTORY_LIMIT};
+use super::{FUTURE_TOLERANCE, Gate, HISTORY_LIMIT};
 use crate::api::{CacheStatus, Execution, ExecutionKind};
 use crate::decision::ExecutionFilter;
 
@@ -39,7 +39,12 @@ impl Gate<'_> {
     /// When a slot shows a new execution while the one seen there before
     /// was not seen ending, reads the execution history for what ended in
     /// between, so that no completion is missed and no failure hidden.
-    pub(super) async fn read_missed(&mut self, i: usize, status: &CacheStatus) {
+    pub(super) async fn read_missed(
+        &mut self,
+        i: usize,
+        status: &CacheStatus,
+        server_now: Timestamp,
+    ) {
         let cache_id = self.caches[i].cache_id.clone();
         for &kind in self.execution().slots() {
             let current = status.execution(kind).map(Seen::of);
@@ -76,7 +81,8 @@ impl Gate<'_> {
                         if found.is_empty() {
                             tracing::warn!(cache_id = %cache_id, "cache {cache_id}: {} {} was replaced between polls and is not in the last {HISTORY_LIMIT} executions of the history", kind.label(), prev.id.as_deref().unwrap_or(""));
                         }
-                        for execution in found {
+                        for mut execution in found {
+                            execution.forget_times_after(server_now + FUTURE_TOLERANCE);
                             tracing::info!(cache_id = %cache_id, kind = kind.as_str(), execution_id = execution.id.as_deref(), execution_status = execution.status.as_ref().map(|s| s.as_str()), "cache {cache_id}: {} {} ended between polls ({}), read from the execution history", kind.label(), execution.id.as_deref().unwrap_or(""), execution.status.as_ref().map_or("no status", |s| s.as_str()));
                             let watch = &mut self.watches[i];
                             watch.missed.retain(|(_, e)| e.id != execution.id);

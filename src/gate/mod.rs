@@ -29,14 +29,15 @@ use jiff::{SignedDuration, Timestamp};
 use tokio::time::Instant;
 
 use crate::api::{CacheStatus, Execution, ExecutionKind};
-use crate::client::Client;
-use crate::decision::{Baseline, Criteria, Decision, ExecutionFilter, Motion};
+use crate::client::{Client, Reply};
+use crate::decision::{Baseline, Criteria, Decision, ExecutionFilter, Motion, STARTING_GRACE};
 use crate::exit_codes::Outcome;
 use crate::planned::{Knobs, Planner, ScheduleMode};
 use crate::schedule::Schedule;
 use crate::timespec::{TimeSpec, millis};
 
 use missed::Seen;
+use skew::Clock;
 
 /// How often "still waiting" is logged while nothing changes.
 pub const HEARTBEAT: Duration = Duration::from_secs(60);
@@ -48,6 +49,27 @@ pub const FINAL_POLL_BUDGET: Duration = Duration::from_millis(750);
 /// A clock difference up to this is noise (the `Date` header has 1 s
 /// resolution, plus the network); beyond it the gate warns and corrects.
 pub const SKEW_TOLERANCE: SignedDuration = SignedDuration::from_secs(5);
+
+/// The largest clock difference the gate corrects for. A `Date` further
+/// off is not a clock that drifted but a broken or lying header.
+pub const MAX_SKEW: SignedDuration = SignedDuration::from_secs(3600);
+
+/// How far past the server's "now" a reported time may lie before it is
+/// taken for garbage (a `finishedAt` in the year 9999).
+pub const FUTURE_TOLERANCE: SignedDuration = SignedDuration::from_secs(60);
+
+/// `--timeout 0` checks once "at once": however slow the server, the run
+/// ends this long after it started (each request also stays within
+/// `--request-timeout`).
+pub const CHECK_ONCE_LIMIT: Duration = Duration::from_secs(5);
+
+/// The whole run ends this long after its deadline at the latest, even if
+/// something below the loop misbehaved: a safety net under the budgets.
+pub const HARD_STOP_AFTER_DEADLINE: Duration = Duration::from_millis(950);
+
+/// A host name that does not exist (NXDOMAIN) for this long ends the gate
+/// with `api_error`: a typo in --base-url does not fix itself.
+pub const NO_SUCH_HOST_LIMIT: Duration = Duration::from_secs(60);
 
 /// How many executions are read from the history when the slot moved on
 /// between two polls.
@@ -195,6 +217,11 @@ pub struct Report {
     pub project_id: String,
     /// Every cache, in the order given.
     pub caches: Vec<CacheReport>,
+    /// The cache that decided the outcome (the one that failed, the last
+    /// to become ready, the first still waiting at the timeout), if any.
+    pub decided_by: Option<usize>,
+    /// Which slots were looked at.
+    pub execution: ExecutionFilter,
 }
 
 /// An ending: the outcome and the sentence that explains it.
@@ -228,13 +255,19 @@ pub async fn run(
         "{}",
         gate.awaited()
     );
-    let (outcome, message) = tokio::select! {
-        ended = gate.drive(&mut schedule) => ended,
-        signal = stop => (signal, format!("interrupted by {} before the gate was decided", match signal {
+    let hard_stop = gate.deadline + HARD_STOP_AFTER_DEADLINE;
+    let ended = tokio::select! {
+        ended = gate.drive(&mut schedule) => Some(ended),
+        () = tokio::time::sleep_until(hard_stop) => None,
+        signal = stop => Some((signal, format!("interrupted by {} before the gate was decided", match signal {
             Outcome::Terminated => "SIGTERM",
             _ => "SIGINT",
-        })),
+        }))),
     };
+    let (outcome, message) = ended.unwrap_or_else(|| (Outcome::Timeout, gate.timeout_message()));
+    if outcome == Outcome::Ready {
+        gate.warn_if_old();
+    }
     gate.report(outcome, message)
 }
 
@@ -250,9 +283,16 @@ struct Watch {
     /// The awaited execution's last motion, and since when it is unchanged.
     motion: Option<(Motion, Instant)>,
     /// What was last logged, to log only changes.
-    last_logged: Option<String>,
+    last_logged: Option<u64>,
     /// Its forecast (`--schedule adaptive`).
     planning: planning::Planning,
+    /// Since when the cache has been RUNNING with no running record.
+    starting_since: Option<Instant>,
+    /// At the first sight of the cache: the latest time any of its
+    /// executions ended, and the latest time one started. Those
+    /// executions existed before the gate did, so a clock correction may
+    /// never make them count for a bound relative to the start.
+    first_sight: Option<(Option<Timestamp>, Option<Timestamp>)>,
 }
 
 struct Gate<'a> {
@@ -261,9 +301,14 @@ struct Gate<'a> {
     caches: Vec<CacheReport>,
     watches: Vec<Watch>,
     polls: u64,
-    /// The server's clock minus ours, once measured (zero within tolerance).
-    skew: Option<SignedDuration>,
+    /// The server's clock against ours.
+    clock: Clock,
     warned_unknown: HashSet<String>,
+    warned_duplicate: HashSet<String>,
+    /// `--all-caches`: the list read at the start, used as the first round.
+    first_list: Option<Reply<Vec<CacheStatus>>>,
+    /// Since when the base URL's host name has not existed.
+    no_such_host_since: Option<Instant>,
     started: Instant,
     deadline: Instant,
     last_change: Instant,
@@ -283,10 +328,13 @@ impl<'a> Gate<'a> {
             caches: Vec::new(),
             watches: Vec::new(),
             polls: 0,
-            skew: None,
+            clock: Clock::default(),
             warned_unknown: HashSet::new(),
+            warned_duplicate: HashSet::new(),
+            first_list: None,
+            no_such_host_since: None,
             started,
-            deadline: started + plan.timeout,
+            deadline: deadline(started, plan.timeout),
             last_change: started,
             planner: None,
             planned_round: false,
@@ -327,28 +375,133 @@ impl<'a> Gate<'a> {
 
     /// The criteria for one cache (or the shared part, for `None`), with
     /// local-clock TIMEs read on the server's clock.
+    ///
+    /// A correction that moves a bound earlier (the server's clock is
+    /// behind) never goes so far that an execution the gate found already
+    /// finished (or started) at its first sight of the cache counts: those
+    /// provably happened before the gate started.
     fn criteria(&self, cache: Option<usize>) -> Criteria {
-        let server_start = self
-            .plan
-            .started_at
-            .checked_add(self.skew.unwrap_or(SignedDuration::ZERO))
-            .unwrap_or(self.plan.started_at);
+        let local_start = self.plan.started_at;
+        let server_start = self.clock.on_server(local_start);
+        let first_sight = cache.and_then(|i| self.watches[i].first_sight);
+        let pin = |spec: Option<TimeSpec>, seen: Option<Timestamp>, step: SignedDuration| {
+            let spec = spec?;
+            let corrected = spec.resolve(server_start);
+            let local = spec.resolve(local_start);
+            Some(match seen {
+                Some(seen) if corrected < local => {
+                    corrected.max(local.min(seen.checked_add(step).unwrap_or(seen)))
+                }
+                _ => corrected,
+            })
+        };
         Criteria {
             execution: self.execution(),
-            since: self.plan.since.map(|t| t.resolve(server_start)),
-            started_after: self.plan.started_after.map(|t| t.resolve(server_start)),
+            since: pin(
+                self.plan.since,
+                first_sight.and_then(|(ended, _)| ended),
+                SignedDuration::ZERO,
+            ),
+            started_after: pin(
+                self.plan.started_after,
+                first_sight.and_then(|(_, started)| started),
+                // createdAt >= bound: one nanosecond past the last start.
+                SignedDuration::from_nanos(1),
+            ),
             newer_than: cache.and_then(|i| self.watches[i].baseline.clone()),
+            starting_grace_over: cache
+                .and_then(|i| self.watches[i].starting_since)
+                .is_some_and(|since| since.elapsed() >= STARTING_GRACE),
         }
     }
 
+    /// The server's clock now, for a reply received at `received_at`:
+    /// our clock plus the accepted correction, never a raw `Date`.
+    fn server_now(&self, received_at: Timestamp) -> Timestamp {
+        self.clock.on_server(received_at)
+    }
+
+    /// Remembers what the cache showed the first time it was seen.
+    fn note_first_sight(&mut self, i: usize, status: &CacheStatus) {
+        if self.watches[i].first_sight.is_some() {
+            return;
+        }
+        let executions = || {
+            ExecutionFilter::Both
+                .slots()
+                .iter()
+                .filter_map(|&kind| status.execution(kind))
+        };
+        let ended = executions().filter_map(Execution::terminal_at).max();
+        let started = executions().filter_map(|e| e.created_at).max();
+        self.watches[i].first_sight = Some((ended, started));
+    }
+
     fn report(self, outcome: Outcome, message: String) -> Report {
+        let decided_by = self.decided_by(outcome);
         Report {
             outcome,
             message,
             elapsed: self.started.elapsed(),
             polls: self.polls,
             project_id: self.plan.project_id.clone(),
+            execution: self.execution(),
             caches: self.caches,
+            decided_by,
         }
     }
+
+    /// The cache the outcome is about; see [`Report::decided_by`].
+    fn decided_by(&self, outcome: Outcome) -> Option<usize> {
+        let caches = self.caches.iter().enumerate();
+        match outcome {
+            Outcome::Ready => caches
+                .max_by_key(|(_, c)| {
+                    let kind = c.decision.as_ref().and_then(|d| d.focus);
+                    kind.and_then(|k| c.status.as_ref()?.execution(k)?.terminal_at())
+                })
+                .map(|(i, _)| i),
+            Outcome::Timeout | Outcome::Interrupted | Outcome::Terminated | Outcome::Usage => {
+                caches
+                    .clone()
+                    .find(|(_, c)| c.state == CacheState::Waiting)
+                    .or_else(|| caches.clone().next())
+                    .map(|(i, _)| i)
+            }
+            _ => {
+                let state = CacheState::of(outcome);
+                caches
+                    .clone()
+                    .find(|(_, c)| c.state == state)
+                    .map(|(i, _)| i)
+            }
+        }
+    }
+}
+
+/// When the gate gives up: `timeout` after the start, or
+/// [`CHECK_ONCE_LIMIT`] after it for a single check. A deadline beyond
+/// what the clock can hold is as good as none.
+fn deadline(started: Instant, timeout: Duration) -> Instant {
+    let limit = if timeout.is_zero() {
+        CHECK_ONCE_LIMIT
+    } else {
+        timeout
+    };
+    started
+        .checked_add(limit)
+        .or_else(|| started.checked_add(Duration::from_secs(10 * 365 * 24 * 3600)))
+        .unwrap_or(started)
+}
+
+/// The latest instant a status reports, to check the server's `Date`
+/// against: a server whose "now" is before its own timestamps is wrong.
+fn latest_time(status: &CacheStatus) -> Option<Timestamp> {
+    ExecutionFilter::Both
+        .slots()
+        .iter()
+        .filter_map(|&kind| status.execution(kind))
+        .flat_map(|e| [e.created_at, e.updated_at, e.finished_at.at()])
+        .flatten()
+        .max()
 }

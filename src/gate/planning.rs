@@ -385,11 +385,10 @@ impl Gate<'_> {
         text
     }
 
-    /// For the heartbeat: records so far, the expected end and the time
-    /// left, of each awaited cache with a forecast.
+    /// For the heartbeat (which already says the time elapsed and left):
+    /// the records so far and the expected end of each awaited cache with
+    /// a forecast.
     pub(super) fn eta_note(&self) -> String {
-        let elapsed = self.started.elapsed();
-        let left = self.deadline.saturating_duration_since(Instant::now());
         let notes: Vec<String> = self
             .caches
             .iter()
@@ -403,21 +402,15 @@ impl Gate<'_> {
                     .and_then(Execution::records)
                     .map(|n| format!("{n} records, "))
                     .unwrap_or_default();
-                let expected = f
-                    .expected
-                    .map(|t| format!("expected at {}, ", at_s(t)))
-                    .unwrap_or_default();
+                let expected = f.expected.map_or("no expected end".to_owned(), |t| {
+                    format!("expected at {}", at_s(t))
+                });
                 Some(format!("cache {}: {records}{expected}", c.cache_id))
             })
             .collect();
         if notes.is_empty() {
             return String::new();
         }
-        format!(
-            " [elapsed {}; {}{} left before the deadline]",
-            format_duration(round_s(elapsed)),
-            notes.join("; "),
-            format_duration(round_s(left))
-        )
+        format!(" [{}]", notes.join("; "))
     }
 }

@@ -3,25 +3,35 @@
 
 use std::time::Duration;
 
+use std::collections::HashMap;
+
 use futures_util::future::join_all;
-use jiff::SignedDuration;
 use tokio::time::Instant;
 
-use super::{CacheState, Caches, Ended, FINAL_POLL_BUDGET, Gate, HEARTBEAT};
+use super::{
+    CacheState, Caches, Ended, FINAL_POLL_BUDGET, FUTURE_TOLERANCE, Gate, HEARTBEAT,
+    NO_SUCH_HOST_LIMIT, latest_time,
+};
 use crate::api::CacheStatus;
 use crate::client::{FetchError, Reply};
 use crate::decision::{Verdict, decide};
 use crate::exit_codes::Outcome;
 use crate::schedule::{Schedule, pause};
+use crate::text::shown;
 use crate::timespec::{format_duration, millis};
 
 impl Gate<'_> {
     /// The time budget of the next request.
     pub(super) fn budget(&self) -> Duration {
-        if self.check_once() {
-            return self.plan.request_timeout;
-        }
         let now = Instant::now();
+        if self.check_once() {
+            // The deadline of a single check is CHECK_ONCE_LIMIT after the
+            // start, and no request runs past it.
+            return self
+                .deadline
+                .saturating_duration_since(now)
+                .min(self.plan.request_timeout);
+        }
         let left = self.deadline.saturating_duration_since(now);
         // Nothing runs past deadline + FINAL_POLL_BUDGET, even a history
         // read that follows the final poll.
@@ -79,12 +89,17 @@ impl Gate<'_> {
                 return (Outcome::Ready, self.ready_message());
             }
             let now = Instant::now();
-            if now.duration_since(self.last_change) >= HEARTBEAT {
+            // No heartbeat in the last second before the deadline: the
+            // timeout line says it all a moment later.
+            let near_the_end =
+                self.deadline.saturating_duration_since(now) < Duration::from_secs(1);
+            if now.duration_since(self.last_change) >= HEARTBEAT && !near_the_end {
                 self.last_change = now;
                 tracing::info!(
                     elapsed_ms = millis(self.started.elapsed()),
-                    "still waiting: {}{}",
-                    self.waiting_on(),
+                    left_ms = millis(self.deadline.saturating_duration_since(now)),
+                    "{}{}",
+                    self.heartbeat_message(),
                     self.eta_note()
                 );
             }
@@ -102,59 +117,41 @@ impl Gate<'_> {
         self.plan.caches == Caches::All || self.caches.len() > 1
     }
 
-    /// Polls every cache not yet ready: one project-level request when
-    /// several caches are awaited, else one request for the cache. Returns
-    /// the longest `Retry-After` asked for, or the end of the gate.
+    /// Polls every awaited cache: one project-level request when several
+    /// caches are awaited, else one request for the cache. Every cache is
+    /// decided afresh on the latest reply, even one seen ready before: it
+    /// may have started a new execution since, and the gate is ready only
+    /// when every cache is ready in the same round. Returns the longest
+    /// `Retry-After` asked for, or the end of the gate.
     pub(super) async fn poll_round(&mut self) -> Result<Option<Duration>, Ended> {
-        let pending: Vec<usize> = (0..self.caches.len())
-            .filter(|&i| self.caches[i].state == CacheState::Waiting)
-            .collect();
         let budget = self.budget();
         let replies: Vec<(usize, Result<Reply<CacheStatus>, FetchError>)> = if self.list_mode() {
-            self.polls += 1;
-            match self
-                .client
-                .project_statuses(&self.plan.project_id, budget)
-                .await
-            {
-                Ok(Reply {
-                    value,
-                    server_date,
-                    received_at,
-                }) => pending
-                    .iter()
-                    .map(|&i| {
-                        let cache_id = &self.caches[i].cache_id;
-                        let found = value
-                            .iter()
-                            .find(|s| s.id.as_deref() == Some(cache_id.as_str()));
-                        let result = match found {
-                            Some(status) => Ok(Reply {
-                                value: status.clone(),
-                                server_date,
-                                received_at,
-                            }),
-                            None => Err(FetchError::NotFound(format!(
-                                "not among the caches of project {} (check --cache-id)",
-                                self.plan.project_id
-                            ))),
-                        };
-                        (i, result)
-                    })
+            let listed = match self.first_list.take() {
+                Some(reply) => Ok(reply),
+                None => {
+                    self.polls += 1;
+                    self.client
+                        .project_statuses(&self.plan.project_id, budget)
+                        .await
+                }
+            };
+            match listed {
+                Ok(reply) => self.match_list(reply),
+                Err(err) => (0..self.caches.len())
+                    .map(|i| (i, Err(err.clone())))
                     .collect(),
-                Err(err) => pending.iter().map(|&i| (i, Err(err.clone()))).collect(),
             }
         } else {
             let project = &self.plan.project_id;
             let client = self.client;
             let results = join_all(
-                pending
+                self.caches
                     .iter()
-                    .map(|&i| client.cache_status(project, &self.caches[i].cache_id, budget)),
+                    .map(|cache| client.cache_status(project, &cache.cache_id, budget)),
             )
             .await;
-            self.polls += pending.len() as u64;
-            pending.into_iter().zip(results).collect()
+            self.polls += results.len() as u64;
+            results.into_iter().enumerate().collect()
         };
         let mut retry_after: Option<Duration> = None;
         let mut warned_project = false;
@@ -172,6 +169,7 @@ impl Gate<'_> {
                         self.caches[i].state = CacheState::of(outcome);
                         Some((outcome, format!("cache {cache_id}: {message}")))
                     } else {
+                        self.caches[i].state = CacheState::Waiting;
                         if let FetchError::Transient {
                             retry_after: Some(wait),
                             ..
@@ -186,7 +184,7 @@ impl Gate<'_> {
                             warned_project = true;
                             tracing::warn!(project_id = %self.plan.project_id, attempt = self.polls, elapsed_ms, "project {}: {message}; retrying", self.plan.project_id);
                         }
-                        None
+                        self.note_unresolved(&err)
                     }
                 }
             };
@@ -200,20 +198,130 @@ impl Gate<'_> {
         }
     }
 
+    /// Gives up on a host name that does not exist once it has not existed
+    /// for [`NO_SUCH_HOST_LIMIT`]; any other answer starts the count anew.
+    fn note_unresolved(&mut self, err: &FetchError) -> Option<Ended> {
+        let FetchError::NoSuchHost(message) = err else {
+            self.no_such_host_since = None;
+            return None;
+        };
+        let since = *self.no_such_host_since.get_or_insert_with(Instant::now);
+        (since.elapsed() >= NO_SUCH_HOST_LIMIT).then(|| {
+            (
+                Outcome::ApiError,
+                format!(
+                    "{message}; the name has not existed for {}",
+                    format_duration(since.elapsed())
+                ),
+            )
+        })
+    }
+
+    /// Pairs the project's list with the awaited caches, moving each status
+    /// out of the list (a list of 10,000 caches is not copied). A cache
+    /// listed twice is decided on its less ready entry; an entry without an
+    /// id cannot be told apart from any cache, so it is an API error where
+    /// it could be an awaited one.
+    fn match_list(
+        &mut self,
+        reply: Reply<Vec<CacheStatus>>,
+    ) -> Vec<(usize, Result<Reply<CacheStatus>, FetchError>)> {
+        let Reply {
+            value,
+            server_date,
+            received_at,
+        } = reply;
+        let mut by_id: HashMap<String, CacheStatus> = HashMap::with_capacity(value.len());
+        let mut duplicates: Vec<CacheStatus> = Vec::new();
+        let mut without_id: Option<String> = None;
+        for status in value {
+            match status.id.clone() {
+                Some(id) if by_id.contains_key(&id) => duplicates.push(status),
+                Some(id) => {
+                    by_id.insert(id, status);
+                }
+                None => {
+                    without_id.get_or_insert_with(|| shown(status.status.as_str()));
+                }
+            }
+        }
+        let all_caches = self.plan.caches == Caches::All;
+        (0..self.caches.len())
+            .map(|i| {
+                let cache_id = self.caches[i].cache_id.clone();
+                let entries = by_id.remove(&cache_id).map(|first| {
+                    let mut entries = vec![first];
+                    entries.extend(
+                        duplicates
+                            .iter()
+                            .filter(|d| d.id.as_deref() == Some(cache_id.as_str()))
+                            .cloned(),
+                    );
+                    entries
+                });
+                let result = match (entries, &without_id) {
+                    (_, Some(status)) if all_caches => Err(no_id_error(status)),
+                    (Some(entries), _) => Ok(Reply {
+                        value: self.least_ready(i, entries),
+                        server_date,
+                        received_at,
+                    }),
+                    (None, Some(status)) => Err(FetchError::Api(format!(
+                        "not among the caches of project {}, and the list has {}",
+                        self.plan.project_id,
+                        no_id_error(status).message()
+                    ))),
+                    (None, None) => Err(FetchError::NotFound(format!(
+                        "not among the caches of project {} (check --cache-id)",
+                        self.plan.project_id
+                    ))),
+                };
+                (i, result)
+            })
+            .collect()
+    }
+
+    /// Of several entries for one cache, the one furthest from ready.
+    fn least_ready(&mut self, i: usize, mut entries: Vec<CacheStatus>) -> CacheStatus {
+        if entries.len() > 1 {
+            let cache_id = &self.caches[i].cache_id;
+            if self.warned_duplicate.insert(cache_id.clone()) {
+                tracing::warn!(cache_id = %cache_id, entries = entries.len(), "cache {cache_id} is listed {} times in the project's list; the least ready entry counts", entries.len());
+            }
+            let criteria = self.criteria(Some(i));
+            let rank =
+                |status: &CacheStatus| match decide(status, &criteria, &self.watches[i].missed)
+                    .verdict
+                {
+                    Verdict::Failed | Verdict::Deleted => 0,
+                    Verdict::Waiting => 1,
+                    Verdict::Ready => 2,
+                };
+            if let Some(worst) = (0..entries.len()).min_by_key(|&k| rank(&entries[k])) {
+                return entries.swap_remove(worst);
+            }
+        }
+        entries.swap_remove(0)
+    }
+
     /// Takes in one cache's status: reads what was missed, decides, logs a
     /// change, checks for a stall. Returns the end of the gate, if this is it.
     pub(super) async fn observe(&mut self, i: usize, reply: Reply<CacheStatus>) -> Option<Ended> {
-        self.measure_skew(&reply);
-        let server_now = reply.server_date.unwrap_or_else(|| {
-            reply
-                .received_at
-                .checked_add(self.skew.unwrap_or(SignedDuration::ZERO))
-                .unwrap_or(reply.received_at)
-        });
-        let status = reply.value;
-        self.read_missed(i, &status).await;
+        self.no_such_host_since = None;
+        self.measure_skew(&reply, latest_time(&reply.value));
+        let server_now = self.server_now(reply.received_at);
+        let mut status = reply.value;
+        status.forget_times_after(server_now + FUTURE_TOLERANCE);
+        self.note_first_sight(i, &status);
+        self.read_missed(i, &status, server_now).await;
         let criteria = self.criteria(Some(i));
         let decision = decide(&status, &criteria, &self.watches[i].missed);
+        let watch = &mut self.watches[i];
+        watch.starting_since = match (decision.starting, watch.starting_since) {
+            (true, Some(since)) => Some(since),
+            (true, None) => Some(Instant::now()),
+            (false, _) => None,
+        };
         let cache_id = self.caches[i].cache_id.clone();
         tracing::debug!(cache_id = %cache_id, attempt = self.polls, elapsed_ms = millis(self.started.elapsed()), status = status.status.as_str(), "poll cache {cache_id}: {}", decision.detail);
         if let Some(unknown) = &decision.unknown_status {
@@ -221,7 +329,6 @@ impl Gate<'_> {
                 tracing::warn!(cache_id = %cache_id, status = %unknown, "cache {cache_id}: execution status {unknown} is unknown to this version of peaka-wait; treating it as still running");
             }
         }
-        self.log_change(i, &status, &decision);
         let stalled = self.check_stall(i, &status, &decision, server_now);
         let ending = match decision.verdict {
             Verdict::Failed => Some((
@@ -234,6 +341,13 @@ impl Gate<'_> {
             )),
             Verdict::Waiting | Verdict::Ready => stalled,
         };
+        // An ending is said once, by the final line; so is the readiness of
+        // a single cache.
+        let said_at_the_end =
+            ending.is_some() || (decision.verdict == Verdict::Ready && self.caches.len() == 1);
+        if !said_at_the_end {
+            self.log_change(i, &status, &decision);
+        }
         let cache = &mut self.caches[i];
         cache.state = match (&ending, decision.verdict) {
             (Some((outcome, _)), _) => CacheState::of(*outcome),
@@ -247,4 +361,11 @@ impl Gate<'_> {
         }
         ending
     }
+}
+
+/// An entry without an id, as an error.
+fn no_id_error(status: &str) -> FetchError {
+    FetchError::Api(format!(
+        "a cache without an id (status {status}): peaka-wait cannot tell which cache it is, so it cannot say that every cache is ready"
+    ))
 }

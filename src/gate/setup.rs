@@ -2,17 +2,23 @@
 //! then triggering (see [`super::trigger`]); and the retry rule for those
 //! setup requests.
 
-use super::{CacheState, Caches, Ended, Gate};
+use std::collections::HashSet;
+
+use super::{CacheState, Caches, Ended, Gate, latest_time};
 use crate::client::FetchError;
 use crate::exit_codes::Outcome;
 use crate::schedule::Schedule;
+use crate::text::shown;
+
+/// How many cache ids the start line names before it says "and N more".
+const LISTED_IDS: usize = 20;
 
 impl Gate<'_> {
     /// Before polling: list the project's caches (`--all-caches`) and
     /// trigger the refreshes (`--trigger`).
     pub(super) async fn prepare(&mut self, schedule: &mut Schedule) -> Result<(), Ended> {
         if self.plan.caches == Caches::All {
-            let ids = loop {
+            let reply = loop {
                 let budget = self.budget();
                 self.polls += 1;
                 match self
@@ -20,14 +26,7 @@ impl Gate<'_> {
                     .project_statuses(&self.plan.project_id, budget)
                     .await
                 {
-                    Ok(reply) => {
-                        self.measure_skew(&reply);
-                        break reply
-                            .value
-                            .into_iter()
-                            .filter_map(|status| status.id)
-                            .collect::<Vec<_>>();
-                    }
+                    Ok(reply) => break reply,
                     Err(err) => {
                         let subject = format!("project {}", self.plan.project_id);
                         self.retry_or_end(
@@ -41,6 +40,28 @@ impl Gate<'_> {
                     }
                 }
             };
+            let latest = reply.value.iter().filter_map(latest_time).max();
+            self.measure_skew(&reply, latest);
+            let mut ids: Vec<String> = Vec::with_capacity(reply.value.len());
+            let mut seen = HashSet::with_capacity(reply.value.len());
+            for status in &reply.value {
+                match &status.id {
+                    // An entry without an id could be any cache: the gate
+                    // cannot say that every cache is ready.
+                    None => {
+                        return Err((
+                            Outcome::ApiError,
+                            format!(
+                                "project {}: the list of caches has a cache without an id (status {}); peaka-wait cannot tell which cache it is, so it cannot say that every cache is ready",
+                                self.plan.project_id,
+                                shown(status.status.as_str())
+                            ),
+                        ));
+                    }
+                    Some(id) if seen.insert(id.as_str()) => ids.push(id.clone()),
+                    Some(_) => {}
+                }
+            }
             if ids.is_empty() {
                 return Err((
                     Outcome::NotFound,
@@ -50,14 +71,29 @@ impl Gate<'_> {
                     ),
                 ));
             }
+            let shown_ids = ids
+                .iter()
+                .take(LISTED_IDS)
+                .map(|id| shown(id))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let more = ids.len().saturating_sub(LISTED_IDS);
             tracing::info!(
                 caches = ids.len(),
-                "project {} has {} caches: {}",
+                "project {} has {} caches: {shown_ids}{}",
                 self.plan.project_id,
                 ids.len(),
-                ids.join(", ")
+                if more > 0 {
+                    format!(" and {more} more")
+                } else {
+                    String::new()
+                }
             );
             self.set_caches(ids);
+            // Without a trigger, that list already is the first round.
+            if self.plan.trigger.is_none() {
+                self.first_list = Some(reply);
+            }
         }
         if let Some(kind) = self.plan.trigger {
             for i in 0..self.caches.len() {

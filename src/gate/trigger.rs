@@ -2,9 +2,11 @@
 //! execution must supersede), then ask Peaka to start the refresh, sending
 //! it again only when it provably never reached the server.
 
-use super::{CacheState, Ended, Gate};
-use crate::api::ExecutionKind;
-use crate::client::FetchError;
+use jiff::Timestamp;
+
+use super::{CacheState, Ended, Gate, MAX_SKEW, SKEW_TOLERANCE, latest_time};
+use crate::api::{CacheStatus, ExecutionKind};
+use crate::client::{FetchError, Reply};
 use crate::decision::Baseline;
 use crate::exit_codes::Outcome;
 use crate::schedule::Schedule;
@@ -28,9 +30,14 @@ impl Gate<'_> {
                 .await
             {
                 Ok(reply) => {
-                    self.measure_skew(&reply);
+                    self.measure_skew(&reply, latest_time(&reply.value));
+                    self.note_first_sight(i, &reply.value);
                     self.remember_slots(i, &reply.value);
-                    break Baseline::of(&reply.value, kind);
+                    let mut baseline = Baseline::of(&reply.value, kind);
+                    if baseline.id.is_none() {
+                        baseline.not_before = Some(self.trigger_time(&reply));
+                    }
+                    break baseline;
                 }
                 Err(err) => {
                     let subject = format!("cache {cache_id}");
@@ -87,5 +94,19 @@ impl Gate<'_> {
         }
         self.watches[i].baseline = Some(baseline);
         Ok(())
+    }
+
+    /// The server's time just before the trigger, for a slot that had no
+    /// record: the triggered execution is created after it. The earlier of
+    /// the server's own `Date` (when it is not absurd) and our clock read
+    /// on the server's, less the tolerance, so that neither a skewed clock
+    /// nor a lying header can admit a record from long before.
+    fn trigger_time(&self, reply: &Reply<CacheStatus>) -> Timestamp {
+        let ours = self.server_now(reply.received_at);
+        let date = reply
+            .server_date
+            .filter(|date| date.duration_since(reply.received_at).abs() <= MAX_SKEW);
+        let earliest = date.map_or(ours, |date| date.min(ours));
+        earliest.checked_sub(SKEW_TOLERANCE).unwrap_or(earliest)
     }
 }
