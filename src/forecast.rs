@@ -29,6 +29,10 @@ pub const MAX_DURATION: Duration = Duration::from_secs(24 * 3600);
 /// it is dropped before the bounds are taken.
 const OUTLIER_FACTOR: f64 = 3.0;
 
+/// A run further from the median than this many median absolute
+/// deviations is an outlier too (3 standard deviations, for a normal spread).
+const MAD_LIMIT: f64 = 3.0 * 1.4826;
+
 /// The bounds are the shortest and longest usual run, widened by this
 /// share of the median: with 12 runs, a new run falls outside the range of
 /// the old ones about 2 times in 13.
@@ -136,6 +140,18 @@ pub fn usual(history: &[Execution], kind: ExecutionKind) -> Option<Usual> {
         (1.0 / OUTLIER_FACTOR..=OUTLIER_FACTOR).contains(&ratio)
     };
     durations.retain(credible);
+    if durations.len() < MIN_RUNS {
+        return None;
+    }
+    // Then the runs far from the others, measured by the median absolute
+    // deviation (never less than 10% of the median): the bounds are the
+    // extremes of what is left, so one odd run must not stretch them.
+    let median = durations[durations.len() / 2];
+    let mut deviations: Vec<Duration> = durations.iter().map(|d| d.abs_diff(median)).collect();
+    deviations.sort();
+    let mad = deviations[deviations.len() / 2];
+    let limit = mad.mul_f64(MAD_LIMIT).max(median / 10);
+    durations.retain(|d| d.abs_diff(median) <= limit);
     if durations.len() < MIN_RUNS {
         return None;
     }
@@ -291,7 +307,7 @@ mod tests {
     fn usual_durations_from_order_statistics() {
         // (durations in s) → (median, shortest, longest, runs) or no forecast
         type Row = (&'static [i64], Option<(u64, u64, u64, usize)>);
-        let table: [Row; 7] = [
+        let table: [Row; 8] = [
             (&[], None),
             (&[100], None),
             (&[100, 110], None),
@@ -301,6 +317,12 @@ mod tests {
             // Negative, zero and multi-day durations are not durations.
             (&[-50, 0, 100, 110, 120, 200_000], Some((110, 94, 125, 3))),
             (&[240, 250, 260, 250, 245, 255], Some((250, 227, 272, 6))),
+            // A run of half the usual length (within 3×, but far from the
+            // others) does not stretch the bounds.
+            (
+                &[590, 600, 610, 620, 580, 600, 300],
+                Some((600, 550, 650, 6)),
+            ),
         ];
         for (durations, want) in table {
             let got = usual(&incremental(durations), ExecutionKind::Incremental).map(|u| {
