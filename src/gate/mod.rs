@@ -314,8 +314,8 @@ struct Gate<'a> {
     last_change: Instant,
     /// `--schedule adaptive`: the planned schedule; `None` for exponential.
     planner: Option<Planner>,
-    /// Whether the last round's replies all arrived, so that the planned
-    /// pause applies (after an error, the exponential one does).
+    /// Whether the last round brought the status of an awaited cache, so
+    /// that the planned pause applies (after errors, the exponential one does).
     planned_round: bool,
 }
 

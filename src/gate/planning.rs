@@ -116,8 +116,9 @@ impl Gate<'_> {
     }
 
     /// The pause before the next round: the planned one after a round
-    /// whose replies all arrived, else the exponential one (errors and
-    /// `Retry-After` keep their rules).
+    /// that brought the status of an awaited cache, the exponential one
+    /// after a round of errors (and before the first poll, around the
+    /// trigger). A `Retry-After` stretches either ([`crate::schedule::pause`]).
     pub(super) fn next_delay(&mut self, schedule: &mut Schedule) -> Duration {
         let planned = std::mem::take(&mut self.planned_round);
         let elapsed = self.started.elapsed();
