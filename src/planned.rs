@@ -96,6 +96,9 @@ fn offset(elapsed: Duration, delta: SignedDuration) -> Duration {
     }
 }
 
+/// The longest random wait before the forecast's reads.
+pub const MAX_READ_JITTER: Duration = Duration::from_secs(1);
+
 /// Where in the plan a moment falls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
@@ -150,6 +153,17 @@ impl Planner {
     /// The current window.
     pub fn window(&self) -> Option<&Window> {
         self.window.as_ref()
+    }
+
+    /// A random wait before the forecast's reads (at most
+    /// [`MAX_READ_JITTER`], and a tenth of `budget`): a fleet of gates
+    /// started together would otherwise all send them in the same instant.
+    /// Zero without jitter.
+    pub fn read_jitter(&mut self, budget: Duration) -> Duration {
+        match self.rng.as_mut() {
+            Some(rng) => MAX_READ_JITTER.min(budget / 10).mul_f64(rng.f64()),
+            None => Duration::ZERO,
+        }
     }
 
     /// The step between sparse polls: max(`--max-interval`, a tenth of the
@@ -318,6 +332,24 @@ mod tests {
             S(1),
             "never sparser than --max-interval when dense"
         );
+    }
+
+    #[test]
+    fn the_reads_are_spread_but_bounded() {
+        let (mut p, _) = planner(9);
+        let waits: Vec<Duration> = (0..200).map(|_| p.read_jitter(S(1800))).collect();
+        assert!(waits.iter().all(|w| *w <= MAX_READ_JITTER));
+        assert!(
+            waits.iter().any(|w| *w > Duration::from_millis(800)),
+            "not spread"
+        );
+        assert!(
+            waits.iter().any(|w| *w < Duration::from_millis(200)),
+            "not spread"
+        );
+        assert!((0..50).all(|_| p.read_jitter(S(2)) <= Duration::from_millis(200)));
+        let mut plain = Planner::new(knobs(), None);
+        assert_eq!(plain.read_jitter(S(1800)), Duration::ZERO);
     }
 
     #[test]

@@ -75,6 +75,8 @@ fn at_s(t: Timestamp) -> String {
 pub(super) struct Planning {
     /// Whether the history and settings were read (or tried).
     read: bool,
+    /// Whether they are to be read in the coming pause.
+    due: bool,
     /// The slot forecast.
     kind: Option<ExecutionKind>,
     /// Its past runs, newest first, as read.
@@ -92,9 +94,14 @@ pub(super) struct Planning {
 }
 
 impl Gate<'_> {
-    /// After a poll that left cache `i` waiting: reads what the forecast
-    /// needs (once), updates it, and re-plans the next pauses.
+    /// After a poll that left cache `i` waiting: updates its forecast and
+    /// re-plans the next pauses. Its history and settings are read once,
+    /// during the pause that follows its first such poll
+    /// ([`Gate::sleep_and_read`]).
     pub(super) async fn plan_ahead(&mut self, i: usize, server_now: Timestamp) {
+        // Our clock read on the server's has millisecond resolution; the
+        // `Date` header only whole seconds.
+        let server_now = self.clock.on_server(Timestamp::now()).max(server_now);
         if self.caches[i].state == CacheState::Waiting {
             crate::progress::show(&self.progress_text(i, server_now));
         }
@@ -106,13 +113,46 @@ impl Gate<'_> {
         }
         self.planned_round = true;
         if !self.watches[i].planning.read {
-            self.read_for_forecast(i).await;
+            self.watches[i].planning.due = true;
+            return;
         }
         self.update_forecast(i, server_now);
+        self.replan();
+    }
+
+    fn replan(&mut self) {
         let window = self.window_of_pending();
         if let Some(planner) = self.planner.as_mut() {
             planner.set_window(window);
         }
+    }
+
+    /// Sleeps `pause`; when some cache's forecast reads are due, sends them
+    /// at a random moment of its first half (so that a fleet of gates
+    /// started together does not send them all at once), and the next poll
+    /// still comes when the pause ends: the reads change no poll's time.
+    pub(super) async fn sleep_and_read(&mut self, pause: Duration) {
+        let due: Vec<usize> = (0..self.caches.len())
+            .filter(|&i| self.watches[i].planning.due && !self.watches[i].planning.read)
+            .filter(|&i| self.caches[i].state == CacheState::Waiting)
+            .collect();
+        if due.is_empty() {
+            tokio::time::sleep(pause).await;
+            return;
+        }
+        let until = Instant::now() + pause;
+        let spread = self
+            .planner
+            .as_mut()
+            .map_or(Duration::ZERO, |p| p.read_jitter(pause.saturating_mul(5)));
+        tokio::time::sleep(spread).await;
+        for i in due {
+            self.read_for_forecast(i).await;
+            let server_now = self.clock.on_server(Timestamp::now());
+            self.update_forecast(i, server_now);
+        }
+        self.replan();
+        tokio::time::sleep_until(until).await;
     }
 
     /// The pause before the next round: the planned one after a round

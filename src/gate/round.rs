@@ -75,7 +75,7 @@ impl Gate<'_> {
             "next attempt in {}",
             format_duration(sleep)
         );
-        tokio::time::sleep(sleep).await;
+        self.sleep_and_read(sleep).await;
         Ok(())
     }
 
