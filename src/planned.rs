@@ -221,11 +221,14 @@ impl Planner {
             Phase::Sparse => {
                 let to_early = window.early.saturating_sub(elapsed);
                 if to_early <= dense {
-                    return self
-                        .jittered(dense)
-                        .min(to_early.max(Duration::from_millis(1)));
+                    return self.around(dense);
                 }
-                self.jittered(self.sparse_step(window.usual)).min(to_early)
+                // Not later than a random moment of the first dense step:
+                // gates waiting for the same cache share its window, and
+                // must not all poll in the instant it opens.
+                let first_dense = to_early + self.fraction(dense);
+                self.jittered(self.sparse_step(window.usual))
+                    .min(first_dense)
             }
             Phase::Dense => self.around(dense),
         }
@@ -241,6 +244,14 @@ impl Planner {
                 .mul_f64(0.65 + 0.5 * rng.f64())
                 .min(self.knobs.max_interval),
             None => step,
+        }
+    }
+
+    /// A random part of `step` (none without jitter).
+    fn fraction(&mut self, step: Duration) -> Duration {
+        match self.rng.as_mut() {
+            Some(rng) => step.mul_f64(rng.f64()),
+            None => Duration::ZERO,
         }
     }
 
@@ -306,8 +317,8 @@ mod tests {
         // (elapsed, phase, lowest, highest pause)
         let table = [
             (0, Phase::Sparse, 30, 60),   // max(30 s, 10% of 10 min) = 60 s, jittered
-            (500, Phase::Sparse, 20, 40), // cut at the early bound
-            (537, Phase::Sparse, 1, 3),   // close to it: a dense step, cut there
+            (500, Phase::Sparse, 30, 44), // cut within the first dense step
+            (537, Phase::Sparse, 2, 5),   // close to it: a dense step
             (540, Phase::Dense, 2, 5),    // every ~2 × detection delay
             (659, Phase::Dense, 2, 5),
             (660, Phase::Overdue, 0, 1), // the exponential schedule, from its start
