@@ -5,8 +5,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cargo build --workspace --quiet --locked
+# A fresh clone compiles for a few minutes: say so, and let cargo show its
+# progress rather than sit silent.
+echo "demo: building peaka-wait and the fake Peaka API (cargo build; a few minutes on a fresh clone, seconds after that)..."
+cargo build --workspace --locked
 bin=target/debug
+echo "demo: built; starting the fake Peaka API"
 
 url_file=$(mktemp)
 "$bin/fake-peaka" >"$url_file" &

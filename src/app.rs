@@ -2,15 +2,16 @@
 //! runs the gate, and reports. `main` only calls [`main`].
 
 use std::ffi::OsString;
+use std::io::Write;
 
 use jiff::Timestamp;
 
-use crate::cli::{self, CliError, Config};
+use crate::cli::{self, CliError, Config, Format, Generate, Request};
 use crate::client::Client;
 use crate::exit_codes::Outcome;
 use crate::gate::{self, Caches, Plan};
 use crate::schedule::Schedule;
-use crate::{logging, progress, report};
+use crate::{list, logging, progress, report};
 
 /// Runs peaka-wait with these arguments and this environment; returns the
 /// process exit code.
@@ -20,42 +21,146 @@ where
     T: Into<OsString> + Clone,
 {
     let started = Timestamp::now();
-    let config = match cli::parse(args, env) {
-        Ok(config) => config,
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    let config = match cli::parse(args.clone(), env) {
+        Ok(Request::Run(config)) => *config,
+        Ok(Request::Generate(what)) => return generate(what),
         Err(CliError::Clap(err)) => {
             let code = err.exit_code();
             // --help into a closed pipe is not worth a panic.
             let _ = err.print();
+            if code == i32::from(Outcome::Usage.code()) {
+                let rendered = err.to_string();
+                let first = rendered.lines().next().unwrap_or_default();
+                let message = first.strip_prefix("error: ").unwrap_or(first);
+                report::emit_usage_error(message, cli::requested_output(&args, env), env);
+            }
             return u8::try_from(code).unwrap_or(Outcome::Usage.code());
         }
-        Err(CliError::Invalid(message)) => return usage_error(&message),
+        Err(CliError::Invalid(message)) => {
+            return usage_error(&message, cli::requested_output(&args, env), env);
+        }
     };
     logging::init(config.log_format, config.log_level);
     if progress::wanted(config.log_format == cli::Format::Json) && !config.timeout.is_zero() {
         progress::start(progress::colour(env));
     }
-    let client = match Client::new(config.base_url.clone(), config.api_key.expose()) {
+    for warning in &config.warnings {
+        tracing::warn!("{warning}");
+    }
+    let output = config.output;
+    if let Some(proxy) = &config.proxy {
+        tracing::info!(proxy = %proxy.display(), source = proxy.source(), "requests go through the proxy {} (from {})", proxy.display(), proxy.source());
+    }
+    let client = match Client::with_proxy(
+        config.base_url.clone(),
+        config.api_key.expose(),
+        config.proxy.clone(),
+    ) {
         Ok(client) => client.with_request_timeout(config.request_timeout),
-        Err(message) => return usage_error(&message),
+        Err(message) => return usage_error(&message, output, env),
     };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
         Ok(runtime) => runtime,
-        Err(err) => return usage_error(&format!("cannot start the async runtime: {err}")),
+        Err(err) => {
+            return usage_error(
+                &format!("cannot start the async runtime: {err}"),
+                output,
+                env,
+            );
+        }
     };
-    let plan = plan(&config, started);
     let schedule = if config.jitter {
         Schedule::new(config.initial_interval, config.max_interval)
     } else {
         Schedule::without_jitter(config.initial_interval, config.max_interval)
     };
+    if config.list_caches {
+        let listing = runtime.block_on(list::run(&config, &client, schedule));
+        return finish_listing(&listing, output);
+    }
+    let plan = plan(&config, started);
     let report = runtime.block_on(gate::run(&plan, &client, schedule, gate::shutdown_signal()));
     progress::clear();
     log_outcome(&report);
     report::emit(&report, config.output, env);
+    if !config.command.is_empty() {
+        return run_command(&config, &report);
+    }
     report.outcome.code()
+}
+
+/// `-- COMMAND`: run it when ready (the summary is already written), or
+/// say why not and keep the gate's code.
+fn run_command(config: &Config, report: &gate::Report) -> u8 {
+    let name = config.command[0].to_string_lossy();
+    if report.outcome != Outcome::Ready {
+        tracing::warn!(
+            result = report.outcome.name(),
+            "not running {name}: the gate ended {}",
+            report.outcome.name()
+        );
+        return report.outcome.code();
+    }
+    // The job's output must come after the summary, not before it.
+    let _ = std::io::Write::flush(&mut std::io::stdout());
+    let env = report::command_env(report);
+    match crate::exec::command(&config.command, &env, config.pass_api_key) {
+        Some(command) => {
+            tracing::info!("running {name}");
+            crate::exec::run(command)
+        }
+        None => report.outcome.code(),
+    }
+}
+
+/// `--generate`: the man page or a completion script on stdout.
+fn generate(what: Generate) -> u8 {
+    use clap::CommandFactory;
+    let mut command = cli::Args::command();
+    let mut stdout = std::io::stdout().lock();
+    let shell = match what {
+        Generate::Man => {
+            return match clap_mangen::Man::new(command).render(&mut stdout) {
+                Ok(()) => Outcome::Ready.code(),
+                Err(err) => {
+                    eprintln!("error: cannot write the man page: {err}");
+                    Outcome::Usage.code()
+                }
+            };
+        }
+        Generate::CompleteBash => clap_complete::Shell::Bash,
+        Generate::CompleteZsh => clap_complete::Shell::Zsh,
+        Generate::CompleteFish => clap_complete::Shell::Fish,
+        Generate::CompletePowershell => clap_complete::Shell::PowerShell,
+    };
+    clap_complete::generate(shell, &mut command, "peaka-wait", &mut stdout);
+    Outcome::Ready.code()
+}
+
+/// Prints a `--list-caches` result: the listing on stdout, or the error
+/// on stderr (and as a JSON object on stdout with `--output json`).
+fn finish_listing(listing: &list::Listing, output: Format) -> u8 {
+    let outcome = listing.outcome;
+    let mut stdout = std::io::stdout().lock();
+    if outcome == Outcome::Ready {
+        let _ = writeln!(stdout, "{}", listing.text);
+    } else {
+        tracing::error!(result = outcome.name(), "{}", listing.text);
+        if output == Format::Json {
+            let summary = serde_json::json!({
+                "result": outcome.name(),
+                "exitCode": outcome.code(),
+                "message": listing.text,
+            });
+            let _ = writeln!(stdout, "{summary}");
+        }
+    }
+    let _ = stdout.flush();
+    outcome.code()
 }
 
 /// The plan of the run: the checked configuration, and when it started.
@@ -67,16 +172,21 @@ pub fn plan(config: &Config, started_at: Timestamp) -> Plan {
         } else {
             Caches::Listed(config.cache_ids.clone())
         },
+        tables: config.tables.clone(),
+        catalog: config.catalog.clone(),
         execution: config.execution,
         since: config.since,
         started_after: config.started_after,
         started_at,
         trigger: config.trigger,
         stall_timeout: config.stall_timeout,
+        cancel_on_exit: config.cancel_on_exit,
         timeout: config.timeout,
         request_timeout: config.request_timeout,
         schedule: config.schedule,
         detection_delay: config.detection_delay,
+        max_interval: config.max_interval,
+        jitter: config.jitter,
     }
 }
 
@@ -101,7 +211,8 @@ fn log_outcome(report: &gate::Report) {
     }
 }
 
-fn usage_error(message: &str) -> u8 {
+fn usage_error(message: &str, output: Format, env: &dyn Fn(&str) -> Option<String>) -> u8 {
     eprintln!("error: {message}");
+    report::emit_usage_error(message, output, env);
     Outcome::Usage.code()
 }

@@ -1,20 +1,28 @@
 //! The command line: every flag, its environment variable, its default and
-//! its help text, and the checks that turn them into a [`Config`].
+//! its help text, the usage line, and the rewording of clap's errors so
+//! that none echoes an argument that may be the key. The checks that turn
+//! the text into a [`Config`] live in `cli/check.rs`.
 //!
 //! Everything a user can get wrong is caught here, before any request, and
-//! answered with exit code 2 and a message that says how to fix it.
+//! answered with exit code 2 and a message that says how to fix it, naming
+//! the setting as the user gave it (flag, variable or action input).
 
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Parser, ValueEnum};
+use clap::builder::{PossibleValue, TypedValueParser};
+use clap::{CommandFactory, FromArgMatches, Parser, ValueEnum};
 use reqwest::Url;
 
 use crate::api::ExecutionKind;
 use crate::decision::ExecutionFilter;
 use crate::planned::ScheduleMode;
-use crate::timespec::{TimeSpec, parse_duration, parse_time};
+use crate::proxy::ProxyChoice;
+use crate::tables::{CatalogScope, TableRef};
+use crate::timespec::TimeSpec;
+
+mod check;
 
 /// Peaka's US API, the default.
 pub const DEFAULT_BASE_URL: &str = "https://partner.peaka.studio/api/v1";
@@ -23,7 +31,7 @@ const AFTER_HELP: &str = "\
 The API key is read from PEAKA_API_KEY, or from the file named by --api-key-file / PEAKA_API_KEY_FILE.
 It is never accepted as a flag value and never printed.
 
-Exit codes: 0 ready, 1 failed, 2 usage, 3 timeout, 4 unauthorized, 5 not_found, 6 api_error,
+Exit codes: 0 ready, 1 failed, 2 usage_error, 3 timeout, 4 unauthorized, 5 not_found, 6 api_error,
 7 stalled, 130 interrupted (SIGINT), 143 interrupted (SIGTERM). See --help for details.";
 
 const AFTER_LONG_HELP: &str = "\
@@ -45,13 +53,22 @@ WHEN IS A CACHE READY?
 
 TIME AND DURATION:
     TIME is an RFC 3339 timestamp (2026-11-24T10:00:00Z, 2026-11-24T13:00:00.5+03:00), `now`,
-    or a duration meaning \"that long before the gate started\" (15m, 2h, 1h30m).
-    DURATION is 500ms, 30s, 5m, 1h30m, or a bare 0.
+    or a duration meaning \"that long before the gate started\" (15m, 2h, 1h30m; at most a
+    year, never negative). A timestamp before 1970 is refused; one in the future is accepted
+    with a warning unless it is after the deadline.
+    DURATION is 500ms, 30s, 5m, 1h30m, or a bare 0; every DURATION setting is at most 31 days
+    (744h). A bad value is reported under the name it was given: --timeout 10 or PEAKA_TIMEOUT=10.
+
+BOOLEANS FROM THE ENVIRONMENT:
+    PEAKA_ALL_CACHES, PEAKA_QUIET and PEAKA_NO_JITTER take true/false, 1/0, yes/no or on/off, in
+    any case; empty is false.
 
 EXIT CODES:
     0    ready          every cache is ready
     1    failed         a counting execution ended FAILED or CANCELLED
-    2    (usage)        bad flags, environment or configuration; nothing was requested
+    2    usage_error    bad flags, environment or configuration; nothing was requested (in
+                        GitHub Actions also the outputs and an annotation; with --output json a
+                        {\"result\":\"usage_error\",\"exitCode\":2,...} object on stdout)
     3    timeout        the deadline passed (the message names the last state and error)
     4    unauthorized   the API answered 401 or 403 (not retried)
     5    not_found      the API answered 404, or the cache is DELETED (not retried)
@@ -70,6 +87,28 @@ BEYOND WAITING:
     An execution that ended between two polls is read from the execution history. When the
     server's clock differs from this machine's by more than 5 s, `now` and durations in TIME
     are read on the server's clock.
+    --table SCHEMA.TABLE waits for the cache of that table (CATALOG_ID.SCHEMA.TABLE when the
+    name is in several catalogs; no match: exit 5 with the nearest names; ambiguous: exit 2).
+    --catalog-id ID [--schema NAME] waits for every cache of that catalog or schema, one
+    request per round.
+    --cancel-on-exit (with --trigger) cancels the triggered refresh when the gate ends before
+    it (timeout, SIGINT, SIGTERM, stall), but only an execution seen to start after the trigger.
+
+PROXY:
+    HTTPS_PROXY (HTTP_PROXY for an http:// base), then ALL_PROXY, upper or lower case, are
+    honoured; NO_PROXY lists hosts reached directly. An http:// (loopback) base uses only a proxy
+    on loopback: one elsewhere would carry the key in clear text.
+    --proxy / PEAKA_PROXY wins over the variables, for a proxy only this tool should use.
+    Through a proxy, the https:// API is tunnelled (CONNECT): the proxy never sees the key.
+
+RUN THE JOB ONCE READY:
+    peaka-wait [OPTIONS] -- COMMAND [ARGS...] runs COMMAND when (and only when) the gate is
+    ready, after the summary and the GitHub files are written. On Unix it replaces peaka-wait
+    (same pid: signals and the exit code are the job's). Its environment gains
+    PEAKA_WAIT_RESULT, PEAKA_EXECUTION_ID, PEAKA_EXECUTION_KIND, PEAKA_FINISHED_AT and
+    PEAKA_RECORDS (the deciding cache's, as the step outputs) and loses PEAKA_API_KEY and
+    PEAKA_API_KEY_FILE unless --pass-api-key. Not ready: COMMAND is not run and the gate's
+    exit code stands. A command that cannot be started exits 127 (not found) or 126.
 
 EXAMPLES:
     Wait up to 20 minutes for the refresh that is running now:
@@ -78,11 +117,25 @@ EXAMPLES:
     Gate on a full refresh that started after your load finished:
         peaka-wait --project-id P --cache-id C --execution full --started-after 2026-11-24T10:00:00Z
 
+    Run the nightly export once the cache is ready:
+        peaka-wait --project-id P --cache-id C --timeout 1h -- ./export.sh --day today
+
     Check once, without waiting:
-        peaka-wait --project-id P --cache-id C --since 1h --timeout 0";
+        peaka-wait --project-id P --cache-id C --since 1h --timeout 0
+
+    Find a cache id:
+        peaka-wait --project-id P --list-caches
+
+    Install the man page and bash completion:
+        peaka-wait --generate man > ~/.local/share/man/man1/peaka-wait.1
+        peaka-wait --generate complete-bash > ~/.local/share/bash-completion/completions/peaka-wait";
 
 /// Block until a Peaka cache refresh has finished, then exit with a code
 /// that says what happened.
+///
+/// Every value is taken as text here and checked in `cli::check`, where it is
+/// known whether the user set it as a flag or an environment variable, so
+/// that a message names what the user actually wrote.
 #[derive(Debug, Parser)]
 #[command(
     name = "peaka-wait",
@@ -92,6 +145,7 @@ EXAMPLES:
 Polls Peaka's cache-status API until the refresh you care about (an incremental sync, a full refresh, \
 either, or both) has reached a terminal state. Put it in front of anything that reads a cached table: \
 a GitHub Actions step, a Kubernetes init container, a cron script.",
+    override_usage = USAGE,
     after_help = AFTER_HELP,
     after_long_help = AFTER_LONG_HELP,
     max_term_width = 100,
@@ -99,35 +153,73 @@ a GitHub Actions step, a Kubernetes init container, a cron script.",
     args_override_self = true
 )]
 pub struct Args {
-    /// The Peaka project that owns the caches.
+    /// The Peaka project that owns the caches. Required.
     #[arg(long, env = "PEAKA_PROJECT_ID", value_name = "ID")]
-    pub project_id: String,
+    pub project_id: Option<String>,
 
     /// A cache to wait for; repeat the flag, or separate ids with commas, to wait for several.
+    /// One of --cache-id, --table, --catalog-id and --all-caches is required.
     #[arg(
         long = "cache-id",
         env = "PEAKA_CACHE_ID",
         value_name = "ID",
-        value_delimiter = ',',
-        required_unless_present = "all_caches"
+        value_delimiter = ','
     )]
     pub cache_ids: Vec<String>,
 
     /// Wait for every cache of the project (read at the start) instead of --cache-id.
-    #[arg(long, env = "PEAKA_ALL_CACHES", conflicts_with = "cache_ids")]
+    /// Env PEAKA_ALL_CACHES: true/false, 1/0, yes/no or on/off, in any case.
+    #[arg(long)]
     pub all_caches: bool,
+
+    /// A cached table to wait for, as SCHEMA.TABLE (CATALOG_ID.SCHEMA.TABLE when the name is in
+    /// several catalogs), found once at the start in the project's list; repeat the flag, or
+    /// separate names with commas. Mixes with --cache-id and --catalog-id.
+    #[arg(
+        long = "table",
+        env = "PEAKA_TABLE",
+        value_name = "SCHEMA.TABLE",
+        value_delimiter = ','
+    )]
+    pub tables: Vec<String>,
+
+    /// Wait for every cache of this catalog (listed at the start; each poll round asks the
+    /// catalog's list once).
+    #[arg(long, env = "PEAKA_CATALOG_ID", value_name = "ID")]
+    pub catalog_id: Option<String>,
+
+    /// With --catalog-id: only the caches of this schema.
+    #[arg(long, env = "PEAKA_SCHEMA", value_name = "NAME")]
+    pub schema: Option<String>,
+
+    /// List the project's caches (id, catalog, schema, table, status, each slot's last execution)
+    /// and exit: a way to find a cache id. Needs only --project-id and the key.
+    #[arg(long)]
+    pub list_caches: bool,
 
     /// Start a refresh of this kind (`incremental` or `full`) on each cache, then wait for that
     /// very refresh: an execution that existed before the trigger never satisfies the gate.
-    #[arg(long, env = "PEAKA_TRIGGER", value_enum, value_name = "KIND")]
-    pub trigger: Option<TriggerKind>,
+    #[arg(long, env = "PEAKA_TRIGGER", value_name = "KIND", value_parser = one_of::<TriggerKind>())]
+    pub trigger: Option<String>,
 
     /// End with exit 7 (`stalled`) when the awaited running execution has not moved (no new
     /// updatedAt, no progress) for this long. Off by default; 0 also means off.
-    #[arg(long, env = "PEAKA_STALL_TIMEOUT", value_name = "DURATION", value_parser = parse_duration)]
-    pub stall_timeout: Option<Duration>,
+    #[arg(
+        long,
+        env = "PEAKA_STALL_TIMEOUT",
+        value_name = "DURATION",
+        allow_hyphen_values = true
+    )]
+    pub stall_timeout: Option<String>,
+
+    /// With --trigger: when the gate ends before the refresh it started (timeout, SIGINT,
+    /// SIGTERM, stall), ask Peaka to cancel that refresh. Never cancels one the gate did not start.
+    /// Env PEAKA_CANCEL_ON_EXIT: true/false, 1/0, yes/no or on/off, in any case.
+    #[arg(long)]
+    pub cancel_on_exit: bool,
 
     /// A file holding the API key (instead of PEAKA_API_KEY); surrounding whitespace is trimmed.
+    /// At most 64 KiB is read.
     #[arg(
         long,
         env = "PEAKA_API_KEY_FILE",
@@ -143,61 +235,144 @@ pub struct Args {
 
     /// Which refresh to wait for: `any` (the first counting one to end decides), `incremental`,
     /// `full`, or `both` (each kind needs a counting COMPLETED execution).
-    #[arg(long, env = "PEAKA_EXECUTION", value_enum, value_name = "KIND", default_value_t = ExecutionFilter::Any, hide_possible_values = true)]
-    pub execution: ExecutionFilter,
+    #[arg(long, env = "PEAKA_EXECUTION", value_name = "KIND", default_value = "any", value_parser = one_of::<ExecutionFilter>(), hide_possible_values = true)]
+    pub execution: String,
 
     /// Count only executions that reached their terminal state after TIME (finishedAt > TIME).
-    #[arg(long, env = "PEAKA_SINCE", value_name = "TIME", value_parser = parse_time)]
-    pub since: Option<TimeSpec>,
+    /// A duration reaches back at most 1 year.
+    #[arg(
+        long,
+        env = "PEAKA_SINCE",
+        value_name = "TIME",
+        allow_hyphen_values = true
+    )]
+    pub since: Option<String>,
 
     /// Count only executions that started at or after TIME (createdAt >= TIME): the strict
     /// choice when a sync that began before your data landed must not satisfy the gate.
-    #[arg(long, env = "PEAKA_STARTED_AFTER", value_name = "TIME", value_parser = parse_time)]
-    pub started_after: Option<TimeSpec>,
+    #[arg(
+        long,
+        env = "PEAKA_STARTED_AFTER",
+        value_name = "TIME",
+        allow_hyphen_values = true
+    )]
+    pub started_after: Option<String>,
 
-    /// Give up after this long (exit 3). 0 checks once, without waiting.
-    #[arg(long, env = "PEAKA_TIMEOUT", value_name = "DURATION", value_parser = parse_duration, default_value = "30m")]
-    pub timeout: Duration,
+    /// Give up after this long (exit 3); at most 31 days. 0 checks once, without waiting.
+    #[arg(
+        long,
+        env = "PEAKA_TIMEOUT",
+        value_name = "DURATION",
+        default_value = "30m",
+        allow_hyphen_values = true
+    )]
+    pub timeout: String,
 
     /// The first pause between polls; it doubles after each poll, up to --max-interval.
-    #[arg(long, env = "PEAKA_INITIAL_INTERVAL", value_name = "DURATION", value_parser = parse_duration, default_value = "1s")]
-    pub initial_interval: Duration,
+    #[arg(
+        long,
+        env = "PEAKA_INITIAL_INTERVAL",
+        value_name = "DURATION",
+        default_value = "1s",
+        allow_hyphen_values = true
+    )]
+    pub initial_interval: String,
 
     /// The longest pause between polls (each pause is jittered below it).
-    #[arg(long, env = "PEAKA_MAX_INTERVAL", value_name = "DURATION", value_parser = parse_duration, default_value = "30s")]
-    pub max_interval: Duration,
+    #[arg(
+        long,
+        env = "PEAKA_MAX_INTERVAL",
+        value_name = "DURATION",
+        default_value = "30s",
+        allow_hyphen_values = true
+    )]
+    pub max_interval: String,
 
     /// Give up on one request after this long, and retry on the poll schedule.
-    #[arg(long, env = "PEAKA_REQUEST_TIMEOUT", value_name = "DURATION", value_parser = parse_duration, default_value = "10s")]
-    pub request_timeout: Duration,
+    #[arg(
+        long,
+        env = "PEAKA_REQUEST_TIMEOUT",
+        value_name = "DURATION",
+        default_value = "10s",
+        allow_hyphen_values = true
+    )]
+    pub request_timeout: String,
 
     /// How polls are paced: `adaptive` reads the cache's history and schedule once (2 requests,
     /// only when the first poll shows the wait is not over), then polls sparsely until the
     /// refresh's usual end and densely around it; `exponential` polls from --initial-interval
     /// doubling up to --max-interval. Without at least 3 past runs, adaptive is exponential.
-    #[arg(long, env = "PEAKA_SCHEDULE", value_enum, value_name = "SCHEDULE", default_value_t = ScheduleMode::Adaptive)]
-    pub schedule: ScheduleMode,
+    #[arg(long, env = "PEAKA_SCHEDULE", value_name = "SCHEDULE", default_value = "adaptive", value_parser = one_of::<ScheduleMode>())]
+    pub schedule: String,
 
     /// With --schedule adaptive: the lag aimed at between the refresh finishing and the gate
     /// noticing, around its expected end (polls there come about twice this far apart).
-    #[arg(long, env = "PEAKA_DETECTION_DELAY", value_name = "DURATION", value_parser = parse_duration, default_value = "2s")]
-    pub detection_delay: Duration,
+    #[arg(
+        long,
+        env = "PEAKA_DETECTION_DELAY",
+        value_name = "DURATION",
+        default_value = "2s",
+        allow_hyphen_values = true
+    )]
+    pub detection_delay: String,
 
     /// Turn off the jitter of the poll schedule (for benchmarks that measure what it buys).
-    #[arg(long, env = "PEAKA_NO_JITTER", hide = true)]
+    /// Env PEAKA_NO_JITTER.
+    #[arg(long, hide = true)]
     pub no_jitter: bool,
 
     /// Log format on stderr: human `text`, or `json` (one object per line).
-    #[arg(long, env = "PEAKA_LOG_FORMAT", value_enum, value_name = "FORMAT", default_value_t = Format::Text)]
-    pub log_format: Format,
+    #[arg(long, env = "PEAKA_LOG_FORMAT", value_name = "FORMAT", default_value = "text", value_parser = one_of::<Format>())]
+    pub log_format: String,
 
     /// Log level on stderr: error, warn, info, debug (every poll) or trace.
-    #[arg(long, env = "PEAKA_LOG_LEVEL", value_enum, value_name = "LEVEL", default_value_t = LogLevel::Info)]
-    pub log_level: LogLevel,
+    #[arg(long, env = "PEAKA_LOG_LEVEL", value_name = "LEVEL", default_value = "info", value_parser = one_of::<LogLevel>())]
+    pub log_level: String,
+
+    /// Only errors on stderr (the same as --log-level error, and it wins over --log-level);
+    /// the summary on stdout is unchanged. Env PEAKA_QUIET: true/false, 1/0, yes/no, on/off.
+    #[arg(short, long)]
+    pub quiet: bool,
 
     /// The final summary on stdout: one readable `text` line, or one `json` object.
-    #[arg(long, env = "PEAKA_OUTPUT", value_enum, value_name = "FORMAT", default_value_t = Format::Text)]
-    pub output: Format,
+    #[arg(long, env = "PEAKA_OUTPUT", value_name = "FORMAT", default_value = "text", value_parser = one_of::<Format>())]
+    pub output: String,
+
+    /// Print a man page or a shell completion script on stdout and exit (no key needed).
+    #[arg(long, value_name = "WHAT", value_parser = one_of::<Generate>())]
+    pub generate: Option<String>,
+
+    /// Send every request through this proxy (http://HOST:PORT or https://HOST:PORT, optionally
+    /// with USER:PASSWORD@ before the host), instead of HTTPS_PROXY / HTTP_PROXY / ALL_PROXY.
+    /// NO_PROXY still applies.
+    #[arg(long, env = "PEAKA_PROXY", value_name = "URL", hide_env_values = true)]
+    pub proxy: Option<String>,
+
+    /// With `-- COMMAND`: leave PEAKA_API_KEY (and PEAKA_API_KEY_FILE) in the command's
+    /// environment; by default they are removed, so the job cannot read the key.
+    /// Env PEAKA_PASS_API_KEY: true/false, 1/0, yes/no or on/off, in any case.
+    #[arg(long)]
+    pub pass_api_key: bool,
+
+    /// Run this command once every cache is ready, after the summary is written (on Unix it
+    /// replaces peaka-wait: its exit code and signals are the job's own). Not run otherwise.
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<OsString>,
+}
+
+/// What `--generate` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Generate {
+    /// A roff man page (`man ./peaka-wait.1`).
+    Man,
+    /// Bash completion (`source <(peaka-wait --generate complete-bash)`).
+    CompleteBash,
+    /// Zsh completion (save as `_peaka-wait` on `$fpath`).
+    CompleteZsh,
+    /// Fish completion.
+    CompleteFish,
+    /// PowerShell completion.
+    CompletePowershell,
 }
 
 /// The kind of refresh `--trigger` starts.
@@ -266,10 +441,12 @@ pub struct Config {
     /// The project id.
     pub project_id: String,
     /// The cache ids, trimmed, without duplicates, in the order given;
-    /// empty with `--all-caches`.
+    /// empty with `--all-caches` and `--list-caches`.
     pub cache_ids: Vec<String>,
     /// `--all-caches`.
     pub all_caches: bool,
+    /// `--list-caches`: list the project's caches instead of waiting.
+    pub list_caches: bool,
     /// `--trigger`.
     pub trigger: Option<ExecutionKind>,
     /// `--stall-timeout`; `None` when off.
@@ -300,45 +477,114 @@ pub struct Config {
     pub detection_delay: Duration,
     /// Log format.
     pub log_format: Format,
-    /// Log level.
+    /// Log level (`Error` with `--quiet`).
     pub log_level: LogLevel,
     /// Summary format.
     pub output: Format,
+    /// Settings that are allowed but probably not meant (a bound in the
+    /// future): logged as warnings once logging is set up.
+    pub warnings: Vec<String>,
+    /// `--table`, checked, without duplicates.
+    pub tables: Vec<TableRef>,
+    /// `--catalog-id` and `--schema`.
+    pub catalog: Option<CatalogScope>,
+    /// `--cancel-on-exit` (only with `--trigger`).
+    pub cancel_on_exit: bool,
+    /// The proxy every request goes through (`--proxy`, or the proxy
+    /// variables), or `None` for direct connections.
+    pub proxy: Option<ProxyChoice>,
+    /// `-- COMMAND [ARGS…]`: run once ready; empty when not given.
+    pub command: Vec<OsString>,
+    /// `--pass-api-key`: keep the key variables in the command's environment.
+    pub pass_api_key: bool,
+}
+
+/// What the command line asks for.
+#[derive(Debug)]
+pub enum Request {
+    /// Wait (or, with `--list-caches`, list) with this configuration.
+    Run(Box<Config>),
+    /// `--generate`: print this and exit 0.
+    Generate(Generate),
 }
 
 /// What went wrong on the command line: print it, exit 2 (or 0 for
 /// `--help` and `--version`, which clap also reports as errors).
 #[derive(Debug)]
 pub enum CliError {
-    /// A clap error: usage errors, `--help`, `--version`.
+    /// A clap error: `--help`, `--version`, and usage errors that echo no
+    /// argument the user gave.
     Clap(clap::Error),
-    /// One of our own checks.
+    /// One of our own checks, or a clap error reworded so that it cannot
+    /// echo a value that may be the key.
     Invalid(String),
 }
 
+/// The usage line: what is required, whichever way it is given.
+const USAGE: &str = "\
+peaka-wait --project-id <ID> (--cache-id <ID>... | --all-caches) [OPTIONS]
+       peaka-wait --project-id <ID> (--table <SCHEMA.TABLE>... | --catalog-id <ID> [--schema <NAME>]) [OPTIONS]
+       peaka-wait --project-id <ID> ... [OPTIONS] -- COMMAND [ARGS...]   (runs COMMAND once ready)
+       peaka-wait --project-id <ID> --list-caches [OPTIONS]
+       peaka-wait --generate <WHAT>
+       (each flag can also come from its PEAKA_* environment variable; the key only from the environment)";
+
 /// Parses and checks the command line and environment.
-pub fn parse<I, T>(args: I, env: impl Fn(&str) -> Option<String>) -> Result<Config, CliError>
+pub fn parse<I, T>(args: I, env: impl Fn(&str) -> Option<String>) -> Result<Request, CliError>
 where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
     let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
     refuse_key_flag(&args)?;
-    let parsed = Args::try_parse_from(args).map_err(CliError::Clap)?;
-    check(parsed, env).map_err(CliError::Invalid)
+    let command = Args::command();
+    let matches = command
+        .clone()
+        .try_get_matches_from(&args)
+        .map_err(reword_clap_error)?;
+    let parsed = Args::from_arg_matches(&matches).map_err(reword_clap_error)?;
+    if let Some(what) = &parsed.generate {
+        // Checked by clap against the same list.
+        return Generate::from_str(what, true)
+            .map(Request::Generate)
+            .map_err(CliError::Invalid);
+    }
+    let names = check::Names::new(&command, &matches, &env);
+    check::check(parsed, &names, &env)
+        .map(|config| Request::Run(Box::new(config)))
+        .map_err(CliError::Invalid)
+}
+
+/// The summary format a usage error is reported in: `--output` or
+/// `PEAKA_OUTPUT` as written, even when the command line is otherwise
+/// wrong (the last `--output` wins, as in a successful parse).
+pub fn requested_output(args: &[OsString], env: &dyn Fn(&str) -> Option<String>) -> Format {
+    let mut chosen = env("PEAKA_OUTPUT");
+    let mut args = args.iter().skip(1).map(|a| a.to_string_lossy());
+    while let Some(arg) = args.next() {
+        if arg == "--" {
+            break;
+        }
+        if arg == "--output" {
+            chosen = args.next().map(|v| v.into_owned());
+        } else if let Some(value) = arg.strip_prefix("--output=") {
+            chosen = Some(value.to_owned());
+        }
+    }
+    match chosen {
+        Some(value) if value.trim().eq_ignore_ascii_case("json") => Format::Json,
+        _ => Format::Text,
+    }
 }
 
 /// Catches `--api-key` before clap does, because clap's "unexpected
-/// argument '--api-key=…'" would print the key.
+/// argument '--api-key=…'" would print the key. After `--` too: there it
+/// is a stray argument, but one that still carries the key.
 fn refuse_key_flag(args: &[OsString]) -> Result<(), CliError> {
-    let given = args
-        .iter()
-        .skip(1)
-        .take_while(|arg| *arg != "--")
-        .any(|arg| {
-            let arg = arg.to_string_lossy();
-            arg == "--api-key" || arg.starts_with("--api-key=")
-        });
+    let given = args.iter().skip(1).any(|arg| {
+        let arg = arg.to_string_lossy();
+        arg == "--api-key" || arg.starts_with("--api-key=")
+    });
     if given {
         return Err(CliError::Invalid(
             "--api-key is not accepted: a key on the command line shows in the process list and shell history. \
@@ -349,174 +595,90 @@ Set PEAKA_API_KEY, or put the key in a file and pass --api-key-file PATH."
     Ok(())
 }
 
-fn check(args: Args, env: impl Fn(&str) -> Option<String>) -> Result<Config, String> {
-    let project_id = check_id("--project-id", &args.project_id)?;
-    let mut cache_ids: Vec<String> = Vec::new();
-    for id in &args.cache_ids {
-        // "a,b," and "a, b" are common in env vars: skip empties, trim.
-        if id.trim().is_empty() {
-            continue;
-        }
-        let id = check_id("--cache-id", id)?;
-        if !cache_ids.contains(&id) {
-            cache_ids.push(id);
-        }
+/// Rewords the clap errors that would echo an argument the user typed (an
+/// unknown flag with `=value`, a stray word) which may be the key; keeps
+/// the others, which name only our own flags.
+fn reword_clap_error(err: clap::Error) -> CliError {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if err.kind() != ErrorKind::UnknownArgument {
+        return CliError::Clap(err);
     }
-    if cache_ids.is_empty() && !args.all_caches {
-        return Err("--cache-id is empty: give at least one cache id (PEAKA_CACHE_ID takes a comma-separated list)".into());
-    }
-    let api_key = read_api_key(args.api_key_file.as_deref(), &env)?;
-    let base_url = check_base_url(&args.base_url)?;
-    if args.initial_interval.is_zero() {
-        return Err("--initial-interval must be more than 0, like 500ms or 1s".into());
-    }
-    if args.max_interval < args.initial_interval {
-        return Err(format!(
-            "--max-interval ({}) is shorter than --initial-interval ({}): the pause starts at the initial interval and grows up to the max",
-            crate::timespec::format_duration(args.max_interval),
-            crate::timespec::format_duration(args.initial_interval)
-        ));
-    }
-    let trigger = args.trigger.map(ExecutionKind::from);
-    if let Some(kind) = trigger {
-        let fits = matches!(
-            (args.execution, kind),
-            (ExecutionFilter::Any, _)
-                | (ExecutionFilter::Incremental, ExecutionKind::Incremental)
-                | (ExecutionFilter::Full, ExecutionKind::Full)
-        );
-        if !fits {
-            return Err(format!(
-                "--trigger {} waits for the refresh it starts, so --execution {} does not fit: leave --execution out",
-                kind.as_str(),
-                args.execution.as_str()
-            ));
-        }
-    }
-    if args.request_timeout.is_zero() {
-        return Err("--request-timeout must be more than 0, like 10s".into());
-    }
-    if args.detection_delay < Duration::from_millis(100)
-        || args.detection_delay > Duration::from_secs(3600)
-    {
-        return Err(format!(
-            "--detection-delay (PEAKA_DETECTION_DELAY) is {}: it must be between 100ms and 1h, like 2s (the lag aimed at between a refresh finishing and the gate noticing)",
-            crate::timespec::format_duration(args.detection_delay)
-        ));
-    }
-    Ok(Config {
-        project_id,
-        cache_ids,
-        all_caches: args.all_caches,
-        trigger,
-        stall_timeout: args.stall_timeout.filter(|d| !d.is_zero()),
-        api_key,
-        base_url,
-        execution: args.execution,
-        since: args.since,
-        started_after: args.started_after,
-        timeout: args.timeout,
-        initial_interval: args.initial_interval,
-        max_interval: args.max_interval,
-        request_timeout: args.request_timeout,
-        jitter: !args.no_jitter,
-        schedule: args.schedule,
-        detection_delay: args.detection_delay,
-        log_format: args.log_format,
-        log_level: args.log_level,
-        output: args.output,
+    let given = match err.get(ContextKind::InvalidArg) {
+        Some(ContextValue::String(arg)) => arg.clone(),
+        _ => String::new(),
+    };
+    let suggestion = match err.get(ContextKind::SuggestedArg) {
+        Some(ContextValue::String(flag)) => format!(" (did you mean {flag}?)"),
+        _ => String::new(),
+    };
+    let name = given.split('=').next().unwrap_or_default();
+    let looks_like_a_flag = name.starts_with('-')
+        && name.len() <= 40
+        && name[1..]
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-');
+    CliError::Invalid(if looks_like_a_flag {
+        format!(
+            "unknown flag {name}{suggestion}; see peaka-wait --help for the flags (a value given as {name}=… is not shown)"
+        )
+    } else {
+        "unexpected argument (not shown, in case it is a secret): peaka-wait takes no positional arguments; \
+every value goes after its flag, like --cache-id ID, and the key goes in PEAKA_API_KEY"
+            .into()
     })
 }
 
-fn check_id(flag: &str, id: &str) -> Result<String, String> {
-    let id = id.trim();
-    if id.is_empty() {
-        return Err(format!("{flag} is empty: give the id as Peaka shows it"));
-    }
-    // Each id becomes one path segment, encoded; "." and ".." are the two
-    // values that servers and proxies still resolve as path navigation.
-    if id == "." || id == ".." {
-        return Err(format!("{flag} '{id}' is not an id"));
-    }
-    if id.chars().any(char::is_control) {
-        return Err(format!(
-            "{flag} contains a control character; give the id as Peaka shows it"
-        ));
-    }
-    Ok(id.to_owned())
-}
-
-fn read_api_key(
-    file: Option<&std::path::Path>,
-    env: &impl Fn(&str) -> Option<String>,
-) -> Result<ApiKey, String> {
-    let from_env = env("PEAKA_API_KEY");
-    let key = match (file, from_env) {
-        (Some(_), Some(_)) => {
-            return Err("both PEAKA_API_KEY and a key file (--api-key-file / PEAKA_API_KEY_FILE) are set: use one".into());
+/// A value parser that keeps the text (it is checked in `cli::check`, where
+/// its source is known) but tells `--help` and the shell completions the
+/// values `E` accepts.
+fn one_of<E: ValueEnum>() -> clap::builder::ValueParser {
+    #[derive(Clone)]
+    struct OneOf(Vec<PossibleValue>);
+    impl TypedValueParser for OneOf {
+        type Value = String;
+        fn parse_ref(
+            &self,
+            cmd: &clap::Command,
+            _arg: Option<&clap::Arg>,
+            value: &std::ffi::OsStr,
+        ) -> Result<String, clap::Error> {
+            value
+                .to_str()
+                .map(str::to_owned)
+                .ok_or_else(|| clap::Error::new(clap::error::ErrorKind::InvalidUtf8).with_cmd(cmd))
         }
-        (Some(path), None) => std::fs::read_to_string(path)
-            .map_err(|err| format!("cannot read the API key file {}: {err}", path.display()))?,
-        (None, Some(key)) => key,
-        (None, None) => {
-            return Err("no API key: set PEAKA_API_KEY, or pass --api-key-file PATH (or set PEAKA_API_KEY_FILE)".into());
+        fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
+            Some(Box::new(self.0.iter().cloned()))
         }
-    };
-    let key = key.trim();
-    if key.is_empty() {
-        return Err(match file {
-            Some(path) => format!("the API key file {} is empty", path.display()),
-            None => "PEAKA_API_KEY is empty (in GitHub Actions, a secret that does not exist is empty: check its name)".into(),
-        });
     }
-    Ok(ApiKey(key.to_owned()))
-}
-
-fn check_base_url(text: &str) -> Result<Url, String> {
-    let url = Url::parse(text.trim()).map_err(|err| {
-        format!("--base-url '{text}' is not a URL ({err}); the default is {DEFAULT_BASE_URL}")
-    })?;
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err("--base-url must not contain a user name or password; the API key goes in PEAKA_API_KEY".into());
-    }
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err(format!(
-            "--base-url '{text}' must not have a query or fragment; give the API root, like {DEFAULT_BASE_URL}"
-        ));
-    }
-    match url.scheme() {
-        "https" => Ok(url),
-        "http" if is_loopback(&url) => Ok(url),
-        "http" => Err(format!(
-            "--base-url '{text}' uses http:// to a non-loopback host, which would send the API key in clear text; use https://"
-        )),
-        other => Err(format!(
-            "--base-url must be an https:// URL, not {other}://"
-        )),
-    }
-}
-
-fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    }
+    let values = E::value_variants()
+        .iter()
+        .filter_map(ValueEnum::to_possible_value)
+        .collect();
+    clap::builder::ValueParser::new(OneOf(values))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const KEY: &str = "key-1234567890";
+
+    fn run_config(request: Request) -> Config {
+        match request {
+            Request::Run(config) => *config,
+            Request::Generate(what) => panic!("not a run: {what:?}"),
+        }
+    }
+
     fn env_with_key(name: &str) -> Option<String> {
-        (name == "PEAKA_API_KEY").then(|| "k".to_owned())
+        (name == "PEAKA_API_KEY").then(|| KEY.to_owned())
     }
 
     fn parse_ok(extra: &[&str]) -> Config {
         let mut args = vec!["peaka-wait", "--project-id", "p", "--cache-id", "c"];
         args.extend_from_slice(extra);
-        parse(args, env_with_key).unwrap_or_else(|e| panic!("{extra:?}: {e:?}"))
+        run_config(parse(args, env_with_key).unwrap_or_else(|e| panic!("{extra:?}: {e:?}")))
     }
 
     fn parse_err(args: &[&str], env: fn(&str) -> Option<String>) -> String {
@@ -540,7 +702,7 @@ mod tests {
             (config.log_format, config.log_level, config.output),
             (Format::Text, LogLevel::Info, Format::Text)
         );
-        assert_eq!(config.api_key.expose(), "k");
+        assert_eq!(config.api_key.expose(), KEY);
     }
 
     #[test]
@@ -590,7 +752,7 @@ mod tests {
     fn the_key_comes_from_a_trimmed_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("key");
-        std::fs::write(&path, "  from-file\n").unwrap();
+        std::fs::write(&path, "  from-file-12345\n").unwrap();
         let args = [
             "peaka-wait",
             "--project-id",
@@ -600,8 +762,8 @@ mod tests {
             "--api-key-file",
             path.to_str().unwrap(),
         ];
-        let config = parse(args, |_| None).unwrap();
-        assert_eq!(config.api_key.expose(), "from-file");
+        let config = run_config(parse(args, |_| None).unwrap());
+        assert_eq!(config.api_key.expose(), "from-file-12345");
         assert!(!format!("{config:?}").contains("from-file"));
         let both = parse_err(&args, env_with_key);
         assert!(both.contains("use one"), "{both}");
@@ -657,7 +819,7 @@ mod tests {
                 env_with_key,
                 "query",
             ),
-            (with(&["--timeout", "30"]), env_with_key, "no unit"),
+            (with(&["--timeout", "30"]), env_with_key, "needs a unit"),
             (with(&["--since", "2026-11-24"]), env_with_key, "RFC 3339"),
             (
                 with(&["--execution", "sometimes"]),
@@ -707,21 +869,6 @@ mod tests {
                 !message.contains("SECRET"),
                 "{args:?} echoed the key: {message}"
             );
-        }
-    }
-
-    #[test]
-    fn loopback_is_the_only_place_for_http() {
-        for url in [
-            "http://127.0.0.1:1/",
-            "http://127.9.9.9/",
-            "http://localhost:8080/api",
-            "http://[::1]:80/",
-        ] {
-            assert!(check_base_url(url).is_ok(), "{url}");
-        }
-        for url in ["http://10.0.0.1/", "http://peaka.internal/"] {
-            assert!(check_base_url(url).is_err(), "{url}");
         }
     }
 

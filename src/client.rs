@@ -5,7 +5,6 @@
 //! Which failures are worth retrying is decided here, once, so the loop
 //! only has to ask [`FetchError::outcome`].
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -14,6 +13,7 @@ use reqwest::{Method, StatusCode, Url};
 
 use crate::api::{self, CacheStatus, Execution, ExecutionKind};
 use crate::exit_codes::Outcome;
+use crate::proxy::ProxyChoice;
 use crate::secret::{Scrub, Scrubber};
 
 /// The largest body read from the API for one cache (a status, a history,
@@ -108,26 +108,64 @@ pub struct Client {
     scrubber: Scrubber,
     /// `--request-timeout`, to name it when a request runs out of time.
     request_timeout: Option<Duration>,
+    /// The proxy every request goes through, to name it when it cannot
+    /// be reached.
+    proxy: Option<ProxyChoice>,
+    /// Removes the proxy's password (if it is long enough to be told from
+    /// ordinary words) from connection errors.
+    proxy_scrubber: Scrubber,
 }
 
 impl Client {
-    /// Builds a client. The key goes into a header marked sensitive, so
-    /// that no `Debug` output of a request can show it.
+    /// Builds a client that connects directly, ignoring the proxy
+    /// variables. The key goes into a header marked sensitive, so that no
+    /// `Debug` output of a request can show it.
     pub fn new(base: Url, api_key: &str) -> Result<Client, String> {
+        Client::with_proxy(base, api_key, None)
+    }
+
+    /// Builds a client whose every request goes through `proxy` (chosen
+    /// by [`crate::proxy::choose`]), or directly when it is `None`.
+    pub fn with_proxy(
+        base: Url,
+        api_key: &str,
+        proxy: Option<ProxyChoice>,
+    ) -> Result<Client, String> {
         let mut auth = HeaderValue::from_str(&format!("Bearer {api_key}"))
             .map_err(|_| "the API key contains characters that cannot be sent in a header (a line break or a control character?); check PEAKA_API_KEY or the key file".to_owned())?;
         auth.set_sensitive(true);
         let mut headers = HeaderMap::new();
         headers.insert(header::AUTHORIZATION, auth);
         headers.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
-        let http = reqwest::Client::builder()
+        // Certificates are checked only on an https:// base or proxy; an
+        // http:// (loopback) base through a plain proxy needs none.
+        let needs_roots =
+            base.scheme() == "https" || proxy.as_ref().is_some_and(|p| p.url().scheme() == "https");
+        let builder = reqwest::Client::builder()
             .user_agent(concat!("peaka-wait/", env!("CARGO_PKG_VERSION")))
             .default_headers(headers)
             // A redirect would carry the key to another address; the user
             // should point --base-url at the final address instead.
             .redirect(reqwest::redirect::Policy::none())
             // reqwest needs a TLS setup even for http:// bases.
-            .tls_backend_preconfigured(tls_config()?)
+            .tls_backend_preconfigured(crate::tls::config(needs_roots)?);
+        // The proxy was decided once, from the flag and the variables;
+        // reqwest's own lookup of the variables is turned off so that it
+        // cannot decide differently.
+        let builder = match &proxy {
+            Some(choice) => {
+                builder.proxy(reqwest::Proxy::all(choice.url().clone()).map_err(|err| {
+                    format!(
+                        "the proxy {} (from {}) cannot be used: {}",
+                        choice.display(),
+                        choice.source(),
+                        error_chain(&err)
+                    )
+                })?)
+            }
+            None => builder.no_proxy(),
+        };
+        let http = builder
             .build()
             .map_err(|err| format!("cannot set up the HTTP client: {}", error_chain(&err)))?;
         Ok(Client {
@@ -135,6 +173,12 @@ impl Client {
             base,
             scrubber: Scrubber::new(api_key),
             request_timeout: None,
+            proxy_scrubber: proxy
+                .as_ref()
+                .and_then(ProxyChoice::password)
+                .map(Scrubber::new)
+                .unwrap_or_default(),
+            proxy,
         })
     }
 
@@ -161,6 +205,43 @@ impl Client {
     /// `{base}/data/projects/{projectId}/cache/status`: every cache of a project.
     pub fn project_status_url(&self, project_id: &str) -> Url {
         self.endpoint(&["data", "projects", project_id, "cache", "status"])
+    }
+
+    /// `{base}/data/projects/{projectId}/catalog/{catalogId}/cache/status`, or with a
+    /// schema `…/catalog/{catalogId}/schema/{schemaName}/cache/status`.
+    pub fn catalog_status_url(
+        &self,
+        project_id: &str,
+        catalog_id: &str,
+        schema: Option<&str>,
+    ) -> Url {
+        match schema {
+            Some(schema) => self.endpoint(&[
+                "data", "projects", project_id, "catalog", catalog_id, "schema", schema, "cache",
+                "status",
+            ]),
+            None => self.endpoint(&[
+                "data", "projects", project_id, "catalog", catalog_id, "cache", "status",
+            ]),
+        }
+    }
+
+    /// Fetches the status of every cache of a catalog (or of one of its
+    /// schemas) in one request.
+    pub async fn catalog_statuses(
+        &self,
+        project_id: &str,
+        catalog_id: &str,
+        schema: Option<&str>,
+        budget: Duration,
+    ) -> Result<Reply<Vec<CacheStatus>>, FetchError> {
+        self.fetch(
+            Method::GET,
+            self.catalog_status_url(project_id, catalog_id, schema),
+            budget,
+            api::decode_status_list,
+        )
+        .await
     }
 
     /// `{base}/data/projects/{projectId}/cache/{cacheId}/executionHistory?limit=N`.
@@ -192,6 +273,36 @@ impl Client {
             ExecutionKind::Full => "fullRefreshUpdate",
         };
         self.endpoint(&["data", "projects", project_id, "cache", cache_id, action])
+    }
+
+    /// `{base}/data/projects/{projectId}/cache/{cacheId}/cancelIncrementalUpdate`
+    /// or `…/cancelFullRefreshUpdate`.
+    pub fn cancel_url(&self, project_id: &str, cache_id: &str, kind: ExecutionKind) -> Url {
+        let action = match kind {
+            ExecutionKind::Incremental => "cancelIncrementalUpdate",
+            ExecutionKind::Full => "cancelFullRefreshUpdate",
+        };
+        self.endpoint(&["data", "projects", project_id, "cache", cache_id, action])
+    }
+
+    /// Asks Peaka to cancel the running refresh of the given kind (best
+    /// effort on Peaka's side: no effect on one that is already ending).
+    /// Sent once.
+    pub async fn cancel(
+        &self,
+        project_id: &str,
+        cache_id: &str,
+        kind: ExecutionKind,
+        budget: Duration,
+    ) -> Result<Reply<()>, FetchError> {
+        // As for a trigger, only the status of the answer counts.
+        self.fetch(
+            Method::POST,
+            self.cancel_url(project_id, cache_id, kind),
+            budget,
+            |_| Ok(()),
+        )
+        .await
     }
 
     fn endpoint(&self, segments: &[&str]) -> Url {
@@ -313,7 +424,7 @@ impl Client {
                 .request(method.clone(), url.clone())
                 .send()
                 .await
-                .map_err(|err| describe_send_error(&err, &host))?;
+                .map_err(|err| self.through_proxy(describe_send_error(&err, &host)))?;
             let received_at = Timestamp::now();
             let status = response.status();
             let header = |name| {
@@ -388,6 +499,29 @@ impl Client {
 }
 
 impl Client {
+    /// A connection error names the proxy, which is then the first
+    /// suspect, and loses the proxy's password.
+    fn through_proxy(&self, err: FetchError) -> FetchError {
+        match (&self.proxy, err) {
+            (Some(proxy), FetchError::Unreached(message)) => {
+                FetchError::Unreached(self.proxy_scrubber.scrub(&format!(
+                    "cannot connect through the proxy {} (from {}): {}",
+                    proxy.display(),
+                    proxy.source(),
+                    message.strip_prefix("cannot connect: ").unwrap_or(&message)
+                )))
+            }
+            // With a proxy, the only name looked up here is the proxy's.
+            (Some(proxy), FetchError::NoSuchHost(_)) => FetchError::NoSuchHost(format!(
+                "cannot resolve the proxy {} (from {}): check that setting",
+                proxy.display(),
+                proxy.source()
+            )),
+            (Some(_), err) => err.scrubbed(&self.proxy_scrubber),
+            (None, err) => err,
+        }
+    }
+
     fn out_of_time(&self, budget: Duration) -> String {
         use crate::timespec::format_duration;
         match self.request_timeout {
@@ -587,22 +721,6 @@ fn error_chain(err: &dyn std::error::Error) -> String {
     text
 }
 
-/// rustls with Mozilla's roots compiled in (so a scratch container with no
-/// CA store still works) plus the machine's store, which honours
-/// `SSL_CERT_FILE` and `SSL_CERT_DIR` for corporate CAs.
-fn tls_config() -> Result<rustls::ClientConfig, String> {
-    let mut roots = rustls::RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-    };
-    // Certificates that are missing or unreadable are skipped: the bundled
-    // roots still apply, and a failing handshake names the real problem.
-    roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
-    rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .map(|builder| builder.with_root_certificates(roots).with_no_client_auth())
-        .map_err(|err| format!("cannot set up TLS: {err}"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -652,6 +770,22 @@ mod tests {
         assert_eq!(
             c.trigger_url("p", "c", ExecutionKind::Full).as_str(),
             "https://h/api/v1/data/projects/p/cache/c/fullRefreshUpdate"
+        );
+        assert_eq!(
+            c.catalog_status_url("p", "k", None).as_str(),
+            "https://h/api/v1/data/projects/p/catalog/k/cache/status"
+        );
+        assert_eq!(
+            c.catalog_status_url("p", "k", Some("s/x")).as_str(),
+            "https://h/api/v1/data/projects/p/catalog/k/schema/s%2Fx/cache/status"
+        );
+        assert_eq!(
+            c.cancel_url("p", "c", ExecutionKind::Incremental).as_str(),
+            "https://h/api/v1/data/projects/p/cache/c/cancelIncrementalUpdate"
+        );
+        assert_eq!(
+            c.cancel_url("p", "c", ExecutionKind::Full).as_str(),
+            "https://h/api/v1/data/projects/p/cache/c/cancelFullRefreshUpdate"
         );
     }
 
@@ -826,11 +960,5 @@ mod tests {
     fn a_key_with_a_line_break_is_refused_without_echoing_it() {
         let err = Client::new(Url::parse("http://127.0.0.1/").unwrap(), "abc\ndef").unwrap_err();
         assert!(!err.contains("abc"), "{err}");
-    }
-
-    #[test]
-    fn tls_setup_works_without_a_system_store() {
-        let config = tls_config().unwrap();
-        assert!(!config.alpn_protocols.contains(&b"h3".to_vec()));
     }
 }

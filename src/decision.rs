@@ -581,6 +581,9 @@ mod tests {
         CacheStatus {
             id: Some("c".into()),
             status: Status::parse(top),
+            catalog_id: None,
+            schema_name: None,
+            table_name: None,
             last_incremental_cache_execution: incremental.map(Box::new),
             last_full_refresh_cache_execution: full.map(Box::new),
         }
@@ -948,7 +951,9 @@ mod tests {
     fn failures_carry_the_execution_error() {
         let mut failed = ex("f9", "FAILED", 1, Some(2));
         if let Some(e) = failed.as_mut() {
-            e.error = Some(serde_json::json!({"message": "source unreachable"}));
+            e.error = Some(Box::new(
+                serde_json::json!({"message": "source unreachable"}),
+            ));
         }
         let decision = decide(
             &cache("FAILED", None, failed),
@@ -1393,5 +1398,67 @@ mod tests {
         );
         assert_eq!(decision.unknown_status.as_deref(), Some("(none)"));
         assert_eq!(decision.detail, "incremental sync i1 has no status yet");
+    }
+
+    #[test]
+    fn filter_names_are_the_ones_typed_on_the_command_line() {
+        use clap::ValueEnum;
+        for filter in ExecutionFilter::value_variants() {
+            assert_eq!(
+                ExecutionFilter::from_str(filter.as_str(), false),
+                Ok(*filter),
+                "{filter:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_completed_execution_is_ready_whatever_its_error_field_says() {
+        let mut completed = ex("i1", "COMPLETED", 0, Some(5));
+        if let Some(e) = completed.as_mut() {
+            e.error = Some(Box::new(serde_json::json!("retried once")));
+        }
+        let decision = decide(
+            &cache("COMPLETED", completed, None),
+            &criteria(Any, None, None),
+            &[],
+        );
+        assert_eq!(decision.verdict, Ready);
+        assert_eq!(
+            decision.detail,
+            "incremental sync i1 COMPLETED at 2026-11-24T10:05:00.000Z"
+        );
+    }
+
+    #[test]
+    fn only_a_running_execution_with_an_unknown_start_outranks_a_dated_one() {
+        // A running record that started before the other slot's last
+        // refresh is not the current one: the newer refresh decides.
+        let older_running = cache(
+            "COMPLETED",
+            ex("i1", "RUNNING", 0, None),
+            ex("f1", "COMPLETED", 5, Some(8)),
+        );
+        let decision = decide(&older_running, &criteria(Any, None, None), &[]);
+        assert_eq!(
+            (decision.verdict, decision.focus),
+            (Ready, Some(K::Full)),
+            "{}",
+            decision.detail
+        );
+        // A finished record with an unknown start is not taken as newer
+        // than one that started later and failed.
+        let mut undated = ex("i1", "COMPLETED", 0, Some(5));
+        if let Some(e) = undated.as_mut() {
+            e.created_at = None;
+        }
+        let status = cache("FAILED", undated, ex("f1", "FAILED", 6, Some(8)));
+        let decision = decide(&status, &criteria(Any, None, None), &[]);
+        assert_eq!(
+            (decision.verdict, decision.focus),
+            (Failed, Some(K::Full)),
+            "{}",
+            decision.detail
+        );
     }
 }

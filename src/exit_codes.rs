@@ -52,7 +52,7 @@ impl Outcome {
         match self {
             Outcome::Ready => "ready",
             Outcome::Failed => "failed",
-            Outcome::Usage => "usage",
+            Outcome::Usage => "usage_error",
             Outcome::Timeout => "timeout",
             Outcome::Unauthorized => "unauthorized",
             Outcome::NotFound => "not_found",
@@ -72,7 +72,7 @@ mod tests {
         let table = [
             (Ready, 0, "ready"),
             (Failed, 1, "failed"),
-            (Usage, 2, "usage"),
+            (Usage, 2, "usage_error"),
             (Timeout, 3, "timeout"),
             (Unauthorized, 4, "unauthorized"),
             (NotFound, 5, "not_found"),

@@ -13,7 +13,7 @@ use crate::api::{Execution, ExecutionKind};
 use crate::cli::Format;
 use crate::decision::ExecutionFilter;
 use crate::exit_codes::Outcome;
-use crate::gate::{CacheReport, Report};
+use crate::gate::{CacheReport, CacheState, Report};
 use crate::text::one_line;
 use crate::timespec::{format_duration, millis};
 
@@ -33,6 +33,16 @@ pub fn summary_json(report: &Report) -> Value {
 /// U+2028/U+2029 are written escaped (serde leaves them raw, and some
 /// viewers break lines at them).
 pub fn write_summary_json(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
+    write_summary_json_of(report, &|_| true, out)
+}
+
+/// [`write_summary_json`] with only the caches `keep` keeps; when it
+/// leaves any out, `cachesOmitted` says how many.
+fn write_summary_json_of(
+    report: &Report,
+    keep: &dyn Fn(usize) -> bool,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
     let mut out = crate::text::SeparatorEscaper(out);
     let head = [
         ("result", json!(report.outcome.name())),
@@ -48,9 +58,14 @@ pub fn write_summary_json(report: &Report, out: &mut dyn Write) -> std::io::Resu
         serde_json::to_writer(&mut out, &value)?;
         out.write_all(b",")?;
     }
+    let omitted = (0..report.caches.len()).filter(|&i| !keep(i)).count();
+    if omitted > 0 {
+        write!(out, "\"cachesOmitted\":{omitted},")?;
+    }
     out.write_all(b"\"caches\":[")?;
-    for (i, cache) in report.caches.iter().enumerate() {
-        if i > 0 {
+    let kept = report.caches.iter().enumerate().filter(|(i, _)| keep(*i));
+    for (n, (_, cache)) in kept.enumerate() {
+        if n > 0 {
             out.write_all(b",")?;
         }
         serde_json::to_writer(&mut out, &cache_json(report, cache))?;
@@ -59,7 +74,7 @@ pub fn write_summary_json(report: &Report, out: &mut dyn Write) -> std::io::Resu
 }
 
 fn cache_json(report: &Report, cache: &CacheReport) -> Value {
-    json!({
+    let mut object = json!({
         "projectId": report.project_id,
         "cacheId": cache.cache_id,
         "state": cache.state.as_str(),
@@ -69,7 +84,18 @@ fn cache_json(report: &Report, cache: &CacheReport) -> Value {
         "expectedFinishAt": cache.forecast.as_ref().and_then(|f| f.expected).map(|t| t.to_string()),
         "forecast": cache.forecast.as_ref().map(crate::gate::CacheForecast::to_json),
         "durationMs": focused_execution(cache).and_then(|(_, e)| took(e)).map(millis),
-    })
+    });
+    if let Some(fields) = object.as_object_mut() {
+        // Only when the server named the cache's table.
+        if let Some(table) = cache.status.as_ref().and_then(crate::tables::table_of) {
+            fields.insert("table".into(), json!(table));
+        }
+        // Only with --cancel-on-exit, when a cancel was due.
+        if let Some(cancel) = &cache.cancel {
+            fields.insert("cancel".into(), json!(cancel));
+        }
+    }
+    object
 }
 
 /// How long a finished execution ran (`finishedAt` − `createdAt`).
@@ -103,7 +129,7 @@ fn execution_json((kind, e): (ExecutionKind, &Execution)) -> Value {
         "createdAt": e.created_at.map(|t| t.to_string()),
         "finishedAt": e.finished_at.at().map(|t| t.to_string()),
         "records": e.records(),
-        "error": e.error.clone().unwrap_or(Value::Null),
+        "error": e.error.as_deref().cloned().unwrap_or(Value::Null),
     })
 }
 
@@ -187,13 +213,6 @@ pub fn summary_line(report: &Report) -> String {
     )
 }
 
-/// The summary JSON as one line of text.
-fn summary_text(report: &Report) -> String {
-    let mut bytes = Vec::new();
-    let _ = write_summary_json(report, &mut bytes);
-    String::from_utf8_lossy(&bytes).into_owned()
-}
-
 /// The cache the per-cache outputs describe: the one that decided.
 fn deciding(report: &Report) -> Option<&CacheReport> {
     report
@@ -234,12 +253,72 @@ pub fn github_outputs(report: &Report) -> String {
         ("records", focus.records),
         ("incremental-execution-id", slot(ExecutionKind::Incremental)),
         ("full-execution-id", slot(ExecutionKind::Full)),
-        ("summary-json", summary_text(report)),
     ];
-    pairs
-        .into_iter()
-        .map(|(name, value)| format!("{name}={value}\n"))
-        .collect()
+    let mut out = String::new();
+    for (name, value) in pairs {
+        out.push_str(name);
+        out.push('=');
+        out.push_str(&value);
+        out.push('\n');
+    }
+    out.push_str("summary-json=");
+    out.push_str(&output_summary_json(report));
+    out.push('\n');
+    out
+}
+
+/// GitHub refuses more than 1 MB of outputs for a job; the other outputs
+/// are a few hundred bytes.
+pub const MAX_OUTPUT_BYTES: usize = 900_000;
+
+/// The summary JSON for the `summary-json` output: whole when it fits in
+/// [`MAX_OUTPUT_BYTES`]; else with only the caches that are not ready
+/// and the one that decided (and `cachesOmitted`, how many were left out);
+/// else with no caches at all. Stdout always has the whole summary.
+fn output_summary_json(report: &Report) -> String {
+    let not_ready =
+        |i: usize| report.caches[i].state != CacheState::Ready || report.decided_by == Some(i);
+    let choices: [&dyn Fn(usize) -> bool; 3] = [&|_| true, &not_ready, &|_| false];
+    for keep in choices {
+        // Measured before it is built: a summary too large for the output
+        // is never held in memory.
+        let mut size = ByteCount(0);
+        if write_summary_json_of(report, keep, &mut size).is_ok() && size.0 <= MAX_OUTPUT_BYTES {
+            let mut bytes = Vec::with_capacity(size.0);
+            let _ = write_summary_json_of(report, keep, &mut bytes);
+            return String::from_utf8_lossy(&bytes).into_owned();
+        }
+    }
+    // Not reached: with no caches the summary is a few hundred bytes.
+    String::from("{}")
+}
+
+/// A writer that only counts.
+struct ByteCount(usize);
+
+impl Write for ByteCount {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The variables added to the environment of a command run once ready
+/// (`-- COMMAND`): the result and, like the step outputs, the execution of
+/// the cache that decided (empty where there is nothing to say).
+pub fn command_env(report: &Report) -> Vec<(&'static str, String)> {
+    let focus = ExecutionText::of(deciding(report).and_then(focused_execution));
+    vec![
+        ("PEAKA_WAIT_RESULT", report.outcome.name().to_owned()),
+        ("PEAKA_EXECUTION_ID", focus.id),
+        ("PEAKA_EXECUTION_KIND", focus.kind),
+        ("PEAKA_FINISHED_AT", focus.finished_at),
+        ("PEAKA_RECORDS", focus.records),
+    ]
 }
 
 /// A Markdown section for `$GITHUB_STEP_SUMMARY`, with a row per cache
@@ -250,7 +329,20 @@ pub fn step_summary(report: &Report) -> String {
         report.outcome.name(),
         cell(&summary_line(report))
     );
-    for cache in &report.caches {
+    // GitHub shows at most 1 MiB of a step's summary: past a thousand
+    // caches, the ready ones are counted instead of listed.
+    let listed = |i: usize, cache: &CacheReport| {
+        report.caches.len() <= MAX_SUMMARY_ROWS
+            || cache.state != CacheState::Ready
+            || report.decided_by == Some(i)
+    };
+    let unlisted = (report.caches.iter().enumerate())
+        .filter(|(i, c)| !listed(*i, c))
+        .count();
+    for (i, cache) in report.caches.iter().enumerate() {
+        if !listed(i, cache) {
+            continue;
+        }
         let executions = looked_at(report, cache);
         let rows: Vec<ExecutionText> = if executions.is_empty() {
             vec![ExecutionText::default()]
@@ -277,9 +369,15 @@ pub fn step_summary(report: &Report) -> String {
             out.push_str(" |\n");
         }
     }
+    if unlisted > 0 {
+        out.push_str(&format!("\n{unlisted} more caches are ready (all are in the JSON summary on stdout with `--output json`, and in the log).\n"));
+    }
     out.push('\n');
     out
 }
+
+/// The most cache rows a step summary lists in full.
+pub const MAX_SUMMARY_ROWS: usize = 1000;
 
 /// Makes text safe inside one Markdown table cell: nothing in it can end
 /// the cell, start a new line, or become HTML or code.
@@ -357,6 +455,33 @@ pub fn emit(report: &Report, output: Format, env: &dyn Fn(&str) -> Option<String
     let _ = stdout.flush();
 }
 
+/// Writes what a usage error (exit 2) leaves besides its line on stderr:
+/// in GitHub Actions the `result` and `exit-code` outputs and an `::error`
+/// annotation, and with `--output json` the summary object. `message` is
+/// our own wording and holds no key (the checks never echo one).
+pub fn emit_usage_error(message: &str, output: Format, env: &dyn Fn(&str) -> Option<String>) {
+    let outcome = Outcome::Usage;
+    if let Some(path) = env("GITHUB_OUTPUT").filter(|p| !p.is_empty()) {
+        let text = format!("result={}\nexit-code={}\n", outcome.name(), outcome.code());
+        append_all(vec![("GITHUB_OUTPUT", path, text)]);
+    }
+    let mut stdout = std::io::stdout().lock();
+    if env("GITHUB_ACTIONS").as_deref() == Some("true") {
+        let title = format!("peaka-wait: {}", outcome.name());
+        let _ = writeln!(stdout, "{}", error_command(&title, message));
+    }
+    if output == Format::Json {
+        let summary = json!({
+            "result": outcome.name(),
+            "exitCode": outcome.code(),
+            "message": message,
+        });
+        let _ = serde_json::to_writer(crate::text::SeparatorEscaper(&mut stdout), &summary);
+        let _ = writeln!(stdout);
+    }
+    let _ = stdout.flush();
+}
+
 /// Appends each text to its file, all within [`GITHUB_FILE_BUDGET`]. The
 /// writes run on a thread of their own: a path that blocks (a FIFO with no
 /// reader, a hung network mount) costs a warning, never the deadline, and
@@ -370,17 +495,19 @@ fn append_all(files: Vec<(&'static str, String, String)>) {
         .map(|(name, path, _)| (*name, path.clone()))
         .collect();
     let (done, finished) = std::sync::mpsc::channel();
-    let spawned = std::thread::Builder::new()
-        .name("github-files".into())
-        .spawn(move || {
-            for (name, path, text) in files {
+    // One thread a file: a file that blocks must not hold up the other.
+    for (name, path, text) in files {
+        let done = done.clone();
+        let spawned = std::thread::Builder::new()
+            .name("github-files".into())
+            .spawn(move || {
                 let _ = done.send((name, append(&path, &text)));
-            }
-        });
-    if let Err(err) = spawned {
-        tracing::warn!("cannot write the GitHub files: {err}");
-        return;
+            });
+        if let Err(err) = spawned {
+            tracing::warn!("cannot write {name}: {err}");
+        }
     }
+    drop(done);
     let until = std::time::Instant::now() + GITHUB_FILE_BUDGET;
     let mut written = std::collections::HashSet::new();
     while written.len() < names.len() {
@@ -396,6 +523,7 @@ fn append_all(files: Vec<(&'static str, String, String)>) {
                     tracing::warn!("cannot write {name} ({}): {err}", one_line(path));
                 }
             }
+            // Timed out, or every thread that could answer has.
             Err(_) => break,
         }
     }
@@ -442,6 +570,9 @@ mod tests {
             status: Some(CacheStatus {
                 id: None,
                 status: Status::Completed,
+                catalog_id: None,
+                schema_name: None,
+                table_name: None,
                 last_incremental_cache_execution: None,
                 last_full_refresh_cache_execution: Some(Box::new(execution)),
             }),
@@ -454,6 +585,7 @@ mod tests {
             }),
             last_error: None,
             forecast: None,
+            cancel: None,
         };
         let unseen = CacheReport {
             cache_id: "c2".into(),
@@ -462,6 +594,7 @@ mod tests {
             decision: None,
             last_error: Some("HTTP 503".into()),
             forecast: None,
+            cancel: None,
         };
         Report {
             outcome,

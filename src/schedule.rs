@@ -49,16 +49,6 @@ impl Schedule {
         }
     }
 
-    /// `--max-interval`: the longest pause.
-    pub fn max_interval(&self) -> Duration {
-        self.max
-    }
-
-    /// Whether pauses are jittered (always, but in benchmarks).
-    pub fn is_jittered(&self) -> bool {
-        self.rng.is_some()
-    }
-
     /// A random wait before the very first poll, below half the initial
     /// interval (at most [`MAX_START_JITTER`]) and a tenth of `budget`: gates
     /// started together (a rollout of many pods) then do not all hit the

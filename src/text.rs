@@ -66,6 +66,25 @@ pub fn shown(text: &str) -> String {
     one_line(&clip(text, MAX_SHOWN_CHARS)).into_owned()
 }
 
+/// Outside text in a table cell or beside a setting's name: [`one_line`],
+/// then cut to at most `max_chars` characters (the escapes count), ending
+/// with `…` where it was cut. For columns, where a note of how much was
+/// cut would not fit.
+pub fn printable(text: &str, max_chars: usize) -> String {
+    let line = one_line(text);
+    match line.char_indices().nth(max_chars) {
+        None => line.into_owned(),
+        Some(_) => {
+            let keep = max_chars.saturating_sub(1);
+            let mut out: String = line.chars().take(keep).collect();
+            if max_chars > 0 {
+                out.push('…');
+            }
+            out
+        }
+    }
+}
+
 /// A writer that escapes U+2028 and U+2029 in JSON it passes on: JSON
 /// escapes control characters but not these two, which some log viewers
 /// take for line breaks; inside a JSON string their escaped forms mean the
@@ -147,5 +166,18 @@ mod tests {
         let out = shown(&long);
         assert!(out.len() < 1100, "{}", out.len());
         assert!(out.ends_with("(4000 more characters)"), "{out}");
+    }
+
+    #[test]
+    fn printable_cells_are_one_line_and_bounded() {
+        assert_eq!(printable("t\n::warning::x", 100), "t\\n::warning::x");
+        let cut = printable(&"ş".repeat(10_000), 40);
+        assert_eq!(cut.chars().count(), 40);
+        assert!(cut.ends_with('…'));
+        let cut = printable(&"\u{1b}".repeat(100), 20);
+        assert_eq!(cut.chars().count(), 20);
+        assert!(!cut.contains('\u{1b}'));
+        assert_eq!(printable("exactly", 7), "exactly");
+        assert_eq!(printable("", 0), "");
     }
 }

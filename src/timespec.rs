@@ -9,10 +9,23 @@ use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
 
+/// The largest DURATION any setting takes: 31 days. A gate that should
+/// wait longer is a misconfiguration, and the bound keeps every deadline
+/// sum far from overflowing.
+pub const MAX_DURATION: Duration = Duration::from_secs(31 * 24 * 3600);
+
+/// How the maximum reads in messages and `--help`.
+pub const MAX_DURATION_TEXT: &str = "31 days (744h)";
+
+/// The furthest back a TIME given as a duration may reach: one year.
+pub const MAX_AGO: Duration = Duration::from_secs(365 * 24 * 3600);
+
 /// Parses a DURATION: `500ms`, `30s`, `5m`, `1h30m`, `1h 30m`, or a bare `0`.
 ///
 /// A unit is required on anything but zero, because a bare `30` is
-/// ambiguous between seconds and minutes and people guess both.
+/// ambiguous between seconds and minutes and people guess both. The error
+/// says what is wrong without repeating the text: the caller names the
+/// setting and its value.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     if text == "0" {
@@ -20,16 +33,47 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     }
     if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
         return Err(format!(
-            "'{text}' has no unit: write it as {text}s, {text}m or {text}ms (a bare number is allowed only for 0)"
+            "a duration needs a unit ({text}s, {text}m or {text}ms); a bare number is allowed only for 0"
         ));
     }
-    let signed: SignedDuration = text.parse().map_err(|_| {
-        format!(
-            "'{text}' is not a duration: use a number with a unit, like 500ms, 30s, 5m or 1h30m"
-        )
-    })?;
-    Duration::try_from(signed)
-        .map_err(|_| format!("'{text}' is negative: a duration must be zero or more"))
+    let signed: SignedDuration = match text.parse() {
+        Ok(signed) => signed,
+        Err(_) if looks_too_large(text) => {
+            return Err(format!("too large: the maximum is {MAX_DURATION_TEXT}"));
+        }
+        Err(_) => {
+            return Err(
+                "not a duration: use a number with a unit, like 500ms, 30s, 5m or 1h30m".into(),
+            );
+        }
+    };
+    let duration = Duration::try_from(signed)
+        .map_err(|_| "is negative: a duration must be zero or more".to_owned())?;
+    if duration > MAX_DURATION {
+        return Err(format!("too large: the maximum is {MAX_DURATION_TEXT}"));
+    }
+    Ok(duration)
+}
+
+/// Whether a duration jiff refused has the shape of one (digits and unit
+/// letters) with a number too long for any real duration: an overflow.
+fn looks_too_large(text: &str) -> bool {
+    const UNITS: [&str; 20] = [
+        "ns", "us", "ms", "s", "sec", "secs", "second", "seconds", "m", "min", "mins", "minute",
+        "minutes", "h", "hr", "hrs", "hour", "hours", "d", "days",
+    ];
+    let body = text.trim_start_matches(['-', '+']);
+    let shaped = body.chars().all(|c| c.is_ascii_alphanumeric() || c == ' ')
+        && body
+            .split(|c: char| !c.is_ascii_alphabetic())
+            .filter(|unit| !unit.is_empty())
+            .all(|unit| UNITS.contains(&unit.to_ascii_lowercase().as_str()));
+    let longest_number = text
+        .split(|c: char| !c.is_ascii_digit())
+        .map(str::len)
+        .max()
+        .unwrap_or(0);
+    shaped && longest_number >= 10
 }
 
 /// A TIME as given on the command line, before it is pinned to a clock.
@@ -59,27 +103,52 @@ impl TimeSpec {
 }
 
 /// Parses a TIME: an RFC 3339 timestamp with `Z` or an offset, `now`, or a
-/// DURATION meaning "that long before the gate started".
+/// DURATION meaning "that long before the gate started" (at most a year).
+///
+/// As with [`parse_duration`], the error does not repeat the text.
 pub fn parse_time(text: &str) -> Result<TimeSpec, String> {
     let text = text.trim();
     if text.eq_ignore_ascii_case("now") {
         return Ok(TimeSpec::Now);
     }
     if let Ok(at) = text.parse::<Timestamp>() {
+        if at < Timestamp::UNIX_EPOCH {
+            return Err(
+                "is before 1970-01-01T00:00:00Z, which is no real bound: give a recent timestamp"
+                    .into(),
+            );
+        }
         return Ok(TimeSpec::At(at));
     }
     // A timestamp-looking value that failed to parse gets the timestamp
     // error, not the duration one: that is what the user was writing.
     if text.len() >= 10 && text.as_bytes()[4] == b'-' {
-        return Err(format!(
-            "'{text}' is not an RFC 3339 timestamp: write it with a time and a zone, like 2026-11-24T10:00:00Z or 2026-11-24T13:00:00.5+03:00"
-        ));
+        return Err(
+            "not an RFC 3339 timestamp: write it with a time and a zone, like 2026-11-24T10:00:00Z or 2026-11-24T13:00:00.5+03:00".into(),
+        );
     }
-    parse_duration(text).map(TimeSpec::Ago).map_err(|_| {
-        format!(
-            "'{text}' is not a TIME: use an RFC 3339 timestamp (2026-11-24T10:00:00Z), `now`, or a duration before the start (15m, 2h, 1h30m)"
-        )
-    })
+    if let Some(rest) = text.strip_prefix('-') {
+        if parse_duration(rest).is_ok() {
+            return Err(format!(
+                "is negative: a duration in TIME already means that long before the start ({} means {} ago)",
+                rest.trim(),
+                rest.trim()
+            ));
+        }
+    }
+    const TOO_FAR: &str = "too far back: a duration in TIME reaches at most 1 year (8760h) before the start; for an older bound give an RFC 3339 timestamp";
+    match parse_duration(text) {
+        Ok(ago) => Ok(TimeSpec::Ago(ago)),
+        Err(_) if looks_too_large(text) => Err(TOO_FAR.into()),
+        // A TIME may reach back further than any DURATION setting.
+        Err(_) => match text.parse::<SignedDuration>().map(Duration::try_from) {
+            Ok(Ok(ago)) if ago <= MAX_AGO => Ok(TimeSpec::Ago(ago)),
+            Ok(Ok(_)) => Err(TOO_FAR.into()),
+            _ => Err(
+                "not a TIME: use an RFC 3339 timestamp (2026-11-24T10:00:00Z), `now`, or a duration before the start (15m, 2h, 1h30m)".into(),
+            ),
+        },
+    }
 }
 
 /// A duration in whole milliseconds, for log fields and the summary.
@@ -145,11 +214,16 @@ mod tests {
     #[test]
     fn durations_that_are_refused_say_why() {
         for (text, hint) in [
-            ("30", "no unit"),
+            ("30", "needs a unit"),
             ("", "not a duration"),
+            ("18446744073709551615s", "too large"),
+            ("2562047788015215h", "too large"),
+            ("9223372036854775807s", "too large"),
+            ("745h", "too large"),
             ("soon", "not a duration"),
             ("-5m", "negative"),
             ("5 parsecs", "not a duration"),
+            ("12345678901parsecs", "not a duration"),
         ] {
             let err = parse_duration(text).unwrap_err();
             assert!(err.contains(hint), "{text}: {err}");
@@ -168,6 +242,7 @@ mod tests {
             ("15m", ts("2026-11-24T11:45:00Z")),
             ("1h30m", ts("2026-11-24T10:30:00Z")),
             ("0", started),
+            ("8760h", ts("2025-11-24T12:00:00Z")),
         ];
         for (text, want) in table {
             let spec = parse_time(text).unwrap_or_else(|e| panic!("{text}: {e}"));
@@ -181,7 +256,10 @@ mod tests {
             ("2026-11-24", "RFC 3339"),
             ("2026-11-24T10:00:00", "RFC 3339"),
             ("yesterday", "not a TIME"),
-            ("-15m", "not a TIME"),
+            ("-15m", "negative"),
+            ("99999999h", "too far back"),
+            ("8761h", "too far back"),
+            ("1969-12-31T23:59:59Z", "before 1970"),
         ] {
             let err = parse_time(text).unwrap_err();
             assert!(err.contains(hint), "{text}: {err}");

@@ -67,6 +67,9 @@ fn cache_status() -> impl Strategy<Value = CacheStatus> {
         .prop_map(|(top, incremental, full)| CacheStatus {
             id: Some("c".into()),
             status: Status::parse(&top),
+            catalog_id: None,
+            schema_name: None,
+            table_name: None,
             last_incremental_cache_execution: incremental.map(Box::new),
             last_full_refresh_cache_execution: full.map(Box::new),
         })

@@ -9,11 +9,15 @@
 //! same however long the client took to start.
 //!
 //! Endpoints: the status of one cache, the statuses of a project's caches,
-//! a cache's execution history, and the two triggers. A project's caches
+//! a cache's execution history, the two triggers and the two cancels
+//! (`src/cancel.rs`). A project's caches
 //! are the ones configured for it in [`Options::projects`], or, for a
 //! project id `many-N-SCENARIO`, N caches `SCENARIO~1` … `SCENARIO~N`.
 
+mod cancel;
+mod catalog;
 pub mod faults;
+pub mod tls;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -48,6 +52,9 @@ pub struct Options {
     pub clock_offset: SignedDuration,
     /// The caches of each project, for the project-level status list.
     pub projects: HashMap<String, Vec<String>>,
+    /// The table each cache holds, as `[catalogId, schemaName, tableName]`;
+    /// a cache not listed holds `fake-catalog.public.<its id>`.
+    pub tables: HashMap<String, [String; 3]>,
 }
 
 impl Default for Options {
@@ -65,9 +72,93 @@ impl Default for Options {
                 "demo".to_owned(),
                 demo.iter().map(|s| s.to_string()).collect(),
             )]),
+            tables: HashMap::new(),
         }
     }
 }
+
+/// Every scenario, as an example cache id and what it does: the one list
+/// that `fake-peaka --help`, the README and the tests share. D is any
+/// duration (`500ms`, `12s`, `2m`, `1h30m`).
+pub const SCENARIOS: &[(&str, &str)] = &[
+    ("completes-after-3s", "RUNNING, then COMPLETED after D"),
+    ("fails-after-3s", "RUNNING, then FAILED after D"),
+    ("cancelled-after-3s", "RUNNING, then CANCELLED after D"),
+    (
+        "stuck",
+        "RUNNING forever, no progress, updatedAt == createdAt",
+    ),
+    (
+        "flaky-completes-after-3s",
+        "as completes-after-D; every other request 503",
+    ),
+    (
+        "mostly-down-completes-after-3s",
+        "as completes-after-D; four requests in five 503",
+    ),
+    (
+        "rate-limited-completes-after-3s",
+        "as completes-after-D; every other request 429 with Retry-After: 1",
+    ),
+    (
+        "triggered-completes-after-3s",
+        "idle until triggered; the triggered refresh completes after D",
+    ),
+    (
+        "triggered-fails-after-3s",
+        "idle until triggered; the triggered refresh fails after D",
+    ),
+    (
+        "triggered-never-appears",
+        "idle; a trigger is accepted but its record never appears",
+    ),
+    (
+        "triggered-stuck",
+        "idle until triggered; the triggered refresh never moves (a cancel ends it CANCELLED)",
+    ),
+    (
+        "trigger-rejected",
+        "idle; every trigger is refused with Peaka's 400",
+    ),
+    (
+        "flips-after-3s",
+        "execution A completes at D while B starts in the same slot",
+    ),
+    ("flips-failing-after-3s", "as flips-after-D, but A fails"),
+    (
+        "finished-ago-5m",
+        "COMPLETED, finished D before the first request",
+    ),
+    ("slow-5s", "COMPLETED, each reply sent after D"),
+    ("unauthorized", "always 401"),
+    ("forbidden", "always 403"),
+    ("bad-request", "always 400"),
+    ("server-error", "always 500"),
+    ("malformed", "200 with a body that is not JSON"),
+    ("deleted", "a completed execution under a top-level DELETED"),
+    ("redirect", "301 to another host"),
+    (
+        "unknown-status",
+        "an execution in a status the client does not know",
+    ),
+];
+
+/// The rest of the fake's rules, after [`SCENARIOS`], for `--help` and the
+/// README.
+pub const SCENARIO_RULES: &str = "\
+A full- prefix puts a refresh in the full-refresh slot (full-completes-after-5s).
+D is any duration: 500ms, 12s, 2m, 1h30m.
+A ~tag suffix makes an id unique, with a fresh timeline (stuck~job-7).
+Any other id is a 404.
+A project's list (GET .../projects/P/cache/status, used with several --cache-id
+or --all-caches) holds the caches configured for P (--project P=ID,ID; project
+demo: completes-after-3s, full-completes-after-5s, completes-after-8s), every
+id already asked about individually in P, and for a project named
+many-N-SCENARIO the N caches SCENARIO~1 ... SCENARIO~N (many-3-stuck).
+Each cache holds the table fake-catalog.public.<its id>; the catalog- and
+schema-level lists (.../catalog/C/cache/status, .../catalog/C/schema/S/cache/status)
+are the project's list filtered by them. A cancel (POST .../cancelIncrementalUpdate,
+.../cancelFullRefreshUpdate) ends a running triggered refresh CANCELLED.";
 
 /// How a refresh ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -156,6 +247,8 @@ impl Scenario {
     /// `rate-limited-completes-after-D` (every other request 429 with
     /// `Retry-After: 1`), `triggered-completes-after-D`,
     /// `triggered-fails-after-D`, `triggered-never-appears`,
+    /// `triggered-stuck` (appears, then never moves: no progress,
+    /// `updatedAt == createdAt`),
     /// `trigger-rejected`, `flips-after-D`, `flips-failing-after-D`,
     /// `finished-ago-D`, `unauthorized`, `forbidden`, `bad-request`,
     /// `server-error`, `malformed`, `deleted`, `redirect`, `slow-D`,
@@ -227,6 +320,11 @@ impl Scenario {
             }
         }
         match rest {
+            "triggered-stuck" => Some(Scenario::Triggered {
+                end: End::Never,
+                after: Duration::ZERO,
+                appears: true,
+            }),
             "triggered-never-appears" => Some(Scenario::Triggered {
                 end: End::Never,
                 after: Duration::ZERO,
@@ -246,17 +344,14 @@ impl Scenario {
     }
 }
 
-/// `500ms`, `3s`, `2m`.
+/// Any duration jiff reads: `500ms`, `12s`, `2m`, `1h30m`.
 fn parse_duration(text: &str) -> Option<Duration> {
-    let split = text.find(|c: char| !c.is_ascii_digit())?;
-    let (number, unit) = text.split_at(split);
-    let number: u64 = number.parse().ok()?;
-    match unit {
-        "ms" => Some(Duration::from_millis(number)),
-        "s" => Some(Duration::from_secs(number)),
-        "m" => Some(Duration::from_secs(number * 60)),
-        _ => None,
+    // A bare number is no duration here either: `completes-after-3` is a typo.
+    if text.is_empty() || text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
     }
+    let signed: SignedDuration = text.parse().ok()?;
+    Duration::try_from(signed).ok()
 }
 
 /// Per-cache memory: when its clock started, how often it was asked, and
@@ -266,6 +361,8 @@ struct Seen {
     first: Instant,
     requests: u64,
     trigger: Option<(bool, Instant)>,
+    /// When a cancel for the triggered slot arrived.
+    cancelled: Option<Instant>,
 }
 
 #[derive(Debug, Default)]
@@ -275,6 +372,9 @@ struct Shared {
     named: HashMap<String, Vec<String>>,
     requests: u64,
     triggers: u64,
+    cancels: u64,
+    /// Requests for a catalog- or schema-level list.
+    catalog_lists: u64,
     /// When each request came, in ms since the server started (benchmarks
     /// compute the busiest 100 ms window from these).
     times_ms: Vec<u64>,
@@ -314,6 +414,7 @@ impl App {
                 first: Instant::now(),
                 requests: 1,
                 trigger: None,
+                cancelled: None,
             };
         };
         if counted {
@@ -332,6 +433,7 @@ impl App {
             first: Instant::now(),
             requests: 0,
             trigger: None,
+            cancelled: None,
         });
         seen.requests += 1;
         *seen
@@ -366,6 +468,16 @@ impl Running {
     /// Triggers received so far.
     pub fn triggers(&self) -> u64 {
         self.shared.lock().map(|s| s.triggers).unwrap_or(0)
+    }
+
+    /// Catalog- and schema-level list requests served so far.
+    pub fn catalog_lists(&self) -> u64 {
+        self.shared.lock().map(|s| s.catalog_lists).unwrap_or(0)
+    }
+
+    /// Cancels received so far (either endpoint, any cache).
+    pub fn cancels(&self) -> u64 {
+        self.shared.lock().map(|s| s.cancels).unwrap_or(0)
     }
 }
 
@@ -403,6 +515,24 @@ pub async fn start(addr: SocketAddr, options: Options) -> std::io::Result<Runnin
             &format!("{cache}/{{cache}}/fullRefreshUpdate"),
             post(trigger_full),
         )
+        .route(
+            &format!("{prefix}/data/projects/{{project}}/catalog/{{catalog}}/cache/status"),
+            get(catalog::catalog_status),
+        )
+        .route(
+            &format!(
+                "{prefix}/data/projects/{{project}}/catalog/{{catalog}}/schema/{{schema}}/cache/status"
+            ),
+            get(catalog::schema_status),
+        )
+        .route(
+            &format!("{cache}/{{cache}}/cancelIncrementalUpdate"),
+            post(cancel::cancel_incremental),
+        )
+        .route(
+            &format!("{cache}/{{cache}}/cancelFullRefreshUpdate"),
+            post(cancel::cancel_full),
+        )
         .route(&format!("{prefix}/_fake/stats"), get(stats))
         .with_state(app);
     tokio::spawn(async move {
@@ -429,6 +559,7 @@ async fn stats(State(app): State<App>) -> Response {
     axum::Json(json!({
         "requests": shared.requests,
         "triggers": shared.triggers,
+        "cancels": shared.cancels,
         "perCache": per_cache,
         "requestTimesMs": shared.times_ms,
     }))
@@ -537,19 +668,36 @@ async fn play(app: &App, cache: &str, seen: Seen) -> Answer {
                 return Answer::Snapshot(shown);
             }
             let running_for = since_trigger - TRIGGER_APPEARS_AFTER;
-            let status = if running_for >= after {
-                end
-            } else {
-                End::Never
+            let (status, after) = match seen.cancelled {
+                // A cancel while it ran (not before its record appeared,
+                // nor after it ended) ends it at that moment.
+                Some(c)
+                    if c >= at + TRIGGER_APPEARS_AFTER
+                        && (end == End::Never
+                            || c.saturating_duration_since(at + TRIGGER_APPEARS_AFTER) < after)
+                        && c <= now =>
+                {
+                    (
+                        End::Cancelled,
+                        c.saturating_duration_since(at + TRIGGER_APPEARS_AFTER),
+                    )
+                }
+                _ if running_for >= after => (end, after),
+                _ => (End::Never, after),
             };
             let created = app.at(at + TRIGGER_APPEARS_AFTER);
-            let current = execution(
+            let mut current = execution(
                 &format!("{cache}-triggered"),
                 created,
                 after,
                 status,
                 running_for,
             );
+            if end == End::Never && status == End::Never {
+                // triggered-stuck: the record never moves.
+                current["updatedAt"] = current["createdAt"].clone();
+                current["progress"] = Value::Null;
+            }
             Answer::Snapshot(snapshot(status.status(), current, full))
         }
         Scenario::TriggerRejected => {
@@ -648,13 +796,19 @@ async fn play(app: &App, cache: &str, seen: Seen) -> Answer {
     }
 }
 
-fn status_object(cache: &str, snapshot: &Snapshot) -> Value {
+fn status_object(app: &App, cache: &str, snapshot: &Snapshot) -> Value {
+    let [catalog, schema, table] = app
+        .options
+        .tables
+        .get(cache)
+        .cloned()
+        .unwrap_or_else(|| ["fake-catalog".into(), "public".into(), cache.into()]);
     json!({
         "id": cache,
         "status": snapshot.top,
-        "catalogId": "fake-catalog",
-        "schemaName": "public",
-        "tableName": cache,
+        "catalogId": catalog,
+        "schemaName": schema,
+        "tableName": table,
         "projectId": "fake-project",
         "lastIncrementalCacheExecution": snapshot.incremental,
         "lastFullRefreshCacheExecution": snapshot.full,
@@ -667,7 +821,7 @@ async fn cache_status(
     headers: HeaderMap,
 ) -> Response {
     serve_cache(&app, &project, &cache, &headers, |snapshot| {
-        axum::Json(status_object(&cache, &snapshot)).into_response()
+        axum::Json(status_object(&app, &cache, &snapshot)).into_response()
     })
     .await
 }
@@ -723,12 +877,18 @@ async fn project_status(
     if !authorized(&app, &headers) {
         return dated(&app, error(401, "UnauthorizedException", "Invalid API key"));
     }
-    let mut caches = project_caches(&app.options, &project);
+    let statuses = project_statuses(&app, &project).await;
+    dated(&app, axum::Json(Value::Array(statuses)).into_response())
+}
+
+/// The status objects of every cache of a project, as its list shows them.
+async fn project_statuses(app: &App, project: &str) -> Vec<Value> {
+    let mut caches = project_caches(&app.options, project);
     let named = app
         .shared
         .lock()
         .ok()
-        .and_then(|s| s.named.get(&project).cloned())
+        .and_then(|s| s.named.get(project).cloned())
         .unwrap_or_default();
     for cache in named {
         if !caches.contains(&cache) {
@@ -739,11 +899,11 @@ async fn project_status(
     for cache in caches {
         // A cache whose scenario is an HTTP error has no status to list.
         let seen = app.touch_counted(None, &cache, false);
-        if let Answer::Snapshot(snapshot) = play(&app, &cache, seen).await {
-            statuses.push(status_object(&cache, &snapshot));
+        if let Answer::Snapshot(snapshot) = play(app, &cache, seen).await {
+            statuses.push(status_object(app, &cache, &snapshot));
         }
     }
-    dated(&app, axum::Json(Value::Array(statuses)).into_response())
+    statuses
 }
 
 fn project_caches(options: &Options, project: &str) -> Vec<String> {
@@ -992,6 +1152,52 @@ fn error(code: u16, error: &str, message: &str) -> Response {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn every_documented_scenario_parses_and_the_readme_lists_it() {
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
+            .expect("the workspace README");
+        for (id, _) in SCENARIOS {
+            assert!(Scenario::parse(id).is_some(), "{id} does not parse");
+            assert!(readme.contains(&format!("| `{id}` |")), "README lacks {id}");
+        }
+        for piece in [
+            "many-N-SCENARIO",
+            "`~tag`",
+            "`full-`",
+            "--project P=ID,ID",
+            "`12s`",
+        ] {
+            assert!(readme.contains(piece), "README lacks {piece}");
+        }
+        for piece in [
+            "many-N-SCENARIO",
+            "~tag",
+            "full-",
+            "--project P=ID,ID",
+            "12s",
+        ] {
+            assert!(SCENARIO_RULES.contains(piece), "--help lacks {piece}");
+        }
+    }
+
+    #[test]
+    fn any_duration_works_in_a_scenario() {
+        for (id, after) in [
+            ("completes-after-12s", 12_000),
+            ("completes-after-1h30m", 5_400_000),
+            ("fails-after-750ms", 750),
+            ("full-completes-after-2m", 120_000),
+        ] {
+            match Scenario::parse(id) {
+                Some(Scenario::Refresh { after: got, .. }) => {
+                    assert_eq!(got, Duration::from_millis(after), "{id}")
+                }
+                other => panic!("{id}: {other:?}"),
+            }
+        }
+        assert_eq!(Scenario::parse("completes-after-3"), None);
+    }
     use super::*;
 
     #[test]

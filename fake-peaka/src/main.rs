@@ -4,15 +4,28 @@
 use std::io::Write;
 use std::net::SocketAddr;
 
-const USAGE: &str = "usage: fake-peaka [--port PORT] [--api-key KEY] [--prefix /api/v1]
+const USAGE: &str =
+    "usage: fake-peaka [--port PORT] [--api-key KEY] [--prefix /api/v1] [--project P=ID,ID ...]
 
 Serves a fake of Peaka's cache-status API on 127.0.0.1 and prints its base URL.
-The cache id is the scenario: completes-after-3s, fails-after-3s, cancelled-after-3s,
-stuck, flaky-completes-after-3s, rate-limited-completes-after-3s, unauthorized,
-forbidden, bad-request, server-error, malformed, deleted, redirect, slow-5s,
-unknown-status; prefix full- for the full-refresh slot; a ~tag suffix makes an id unique
-(stuck~job-7). Other ids are 404.
-The accepted API key is demo-key unless --api-key says otherwise.";
+The accepted API key is demo-key unless --api-key says otherwise.
+
+The cache id is the scenario:";
+
+fn help() -> String {
+    let width = fake_peaka::SCENARIOS
+        .iter()
+        .map(|(id, _)| id.len())
+        .max()
+        .unwrap_or(0);
+    let mut text = format!("{USAGE}\n");
+    for (id, what) in fake_peaka::SCENARIOS {
+        text.push_str(&format!("  {id:width$}  {what}\n"));
+    }
+    text.push('\n');
+    text.push_str(fake_peaka::SCENARIO_RULES);
+    text
+}
 
 #[tokio::main]
 async fn main() {
@@ -27,7 +40,23 @@ async fn main() {
             },
             ("--api-key", Some(value)) => options.api_key = value,
             ("--prefix", Some(value)) => options.prefix = value,
-            _ => fail(USAGE),
+            ("--project", Some(value)) => match value.split_once('=') {
+                Some((project, caches)) if !project.is_empty() => {
+                    let caches = caches
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|c| !c.is_empty())
+                        .map(str::to_owned)
+                        .collect();
+                    options.projects.insert(project.to_owned(), caches);
+                }
+                _ => fail(&format!("--project '{value}' is not P=ID,ID")),
+            },
+            ("--help" | "-h", _) => {
+                println!("{}", help());
+                return;
+            }
+            _ => fail(&help()),
         }
     }
     let addr = SocketAddr::from(([127, 0, 0, 1], port));

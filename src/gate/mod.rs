@@ -8,6 +8,7 @@
 //! still). What a status *means* is asked of [`crate::decision`], and how to
 //! reach the API of [`crate::client`].
 
+mod cancel;
 mod messages;
 mod missed;
 mod planning;
@@ -16,8 +17,10 @@ mod setup;
 mod signal;
 mod skew;
 mod stall;
+mod tables;
 mod trigger;
 
+pub use cancel::CANCEL_BUDGET;
 pub use planning::{CacheForecast, FORECAST_HISTORY};
 pub use signal::shutdown_signal;
 
@@ -91,6 +94,10 @@ pub struct Plan {
     pub project_id: String,
     /// The caches to wait for.
     pub caches: Caches,
+    /// `--table`: more caches, found by table name at the start.
+    pub tables: Vec<crate::tables::TableRef>,
+    /// `--catalog-id` / `--schema`: every cache of that catalog or schema.
+    pub catalog: Option<crate::tables::CatalogScope>,
     /// Which slots count.
     pub execution: ExecutionFilter,
     /// `--since`, pinned to the server's clock once it is known.
@@ -103,6 +110,9 @@ pub struct Plan {
     pub trigger: Option<ExecutionKind>,
     /// `--stall-timeout`: how long a running execution may stand still.
     pub stall_timeout: Option<Duration>,
+    /// `--cancel-on-exit`: cancel the triggered refreshes when the gate
+    /// ends before them.
+    pub cancel_on_exit: bool,
     /// The overall deadline; zero means check once.
     pub timeout: Duration,
     /// The limit on one request.
@@ -111,6 +121,10 @@ pub struct Plan {
     pub schedule: ScheduleMode,
     /// `--detection-delay`: the lag aimed at around the expected end.
     pub detection_delay: Duration,
+    /// `--max-interval`, which the planned schedule also heeds.
+    pub max_interval: Duration,
+    /// Whether the planned pauses are jittered (always, but in benchmarks).
+    pub jitter: bool,
 }
 
 impl Plan {
@@ -125,18 +139,23 @@ impl Plan {
         Plan {
             project_id: project_id.to_owned(),
             caches: Caches::Listed(cache_ids.iter().map(|c| c.to_string()).collect()),
+            tables: Vec::new(),
+            catalog: None,
             execution,
             since: None,
             started_after: None,
             started_at: Timestamp::now(),
             trigger: None,
             stall_timeout: None,
+            cancel_on_exit: false,
             timeout,
             request_timeout: Duration::from_secs(10),
             // The library's default is the plain schedule, which sends no
             // extra requests; the command line's default is adaptive.
             schedule: ScheduleMode::Exponential,
             detection_delay: Duration::from_secs(2),
+            max_interval: Duration::from_secs(30),
+            jitter: true,
         }
     }
 }
@@ -200,6 +219,9 @@ pub struct CacheReport {
     pub last_error: Option<String>,
     /// What was expected of its refresh (`--schedule adaptive`), if anything.
     pub forecast: Option<CacheForecast>,
+    /// `--cancel-on-exit`: what became of the cancel (`accepted`,
+    /// `refused: …`, `failed: …`, `not sent: …`); `None` when none was due.
+    pub cancel: Option<String>,
 }
 
 /// How the run ended.
@@ -239,11 +261,11 @@ pub async fn run(
     if plan.schedule == ScheduleMode::Adaptive {
         gate.planner = Some(Planner::new(
             Knobs {
-                max_interval: schedule.max_interval(),
+                max_interval: plan.max_interval,
                 detection_delay: plan.detection_delay,
                 stall_timeout: plan.stall_timeout,
             },
-            schedule.is_jittered().then(fastrand::Rng::new),
+            plan.jitter.then(fastrand::Rng::new),
         ));
     }
     tracing::info!(
@@ -268,6 +290,10 @@ pub async fn run(
     if outcome == Outcome::Ready {
         gate.warn_if_old();
     }
+    let message = match gate.cancel_on_exit(outcome).await {
+        Some(told) => format!("{message}; {told}"),
+        None => message,
+    };
     gate.report(outcome, message)
 }
 
@@ -293,6 +319,10 @@ struct Watch {
     /// executions existed before the gate did, so a clock correction may
     /// never make them count for a bound relative to the start.
     first_sight: Option<(Option<Timestamp>, Option<Timestamp>)>,
+    /// `--trigger`, once the trigger was sent: what is known of the
+    /// execution it started (boxed: most runs never trigger, and a list of
+    /// 10,000 caches has a watch each).
+    triggered: Option<Box<cancel::Triggered>>,
 }
 
 struct Gate<'a> {
@@ -355,6 +385,7 @@ impl<'a> Gate<'a> {
                 decision: None,
                 last_error: None,
                 forecast: None,
+                cancel: None,
             })
             .collect();
         self.watches = self.caches.iter().map(|_| Watch::default()).collect();

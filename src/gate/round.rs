@@ -18,6 +18,9 @@ use crate::decision::{Verdict, decide};
 use crate::exit_codes::Outcome;
 use crate::schedule::{Schedule, pause};
 use crate::text::shown;
+
+/// At most this many caches missing from a list are asked about one by one.
+const MAX_ASKED_ABSENT: usize = 20;
 use crate::timespec::{format_duration, millis};
 
 impl Gate<'_> {
@@ -130,13 +133,14 @@ impl Gate<'_> {
                 Some(reply) => Ok(reply),
                 None => {
                     self.polls += 1;
-                    self.client
-                        .project_statuses(&self.plan.project_id, budget)
-                        .await
+                    self.list_statuses(budget).await
                 }
             };
             match listed {
-                Ok(reply) => self.match_list(reply),
+                Ok(reply) => {
+                    let matched = self.match_list(reply);
+                    self.ask_absent(matched, budget).await
+                }
                 Err(err) => (0..self.caches.len())
                     .map(|i| (i, Err(err.clone())))
                     .collect(),
@@ -198,6 +202,45 @@ impl Gate<'_> {
         }
     }
 
+    /// Asks each cache that is missing from the project's list once by
+    /// itself: the list is not the last word on one cache (a cache created
+    /// a moment ago may be missing from it). The cache's own 404 keeps the
+    /// list's clearer message.
+    async fn ask_absent(
+        &mut self,
+        mut replies: Vec<(usize, Result<Reply<CacheStatus>, FetchError>)>,
+        budget: Duration,
+    ) -> Vec<(usize, Result<Reply<CacheStatus>, FetchError>)> {
+        let absent: Vec<usize> = replies
+            .iter()
+            .filter(|(_, result)| matches!(result, Err(FetchError::NotFound(_))))
+            .map(|(i, _)| *i)
+            .collect();
+        // A list that lacks many awaited caches is not lagging behind a new
+        // one: asking each would be a burst of requests for nothing.
+        if absent.is_empty() || absent.len() > MAX_ASKED_ABSENT {
+            return replies;
+        }
+        let project = &self.plan.project_id;
+        let client = self.client;
+        let results = join_all(
+            absent
+                .iter()
+                .map(|&i| client.cache_status(project, &self.caches[i].cache_id, budget)),
+        )
+        .await;
+        self.polls += absent.len() as u64;
+        for (i, result) in absent.into_iter().zip(results) {
+            if matches!(result, Err(FetchError::NotFound(_))) {
+                continue;
+            }
+            if let Some(slot) = replies.iter_mut().find(|(j, _)| *j == i) {
+                slot.1 = result;
+            }
+        }
+        replies
+    }
+
     /// Gives up on a host name that does not exist once it has not existed
     /// for [`NO_SUCH_HOST_LIMIT`]; any other answer starts the count anew.
     fn note_unresolved(&mut self, err: &FetchError) -> Option<Ended> {
@@ -231,32 +274,41 @@ impl Gate<'_> {
             server_date,
             received_at,
         } = reply;
-        let mut by_id: HashMap<String, CacheStatus> = HashMap::with_capacity(value.len());
-        let mut duplicates: Vec<CacheStatus> = Vec::new();
+        // Where each awaited cache stands in the list: an index of the
+        // awaited ids (borrowed, not copied), then one pass over the list.
+        let mut first: Vec<Option<usize>> = vec![None; self.caches.len()];
+        let mut duplicates: Vec<(usize, usize)> = Vec::new();
         let mut without_id: Option<String> = None;
-        for status in value {
-            match status.id.clone() {
-                Some(id) if by_id.contains_key(&id) => duplicates.push(status),
-                Some(id) => {
-                    by_id.insert(id, status);
-                }
-                None => {
-                    without_id.get_or_insert_with(|| shown(status.status.as_str()));
+        {
+            let index: HashMap<&str, usize> = (self.caches.iter().enumerate())
+                .map(|(i, c)| (c.cache_id.as_str(), i))
+                .collect();
+            for (pos, status) in value.iter().enumerate() {
+                match status.id.as_deref() {
+                    Some(id) => {
+                        if let Some(&i) = index.get(id) {
+                            match first[i] {
+                                None => first[i] = Some(pos),
+                                Some(_) => duplicates.push((i, pos)),
+                            }
+                        }
+                    }
+                    None => {
+                        without_id.get_or_insert_with(|| shown(status.status.as_str()));
+                    }
                 }
             }
         }
+        let mut slots: Vec<Option<CacheStatus>> = value.into_iter().map(Some).collect();
+        let mut take = |pos: usize| slots.get_mut(pos).and_then(Option::take);
         let all_caches = self.plan.caches == Caches::All;
         (0..self.caches.len())
             .map(|i| {
-                let cache_id = self.caches[i].cache_id.clone();
-                let entries = by_id.remove(&cache_id).map(|first| {
-                    let mut entries = vec![first];
-                    entries.extend(
-                        duplicates
-                            .iter()
-                            .filter(|d| d.id.as_deref() == Some(cache_id.as_str()))
-                            .cloned(),
-                    );
+                let entries = first[i].and_then(&mut take).map(|status| {
+                    let mut entries = vec![status];
+                    for &(_, pos) in duplicates.iter().filter(|(d, _)| *d == i) {
+                        entries.extend(take(pos));
+                    }
                     entries
                 });
                 let result = match (entries, &without_id) {
@@ -314,6 +366,7 @@ impl Gate<'_> {
         status.forget_times_after(server_now + FUTURE_TOLERANCE);
         self.note_first_sight(i, &status);
         self.read_missed(i, &status, server_now).await;
+        self.note_triggered(i, &status);
         let criteria = self.criteria(Some(i));
         let decision = decide(&status, &criteria, &self.watches[i].missed);
         let watch = &mut self.watches[i];

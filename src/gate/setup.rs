@@ -95,6 +95,7 @@ impl Gate<'_> {
                 self.first_list = Some(reply);
             }
         }
+        self.resolve_names(schedule).await?;
         if let Some(kind) = self.plan.trigger {
             for i in 0..self.caches.len() {
                 self.trigger(i, kind, schedule).await?;

@@ -55,12 +55,14 @@ impl Gate<'_> {
         loop {
             let budget = self.budget();
             self.polls += 1;
+            let sent_at = jiff::Timestamp::now();
             match self
                 .client
                 .trigger(&self.plan.project_id, &cache_id, kind, budget)
                 .await
             {
-                Ok(_) => {
+                Ok(reply) => {
+                    self.note_trigger_sent(i, reply.server_date, sent_at);
                     tracing::info!(cache_id = %cache_id, kind = kind.as_str(), "cache {cache_id}: triggered {} (the slot showed {})", kind.a_label(), baseline.id.as_deref().unwrap_or("no execution"));
                     break;
                 }
@@ -73,6 +75,7 @@ impl Gate<'_> {
                     self.pause_or_timeout(schedule, None, |_| message).await?;
                 }
                 Err(err) if err.outcome().is_none() => {
+                    self.note_trigger_sent(i, None, sent_at);
                     tracing::warn!(cache_id = %cache_id, "cache {cache_id}: the trigger may or may not have reached Peaka ({}); not sending it again, waiting for a new {}", err.message(), kind.label());
                     self.caches[i].last_error = Some(format!("trigger: {}", err.message()));
                     break;

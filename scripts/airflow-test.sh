@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# Proves the Airflow provider under real Airflow (pinned in
+# airflow-provider/requirements-ci.txt, SQLite metadata DB, no services):
+# runs its pytest suite, then the example DAG with `airflow dags test`
+# against the fake Peaka API — a refresh that completes (task success, the
+# execution id in XCom, the task deferred to PeakaWaitTrigger and resumed
+# by its event) and one that fails (task failure, the execution's error in
+# the log). The venv is cached under ~/.cache/peaka-wait/, keyed by the
+# pinned requirements and the Python version; a fresh machine builds it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+
+python=${PYTHON:-python3}
+requirements=airflow-provider/requirements-ci.txt
+key=$({ cat "$requirements"; "$python" --version; } | sha256sum | cut -c1-16)
+venv="${HOME}/.cache/peaka-wait/airflow-venv-$key"
+if [ ! -x "$venv/bin/airflow" ] || [ ! -f "$venv/.complete" ]; then
+  echo "airflow: building the venv $venv"
+  # Venvs of older pins are never used again.
+  rm -rf "${HOME}"/.cache/peaka-wait/airflow-venv-*
+  "$python" -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$requirements"
+  touch "$venv/.complete"
+else
+  echo "airflow: reusing the venv $venv"
+fi
+
+# The code under test is reinstalled on every run: the wheel built from this
+# workspace (cargo makes a rebuild cheap) and the provider.
+cargo build --locked --quiet -p peaka-wait -p fake-peaka
+"$venv/bin/pip" wheel --quiet --disable-pip-version-check --no-deps -w target/wheels .
+wheel=$(ls -t target/wheels/peaka_wait-*.whl | head -n 1)
+"$venv/bin/pip" install --quiet --disable-pip-version-check --no-deps --force-reinstall \
+  "$wheel" ./airflow-provider
+
+work=$(mktemp -d)
+url_file="$work/fake-url"
+target/debug/fake-peaka >"$url_file" &
+fake=$!
+trap 'kill "$fake" 2>/dev/null || true; rm -rf "$work"' EXIT
+for _ in $(seq 50); do [ -s "$url_file" ] && break; sleep 0.1; done
+base_url=$(head -n 1 "$url_file")
+[ -n "$base_url" ] || { echo "airflow: the fake API did not start" >&2; exit 1; }
+
+echo "airflow: ruff (lint and format) and pytest"
+(cd airflow-provider && "$venv/bin/ruff" check --quiet . && "$venv/bin/ruff" format --check --quiet .)
+PEAKA_FAKE_URL="$base_url" PEAKA_WAIT_BIN="$root/target/debug/peaka-wait" \
+  "$venv/bin/python" -m pytest -q -p no:cacheprovider airflow-provider/tests
+
+export AIRFLOW_HOME="$work/airflow"
+# The example DAG, and a test DAG that waits without deferring.
+mkdir "$work/dags"
+cp airflow-provider/example_dags/*.py airflow-provider/tests/dags/*.py "$work/dags/"
+export AIRFLOW__CORE__DAGS_FOLDER="$work/dags"
+export AIRFLOW__CORE__LOAD_EXAMPLES=False
+export AIRFLOW_CONN_PEAKA_DEFAULT="{\"conn_type\": \"peaka\", \"host\": \"$base_url\", \"password\": \"demo-key\"}"
+# The binary must come from the wheel installed in the venv, as in a real
+# Airflow image, not from PATH.
+export PATH=/usr/bin:/bin
+"$venv/bin/airflow" db migrate >"$work/migrate.log" 2>&1 || { cat "$work/migrate.log"; exit 1; }
+
+# dag_test CACHE_ID LOG [DAG]: runs a DAG (the example) for one cache; prints the exit code.
+dag_test() {
+  local code=0
+  "$venv/bin/airflow" dags test "${3:-peaka_example}" -c "{\"cache_id\": \"$1\"}" >"$2" 2>&1 || code=$?
+  echo "$code"
+}
+fail() { echo "airflow: $*" >&2; exit 1; }
+# sql QUERY: one query on the metadata DB, rows as text
+sql() { "$venv/bin/python" - "$AIRFLOW_HOME/airflow.db" "$1" <<'PY'
+import sqlite3, sys
+for row in sqlite3.connect(sys.argv[1]).execute(sys.argv[2]):
+    print("|".join("" if v is None else str(v) for v in row))
+PY
+}
+
+echo "airflow: dags test, a refresh that completes (deferrable)"
+cache="triggered-completes-after-3s~ok"
+code=$(dag_test "$cache" "$work/ready.log")
+states=$(sql "select task_id, state from task_instance order by task_id")
+echo "$states"
+[ "$code" -eq 0 ] || { cat "$work/ready.log"; fail "dags test exited $code for $cache"; }
+[ "$states" = $'load|success\nreport|success\nwait_for_cache|success' ] || fail "unexpected task states"
+# Deferred: the task paused, its trigger was recorded and run, and the task
+# resumed in execute_complete with the trigger's event.
+for line in "Pausing task as DEFERRED" "running trigger in line" "running peaka-wait in the triggerer" \
+  "resumed by the trigger's event: ready" "Trigger completed"; do
+  grep -qF "$line" "$work/ready.log" || { cat "$work/ready.log"; fail "no '$line' in the log"; }
+done
+trigger=$(sql "select t.classpath, t.kwargs from trigger t join task_instance ti on ti.trigger_id = t.id where ti.task_id = 'wait_for_cache'")
+echo "trigger: ${trigger%%|*}"
+[ "${trigger%%|*}" = peaka_airflow.triggers.PeakaWaitTrigger ] || fail "the task did not defer to PeakaWaitTrigger: $trigger"
+case "$trigger" in *demo-key*) fail "the API key is in the stored trigger" ;; esac
+if grep -qF demo-key "$work/ready.log"; then fail "the API key is in the log"; fi
+xcom=$(sql "select value from xcom where task_id = 'wait_for_cache' and key = 'return_value'")
+execution_id=$(printf '%s' "$xcom" | "$venv/bin/python" -c \
+  "import json,sys; print(json.load(sys.stdin)['caches']['$cache']['execution_id'])")
+echo "XCom execution_id: $execution_id"
+[ "$execution_id" = "$cache-triggered" ] || fail "XCom holds execution '$execution_id'"
+grep -qF "cache $cache ready: execution $execution_id" "$work/ready.log" || fail "report did not read the XCom"
+
+echo "airflow: dags test, a refresh that fails"
+cache="triggered-fails-after-2s~bad"
+code=$(dag_test "$cache" "$work/failed.log")
+state=$(sql "select state from task_instance where dag_id = 'peaka_example' and task_id = 'wait_for_cache' and run_id = (select max(run_id) from dag_run where dag_id = 'peaka_example')")
+report=$(sql "select state from task_instance where dag_id = 'peaka_example' and task_id = 'report' and run_id = (select max(run_id) from dag_run where dag_id = 'peaka_example')")
+echo "exit $code; wait_for_cache $state, report $report"
+[ "$state" = failed ] || { cat "$work/failed.log"; fail "wait_for_cache is '$state', not failed"; }
+[ "$report" = upstream_failed ] || fail "report is '$report', not upstream_failed"
+grep -q "Peaka cache refresh failed: .*Source connection refused" "$work/failed.log" \
+  || { cat "$work/failed.log"; fail "the execution's error is not in the log"; }
+echo "airflow: dags test, waiting on the worker (not deferrable), a time bound from a macro"
+cache="completes-after-2s~sync"
+code=$(dag_test "$cache" "$work/sync.log" peaka_sync)
+state=$(sql "select state from task_instance where dag_id = 'peaka_sync'")
+rendered=$(sql "select rendered_fields from rendered_task_instance_fields where dag_id = 'peaka_sync'")
+echo "exit $code; wait_for_cache $state; rendered: $rendered"
+[ "$code" -eq 0 ] && [ "$state" = success ] || { cat "$work/sync.log"; fail "the synchronous wait did not succeed"; }
+# The binary's own log lines reached the task log, and nothing deferred.
+grep -qE "peaka-wait: cache $cache: incremental sync [^ ]+ COMPLETED" "$work/sync.log" || { cat "$work/sync.log"; fail "the binary's log is not in the task log"; }
+if grep -qF "Pausing task as DEFERRED" "$work/sync.log"; then fail "the synchronous sensor deferred"; fi
+printf '%s' "$rendered" | grep -qE '"started_after": "20[0-9]{2}-[0-9]{2}-[0-9]{2}[ T][0-9:.]+\+00:00"' \
+  || fail "started_after was not rendered from the macro: $rendered"
+case "$rendered" in *demo-key*) fail "the API key is in the rendered fields" ;; esac
+if grep -qF demo-key "$work/sync.log" "$work/failed.log"; then fail "the API key is in a log"; fi
+echo "airflow: ok"

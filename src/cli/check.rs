@@ -1,0 +1,589 @@
+//! The checks that turn the parsed text of every setting into a
+//! [`Config`], and the words for what is wrong.
+//!
+//! A message names the setting the way the user set it: `--timeout 10`
+//! on the command line, `PEAKA_TIMEOUT=10` from the environment (and, in
+//! the GitHub Action, the input too). Nothing that may be the key is
+//! echoed: not the key, not a key file's path.
+
+use std::io::Read;
+use std::path::Path;
+use std::time::Duration;
+
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Command, ValueEnum};
+use jiff::{SignedDuration, Timestamp};
+use reqwest::Url;
+
+use super::{ApiKey, Args, Config, DEFAULT_BASE_URL, Format, LogLevel, TriggerKind};
+use crate::api::ExecutionKind;
+use crate::decision::ExecutionFilter;
+use crate::planned::ScheduleMode;
+use crate::tables::{CatalogScope, TableRef};
+use crate::text::printable;
+use crate::timespec::{TimeSpec, format_duration, parse_duration, parse_time};
+
+/// At most this much of a key file is read: a key is a line, and a path
+/// like `/dev/zero` must not fill the memory.
+pub const MAX_KEY_FILE_BYTES: u64 = 64 * 1024;
+
+/// No Peaka API key is shorter; a shorter one is a copy-paste accident, and
+/// scrubbing a 1-character key from messages would garble every word.
+const MIN_KEY_CHARS: usize = crate::secret::MIN_KEY_LEN;
+
+/// The longest echo of a user's value in a message.
+const MAX_ECHO_CHARS: usize = 120;
+
+/// Names settings the way the user set them.
+pub(super) struct Names<'a> {
+    command: &'a Command,
+    matches: &'a ArgMatches,
+    /// Set by the GitHub Action's run script: env vars there come from
+    /// inputs with the flag's name.
+    in_action: bool,
+}
+
+impl<'a> Names<'a> {
+    pub(super) fn new(
+        command: &'a Command,
+        matches: &'a ArgMatches,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Names<'a> {
+        Names {
+            command,
+            matches,
+            in_action: env("PEAKA_WAIT_ACTION").is_some_and(|v| !v.is_empty()),
+        }
+    }
+
+    fn long(&self, id: &str) -> String {
+        self.command
+            .get_arguments()
+            .find(|arg| arg.get_id() == id)
+            .and_then(|arg| arg.get_long())
+            .unwrap_or(id)
+            .to_owned()
+    }
+
+    fn env_var(&self, id: &str) -> Option<String> {
+        let arg = self.command.get_arguments().find(|a| a.get_id() == id)?;
+        Some(arg.get_env()?.to_string_lossy().into_owned())
+    }
+
+    fn env_source(&self, id: &str) -> Option<String> {
+        match self.matches.value_source(id) {
+            Some(ValueSource::EnvVariable) => self.env_var(id),
+            _ => None,
+        }
+    }
+
+    fn action_suffix(&self, long: &str) -> String {
+        if self.in_action {
+            format!(" (the action's `{long}` input)")
+        } else {
+            String::new()
+        }
+    }
+
+    /// The setting without its value: `--api-key-file` or
+    /// `PEAKA_API_KEY_FILE`.
+    fn of(&self, id: &str) -> String {
+        let long = self.long(id);
+        match self.env_source(id) {
+            Some(var) => format!("{var}{}", self.action_suffix(&long)),
+            None => format!("--{long}"),
+        }
+    }
+
+    /// The setting with its value: `--timeout 10`, `PEAKA_TIMEOUT=10`, or
+    /// `--timeout 30m (the default)`.
+    fn with_value(&self, id: &str, value: &str) -> String {
+        let long = self.long(id);
+        let value = printable(value, MAX_ECHO_CHARS);
+        match (self.env_source(id), self.matches.value_source(id)) {
+            (Some(var), _) => format!("{var}={value}{}", self.action_suffix(&long)),
+            (None, Some(ValueSource::DefaultValue)) => format!("--{long} {value} (the default)"),
+            (None, _) => format!("--{long} {value}"),
+        }
+    }
+
+    /// A boolean that comes from its flag or, as text, from `var`.
+    fn flag_or_env(
+        &self,
+        given: bool,
+        var: &str,
+        input: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<bool, String> {
+        if given {
+            return Ok(true);
+        }
+        let Some(text) = env(var) else {
+            return Ok(false);
+        };
+        parse_bool(&text).ok_or_else(|| {
+            let suffix = self.action_suffix(input);
+            format!(
+                "{var}={}{suffix}: not a yes or no; accepted values are true/false, 1/0, yes/no, on/off (any case), or empty for false",
+                printable(&text, MAX_ECHO_CHARS)
+            )
+        })
+    }
+}
+
+/// The usual spellings of a boolean, in any case; empty is false (an unset
+/// GitHub input is empty).
+pub fn parse_bool(text: &str) -> Option<bool> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" | "y" => Some(true),
+        "false" | "0" | "no" | "off" | "n" | "" => Some(false),
+        _ => None,
+    }
+}
+
+pub(super) fn check(
+    args: Args,
+    names: &Names<'_>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, String> {
+    let key = read_api_key(args.api_key_file.as_deref(), names, env);
+    let from_file = key.as_ref().ok().map(|k| k.expose().to_owned());
+    let result = check_settings(args, names, env, key);
+    // A safety net: whatever a message echoes (a URL, an id), never the
+    // key itself, from the environment or from its file.
+    result.map_err(|mut message| {
+        let env_key = env("PEAKA_API_KEY").map(|k| k.trim().to_owned());
+        for key in [env_key, from_file].into_iter().flatten() {
+            if key.len() >= MIN_KEY_CHARS {
+                message = message.replace(&key, crate::secret::REDACTED);
+            }
+        }
+        message
+    })
+}
+
+fn check_settings(
+    args: Args,
+    names: &Names<'_>,
+    env: &dyn Fn(&str) -> Option<String>,
+    key: Result<ApiKey, String>,
+) -> Result<Config, String> {
+    let Some(project_id) = args.project_id.as_deref() else {
+        return Err("no project: pass --project-id ID (or set PEAKA_PROJECT_ID), the project as Peaka shows it; peaka-wait --help lists every flag".into());
+    };
+    let project_id = check_id(&names.of("project_id"), project_id)?;
+    let all_caches = names.flag_or_env(args.all_caches, "PEAKA_ALL_CACHES", "all-caches", env)?;
+    let list_caches = args.list_caches;
+    let mut cache_ids: Vec<String> = Vec::new();
+    for id in &args.cache_ids {
+        // "a,b," and "a, b" are common in env vars: skip empties, trim.
+        if id.trim().is_empty() {
+            continue;
+        }
+        let id = check_id(&names.of("cache_ids"), id)?;
+        if !cache_ids.contains(&id) {
+            cache_ids.push(id);
+        }
+    }
+    let mut tables: Vec<TableRef> = Vec::new();
+    for name in &args.tables {
+        if name.trim().is_empty() {
+            continue;
+        }
+        let table = TableRef::parse(name)?;
+        if !tables.contains(&table) {
+            tables.push(table);
+        }
+    }
+    if args.schema.is_some() && args.catalog_id.is_none() {
+        return Err(format!(
+            "{} narrows a catalog to one schema: add --catalog-id ID (or PEAKA_CATALOG_ID)",
+            names.of("schema")
+        ));
+    }
+    let catalog = match &args.catalog_id {
+        Some(id) => Some(CatalogScope {
+            catalog_id: check_id(&names.of("catalog_id"), id)?,
+            schema: args
+                .schema
+                .as_deref()
+                .map(|s| check_id(&names.of("schema"), s))
+                .transpose()?,
+        }),
+        None => None,
+    };
+    let named = !tables.is_empty() || catalog.is_some();
+    if list_caches {
+        // A PEAKA_CACHE_ID left in the environment must not stop a listing.
+        cache_ids.clear();
+        tables.clear();
+    } else if all_caches && named {
+        return Err("--all-caches (or PEAKA_ALL_CACHES) already waits for every cache: leave out --table and --catalog-id, or --all-caches".into());
+    } else if named {
+        // Caches named by table or catalog, with or without --cache-id.
+    } else if all_caches && !cache_ids.is_empty() {
+        return Err(format!(
+            "both {} and --all-caches (or PEAKA_ALL_CACHES) are set: use one",
+            names.of("cache_ids")
+        ));
+    } else if cache_ids.is_empty() && !all_caches {
+        return Err(if args.cache_ids.is_empty() {
+            "no cache: pass --cache-id ID (or set PEAKA_CACHE_ID, comma-separated for several), --table SCHEMA.TABLE, --catalog-id ID, or --all-caches; \
+peaka-wait --list-caches --project-id ID lists the project's caches"
+                .to_owned()
+        } else {
+            format!(
+                "{} is empty: give at least one cache id (PEAKA_CACHE_ID takes a comma-separated list)",
+                names.of("cache_ids")
+            )
+        });
+    }
+    let api_key = key?;
+    let base_url = check_base_url(
+        &names.with_value("base_url", &args.base_url),
+        &args.base_url,
+    )?;
+    let duration = |id: &str, text: &str| {
+        parse_duration(text).map_err(|why| format!("{}: {why}", names.with_value(id, text)))
+    };
+    let timeout = duration("timeout", &args.timeout)?;
+    let initial_interval = duration("initial_interval", &args.initial_interval)?;
+    let max_interval = duration("max_interval", &args.max_interval)?;
+    let request_timeout = duration("request_timeout", &args.request_timeout)?;
+    let stall_timeout = match &args.stall_timeout {
+        Some(text) => Some(duration("stall_timeout", text)?).filter(|d| !d.is_zero()),
+        None => None,
+    };
+    if initial_interval.is_zero() {
+        return Err(format!(
+            "{}: must be more than 0, like 500ms or 1s",
+            names.with_value("initial_interval", &args.initial_interval)
+        ));
+    }
+    if max_interval < initial_interval {
+        return Err(format!(
+            "{} is shorter than {}: the pause starts at the initial interval and grows up to the max",
+            names.with_value("max_interval", &format_duration(max_interval)),
+            names.with_value("initial_interval", &format_duration(initial_interval))
+        ));
+    }
+    if request_timeout.is_zero() {
+        return Err(format!(
+            "{}: must be more than 0, like 10s",
+            names.with_value("request_timeout", &args.request_timeout)
+        ));
+    }
+    // --schedule and --detection-delay (issue 10).
+    let schedule: ScheduleMode = choice(names, "schedule", &args.schedule)?;
+    let detection_delay = duration("detection_delay", &args.detection_delay)?;
+    if detection_delay < Duration::from_millis(100) || detection_delay > Duration::from_secs(3600) {
+        return Err(format!(
+            "{}: must be between 100ms and 1h, like 2s (the lag aimed at between a refresh finishing and the gate noticing)",
+            names.with_value("detection_delay", &args.detection_delay)
+        ));
+    }
+    let execution: ExecutionFilter = choice(names, "execution", &args.execution)?;
+    let trigger = match &args.trigger {
+        Some(text) => Some(ExecutionKind::from(choice::<TriggerKind>(
+            names, "trigger", text,
+        )?)),
+        None => None,
+    };
+    if let Some(kind) = trigger {
+        let fits = matches!(
+            (execution, kind),
+            (ExecutionFilter::Any, _)
+                | (ExecutionFilter::Incremental, ExecutionKind::Incremental)
+                | (ExecutionFilter::Full, ExecutionKind::Full)
+        );
+        if !fits {
+            return Err(format!(
+                "{} waits for the refresh it starts, so {} does not fit: leave --execution out",
+                names.with_value("trigger", kind.as_str()),
+                names.with_value("execution", execution.as_str())
+            ));
+        }
+        if timeout.is_zero() && !list_caches {
+            return Err(format!(
+                "{} checks once without waiting, but {} starts a refresh that cannot have finished by then: \
+give a --timeout long enough for the refresh, like 30m",
+                names.with_value("timeout", &args.timeout),
+                names.with_value("trigger", kind.as_str())
+            ));
+        }
+    }
+    let mut warnings = Vec::new();
+    let now = Timestamp::now();
+    let mut bound = |id: &str, text: &Option<String>| -> Result<Option<TimeSpec>, String> {
+        let Some(text) = text else { return Ok(None) };
+        let spec = time(names, id, text)?;
+        if let TimeSpec::At(at) = spec {
+            check_future_bound(names.with_value(id, text), at, now, timeout, &mut warnings)?;
+        }
+        Ok(Some(spec))
+    };
+    let since = bound("since", &args.since)?;
+    let started_after = bound("started_after", &args.started_after)?;
+    let quiet = names.flag_or_env(args.quiet, "PEAKA_QUIET", "quiet", env)?;
+    let log_level = if quiet {
+        LogLevel::Error
+    } else {
+        choice(names, "log_level", &args.log_level)?
+    };
+    let no_jitter = names.flag_or_env(args.no_jitter, "PEAKA_NO_JITTER", "no-jitter", env)?;
+    let cancel_on_exit = names.flag_or_env(
+        args.cancel_on_exit,
+        "PEAKA_CANCEL_ON_EXIT",
+        "cancel-on-exit",
+        env,
+    )?;
+    if cancel_on_exit && trigger.is_none() && !list_caches {
+        return Err("--cancel-on-exit (PEAKA_CANCEL_ON_EXIT) cancels only a refresh the gate started: add --trigger incremental or --trigger full, or leave it out".into());
+    }
+    let pass_api_key =
+        names.flag_or_env(args.pass_api_key, "PEAKA_PASS_API_KEY", "pass-api-key", env)?;
+    if pass_api_key && args.command.is_empty() {
+        return Err("--pass-api-key (PEAKA_PASS_API_KEY) only applies to a command run once ready: add -- COMMAND [ARGS...] at the end, or leave it out".into());
+    }
+    let proxy = crate::proxy::choose(&base_url, args.proxy.as_deref(), env)?;
+    Ok(Config {
+        project_id,
+        cache_ids,
+        all_caches,
+        list_caches,
+        trigger,
+        stall_timeout,
+        api_key,
+        base_url,
+        execution,
+        since,
+        started_after,
+        timeout,
+        initial_interval,
+        max_interval,
+        request_timeout,
+        jitter: !no_jitter,
+        schedule,
+        detection_delay,
+        log_format: choice::<Format>(names, "log_format", &args.log_format)?,
+        log_level,
+        output: choice::<Format>(names, "output", &args.output)?,
+        warnings,
+        tables,
+        catalog,
+        cancel_on_exit,
+        proxy,
+        command: args.command,
+        pass_api_key,
+    })
+}
+
+/// A TIME, with the negative form answered in the user's own words.
+fn time(names: &Names<'_>, id: &str, text: &str) -> Result<TimeSpec, String> {
+    if let Some(rest) = text.trim().strip_prefix('-') {
+        if parse_duration(rest).is_ok() {
+            return Err(format!(
+                "{}: is negative; {} already means {} before the start",
+                names.with_value(id, text),
+                names.with_value(id, rest.trim()),
+                rest.trim()
+            ));
+        }
+    }
+    parse_time(text).map_err(|why| format!("{}: {why}", names.with_value(id, text)))
+}
+
+/// A bound in the future is allowed (the gate may still be waiting then)
+/// but worth a warning; one after the deadline can never be met.
+fn check_future_bound(
+    named: String,
+    at: Timestamp,
+    now: Timestamp,
+    timeout: Duration,
+    warnings: &mut Vec<String>,
+) -> Result<(), String> {
+    let ahead = at.duration_since(now);
+    if ahead <= SignedDuration::ZERO {
+        return Ok(());
+    }
+    let ahead = Duration::try_from(ahead).unwrap_or(Duration::MAX);
+    // A minute of slack for a clock that differs from the server's.
+    if ahead > timeout + Duration::from_secs(60) {
+        return Err(format!(
+            "{named}: is {} in the future, after the deadline (--timeout {}): no execution could count; give a time in the past",
+            format_duration(ahead),
+            format_duration(timeout)
+        ));
+    }
+    warnings.push(format!(
+        "{named} is {} in the future: only an execution after it counts; did you mean a time in the past?",
+        format_duration(ahead)
+    ));
+    Ok(())
+}
+
+/// One of the values of `E`, in any case.
+fn choice<E: ValueEnum>(names: &Names<'_>, id: &str, text: &str) -> Result<E, String> {
+    E::from_str(text.trim(), true).map_err(|_| {
+        let accepted: Vec<String> = E::value_variants()
+            .iter()
+            .filter_map(ValueEnum::to_possible_value)
+            .map(|v| v.get_name().to_owned())
+            .collect();
+        format!(
+            "{}: not one of {}",
+            names.with_value(id, text),
+            accepted.join(", ")
+        )
+    })
+}
+
+fn check_id(named: &str, id: &str) -> Result<String, String> {
+    let id = id.trim();
+    if id.is_empty() {
+        return Err(format!("{named} is empty: give the id as Peaka shows it"));
+    }
+    // Each id becomes one path segment, encoded; "." and ".." are the two
+    // values that servers and proxies still resolve as path navigation.
+    if id == "." || id == ".." {
+        return Err(format!("{named} '{id}' is not an id"));
+    }
+    if id.chars().any(char::is_control) {
+        return Err(format!(
+            "{named} contains a control character; give the id as Peaka shows it"
+        ));
+    }
+    Ok(id.to_owned())
+}
+
+fn read_api_key(
+    file: Option<&Path>,
+    names: &Names<'_>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<ApiKey, String> {
+    // The action always sets PEAKA_API_KEY, empty when its input is.
+    let from_env = env("PEAKA_API_KEY").filter(|k| file.is_none() || !k.trim().is_empty());
+    // The path is never shown: a key typed where the path goes is a key.
+    let file_name = names.of("api_key_file");
+    let key = match (file, from_env) {
+        (Some(_), Some(_)) => {
+            return Err(format!(
+                "both PEAKA_API_KEY and a key file ({file_name}) are set: use one"
+            ));
+        }
+        (Some(path), None) => read_key_file(path, &file_name)?,
+        (None, Some(key)) => key,
+        (None, None) => {
+            return Err("no API key: set PEAKA_API_KEY, or pass --api-key-file PATH (or set PEAKA_API_KEY_FILE)".into());
+        }
+    };
+    let key = key.trim();
+    let source = match file {
+        Some(_) => format!("the API key in the file named by {file_name}"),
+        None => "PEAKA_API_KEY".to_owned(),
+    };
+    if key.is_empty() {
+        return Err(match file {
+            Some(_) => format!("the file named by {file_name} is empty"),
+            None => "PEAKA_API_KEY is empty (in GitHub Actions, a secret that does not exist is empty: check its name)".into(),
+        });
+    }
+    if key.len() < MIN_KEY_CHARS {
+        return Err(format!(
+            "{source} is shorter than {MIN_KEY_CHARS} characters, which no Peaka API key is: check that the whole key was copied"
+        ));
+    }
+    Ok(ApiKey(key.to_owned()))
+}
+
+fn read_key_file(path: &Path, file_name: &str) -> Result<String, String> {
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|file| file.take(MAX_KEY_FILE_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(|err| {
+            format!(
+                "cannot read the API key file named by {file_name} ({}); the path is not shown, in case it is the key itself",
+                io_reason(&err)
+            )
+        })?;
+    if bytes.len() as u64 > MAX_KEY_FILE_BYTES {
+        return Err(format!(
+            "the file named by {file_name} is larger than 64 KiB, so it does not hold just a key: point it at the file with the key"
+        ));
+    }
+    String::from_utf8(bytes).map_err(|_| {
+        format!("the file named by {file_name} is not UTF-8 text, so it does not hold a key")
+    })
+}
+
+/// The reason of an I/O error without the OS error number clutter.
+fn io_reason(err: &std::io::Error) -> String {
+    let text = err.to_string();
+    match text.find(" (os error") {
+        Some(at) => text[..at].to_owned(),
+        None => text,
+    }
+}
+
+fn check_base_url(named: &str, text: &str) -> Result<Url, String> {
+    let url = Url::parse(text.trim())
+        .map_err(|err| format!("{named}: not a URL ({err}); the default is {DEFAULT_BASE_URL}"))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("--base-url must not contain a user name or password; the API key goes in PEAKA_API_KEY".into());
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(format!(
+            "{named}: must not have a query or fragment; give the API root, like {DEFAULT_BASE_URL}"
+        ));
+    }
+    match url.scheme() {
+        "https" => Ok(url),
+        "http" if is_loopback(&url) => Ok(url),
+        "http" => Err(format!(
+            "{named}: uses http:// to a non-loopback host, which would send the API key in clear text; use https://"
+        )),
+        other => Err(format!("{named}: must be an https:// URL, not {other}://")),
+    }
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn booleans_in_the_usual_spellings() {
+        for text in ["true", "TRUE", "True", "1", "yes", "YES", "on", " On "] {
+            assert_eq!(parse_bool(text), Some(true), "{text}");
+        }
+        for text in ["false", "FALSE", "0", "no", "off", ""] {
+            assert_eq!(parse_bool(text), Some(false), "{text}");
+        }
+        for text in ["maybe", "2", "tru"] {
+            assert_eq!(parse_bool(text), None, "{text}");
+        }
+    }
+
+    #[test]
+    fn loopback_is_the_only_place_for_http() {
+        for url in [
+            "http://127.0.0.1:1/",
+            "http://127.9.9.9/",
+            "http://localhost:8080/api",
+            "http://[::1]:80/",
+        ] {
+            assert!(check_base_url("--base-url", url).is_ok(), "{url}");
+        }
+        for url in ["http://10.0.0.1/", "http://peaka.internal/"] {
+            assert!(check_base_url("--base-url", url).is_err(), "{url}");
+        }
+    }
+}

@@ -1,0 +1,195 @@
+//! `--cancel-on-exit`: when a gate that triggered a refresh ends before
+//! that refresh did (timeout, SIGINT/SIGTERM, stall), ask Peaka to cancel
+//! it, within a short budget, and say whether Peaka accepted.
+//!
+//! Only an execution the gate can show it started is cancelled: the first
+//! one in the triggered slot that supersedes the pre-trigger baseline and
+//! was created after the trigger by the server's clock (less a second, the
+//! resolution of the `Date` header). One that never appeared is not
+//! cancelled, since the running one could be somebody else's.
+
+use std::time::Duration;
+
+use futures_util::future::join_all;
+use jiff::{SignedDuration, Timestamp};
+use tokio::time::Instant;
+
+use super::{CacheState, Gate};
+use crate::api::{CacheStatus, ExecutionKind};
+use crate::exit_codes::Outcome;
+
+/// How long the cancel requests may take after the gate ended: the gate
+/// still ends within 2 s of a signal, and within `--timeout` + 2 s.
+pub const CANCEL_BUDGET: Duration = Duration::from_millis(1500);
+
+/// The gate ends later than this after its deadline only by the cancel.
+const AFTER_DEADLINE: Duration = Duration::from_secs(2);
+
+/// The `Date` header counts whole seconds: an execution created in the
+/// second the trigger arrived may carry an earlier time than the header.
+const DATE_RESOLUTION: SignedDuration = SignedDuration::from_secs(1);
+
+/// What is known of the execution a trigger started.
+#[derive(Debug)]
+pub(super) struct Triggered {
+    /// The server time after which it was created.
+    after: Timestamp,
+    /// Its id, once seen in the slot.
+    id: Option<String>,
+}
+
+impl Gate<'_> {
+    /// Notes when the trigger reached (or may have reached) the server, on
+    /// the server's clock: its `Date` when it answered, or our clock read
+    /// on the server's, whichever is later.
+    pub(super) fn note_trigger_sent(
+        &mut self,
+        i: usize,
+        server_date: Option<Timestamp>,
+        sent_at: Timestamp,
+    ) {
+        // The later of the two: a floor too late only means not cancelling,
+        // a floor too early (a lying `Date`) could mean cancelling a
+        // refresh somebody else started just before.
+        let ours = self.server_now(sent_at);
+        let at = server_date.map_or(ours, |date| date.max(ours));
+        self.watches[i].triggered = Some(Box::new(Triggered {
+            after: at.checked_sub(DATE_RESOLUTION).unwrap_or(at),
+            id: None,
+        }));
+    }
+
+    /// Remembers the first execution in the triggered slot that can only
+    /// be the one the trigger started.
+    pub(super) fn note_triggered(&mut self, i: usize, status: &CacheStatus) {
+        let Some(kind) = self.plan.trigger else {
+            return;
+        };
+        let after = match &self.watches[i].triggered {
+            Some(triggered) if triggered.id.is_none() => triggered.after,
+            _ => return,
+        };
+        let Some(baseline) = &self.watches[i].baseline else {
+            return;
+        };
+        let Some(execution) = status.execution(kind) else {
+            return;
+        };
+        let created_after = execution.created_at.is_some_and(|c| c >= after);
+        if execution.id.is_some() && baseline.is_superseded_by(execution) && created_after {
+            let id = execution.id.clone();
+            if let Some(triggered) = self.watches[i].triggered.as_mut() {
+                triggered.id = id;
+            }
+        }
+    }
+
+    /// With `--cancel-on-exit`, when `outcome` leaves the triggered
+    /// refreshes running, sends the cancels (in parallel, within the
+    /// budget) and returns a sentence for the summary. The outcome is not
+    /// changed by what happens here.
+    pub(super) async fn cancel_on_exit(&mut self, outcome: Outcome) -> Option<String> {
+        let kind = self.plan.trigger?;
+        if !self.plan.cancel_on_exit
+            || !matches!(
+                outcome,
+                Outcome::Timeout | Outcome::Interrupted | Outcome::Terminated | Outcome::Stalled
+            )
+        {
+            return None;
+        }
+        let now = Instant::now();
+        let end = (now + CANCEL_BUDGET).min(self.deadline + AFTER_DEADLINE);
+        let budget = end.saturating_duration_since(now);
+        let mut targets = Vec::new();
+        for i in 0..self.caches.len() {
+            match self.cancel_target(i, kind) {
+                Ok(id) => targets.push((i, id)),
+                Err(Some(reason)) => self.caches[i].cancel = Some(format!("not sent: {reason}")),
+                Err(None) => {}
+            }
+        }
+        if budget.is_zero() {
+            for (i, _) in &targets {
+                self.caches[*i].cancel = Some("not sent: no time left".into());
+            }
+            targets.clear();
+        }
+        let project_id = &self.plan.project_id;
+        let client = self.client;
+        let caches = &self.caches;
+        let answers = join_all(
+            targets
+                .iter()
+                .map(|(i, _)| client.cancel(project_id, &caches[*i].cache_id, kind, budget)),
+        )
+        .await;
+        self.polls += answers.len() as u64;
+        for ((i, id), answer) in targets.into_iter().zip(answers) {
+            let cache_id = self.caches[i].cache_id.clone();
+            let said = match answer {
+                Ok(_) => {
+                    tracing::info!(cache_id = %cache_id, execution_id = %id, "cache {cache_id}: asked Peaka to cancel the triggered {} {id}: accepted", kind.label());
+                    "accepted".to_owned()
+                }
+                Err(err) => {
+                    let verb = if err.outcome().is_some() {
+                        "refused"
+                    } else {
+                        "failed"
+                    };
+                    tracing::warn!(cache_id = %cache_id, execution_id = %id, "cache {cache_id}: the cancel of the triggered {} {id} {verb}: {}", kind.label(), err.message());
+                    format!("{verb}: {}", err.message())
+                }
+            };
+            self.caches[i].cancel = Some(said);
+        }
+        let told: Vec<String> = self
+            .caches
+            .iter()
+            .filter_map(|c| {
+                c.cancel
+                    .as_ref()
+                    .map(|said| format!("cache {}: {said}", c.cache_id))
+            })
+            .collect();
+        (!told.is_empty()).then(|| {
+            format!(
+                "cancel of the triggered {}: {}",
+                kind.label(),
+                told.join("; ")
+            )
+        })
+    }
+
+    /// The triggered execution of cache `i` if it is still running, or why
+    /// it is not cancelled (`None`: the gate never triggered there).
+    fn cancel_target(&self, i: usize, kind: ExecutionKind) -> Result<String, Option<String>> {
+        let Some(triggered) = &self.watches[i].triggered else {
+            return Err(None);
+        };
+        if matches!(self.caches[i].state, CacheState::Ready | CacheState::Failed) {
+            return Err(Some("it had ended".into()));
+        }
+        let Some(id) = &triggered.id else {
+            return Err(Some(format!(
+                "the triggered {} never appeared in the slot, and a running one may be somebody else's",
+                kind.label()
+            )));
+        };
+        let current = self.caches[i]
+            .status
+            .as_ref()
+            .and_then(|s| s.execution(kind));
+        match current {
+            Some(e) if e.id.as_ref() == Some(id) && !e.is_terminal() => Ok(id.clone()),
+            Some(e) if e.id.as_ref() == Some(id) => Err(Some(format!(
+                "{id} had ended ({})",
+                e.status.as_ref().map_or("no status", |s| s.as_str())
+            ))),
+            _ => Err(Some(format!(
+                "the slot no longer shows {id}; the execution there is not the gate's"
+            ))),
+        }
+    }
+}

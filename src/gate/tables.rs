@@ -1,0 +1,160 @@
+//! `--table` and `--catalog-id` / `--schema` in the loop: turning names
+//! into cache ids once at the start, and asking the catalog's (or
+//! schema's) list each round when it covers every awaited cache.
+
+use std::time::Duration;
+
+use super::{CacheReport, CacheState, Ended, Gate, Watch, latest_time};
+use crate::api::CacheStatus;
+use crate::client::{FetchError, Reply};
+use crate::exit_codes::Outcome;
+use crate::schedule::Schedule;
+use crate::tables::{CatalogScope, resolve};
+
+impl Gate<'_> {
+    /// Finds the caches of `--table` in the project's list, and lists the
+    /// caches of `--catalog-id` (`--schema`); adds them to the awaited ones.
+    pub(super) async fn resolve_names(&mut self, schedule: &mut Schedule) -> Result<(), Ended> {
+        if !self.plan.tables.is_empty() {
+            let statuses = self
+                .list_for_setup(None, schedule, "listing the project's caches")
+                .await?;
+            let mut found = Vec::new();
+            for table in &self.plan.tables {
+                let id = resolve(table, &statuses, &self.plan.project_id)?;
+                tracing::info!(cache_id = %id, table = %table.name(), "table {} is cache {id}", table.name());
+                found.push(id);
+            }
+            self.add_caches(found, &statuses);
+        }
+        if let Some(scope) = self.plan.catalog.clone() {
+            let statuses = self
+                .list_for_setup(Some(&scope), schedule, "listing the catalog's caches")
+                .await?;
+            // The server filters; the names are checked again so that a
+            // list that ignored the path cannot add foreign caches.
+            let ids: Vec<String> = statuses
+                .iter()
+                .filter(|s| scope.holds(s))
+                .filter_map(|s| s.id.clone())
+                .collect();
+            if ids.is_empty() {
+                return Err((
+                    Outcome::NotFound,
+                    format!(
+                        "{} of project {} has no caches (check --catalog-id and --schema)",
+                        scope.describe(),
+                        self.plan.project_id
+                    ),
+                ));
+            }
+            tracing::info!(
+                caches = ids.len(),
+                "{} has {} caches: {}",
+                scope.describe(),
+                ids.len(),
+                ids.join(", ")
+            );
+            self.add_caches(ids, &statuses);
+        }
+        Ok(())
+    }
+
+    /// One list for the setup, retried on the schedule like the other
+    /// setup requests.
+    async fn list_for_setup(
+        &mut self,
+        scope: Option<&CatalogScope>,
+        schedule: &mut Schedule,
+        doing: &str,
+    ) -> Result<Vec<CacheStatus>, Ended> {
+        loop {
+            let budget = self.budget();
+            self.polls += 1;
+            let reply = match scope {
+                Some(scope) => {
+                    self.client
+                        .catalog_statuses(
+                            &self.plan.project_id,
+                            &scope.catalog_id,
+                            scope.schema.as_deref(),
+                            budget,
+                        )
+                        .await
+                }
+                None => {
+                    self.client
+                        .project_statuses(&self.plan.project_id, budget)
+                        .await
+                }
+            };
+            match reply {
+                Ok(reply) => {
+                    let latest = reply.value.iter().filter_map(latest_time).max();
+                    self.measure_skew(&reply, latest);
+                    return Ok(reply.value);
+                }
+                Err(err) => {
+                    let subject = match scope {
+                        Some(scope) => scope.describe(),
+                        None => format!("project {}", self.plan.project_id),
+                    };
+                    self.retry_or_end(&err, None, &subject, schedule, doing)
+                        .await?
+                }
+            }
+        }
+    }
+
+    /// Adds caches not yet awaited, with the status the list gave them
+    /// (so the summary can name their tables even before the first poll).
+    fn add_caches(&mut self, ids: Vec<String>, statuses: &[CacheStatus]) {
+        for id in ids {
+            if self.caches.iter().any(|c| c.cache_id == id) {
+                continue;
+            }
+            let status = statuses
+                .iter()
+                .find(|s| s.id.as_deref() == Some(id.as_str()))
+                .cloned();
+            self.caches.push(CacheReport {
+                cache_id: id,
+                state: CacheState::Waiting,
+                status,
+                decision: None,
+                last_error: None,
+                cancel: None,
+                forecast: None,
+            });
+            self.watches.push(Watch::default());
+        }
+    }
+
+    /// The round's one list request: the catalog's (or schema's) list when
+    /// every awaited cache is known to be in it, else the project's.
+    pub(super) async fn list_statuses(
+        &self,
+        budget: Duration,
+    ) -> Result<Reply<Vec<CacheStatus>>, FetchError> {
+        if let Some(scope) = &self.plan.catalog {
+            let covered = self
+                .caches
+                .iter()
+                .all(|c| c.status.as_ref().is_some_and(|s| scope.holds(s)));
+            if covered {
+                return self
+                    .client
+                    .catalog_statuses(
+                        &self.plan.project_id,
+                        &scope.catalog_id,
+                        scope.schema.as_deref(),
+                        budget,
+                    )
+                    .await;
+            }
+        }
+        self.client
+            .project_statuses(&self.plan.project_id, budget)
+            .await
+    }
+}
