@@ -82,7 +82,7 @@ fn cache_json(report: &Report, cache: &CacheReport) -> Value {
         "execution": focused_execution(cache).map(execution_json),
         "executions": looked_at(report, cache).into_iter().map(execution_json).collect::<Vec<_>>(),
         "expectedFinishAt": cache.forecast.as_ref().and_then(|f| f.expected).map(|t| t.to_string()),
-        "forecast": cache.forecast.as_ref().map(crate::gate::CacheForecast::to_json),
+        "forecast": cache.forecast.as_ref().map(|f| f.to_json()),
         "durationMs": focused_execution(cache).and_then(|(_, e)| took(e)).map(millis),
     });
     if let Some(fields) = object.as_object_mut() {
@@ -752,7 +752,7 @@ mod tests {
             "{}",
             step_summary(&report)
         );
-        report.caches[0].forecast = Some(crate::gate::CacheForecast {
+        report.caches[0].forecast = Some(Box::new(crate::gate::CacheForecast {
             kind: ExecutionKind::Full,
             usual: crate::forecast::Usual {
                 median: Duration::from_secs(250),
@@ -764,7 +764,7 @@ mod tests {
             },
             basis: crate::forecast::Basis::History,
             expected: Some("2026-11-24T10:04:10Z".parse().unwrap()),
-        });
+        }));
         let json = summary_json(&report);
         let cache = &json["caches"][0];
         assert_eq!(cache["expectedFinishAt"], "2026-11-24T10:04:10Z");

@@ -218,7 +218,7 @@ pub struct CacheReport {
     /// The most recent error polling it, if any.
     pub last_error: Option<String>,
     /// What was expected of its refresh (`--schedule adaptive`), if anything.
-    pub forecast: Option<CacheForecast>,
+    pub forecast: Option<Box<CacheForecast>>,
     /// `--cancel-on-exit`: what became of the cancel (`accepted`,
     /// `refused: …`, `failed: …`, `not sent: …`); `None` when none was due.
     pub cancel: Option<String>,
@@ -311,7 +311,7 @@ struct Watch {
     /// What was last logged, to log only changes.
     last_logged: Option<u64>,
     /// Its forecast (`--schedule adaptive`).
-    planning: planning::Planning,
+    planning: planning::PlanningSlot,
     /// Since when the cache has been RUNNING with no running record.
     starting_since: Option<Instant>,
     /// At the first sight of the cache: the latest time any of its

@@ -93,6 +93,38 @@ pub(super) struct Planning {
     announced: bool,
 }
 
+/// A cache's [`Planning`], allocated only once it is used: a gate over
+/// 10,000 caches that are already decided must not pay for 10,000 of them.
+#[derive(Debug, Default)]
+pub(super) struct PlanningSlot(Option<Box<Planning>>);
+
+/// What a slot that was never used reads as.
+static UNUSED: Planning = Planning {
+    read: false,
+    due: false,
+    kind: None,
+    history: Vec::new(),
+    period: None,
+    usual: None,
+    current: None,
+    window: None,
+    announced: false,
+};
+
+impl std::ops::Deref for PlanningSlot {
+    type Target = Planning;
+
+    fn deref(&self) -> &Planning {
+        self.0.as_deref().unwrap_or(&UNUSED)
+    }
+}
+
+impl std::ops::DerefMut for PlanningSlot {
+    fn deref_mut(&mut self) -> &mut Planning {
+        self.0.get_or_insert_with(Box::default)
+    }
+}
+
 impl Gate<'_> {
     /// After a poll that left cache `i` waiting: updates its forecast and
     /// re-plans the next pauses. Its history and settings are read once,
@@ -192,7 +224,7 @@ impl Gate<'_> {
             self.client.cache_settings(&project, &cache_id, budget),
         )
         .await;
-        let planning = &mut self.watches[i].planning;
+        let planning = &mut *self.watches[i].planning;
         planning.read = true;
         planning.kind = Some(kind);
         match history {
@@ -235,7 +267,7 @@ impl Gate<'_> {
             .as_ref()
             .and_then(|s| s.execution(kind))
             .cloned();
-        let planning = &mut self.watches[i].planning;
+        let planning = &mut *self.watches[i].planning;
         let Some(usual) = planning.usual else {
             planning.window = None;
             return;
@@ -289,12 +321,12 @@ impl Gate<'_> {
             None => (None, None, Basis::History),
         };
         planning.window = window;
-        self.caches[i].forecast = Some(CacheForecast {
+        self.caches[i].forecast = Some(Box::new(CacheForecast {
             kind,
             usual,
             basis,
             expected,
-        });
+        }));
         if !self.watches[i].planning.announced && expected.is_some() {
             self.watches[i].planning.announced = true;
             self.announce(i, server_now);
