@@ -6,6 +6,8 @@ size; a fleet of gates started together, with and without jitter; and the
 gate against the common curl+jq shell loop.
 
 Usage: python3 scripts/bench.py [--refresh 30] [--runs 5] [--fleet 200] [--curl-refresh 600] [--skip-curl]
+       python3 scripts/bench.py --only-phased [--phased-refreshes 30,120,600] [--runs 8] [--seed 1]
+       python3 scripts/bench.py --only-fleet
 Prints Markdown tables; the figures in BENCHMARKS.md come from here. The
 curl comparison runs a 10-minute refresh, so a full run takes ~13 minutes.
 """
@@ -67,20 +69,95 @@ def parse_ts(text):
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
-def simulated_wait(base_url, refresh, runs, label, extra):
-    procs = [(time.time(), *gate(base_url, f"completes-after-{refresh}s~{label}-{i}-{time.time_ns()}", *extra))
-             for i in range(runs)]
+def prime(base_url, cache):
+    """One status request: the fake's clock for `cache` starts now, so a
+    gate started later meets the refresh at a random phase."""
+    req = urllib.request.Request(f"{base_url}/data/projects/bench/cache/{cache}/status?excludeLogs=true",
+                                 headers={"Authorization": "Bearer demo-key"})
+    with urllib.request.urlopen(req) as reply:
+        return json.load(reply)
+
+
+def nearest_rank(values, q):
+    values = sorted(values)
+    return values[min(len(values) - 1, max(0, round(q * (len(values) - 1))))]
+
+
+def phased_runs(base_url, refresh, runs, pollers, seed):
+    """For each poller (label, extra flags or None for the `sleep 10` curl
+    loop), `runs` refreshes of `refresh` seconds, all side by side; each
+    poller starts at a random moment in the first quarter of its refresh
+    (random phase). Returns Markdown rows: requests (median, range) and
+    detection delay (median, p90, max) from `finishedAt` to the poller's exit."""
+    import random
+    rng = random.Random(seed)
+    results = {label: [] for label, _ in pollers}
+    lock = threading.Lock()
+
+    def one(label, extra, i, offset):
+        cache = f"completes-after-{refresh}s~ph-{refresh}-{abs(hash(label))}-{i}-{time.time_ns()}"
+        prime(base_url, cache)
+        time.sleep(offset)
+        if extra is None:
+            url = f"{base_url}/data/projects/bench/cache/{cache}/status?excludeLogs=true"
+            subprocess.run(["sh", "-c", CURL_LOOP], env=gate_env(base_url, KEY="demo-key", URL=url),
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=refresh * 3)
+            ended = time.time()
+            requests = fake_stats(base_url)["perCache"][cache] - 1  # minus the priming request
+            finished = parse_ts(prime(base_url, cache)["lastIncrementalCacheExecution"]["finishedAt"])
+        else:
+            started = time.time()
+            out = subprocess.run([os.path.join(BIN, "peaka-wait"), "--project-id", "bench", "--cache-id", cache,
+                                  "--timeout", f"{refresh * 3}s", "--output", "json", "--log-level", "error", *extra],
+                                 env=gate_env(base_url), capture_output=True, text=True)
+            summary = json.loads(out.stdout)
+            assert summary["result"] == "ready", summary
+            ended = started + summary["elapsedMs"] / 1000
+            requests = summary["polls"]
+            finished = parse_ts(summary["caches"][0]["execution"]["finishedAt"])
+        with lock:
+            results[label].append((requests, ended - finished))
+
+    threads = [threading.Thread(target=one, args=(label, extra, i, rng.uniform(0, refresh / 4)))
+               for label, extra in pollers for i in range(runs)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
     rows = []
-    for started, proc, rss_file in procs:
-        code, summary, rss, ended = finish(proc, rss_file, started)
-        assert code == 0, summary
-        finished = parse_ts(summary["caches"][0]["execution"]["finishedAt"])
-        rows.append((summary["polls"], ended - finished, rss))
-    polls = [r[0] for r in rows]
-    delays = [r[1] for r in rows]
-    rss = [r[2] for r in rows]
-    return (f"| {label} | {refresh} s | {runs} | {statistics.median(polls):.0f} ({min(polls)}–{max(polls)}) "
-            f"| {statistics.median(delays):.2f} s (max {max(delays):.2f} s) | {max(rss) / 1024:.1f} MiB |")
+    for label, _ in pollers:
+        requests = [r for r, _ in results[label]]
+        delays = [d for _, d in results[label]]
+        rows.append(f"| {refresh} s | {label} | {len(delays)} | {statistics.median(requests):.0f} ({min(requests)}–{max(requests)}) "
+                    f"| {statistics.median(delays):.2f} s | {nearest_rank(delays, 0.9):.2f} s | {max(delays):.2f} s |")
+    return rows
+
+
+PHASED_POLLERS = [
+    ("adaptive (default)", []),
+    ("exponential (1s → 30s, the old default)", ["--schedule", "exponential"]),
+    ("exponential --max-interval 5s", ["--schedule", "exponential", "--max-interval", "5s"]),
+    ("`sleep 10` curl loop", None),
+]
+
+
+def phased_table(refreshes, runs, seed):
+    fake, base_url = start_fake()
+    try:
+        lines = ["| refresh | poller | runs | requests, median (range) | detection delay, median | p90 | max |",
+                 "|---|---|---|---|---|---|---|"]
+        rows = []
+        threads = [threading.Thread(target=lambda r=r: rows.append((r, phased_runs(base_url, r, runs, PHASED_POLLERS, seed + r))))
+                   for r in refreshes]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for _, block in sorted(rows):
+            lines.extend(block)
+        return "\n".join(lines)
+    finally:
+        fake.kill()
 
 
 def requests_per_round(base_url, count):
@@ -144,12 +221,13 @@ def fleet(size, jitter):
         args = ["--initial-interval", "1s", "--max-interval", "5s", "--timeout", "2m", *extra]
         # Each wrapper records the wall time its gate ended, for the detection delay.
         ends = [os.path.join(barrier, f"end-{i}") for i in range(size)]
-        script = f'end=$1; shift; while [ ! -e {shlex.quote(go)} ]; do sleep 0.01; done; "$@"; c=$?; date +%s.%N > "$end"; exit $c'
+        # ... and the wall time it was released, to measure how spread the start was.
+        script = (f'end=$1; shift; while [ ! -e {shlex.quote(go)} ]; do sleep 0.01; done; date +%s.%N > "$end.start"; '
+                  f'"$@"; c=$?; date +%s.%N > "$end"; exit $c')
         procs = [gate(base_url, cache, *args, wrap=["sh", "-c", script, "gate", end]) for end in ends]
         time.sleep(1)  # let every wrapper reach its loop
         started = time.time()
         open(go, "w").close()
-        spawned = 0.01
         codes, rss, decided, finished = [], [], [], None
         for (proc, rss_file), end in zip(procs, ends):
             code, summary, peak, _ = finish(proc, rss_file, started)
@@ -158,6 +236,8 @@ def fleet(size, jitter):
             decided.append(float(open(end).read()))
             finished = parse_ts(summary["caches"][0]["execution"]["finishedAt"])
         stats = fake_stats(base_url)
+        released = [float(open(end + ".start").read()) for end in ends]
+        spawned = max(released) - min(released)
         delays = sorted(d - finished for d in decided)
         exits = ", ".join(f"{codes.count(c)}× exit {c}" for c in sorted(set(codes)))
         return (f"| {'on' if jitter else 'off (`--no-jitter`)'} | {size} (released within ~{spawned * 1000:.0f} ms) | {exits} "
@@ -278,7 +358,18 @@ def main():
     parser.add_argument("--curl-refresh", type=int, default=600, help="seconds of the refresh in the curl comparison")
     parser.add_argument("--skip-curl", action="store_true", help="skip the (long) curl comparison")
     parser.add_argument("--only-fleet", action="store_true", help="run only the fleet")
+    parser.add_argument("--only-phased", action="store_true",
+                        help="run only the random-phase comparison of the schedules (real time)")
+    parser.add_argument("--phased-refreshes", default="30,120,600",
+                        help="refresh lengths (s) of the random-phase comparison")
+    parser.add_argument("--seed", type=int, default=1, help="seed of the random phases")
     opts = parser.parse_args()
+    if opts.only_phased:
+        subprocess.run(["cargo", "build", "--release", "--workspace", "--locked", "--quiet"], cwd=ROOT, check=True)
+        refreshes = [int(r) for r in opts.phased_refreshes.split(",")]
+        print(f"### Schedules at random phase, real time ({opts.runs} refreshes per row, all side by side)\n")
+        print(phased_table(refreshes, opts.runs, opts.seed))
+        return
     if opts.only_fleet:
         subprocess.run(["cargo", "build", "--release", "--workspace", "--locked", "--quiet"], cwd=ROOT, check=True)
         print(fleet_table(opts.fleet))
@@ -289,14 +380,8 @@ def main():
     try:
         print(f"Machine: {platform.machine()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}; "
               f"{subprocess.run(['rustc', '--version'], capture_output=True, text=True).stdout.strip()}\n")
-        print("### Simulated refresh\n")
-        print("| schedule | refresh takes | gates | polls per gate, median (range) | detection delay, median | peak RSS |")
-        print("|---|---|---|---|---|---|")
-        print(simulated_wait(base_url, opts.refresh, opts.runs, "default (1s → 30s)", []))
-        print(simulated_wait(base_url, opts.refresh, opts.runs, "--max-interval 5s", ["--max-interval", "5s"]))
-        print(simulated_wait(base_url, opts.refresh, opts.runs, "--initial-interval 5s --max-interval 5s",
-                             ["--initial-interval", "5s", "--max-interval", "5s"]))
-
+        print(f"### The schedules at random phase ({opts.runs} refreshes per row, side by side)\n")
+        print(phased_table([opts.refresh], opts.runs, opts.seed))
         print("\n### Requests per poll round (issue 4)\n")
         print("| caches awaited | how | rounds | requests | requests per round | one request per cache would be |")
         print("|---|---|---|---|---|---|")

@@ -11,7 +11,7 @@ use crate::client::Client;
 use crate::exit_codes::Outcome;
 use crate::gate::{self, Caches, Plan};
 use crate::schedule::Schedule;
-use crate::{list, logging, report};
+use crate::{list, logging, progress, report};
 
 /// Runs peaka-wait with these arguments and this environment; returns the
 /// process exit code.
@@ -42,6 +42,9 @@ where
         }
     };
     logging::init(config.log_format, config.log_level);
+    if progress::wanted(config.log_format == cli::Format::Json) && !config.timeout.is_zero() {
+        progress::start(progress::colour(env));
+    }
     for warning in &config.warnings {
         tracing::warn!("{warning}");
     }
@@ -81,6 +84,7 @@ where
     }
     let plan = plan(&config, started);
     let report = runtime.block_on(gate::run(&plan, &client, schedule, gate::shutdown_signal()));
+    progress::clear();
     log_outcome(&report);
     report::emit(&report, config.output, env);
     if !config.command.is_empty() {
@@ -179,6 +183,10 @@ pub fn plan(config: &Config, started_at: Timestamp) -> Plan {
         cancel_on_exit: config.cancel_on_exit,
         timeout: config.timeout,
         request_timeout: config.request_timeout,
+        schedule: config.schedule,
+        detection_delay: config.detection_delay,
+        max_interval: config.max_interval,
+        jitter: config.jitter,
     }
 }
 

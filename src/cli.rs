@@ -17,6 +17,7 @@ use reqwest::Url;
 
 use crate::api::ExecutionKind;
 use crate::decision::ExecutionFilter;
+use crate::planned::ScheduleMode;
 use crate::proxy::ProxyChoice;
 use crate::tables::{CatalogScope, TableRef};
 use crate::timespec::TimeSpec;
@@ -297,6 +298,24 @@ pub struct Args {
     )]
     pub request_timeout: String,
 
+    /// How polls are paced: `adaptive` reads the cache's history and schedule once (2 requests,
+    /// only when the first poll shows the wait is not over), then polls sparsely until the
+    /// refresh's usual end and densely around it; `exponential` polls from --initial-interval
+    /// doubling up to --max-interval. Without at least 3 past runs, adaptive is exponential.
+    #[arg(long, env = "PEAKA_SCHEDULE", value_name = "SCHEDULE", default_value = "adaptive", value_parser = one_of::<ScheduleMode>())]
+    pub schedule: String,
+
+    /// With --schedule adaptive: the lag aimed at between the refresh finishing and the gate
+    /// noticing, around its expected end (polls there come about twice this far apart).
+    #[arg(
+        long,
+        env = "PEAKA_DETECTION_DELAY",
+        value_name = "DURATION",
+        default_value = "2s",
+        allow_hyphen_values = true
+    )]
+    pub detection_delay: String,
+
     /// Turn off the jitter of the poll schedule (for benchmarks that measure what it buys).
     /// Env PEAKA_NO_JITTER.
     #[arg(long, hide = true)]
@@ -452,6 +471,10 @@ pub struct Config {
     pub request_timeout: Duration,
     /// Whether the poll schedule is jittered (always, but in benchmarks).
     pub jitter: bool,
+    /// `--schedule`.
+    pub schedule: ScheduleMode,
+    /// `--detection-delay`.
+    pub detection_delay: Duration,
     /// Log format.
     pub log_format: Format,
     /// Log level (`Error` with `--quiet`).

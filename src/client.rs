@@ -260,6 +260,11 @@ impl Client {
         url
     }
 
+    /// `{base}/data/projects/{projectId}/cache/{cacheId}`: the cache's settings.
+    pub fn cache_settings_url(&self, project_id: &str, cache_id: &str) -> Url {
+        self.endpoint(&["data", "projects", project_id, "cache", cache_id])
+    }
+
     /// `{base}/data/projects/{projectId}/cache/{cacheId}/incrementalUpdate` or
     /// `…/fullRefreshUpdate`.
     pub fn trigger_url(&self, project_id: &str, cache_id: &str, kind: ExecutionKind) -> Url {
@@ -356,6 +361,22 @@ impl Client {
             self.execution_history_url(project_id, cache_id, limit),
             budget,
             api::decode_history,
+        )
+        .await
+    }
+
+    /// Fetches a cache's settings (each slot's schedule).
+    pub async fn cache_settings(
+        &self,
+        project_id: &str,
+        cache_id: &str,
+        budget: Duration,
+    ) -> Result<Reply<crate::settings::CacheSettings>, FetchError> {
+        self.fetch(
+            Method::GET,
+            self.cache_settings_url(project_id, cache_id),
+            budget,
+            crate::settings::decode_settings,
         )
         .await
     }
@@ -737,6 +758,10 @@ mod tests {
         assert_eq!(
             c.execution_history_url("p", "c", 20).as_str(),
             "https://h/api/v1/data/projects/p/cache/c/executionHistory?limit=20&offset=0"
+        );
+        assert_eq!(
+            c.cache_settings_url("p", "c").as_str(),
+            "https://h/api/v1/data/projects/p/cache/c"
         );
         assert_eq!(
             c.trigger_url("p", "c", ExecutionKind::Incremental).as_str(),

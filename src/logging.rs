@@ -61,7 +61,7 @@ pub fn init(format: Format, level: LogLevel) {
                         .with_target(false)
                         .with_ansi(ansi)
                         .fmt_fields(message_only)
-                        .with_writer(std::io::stderr),
+                        .with_writer(crate::progress::LogWriter),
                 )
                 .try_init()
         }

@@ -81,6 +81,9 @@ fn cache_json(report: &Report, cache: &CacheReport) -> Value {
         "cacheStatus": cache.status.as_ref().map(|s| s.status.as_str()),
         "execution": focused_execution(cache).map(execution_json),
         "executions": looked_at(report, cache).into_iter().map(execution_json).collect::<Vec<_>>(),
+        "expectedFinishAt": cache.forecast.as_ref().and_then(|f| f.expected).map(|t| t.to_string()),
+        "forecast": cache.forecast.as_ref().map(|f| f.to_json()),
+        "durationMs": focused_execution(cache).and_then(|(_, e)| took(e)).map(millis),
     });
     if let Some(fields) = object.as_object_mut() {
         // Only when the server named the cache's table.
@@ -93,6 +96,29 @@ fn cache_json(report: &Report, cache: &CacheReport) -> Value {
         }
     }
     object
+}
+
+/// How long a finished execution ran (`finishedAt` − `createdAt`).
+fn took(e: &crate::api::Execution) -> Option<std::time::Duration> {
+    let span = e.finished_at.at()?.duration_since(e.created_at?);
+    std::time::Duration::try_from(span).ok()
+}
+
+/// The step summary's "took / usually takes" cell.
+fn took_and_usual(cache: &CacheReport) -> String {
+    let took = focused_execution(cache)
+        .and_then(|(_, e)| took(e))
+        .map(format_duration);
+    let usual = cache
+        .forecast
+        .as_ref()
+        .map(|f| format_duration(std::time::Duration::from_secs(f.usual.median.as_secs())));
+    match (took, usual) {
+        (Some(took), Some(usual)) => format!("{took} / {usual}"),
+        (Some(took), None) => took,
+        (None, Some(usual)) => format!("— / {usual}"),
+        (None, None) => String::new(),
+    }
 }
 
 fn execution_json((kind, e): (ExecutionKind, &Execution)) -> Value {
@@ -299,7 +325,7 @@ pub fn command_env(report: &Report) -> Vec<(&'static str, String)> {
 /// (per execution with `--execution both`).
 pub fn step_summary(report: &Report) -> String {
     let mut out = format!(
-        "### peaka-wait: {}\n\n{}\n\n| Cache | State | Cache status | Kind | Execution | Execution status | Finished at | Records |\n|---|---|---|---|---|---|---|---|\n",
+        "### peaka-wait: {}\n\n{}\n\n| Cache | State | Cache status | Kind | Execution | Execution status | Finished at | Records | Took / usually takes |\n|---|---|---|---|---|---|---|---|---|\n",
         report.outcome.name(),
         cell(&summary_line(report))
     );
@@ -336,6 +362,7 @@ pub fn step_summary(report: &Report) -> String {
                 text.status,
                 text.finished_at,
                 text.records,
+                took_and_usual(cache),
             ];
             out.push_str("| ");
             out.push_str(&row.iter().map(|c| cell(c)).collect::<Vec<_>>().join(" | "));
@@ -557,6 +584,7 @@ mod tests {
                 starting: false,
             }),
             last_error: None,
+            forecast: None,
             cancel: None,
         };
         let unseen = CacheReport {
@@ -565,6 +593,7 @@ mod tests {
             status: None,
             decision: None,
             last_error: Some("HTTP 503".into()),
+            forecast: None,
             cancel: None,
         };
         Report {
@@ -690,7 +719,7 @@ mod tests {
             "{text}"
         );
         for row in text.lines().filter(|l| l.starts_with("| c")) {
-            assert_eq!(row.matches('|').count(), 9, "{row}");
+            assert_eq!(row.matches('|').count(), 10, "{row}");
         }
     }
 
@@ -710,5 +739,44 @@ mod tests {
             summary_line(&report(Outcome::Ready, "cache c1 is ready")),
             "ready: cache c1 is ready (2.5s, 3 polls)"
         );
+    }
+
+    #[test]
+    fn the_forecast_and_the_duration_in_the_json_and_the_step_summary() {
+        let mut report = report(Outcome::Ready, "ok");
+        let json = summary_json(&report);
+        assert_eq!(json["caches"][0]["durationMs"], 300_500);
+        assert_eq!(json["caches"][0]["forecast"], Value::Null);
+        assert!(
+            step_summary(&report).contains("| 5m |"),
+            "{}",
+            step_summary(&report)
+        );
+        report.caches[0].forecast = Some(Box::new(crate::gate::CacheForecast {
+            kind: ExecutionKind::Full,
+            usual: crate::forecast::Usual {
+                median: Duration::from_secs(250),
+                shortest: Duration::from_secs(200),
+                longest: Duration::from_secs(300),
+                spread: 0.183,
+                runs: 12,
+                records: None,
+            },
+            basis: crate::forecast::Basis::History,
+            expected: Some("2026-11-24T10:04:10Z".parse().unwrap()),
+        }));
+        let json = summary_json(&report);
+        let cache = &json["caches"][0];
+        assert_eq!(cache["expectedFinishAt"], "2026-11-24T10:04:10Z");
+        assert_eq!(cache["forecast"]["basis"], "history");
+        assert_eq!(cache["forecast"]["runs"], 12);
+        assert_eq!(cache["forecast"]["spread"], 0.18);
+        assert!(
+            step_summary(&report).contains(" / 4m10s |"),
+            "{}",
+            step_summary(&report)
+        );
+        // The cache never seen has nothing to say.
+        assert_eq!(json["caches"][1]["durationMs"], Value::Null);
     }
 }

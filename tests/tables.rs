@@ -159,6 +159,9 @@ fn a_catalog_or_schema_is_polled_with_one_list_request_per_round() {
             "json",
             "--log-level",
             "debug",
+            // Every request must be the catalog's list: no forecast reads.
+            "--schedule",
+            "exponential",
         ],
     ));
     assert_eq!(code, 0, "{stdout}{stderr}");

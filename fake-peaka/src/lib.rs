@@ -506,6 +506,7 @@ pub async fn start(addr: SocketAddr, options: Options) -> std::io::Result<Runnin
             &format!("{cache}/{{cache}}/executionHistory"),
             get(execution_history),
         )
+        .route(&format!("{cache}/{{cache}}"), get(cache_settings))
         .route(
             &format!("{cache}/{{cache}}/incrementalUpdate"),
             post(trigger_incremental),
@@ -830,8 +831,16 @@ async fn execution_history(
     Path((project, cache)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
+    let start = app
+        .shared
+        .lock()
+        .ok()
+        .and_then(|s| s.caches.get(&cache).map(|c| c.first));
     serve_cache(&app, &project, &cache, &headers, |snapshot| {
-        axum::Json(Value::Array(snapshot.history)).into_response()
+        let mut history = snapshot.history;
+        let start = app.at(start.unwrap_or_else(Instant::now));
+        history.extend(past_runs(&cache, start));
+        axum::Json(Value::Array(history)).into_response()
     })
     .await
 }
@@ -952,6 +961,95 @@ fn trigger(
                 axum::Json(json!({})).into_response()
             }
         }
+    };
+    dated(&app, response)
+}
+
+/// The schedule every scenario's settings show for both slots.
+pub const SCHEDULE_PERIOD: &str = "PT15M";
+
+/// How many past runs of each slot a scenario's history holds (see [`past_runs`]).
+pub const PAST_RUNS: usize = 12;
+
+/// The durations of the past runs, as shares of the scenario's duration:
+/// ±15% around it, median 1.0.
+const PAST_FACTORS: [f64; PAST_RUNS] = [
+    0.95, 1.10, 0.85, 1.00, 1.05, 0.90, 1.15, 0.98, 1.02, 0.88, 1.08, 1.00,
+];
+
+/// The running time the scenario's refresh has, if it has one: its past
+/// runs took about as long.
+fn usual_length(scenario: &Scenario) -> Option<Duration> {
+    match scenario {
+        Scenario::Refresh { after, .. }
+        | Scenario::Triggered { after, .. }
+        | Scenario::Flips { after, .. } => Some(*after).filter(|a| !a.is_zero()),
+        _ => None,
+    }
+}
+
+/// [`PAST_RUNS`] completed runs of each slot before the scenario began,
+/// one every [`SCHEDULE_PERIOD`] (newest first), lasting about as long as
+/// the scenario's refresh and ending with as many records as it will
+/// (1000 + 100 per second), so that a client can forecast its end. The
+/// scenario's own run is the scheduled one; for an idle cache (a
+/// `triggered-…` scenario) the last run started 5 minutes before the
+/// first request, so the next is due 10 minutes after it.
+/// Scenarios without a duration have no past runs.
+fn past_runs(cache: &str, start: Timestamp) -> Vec<Value> {
+    let scenario = Scenario::parse(cache);
+    let Some(length) = scenario.as_ref().and_then(usual_length) else {
+        return Vec::new();
+    };
+    // How long before the first request the newest past run started.
+    let newest_ago = match scenario {
+        Some(Scenario::Triggered { .. }) => 5,
+        _ => 15,
+    };
+    let mut runs = Vec::new();
+    for (i, factor) in PAST_FACTORS.iter().enumerate() {
+        for (slot, mode) in [("incremental", "INCREMENTAL"), ("full", "FULL_REFRESH")] {
+            let ago = SignedDuration::from_mins(newest_ago + 15 * i as i64);
+            let created = start.checked_sub(ago).unwrap_or(start);
+            let took = length.mul_f64(*factor);
+            let mut run = execution(
+                &format!("{cache}-{slot}-past-{}", i + 1),
+                created,
+                took,
+                End::Completed,
+                took,
+            );
+            run["executionMode"] = json!(mode);
+            runs.push(run);
+        }
+    }
+    runs
+}
+
+/// `GET …/cache/{cacheId}`: the cache's settings, with a
+/// [`SCHEDULE_PERIOD`] schedule on both slots. Error scenarios answer
+/// their error; an unknown cache is a 404.
+async fn cache_settings(
+    State(app): State<App>,
+    Path((project, cache)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    app.touch(Some(&project), &cache);
+    if !authorized(&app, &headers) {
+        return dated(&app, error(401, "UnauthorizedException", "Invalid API key"));
+    }
+    let schedule = json!({"type": "BASIC", "expression": SCHEDULE_PERIOD});
+    let response = match Scenario::parse(&cache) {
+        None => error(404, "NotFoundException", "Cache not found"),
+        Some(Scenario::Error(code)) => error(code, "Error", "Refused"),
+        Some(_) => axum::Json(json!({
+            "catalogId": "fake-catalog",
+            "schemaName": "public",
+            "tableName": cache,
+            "incrementalCacheSchedule": schedule,
+            "fullRefreshCacheSchedule": schedule,
+        }))
+        .into_response(),
     };
     dated(&app, response)
 }
@@ -1101,6 +1199,26 @@ mod tests {
         assert_eq!(Scenario::parse("completes-after-3"), None);
     }
     use super::*;
+
+    #[test]
+    fn scenarios_with_a_duration_have_a_history_around_it() {
+        let start: Timestamp = "2026-11-25T10:00:00Z".parse().unwrap();
+        let runs = past_runs("completes-after-2m~x", start);
+        assert_eq!(runs.len(), 2 * PAST_RUNS);
+        let mut took: Vec<i64> = runs
+            .iter()
+            .filter(|r| r["executionMode"] == "INCREMENTAL")
+            .map(|r| {
+                let at = |f: &str| r[f].as_str().unwrap().parse::<Timestamp>().unwrap();
+                assert!(at("createdAt") < start);
+                at("finishedAt").duration_since(at("createdAt")).as_secs()
+            })
+            .collect();
+        took.sort();
+        assert_eq!((took[0], took[6], took[11]), (102, 120, 138));
+        assert!(past_runs("stuck", start).is_empty());
+        assert!(past_runs("finished-ago-1m", start).is_empty());
+    }
 
     #[test]
     fn scenarios_parse_from_cache_ids() {

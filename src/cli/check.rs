@@ -18,6 +18,7 @@ use reqwest::Url;
 use super::{ApiKey, Args, Config, DEFAULT_BASE_URL, Format, LogLevel, TriggerKind};
 use crate::api::ExecutionKind;
 use crate::decision::ExecutionFilter;
+use crate::planned::ScheduleMode;
 use crate::tables::{CatalogScope, TableRef};
 use crate::text::printable;
 use crate::timespec::{TimeSpec, format_duration, parse_duration, parse_time};
@@ -272,6 +273,15 @@ peaka-wait --list-caches --project-id ID lists the project's caches"
             names.with_value("request_timeout", &args.request_timeout)
         ));
     }
+    // --schedule and --detection-delay (issue 10).
+    let schedule: ScheduleMode = choice(names, "schedule", &args.schedule)?;
+    let detection_delay = duration("detection_delay", &args.detection_delay)?;
+    if detection_delay < Duration::from_millis(100) || detection_delay > Duration::from_secs(3600) {
+        return Err(format!(
+            "{}: must be between 100ms and 1h, like 2s (the lag aimed at between a refresh finishing and the gate noticing)",
+            names.with_value("detection_delay", &args.detection_delay)
+        ));
+    }
     let execution: ExecutionFilter = choice(names, "execution", &args.execution)?;
     let trigger = match &args.trigger {
         Some(text) => Some(ExecutionKind::from(choice::<TriggerKind>(
@@ -353,6 +363,8 @@ give a --timeout long enough for the refresh, like 30m",
         max_interval,
         request_timeout,
         jitter: !no_jitter,
+        schedule,
+        detection_delay,
         log_format: choice::<Format>(names, "log_format", &args.log_format)?,
         log_level,
         output: choice::<Format>(names, "output", &args.output)?,

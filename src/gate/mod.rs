@@ -11,6 +11,7 @@
 mod cancel;
 mod messages;
 mod missed;
+mod planning;
 mod round;
 mod setup;
 mod signal;
@@ -20,6 +21,7 @@ mod tables;
 mod trigger;
 
 pub use cancel::CANCEL_BUDGET;
+pub use planning::{CacheForecast, FORECAST_HISTORY};
 pub use signal::shutdown_signal;
 
 use std::collections::{HashMap, HashSet};
@@ -33,6 +35,7 @@ use crate::api::{CacheStatus, Execution, ExecutionKind};
 use crate::client::{Client, Reply};
 use crate::decision::{Baseline, Criteria, Decision, ExecutionFilter, Motion, STARTING_GRACE};
 use crate::exit_codes::Outcome;
+use crate::planned::{Knobs, Planner, ScheduleMode};
 use crate::schedule::Schedule;
 use crate::timespec::{TimeSpec, millis};
 
@@ -114,6 +117,14 @@ pub struct Plan {
     pub timeout: Duration,
     /// The limit on one request.
     pub request_timeout: Duration,
+    /// `--schedule`: plan the polls from a forecast, or poll exponentially.
+    pub schedule: ScheduleMode,
+    /// `--detection-delay`: the lag aimed at around the expected end.
+    pub detection_delay: Duration,
+    /// `--max-interval`, which the planned schedule also heeds.
+    pub max_interval: Duration,
+    /// Whether the planned pauses are jittered (always, but in benchmarks).
+    pub jitter: bool,
 }
 
 impl Plan {
@@ -139,6 +150,12 @@ impl Plan {
             cancel_on_exit: false,
             timeout,
             request_timeout: Duration::from_secs(10),
+            // The library's default is the plain schedule, which sends no
+            // extra requests; the command line's default is adaptive.
+            schedule: ScheduleMode::Exponential,
+            detection_delay: Duration::from_secs(2),
+            max_interval: Duration::from_secs(30),
+            jitter: true,
         }
     }
 }
@@ -200,6 +217,8 @@ pub struct CacheReport {
     pub decision: Option<Decision>,
     /// The most recent error polling it, if any.
     pub last_error: Option<String>,
+    /// What was expected of its refresh (`--schedule adaptive`), if anything.
+    pub forecast: Option<Box<CacheForecast>>,
     /// `--cancel-on-exit`: what became of the cancel (`accepted`,
     /// `refused: …`, `failed: …`, `not sent: …`); `None` when none was due.
     pub cancel: Option<String>,
@@ -239,6 +258,16 @@ pub async fn run(
     stop: impl Future<Output = Outcome>,
 ) -> Report {
     let mut gate = Gate::new(plan, client);
+    if plan.schedule == ScheduleMode::Adaptive {
+        gate.planner = Some(Planner::new(
+            Knobs {
+                max_interval: plan.max_interval,
+                detection_delay: plan.detection_delay,
+                stall_timeout: plan.stall_timeout,
+            },
+            plan.jitter.then(fastrand::Rng::new),
+        ));
+    }
     tracing::info!(
         project_id = %plan.project_id,
         cache_ids = %gate.caches.iter().map(|c| c.cache_id.as_str()).collect::<Vec<_>>().join(","),
@@ -281,6 +310,8 @@ struct Watch {
     motion: Option<(Motion, Instant)>,
     /// What was last logged, to log only changes.
     last_logged: Option<u64>,
+    /// Its forecast (`--schedule adaptive`).
+    planning: planning::PlanningSlot,
     /// Since when the cache has been RUNNING with no running record.
     starting_since: Option<Instant>,
     /// At the first sight of the cache: the latest time any of its
@@ -311,6 +342,11 @@ struct Gate<'a> {
     started: Instant,
     deadline: Instant,
     last_change: Instant,
+    /// `--schedule adaptive`: the planned schedule; `None` for exponential.
+    planner: Option<Planner>,
+    /// Whether the last round brought the status of an awaited cache, so
+    /// that the planned pause applies (after errors, the exponential one does).
+    planned_round: bool,
 }
 
 impl<'a> Gate<'a> {
@@ -330,6 +366,8 @@ impl<'a> Gate<'a> {
             started,
             deadline: deadline(started, plan.timeout),
             last_change: started,
+            planner: None,
+            planned_round: false,
         };
         if let Caches::Listed(ids) = &plan.caches {
             gate.set_caches(ids.clone());
@@ -346,6 +384,7 @@ impl<'a> Gate<'a> {
                 status: None,
                 decision: None,
                 last_error: None,
+                forecast: None,
                 cancel: None,
             })
             .collect();

@@ -72,13 +72,13 @@ impl Gate<'_> {
         if self.check_once() || now >= self.deadline {
             return Err((Outcome::Timeout, timeout_message(self)));
         }
-        let sleep = pause(schedule.next_delay(), retry_after, self.deadline - now);
+        let sleep = pause(self.next_delay(schedule), retry_after, self.deadline - now);
         tracing::debug!(
             next_poll_ms = millis(sleep),
             "next attempt in {}",
             format_duration(sleep)
         );
-        tokio::time::sleep(sleep).await;
+        self.sleep_and_read(sleep).await;
         Ok(())
     }
 
@@ -101,8 +101,9 @@ impl Gate<'_> {
                 tracing::info!(
                     elapsed_ms = millis(self.started.elapsed()),
                     left_ms = millis(self.deadline.saturating_duration_since(now)),
-                    "{}",
-                    self.heartbeat_message()
+                    "{}{}",
+                    self.heartbeat_message(),
+                    self.eta_note()
                 );
             }
             if let Err(ended) = self
@@ -408,6 +409,9 @@ impl Gate<'_> {
         };
         cache.status = Some(status);
         cache.decision = Some(decision);
+        if ending.is_none() {
+            self.plan_ahead(i, server_now).await;
+        }
         ending
     }
 }

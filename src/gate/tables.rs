@@ -124,6 +124,7 @@ impl Gate<'_> {
                 decision: None,
                 last_error: None,
                 cancel: None,
+                forecast: None,
             });
             self.watches.push(Watch::default());
         }

@@ -1,0 +1,489 @@
+//! The forecast in the loop (`--schedule adaptive`): reads each awaited
+//! cache's execution history and settings once, when its first poll shows
+//! that the wait is not over; keeps its forecast up to date from every
+//! poll; hands the planner the window of the caches still awaited; and says
+//! what is expected (the start line, the heartbeat, the deadline warning,
+//! the summary's fields).
+//!
+//! A failed read is a warning: that cache then has no forecast, and the
+//! gate polls on the exponential schedule, exactly as without `adaptive`.
+
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+use serde_json::{Value, json};
+use tokio::time::Instant;
+
+use super::{CacheState, Gate};
+use crate::api::{Execution, ExecutionKind};
+use crate::forecast::{self, Basis, Current, Sample, Usual};
+use crate::planned::Window;
+use crate::schedule::Schedule;
+use crate::timespec::{format_duration, millis};
+
+/// Executions read for the forecast: a dozen past runs of each slot fit.
+pub const FORECAST_HISTORY: u32 = 50;
+
+/// What the gate expected of one cache's refresh, for the summary.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CacheForecast {
+    /// The slot forecast.
+    pub kind: ExecutionKind,
+    /// What its past runs say.
+    pub usual: Usual,
+    /// What the latest estimate rests on.
+    pub basis: Basis,
+    /// The expected end (the server's clock), when one was estimated.
+    pub expected: Option<Timestamp>,
+}
+
+impl CacheForecast {
+    /// The summary's `forecast` object.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "kind": self.kind.as_str(),
+            "basis": self.basis.as_str(),
+            "runs": self.usual.runs,
+            "spread": (self.usual.spread * 100.0).round() / 100.0,
+            "usualMs": millis(self.usual.median),
+        })
+    }
+
+    /// "usually takes 4m10s (last 12 runs, ±18%)".
+    pub fn usually(&self) -> String {
+        format!(
+            "usually takes {} (last {} runs, ±{:.0}%)",
+            format_duration(round_s(self.usual.median)),
+            self.usual.runs,
+            self.usual.spread * 100.0
+        )
+    }
+}
+
+/// A duration to the whole second, for reading.
+fn round_s(d: Duration) -> Duration {
+    Duration::from_secs(d.as_secs_f64().round() as u64)
+}
+
+/// A timestamp to the whole second, for reading.
+fn at_s(t: Timestamp) -> String {
+    t.round(jiff::Unit::Second).unwrap_or(t).to_string()
+}
+
+/// The loop's forecast memory of one cache.
+#[derive(Debug, Default)]
+pub(super) struct Planning {
+    /// Whether the history and settings were read (or tried).
+    read: bool,
+    /// Whether they are to be read in the coming pause.
+    due: bool,
+    /// The slot forecast.
+    kind: Option<ExecutionKind>,
+    /// Its past runs, newest first, as read.
+    history: Vec<Execution>,
+    /// Its schedule period, from the settings.
+    period: Option<Duration>,
+    /// What the history says.
+    usual: Option<Usual>,
+    /// The running execution's id and what was seen of it.
+    current: Option<(Option<String>, Current)>,
+    /// The window on the gate's clock.
+    window: Option<Window>,
+    /// Whether the expectation was logged, and the deadline checked.
+    announced: bool,
+}
+
+/// A cache's [`Planning`], allocated only once it is used: a gate over
+/// 10,000 caches that are already decided must not pay for 10,000 of them.
+#[derive(Debug, Default)]
+pub(super) struct PlanningSlot(Option<Box<Planning>>);
+
+/// What a slot that was never used reads as.
+static UNUSED: Planning = Planning {
+    read: false,
+    due: false,
+    kind: None,
+    history: Vec::new(),
+    period: None,
+    usual: None,
+    current: None,
+    window: None,
+    announced: false,
+};
+
+impl std::ops::Deref for PlanningSlot {
+    type Target = Planning;
+
+    fn deref(&self) -> &Planning {
+        self.0.as_deref().unwrap_or(&UNUSED)
+    }
+}
+
+impl std::ops::DerefMut for PlanningSlot {
+    fn deref_mut(&mut self) -> &mut Planning {
+        self.0.get_or_insert_with(Box::default)
+    }
+}
+
+impl Gate<'_> {
+    /// After a poll that left cache `i` waiting: updates its forecast and
+    /// re-plans the next pauses. Its history and settings are read once,
+    /// during the pause that follows its first such poll
+    /// ([`Gate::sleep_and_read`]).
+    pub(super) async fn plan_ahead(&mut self, i: usize, server_now: Timestamp) {
+        // Our clock read on the server's has millisecond resolution; the
+        // `Date` header only whole seconds.
+        let server_now = self.clock.on_server(Timestamp::now()).max(server_now);
+        if self.caches[i].state == CacheState::Waiting {
+            crate::progress::show(&self.progress_text(i, server_now));
+        }
+        if self.planner.is_none()
+            || self.check_once()
+            || self.caches[i].state != CacheState::Waiting
+        {
+            return;
+        }
+        self.planned_round = true;
+        if !self.watches[i].planning.read {
+            self.watches[i].planning.due = true;
+            return;
+        }
+        self.update_forecast(i, server_now);
+        self.replan();
+    }
+
+    fn replan(&mut self) {
+        let window = self.window_of_pending();
+        if let Some(planner) = self.planner.as_mut() {
+            planner.set_window(window);
+        }
+    }
+
+    /// Sleeps `pause`; when some cache's forecast reads are due, sends them
+    /// at a random moment of its first half (so that a fleet of gates
+    /// started together does not send them all at once), and the next poll
+    /// still comes when the pause ends: the reads change no poll's time.
+    pub(super) async fn sleep_and_read(&mut self, pause: Duration) {
+        let due: Vec<usize> = (0..self.caches.len())
+            .filter(|&i| self.watches[i].planning.due && !self.watches[i].planning.read)
+            .filter(|&i| self.caches[i].state == CacheState::Waiting)
+            .collect();
+        if due.is_empty() {
+            tokio::time::sleep(pause).await;
+            return;
+        }
+        let until = Instant::now() + pause;
+        let spread = self
+            .planner
+            .as_mut()
+            .map_or(Duration::ZERO, |p| p.read_jitter(pause.saturating_mul(5)));
+        tokio::time::sleep(spread).await;
+        for i in due {
+            self.read_for_forecast(i).await;
+            let server_now = self.clock.on_server(Timestamp::now());
+            self.update_forecast(i, server_now);
+        }
+        self.replan();
+        tokio::time::sleep_until(until).await;
+    }
+
+    /// The pause before the next round: the planned one after a round
+    /// that brought the status of an awaited cache, the exponential one
+    /// after a round of errors (and before the first poll, around the
+    /// trigger). A `Retry-After` stretches either ([`crate::schedule::pause`]).
+    pub(super) fn next_delay(&mut self, schedule: &mut Schedule) -> Duration {
+        let planned = std::mem::take(&mut self.planned_round);
+        let elapsed = self.started.elapsed();
+        match self.planner.as_mut() {
+            Some(planner) if planned => planner.next_delay(elapsed, schedule),
+            _ => schedule.next_delay(),
+        }
+    }
+
+    /// The slot awaited in cache `i`: the decision's focus, else the first
+    /// slot of the filter.
+    fn forecast_kind(&self, i: usize) -> ExecutionKind {
+        self.caches[i]
+            .decision
+            .as_ref()
+            .and_then(|d| d.focus)
+            .or_else(|| self.execution().slots().first().copied())
+            .unwrap_or(ExecutionKind::Incremental)
+    }
+
+    /// Reads the history and the settings of cache `i`, counting both.
+    async fn read_for_forecast(&mut self, i: usize) {
+        let cache_id = self.caches[i].cache_id.clone();
+        let kind = self.forecast_kind(i);
+        let project = self.plan.project_id.clone();
+        self.polls += 2;
+        let budget = self.budget();
+        let (history, settings) = futures_util::future::join(
+            self.client
+                .execution_history(&project, &cache_id, FORECAST_HISTORY, budget),
+            self.client.cache_settings(&project, &cache_id, budget),
+        )
+        .await;
+        let planning = &mut *self.watches[i].planning;
+        planning.read = true;
+        planning.kind = Some(kind);
+        match history {
+            Ok(reply) => planning.history = reply.value,
+            Err(err) => {
+                tracing::warn!(cache_id = %cache_id, "cache {cache_id}: cannot read the execution history for a forecast ({}); polling on the exponential schedule", err.message());
+            }
+        }
+        match settings {
+            Ok(reply) => planning.period = reply.value.period(kind),
+            Err(err) => {
+                tracing::warn!(cache_id = %cache_id, "cache {cache_id}: cannot read the cache's settings ({}); its schedule is not used for the forecast", err.message());
+            }
+        }
+        planning.usual = forecast::usual(&planning.history, kind);
+        if planning.usual.is_none() {
+            let past = planning
+                .history
+                .iter()
+                .filter(|e| {
+                    e.execution_mode
+                        .as_deref()
+                        .and_then(ExecutionKind::from_mode)
+                        == Some(kind)
+                })
+                .count();
+            tracing::info!(cache_id = %cache_id, kind = kind.as_str(), "cache {cache_id}: no forecast for its {} ({past} runs of it in the history; {} completed ones with a credible duration are needed); polling on the exponential schedule", kind.label(), forecast::MIN_RUNS);
+        }
+    }
+
+    /// Recomputes cache `i`'s forecast from its latest status.
+    fn update_forecast(&mut self, i: usize, server_now: Timestamp) {
+        let elapsed = self.started.elapsed();
+        let trigger = self.plan.trigger.is_some();
+        let Some(kind) = self.watches[i].planning.kind else {
+            return;
+        };
+        let execution = self.caches[i]
+            .status
+            .as_ref()
+            .and_then(|s| s.execution(kind))
+            .cloned();
+        let planning = &mut *self.watches[i].planning;
+        let Some(usual) = planning.usual else {
+            planning.window = None;
+            return;
+        };
+        let running = execution.as_ref().filter(|e| !e.is_terminal());
+        let (window, expected, basis) = match running
+            .map(|e| (e.id.clone(), e.created_at, e.records()))
+        {
+            // Running, but without a start: nothing to measure from.
+            Some((_, None, _)) => (None, None, Basis::History),
+            Some((id, Some(started), records)) => {
+                let sample = records.map(|records| Sample {
+                    at: server_now,
+                    records,
+                });
+                let current = match planning.current.take() {
+                    Some((seen, mut current)) if seen == id => {
+                        current.first = current.first.or(sample);
+                        current.last = sample.or(current.last);
+                        current
+                    }
+                    _ => Current {
+                        started,
+                        first: sample,
+                        last: sample,
+                    },
+                };
+                planning.current = Some((id, current));
+                let f = forecast::forecast(&usual, &current, server_now);
+                (
+                    Some(Window::of(&f, server_now, elapsed)),
+                    Some(f.expected),
+                    f.basis,
+                )
+            }
+            // Waiting for a run that has not started: on a schedule, it
+            // starts one period after the last one (a triggered run starts
+            // at once, not on the schedule).
+            None if !trigger => {
+                match forecast::next_start(&planning.history, kind, planning.period, server_now) {
+                    Some(start) => (
+                        Some(Window::scheduled(start, &usual, server_now, elapsed)),
+                        start
+                            .checked_add(SignedDuration::try_from(usual.median).unwrap_or_default())
+                            .ok(),
+                        Basis::History,
+                    ),
+                    None => (None, None, Basis::History),
+                }
+            }
+            None => (None, None, Basis::History),
+        };
+        planning.window = window;
+        self.caches[i].forecast = Some(Box::new(CacheForecast {
+            kind,
+            usual,
+            basis,
+            expected,
+        }));
+        if !self.watches[i].planning.announced && expected.is_some() {
+            self.watches[i].planning.announced = true;
+            self.announce(i, server_now);
+        }
+    }
+
+    /// The start line of the forecast, and the warning when the deadline
+    /// falls before the expected end.
+    fn announce(&self, i: usize, server_now: Timestamp) {
+        let cache = &self.caches[i];
+        let Some(f) = &cache.forecast else {
+            return;
+        };
+        let Some(expected) = f.expected else {
+            return;
+        };
+        let cache_id = &cache.cache_id;
+        let starts = self.watches[i]
+            .planning
+            .window
+            .and_then(|w| w.starts)
+            .map(|s| s.saturating_sub(self.started.elapsed()))
+            .filter(|wait| *wait >= Duration::from_secs(1))
+            .map(|wait| {
+                format!(
+                    "the next scheduled one starts in about {}; ",
+                    format_duration(round_s(wait))
+                )
+            })
+            .unwrap_or_default();
+        tracing::info!(
+            cache_id = %cache_id,
+            kind = f.kind.as_str(),
+            expected_finish_at = %at_s(expected),
+            usual_ms = millis(f.usual.median),
+            runs = f.usual.runs,
+            basis = f.basis.as_str(),
+            "cache {cache_id}: its {} {}; {starts}expected at {}",
+            f.kind.label(),
+            f.usually(),
+            at_s(expected)
+        );
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        let deadline = server_now
+            .checked_add(SignedDuration::try_from(left).unwrap_or_default())
+            .unwrap_or(server_now);
+        if expected > deadline {
+            tracing::warn!(
+                cache_id = %cache_id,
+                expected_finish_at = %at_s(expected),
+                "cache {cache_id}: this {} usually needs {}; --timeout {} will likely expire (expected at {}, {} after the deadline)",
+                f.kind.label(),
+                format_duration(round_s(f.usual.median)),
+                format_duration(self.plan.timeout),
+                at_s(expected),
+                format_duration(round_s(
+                    expected.duration_since(deadline).unsigned_abs()
+                ))
+            );
+        }
+    }
+
+    /// The window covering every cache still awaited: none unless each has
+    /// one (one cache polled blind keeps the exponential schedule).
+    fn window_of_pending(&self) -> Option<Window> {
+        let mut merged: Option<Window> = None;
+        for (cache, watch) in self.caches.iter().zip(&self.watches) {
+            if cache.state != CacheState::Waiting {
+                continue;
+            }
+            let w = watch.planning.window?;
+            merged = Some(match merged {
+                None => w,
+                Some(m) => Window {
+                    starts: m.starts.zip(w.starts).map(|(a, b)| a.min(b)),
+                    early: m.early.min(w.early),
+                    expected: m.expected.max(w.expected),
+                    late: m.late.max(w.late),
+                    usual: m.usual.min(w.usual),
+                },
+            });
+        }
+        merged
+    }
+
+    /// The live progress line of cache `i`: records (and the share of the
+    /// last run's count), elapsed, and the expected end.
+    fn progress_text(&self, i: usize, server_now: Timestamp) -> String {
+        let cache = &self.caches[i];
+        let planning = &self.watches[i].planning;
+        let kind = planning.kind.unwrap_or_else(|| self.forecast_kind(i));
+        let execution = cache.status.as_ref().and_then(|s| s.execution(kind));
+        let mut text = format!("cache {}: {}", cache.cache_id, kind.label());
+        if let Some(records) = execution.and_then(Execution::records) {
+            text.push_str(&format!(", {records} records"));
+            let last = planning
+                .history
+                .iter()
+                .filter(|e| {
+                    e.execution_mode
+                        .as_deref()
+                        .and_then(ExecutionKind::from_mode)
+                        == Some(kind)
+                        && e.status == Some(crate::api::Status::Completed)
+                        && e.id != execution.and_then(|x| x.id.clone())
+                })
+                .find_map(Execution::records)
+                .filter(|n| *n > 0);
+            if let Some(last) = last {
+                text.push_str(&format!(
+                    " ({:.0}% of the last run's)",
+                    records as f64 * 100.0 / last as f64
+                ));
+            }
+        }
+        text.push_str(&format!(
+            ", {} elapsed",
+            format_duration(round_s(self.started.elapsed()))
+        ));
+        if let Some(expected) = cache.forecast.as_ref().and_then(|f| f.expected) {
+            let left = expected.duration_since(server_now);
+            let eta = if left.is_positive() {
+                format!("in {}", format_duration(round_s(left.unsigned_abs())))
+            } else {
+                "overdue".to_owned()
+            };
+            text.push_str(&format!(", expected at {} ({eta})", at_s(expected)));
+        }
+        text
+    }
+
+    /// For the heartbeat (which already says the time elapsed and left):
+    /// the records so far and the expected end of each awaited cache with
+    /// a forecast.
+    pub(super) fn eta_note(&self) -> String {
+        let notes: Vec<String> = self
+            .caches
+            .iter()
+            .filter(|c| c.state == CacheState::Waiting)
+            .filter_map(|c| {
+                let f = c.forecast.as_ref()?;
+                let records = c
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.execution(f.kind))
+                    .and_then(Execution::records)
+                    .map(|n| format!("{n} records, "))
+                    .unwrap_or_default();
+                let expected = f.expected.map_or("no expected end".to_owned(), |t| {
+                    format!("expected at {}", at_s(t))
+                });
+                Some(format!("cache {}: {records}{expected}", c.cache_id))
+            })
+            .collect();
+        if notes.is_empty() {
+            return String::new();
+        }
+        format!(" [{}]", notes.join("; "))
+    }
+}

@@ -1,0 +1,407 @@
+//! The planned schedule (`--schedule adaptive`): when the next poll
+//! happens, given what the forecast says about the awaited run's end.
+//!
+//! A pure function of (the forecast's window, the time elapsed since the
+//! gate started, the random generator's state), so that the benchmark's
+//! simulation drives exactly this code in virtual time. Without a window it
+//! *is* today's exponential [`Schedule`] (same delays, same jitter); with
+//! one it polls sparsely until the window's early bound (often enough that
+//! a run that fails early is still caught within one sparse step), densely
+//! through the window, and exponentially again after its late bound.
+
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+
+use crate::forecast::Forecast;
+use crate::schedule::Schedule;
+
+/// `--schedule`: how the pauses between polls are chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ScheduleMode {
+    /// Plan the polls from the cache's history and settings: sparse while
+    /// the refresh cannot be near its end, dense around its expected end.
+    Adaptive,
+    /// Exponential from --initial-interval up to --max-interval, as before.
+    Exponential,
+}
+
+impl ScheduleMode {
+    /// The name as written on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScheduleMode::Adaptive => "adaptive",
+            ScheduleMode::Exponential => "exponential",
+        }
+    }
+}
+
+/// The forecast, moved onto the gate's own clock: times are offsets from
+/// the gate's start, so no wall clock is needed to plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    /// When the awaited run is expected to start (a scheduled run not yet
+    /// begun); `None` when it is already running.
+    pub starts: Option<Duration>,
+    /// The early bound of its end.
+    pub early: Duration,
+    /// Its most likely end.
+    pub expected: Duration,
+    /// The late bound of its end.
+    pub late: Duration,
+    /// How long such a run usually takes (sets the sparse step).
+    pub usual: Duration,
+}
+
+impl Window {
+    /// The window of `forecast`, with `server_now` (the server's clock at
+    /// the latest reply) read as `elapsed` on the gate's clock.
+    pub fn of(forecast: &Forecast, server_now: Timestamp, elapsed: Duration) -> Window {
+        let at = |t: Timestamp| offset(elapsed, t.duration_since(server_now));
+        Window {
+            starts: None,
+            early: at(forecast.early),
+            expected: at(forecast.expected),
+            late: at(forecast.late),
+            usual: forecast.usual.median,
+        }
+    }
+
+    /// The window of a run expected to start at `start` and to take the
+    /// usual durations (`shortest`, `median`, `longest`).
+    pub fn scheduled(
+        start: Timestamp,
+        usual: &crate::forecast::Usual,
+        server_now: Timestamp,
+        elapsed: Duration,
+    ) -> Window {
+        let starts = offset(elapsed, start.duration_since(server_now));
+        Window {
+            starts: Some(starts),
+            early: starts + usual.shortest,
+            expected: starts + usual.median,
+            late: starts + usual.longest,
+            usual: usual.median,
+        }
+    }
+}
+
+/// `elapsed + delta`, never below zero.
+fn offset(elapsed: Duration, delta: SignedDuration) -> Duration {
+    let magnitude = delta.unsigned_abs();
+    if delta.is_negative() {
+        elapsed.saturating_sub(magnitude)
+    } else {
+        elapsed.saturating_add(magnitude)
+    }
+}
+
+/// The longest random wait before the forecast's reads.
+pub const MAX_READ_JITTER: Duration = Duration::from_secs(1);
+
+/// Where in the plan a moment falls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// No forecast: the exponential schedule.
+    Blind,
+    /// Waiting for a scheduled run to start.
+    BeforeStart,
+    /// Before the early bound: sparse polls.
+    Sparse,
+    /// Between the bounds: dense polls.
+    Dense,
+    /// Past the late bound: the exponential schedule again.
+    Overdue,
+}
+
+/// The knobs of the planned schedule, from the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Knobs {
+    /// `--max-interval`: the floor of the sparse step, the ceiling of the dense one.
+    pub max_interval: Duration,
+    /// `--detection-delay`: the dense step is twice this.
+    pub detection_delay: Duration,
+    /// `--stall-timeout`: no pause is longer than half of it.
+    pub stall_timeout: Option<Duration>,
+}
+
+/// The planned schedule: the exponential one (kept by the caller, so that
+/// without a window nothing changes), reshaped by a window when there is one.
+#[derive(Debug, Clone)]
+pub struct Planner {
+    knobs: Knobs,
+    window: Option<Window>,
+    /// `None` turns jitter off, as for the exponential schedule.
+    rng: Option<fastrand::Rng>,
+}
+
+impl Planner {
+    /// A planner jittered with `rng` (`None`: no jitter).
+    pub fn new(knobs: Knobs, rng: Option<fastrand::Rng>) -> Planner {
+        Planner {
+            knobs,
+            window: None,
+            rng,
+        }
+    }
+
+    /// Sets (or clears) the forecast's window; may change at every poll.
+    pub fn set_window(&mut self, window: Option<Window>) {
+        self.window = window;
+    }
+
+    /// The current window.
+    pub fn window(&self) -> Option<&Window> {
+        self.window.as_ref()
+    }
+
+    /// A random wait before the forecast's reads (at most
+    /// [`MAX_READ_JITTER`], and a tenth of `budget`): a fleet of gates
+    /// started together would otherwise all send them in the same instant.
+    /// Zero without jitter.
+    pub fn read_jitter(&mut self, budget: Duration) -> Duration {
+        match self.rng.as_mut() {
+            Some(rng) => MAX_READ_JITTER.min(budget / 10).mul_f64(rng.f64()),
+            None => Duration::ZERO,
+        }
+    }
+
+    /// The step between sparse polls: max(`--max-interval`, a tenth of the
+    /// usual duration), and at most half of `--stall-timeout`.
+    pub fn sparse_step(&self, usual: Duration) -> Duration {
+        self.cap(self.knobs.max_interval.max(usual / 10))
+    }
+
+    /// The step between dense polls: twice `--detection-delay`, but never
+    /// longer than `--max-interval`.
+    pub fn dense_step(&self) -> Duration {
+        self.cap(
+            self.knobs
+                .detection_delay
+                .saturating_mul(2)
+                .min(self.knobs.max_interval),
+        )
+    }
+
+    fn cap(&self, step: Duration) -> Duration {
+        match self.knobs.stall_timeout {
+            Some(stall) => step.min(stall / 2).max(Duration::from_millis(1)),
+            None => step,
+        }
+    }
+
+    /// Where `elapsed` falls in the plan.
+    pub fn phase(&self, elapsed: Duration) -> Phase {
+        match &self.window {
+            None => Phase::Blind,
+            Some(w) if w.starts.is_some_and(|s| elapsed < s) => Phase::BeforeStart,
+            Some(w) if elapsed < w.early => Phase::Sparse,
+            Some(w) if elapsed < w.late => Phase::Dense,
+            Some(_) => Phase::Overdue,
+        }
+    }
+
+    /// The pause before the next poll, `elapsed` after the gate started:
+    /// `exponential`'s next one without a window or past its late bound.
+    /// The caller still cuts it at the deadline and stretches it to a
+    /// `Retry-After` ([`crate::schedule::pause`]).
+    pub fn next_delay(&mut self, elapsed: Duration, exponential: &mut Schedule) -> Duration {
+        let Some(window) = self.window else {
+            return exponential.next_delay();
+        };
+        let dense = self.dense_step();
+        match self.phase(elapsed) {
+            Phase::Blind | Phase::Overdue => exponential.next_delay(),
+            Phase::BeforeStart => {
+                // Nothing can end (or fail) before the run starts: sleep
+                // until one dense step after its expected start.
+                let until = window.starts.unwrap_or(elapsed) + dense;
+                self.cap(until.saturating_sub(elapsed)).max(dense)
+            }
+            Phase::Sparse => {
+                let to_early = window.early.saturating_sub(elapsed);
+                if to_early <= dense {
+                    return self.around(dense);
+                }
+                // Not later than a random moment of the first dense step:
+                // gates waiting for the same cache share its window, and
+                // must not all poll in the instant it opens.
+                let first_dense = to_early + self.fraction(dense);
+                self.jittered(self.sparse_step(window.usual))
+                    .min(first_dense)
+            }
+            Phase::Dense => self.around(dense),
+        }
+    }
+
+    /// A point within 65%–115% of `step`, at most `--max-interval`: an end
+    /// falling at a random moment lands more often in a long gap than in a
+    /// short one, so gaps of 0.9 × `step` on average make its median
+    /// detection delay about `step` / 2, the `--detection-delay` asked for.
+    fn around(&mut self, step: Duration) -> Duration {
+        match self.rng.as_mut() {
+            Some(rng) => step
+                .mul_f64(0.65 + 0.5 * rng.f64())
+                .min(self.knobs.max_interval),
+            None => step,
+        }
+    }
+
+    /// A random part of `step` (none without jitter).
+    fn fraction(&mut self, step: Duration) -> Duration {
+        match self.rng.as_mut() {
+            Some(rng) => step.mul_f64(rng.f64()),
+            None => Duration::ZERO,
+        }
+    }
+
+    /// A point in the upper half of `step`, like the exponential schedule.
+    fn jittered(&mut self, step: Duration) -> Duration {
+        match self.rng.as_mut() {
+            Some(rng) => {
+                let half = step / 2;
+                half + half.mul_f64(rng.f64())
+            }
+            None => step,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: fn(u64) -> Duration = Duration::from_secs;
+
+    fn knobs() -> Knobs {
+        Knobs {
+            max_interval: S(30),
+            detection_delay: S(2),
+            stall_timeout: None,
+        }
+    }
+
+    fn planner(seed: u64) -> (Planner, Schedule) {
+        (
+            Planner::new(knobs(), Some(fastrand::Rng::with_seed(seed + 1))),
+            Schedule::with_rng(S(1), S(30), fastrand::Rng::with_seed(seed)),
+        )
+    }
+
+    fn ten_minutes() -> Window {
+        Window {
+            starts: None,
+            early: S(540),
+            expected: S(600),
+            late: S(660),
+            usual: S(600),
+        }
+    }
+
+    #[test]
+    fn without_a_window_it_is_the_exponential_schedule() {
+        let (mut planned, mut schedule) = planner(7);
+        let mut exponential = Schedule::with_rng(S(1), S(30), fastrand::Rng::with_seed(7));
+        for i in 0..20 {
+            assert_eq!(
+                planned.next_delay(S(i * 10), &mut schedule),
+                exponential.next_delay()
+            );
+        }
+    }
+
+    #[test]
+    fn sparse_then_dense_then_exponential() {
+        let (mut p, mut schedule) = planner(3);
+        p.set_window(Some(ten_minutes()));
+        // (elapsed, phase, lowest, highest pause)
+        let table = [
+            (0, Phase::Sparse, 30, 60),   // max(30 s, 10% of 10 min) = 60 s, jittered
+            (500, Phase::Sparse, 30, 44), // cut within the first dense step
+            (537, Phase::Sparse, 2, 5),   // close to it: a dense step
+            (540, Phase::Dense, 2, 5),    // every ~2 × detection delay
+            (659, Phase::Dense, 2, 5),
+            (660, Phase::Overdue, 0, 1), // the exponential schedule, from its start
+        ];
+        for (elapsed, phase, low, high) in table {
+            assert_eq!(p.phase(S(elapsed)), phase, "{elapsed}");
+            let delay = p.next_delay(S(elapsed), &mut schedule);
+            assert!(delay >= S(low) && delay <= S(high), "{elapsed}s: {delay:?}");
+        }
+    }
+
+    #[test]
+    fn the_sparse_step_honours_max_interval_and_the_stall_timeout() {
+        let (mut p, _) = planner(1);
+        assert_eq!(p.sparse_step(S(600)), S(60));
+        assert_eq!(p.sparse_step(S(60)), S(30));
+        p.knobs.stall_timeout = Some(S(40));
+        assert_eq!(p.sparse_step(S(600)), S(20));
+        p.knobs.max_interval = S(1);
+        assert_eq!(
+            p.dense_step(),
+            S(1),
+            "never sparser than --max-interval when dense"
+        );
+    }
+
+    #[test]
+    fn the_reads_are_spread_but_bounded() {
+        let (mut p, _) = planner(9);
+        let waits: Vec<Duration> = (0..200).map(|_| p.read_jitter(S(1800))).collect();
+        assert!(waits.iter().all(|w| *w <= MAX_READ_JITTER));
+        assert!(
+            waits.iter().any(|w| *w > Duration::from_millis(800)),
+            "not spread"
+        );
+        assert!(
+            waits.iter().any(|w| *w < Duration::from_millis(200)),
+            "not spread"
+        );
+        assert!((0..50).all(|_| p.read_jitter(S(2)) <= Duration::from_millis(200)));
+        let mut plain = Planner::new(knobs(), None);
+        assert_eq!(plain.read_jitter(S(1800)), Duration::ZERO);
+    }
+
+    #[test]
+    fn before_a_scheduled_start_it_sleeps_until_just_after_it() {
+        let (mut p, mut schedule) = planner(5);
+        let mut w = ten_minutes();
+        w.starts = Some(S(300));
+        w.early += S(300);
+        w.late += S(300);
+        p.set_window(Some(w));
+        assert_eq!(p.phase(S(10)), Phase::BeforeStart);
+        assert_eq!(p.next_delay(S(10), &mut schedule), S(294));
+        assert_eq!(p.phase(S(304)), Phase::Sparse);
+    }
+
+    #[test]
+    fn windows_from_server_time() {
+        let usual = crate::forecast::Usual {
+            median: S(100),
+            shortest: S(80),
+            longest: S(120),
+            spread: 0.2,
+            runs: 12,
+            records: None,
+        };
+        let t0: Timestamp = "2026-11-25T10:00:00Z".parse().unwrap();
+        let forecast = crate::forecast::forecast(
+            &usual,
+            &crate::forecast::Current {
+                started: t0,
+                first: None,
+                last: None,
+            },
+            t0,
+        );
+        // The server says 10:00:30 when the gate is 5 s in: the run started 25 s before the gate.
+        let now = t0 + SignedDuration::from_secs(30);
+        let w = Window::of(&forecast, now, S(5));
+        assert_eq!((w.early, w.expected, w.late), (S(55), S(75), S(95)));
+        let w = Window::scheduled(t0 + SignedDuration::from_secs(60), &usual, now, S(5));
+        assert_eq!(w.starts, Some(S(35)));
+        assert_eq!((w.early, w.late), (S(115), S(155)));
+    }
+}

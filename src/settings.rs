@@ -1,0 +1,158 @@
+//! A cache's settings (`GET …/cache/{cacheId}`, "Get Cache Settings"), as
+//! far as the forecast needs them: each slot's schedule.
+//!
+//! Decoded leniently, like [`crate::api`]: the reply is data from outside,
+//! so an unknown schedule type, a missing or odd expression, or a period
+//! outside [`MIN_PERIOD`]..=[`MAX_PERIOD`] all mean "no usable schedule"
+//! rather than an error. Only a body that is not a JSON object is an error.
+
+use std::time::Duration;
+
+use jiff::{Span, SpanTotal, Unit};
+use serde_json::Value;
+
+use crate::api::ExecutionKind;
+
+/// A schedule period below this is not believed (and would not help).
+pub const MIN_PERIOD: Duration = Duration::from_secs(60);
+
+/// A schedule period above this is not believed (history is kept 14 days).
+pub const MAX_PERIOD: Duration = Duration::from_secs(31 * 24 * 3600);
+
+/// Each slot's schedule period; `None` for `NONE`, an unknown type, or a
+/// period that cannot be read or is out of bounds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheSettings {
+    /// `incrementalCacheSchedule`, when `BASIC`.
+    pub incremental: Option<Duration>,
+    /// `fullRefreshCacheSchedule`, when `BASIC`.
+    pub full: Option<Duration>,
+}
+
+impl CacheSettings {
+    /// The period of one slot's schedule.
+    pub fn period(&self, kind: ExecutionKind) -> Option<Duration> {
+        match kind {
+            ExecutionKind::Incremental => self.incremental,
+            ExecutionKind::Full => self.full,
+        }
+    }
+}
+
+// Only periods are kept, no text from the server: nothing to scrub of the key.
+impl crate::secret::Scrub for CacheSettings {
+    fn scrub(&mut self, _: &crate::secret::Scrubber) {}
+}
+
+/// Decodes the settings reply.
+pub fn decode_settings(body: &[u8]) -> Result<CacheSettings, String> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|err| format!("the reply is not valid JSON ({err})"))?;
+    if !value.is_object() {
+        return Err("the reply is JSON but not a cache's settings".into());
+    }
+    Ok(CacheSettings {
+        incremental: schedule(value.get("incrementalCacheSchedule")),
+        full: schedule(value.get("fullRefreshCacheSchedule")),
+    })
+}
+
+/// `{type: BASIC, expression: "PT15M"}` → 15 minutes; anything else → `None`.
+fn schedule(value: Option<&Value>) -> Option<Duration> {
+    let value = value?;
+    let kind = value.get("type")?.as_str()?;
+    if !kind.trim().eq_ignore_ascii_case("BASIC") {
+        return None;
+    }
+    parse_period(value.get("expression")?.as_str()?)
+}
+
+/// An ISO-8601 period (`PT15M`, `PT10H`, `P2D`), days taken as 24 hours,
+/// within the believed bounds. Months and years have no fixed length and
+/// are refused.
+pub fn parse_period(text: &str) -> Option<Duration> {
+    // A schedule expression is a few characters; a long one is not a period.
+    let text = text.trim();
+    // jiff also reads its friendly format ("15 minutes"); the spec
+    // promises ISO 8601, so anything else is not a schedule we know.
+    if text.len() > 64 || !text.starts_with(['P', 'p']) {
+        return None;
+    }
+    let span: Span = text.parse().ok()?;
+    let seconds = span
+        .total(SpanTotal::from(Unit::Second).days_are_24_hours())
+        .ok()?;
+    if !seconds.is_finite() || seconds <= 0.0 {
+        return None;
+    }
+    let period = Duration::try_from_secs_f64(seconds).ok()?;
+    (MIN_PERIOD..=MAX_PERIOD)
+        .contains(&period)
+        .then_some(period)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const M: fn(u64) -> Duration = |m| Duration::from_secs(60 * m);
+
+    #[test]
+    fn periods_within_bounds() {
+        let table = [
+            ("PT15M", Some(M(15))),
+            ("PT10H", Some(M(600))),
+            ("P2D", Some(M(2 * 24 * 60))),
+            ("pt1h30m", Some(M(90))),
+            ("PT1M", Some(M(1))),
+            ("PT59S", None),
+            ("PT0S", None),
+            ("-PT15M", None),
+            ("P32D", None),
+            ("P1M", None),
+            ("P1Y", None),
+            ("15 minutes", None),
+            ("", None),
+        ];
+        for (text, want) in table {
+            assert_eq!(parse_period(text), want, "{text}");
+        }
+    }
+
+    #[test]
+    fn settings_of_every_shape() {
+        let table: [(&[u8], Result<CacheSettings, ()>); 6] = [
+            (
+                br#"{"catalogId":"c","incrementalCacheSchedule":{"type":"BASIC","expression":"PT15M"},
+                    "fullRefreshCacheSchedule":{"type":"NONE"}}"#,
+                Ok(CacheSettings { incremental: Some(M(15)), full: None }),
+            ),
+            (
+                br#"{"incrementalCacheSchedule":null,"fullRefreshCacheSchedule":{"type":"BASIC","expression":"P1D"}}"#,
+                Ok(CacheSettings { incremental: None, full: Some(M(1440)) }),
+            ),
+            (
+                br#"{"incrementalCacheSchedule":{"type":"CRON","expression":"0 * * * *"},
+                    "fullRefreshCacheSchedule":{"type":"BASIC","expression":42}}"#,
+                Ok(CacheSettings::default()),
+            ),
+            (b"{}", Ok(CacheSettings::default())),
+            (b"[]", Err(())),
+            (b"<html>", Err(())),
+        ];
+        for (body, want) in table {
+            assert_eq!(
+                decode_settings(body).map_err(|_| ()),
+                want,
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        let settings = decode_settings(
+            br#"{"fullRefreshCacheSchedule":{"type":"basic","expression":"PT2H"}}"#,
+        )
+        .unwrap();
+        assert_eq!(settings.period(ExecutionKind::Full), Some(M(120)));
+        assert_eq!(settings.period(ExecutionKind::Incremental), None);
+    }
+}
