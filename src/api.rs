@@ -479,7 +479,8 @@ fn lenient_stamp<'de, D: Deserializer<'de>>(d: D) -> Result<Stamp, D::Error> {
     })
 }
 
-/// Reads a server's timestamp; see [`lenient_stamp`].
+/// Reads a server's timestamp: RFC 3339 in any form, or the zone-less form read
+/// as UTC.
 pub fn parse_timestamp(text: &str) -> Option<Timestamp> {
     if let Ok(at) = text.parse::<Timestamp>() {
         return Some(at);
