@@ -184,6 +184,30 @@ pub fn completed_with(created: Value, updated: Value, finished: Value) -> Value 
     cache("c", "COMPLETED", e, Value::Null)
 }
 
+/// `args` at `--log-level trace` in both log formats and both output
+/// formats, with a 2 s timeout: the four runs a rule about output must
+/// hold in. The format flags are the 3rd to 6th words from the end.
+pub fn every_format<'a>(args: &[&'a str]) -> Vec<Vec<&'a str>> {
+    let mut variants = Vec::new();
+    for log_format in ["text", "json"] {
+        for output in ["text", "json"] {
+            let mut v = args.to_vec();
+            v.extend([
+                "--log-level",
+                "trace",
+                "--log-format",
+                log_format,
+                "--output",
+                output,
+                "--timeout",
+                "2s",
+            ]);
+            variants.push(v);
+        }
+    }
+    variants
+}
+
 /// Cache `c` whose incremental slot moves from `e1` (running, the first
 /// reply) to `e2` (running) between two polls, so the gate reads the
 /// execution history, which answers `history`.

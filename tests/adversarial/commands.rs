@@ -142,23 +142,7 @@ fn violations(ran: &Ran) -> Vec<String> {
 /// Runs in both log formats and both output formats; every run must end
 /// with `code` and break none of the rules.
 fn assert_inert(serve: &(dyn Fn() -> String + Sync), args: &[&str], code: u8) {
-    let mut variants = Vec::new();
-    for log_format in ["text", "json"] {
-        for output in ["text", "json"] {
-            let mut v = args.to_vec();
-            v.extend([
-                "--log-level",
-                "trace",
-                "--log-format",
-                log_format,
-                "--output",
-                output,
-                "--timeout",
-                "2s",
-            ]);
-            variants.push(v);
-        }
-    }
+    let variants = every_format(args);
     let mut failures = Vec::new();
     for (args, ran) in variants.iter().zip(run_all(serve, &variants)) {
         let what = args[args.len() - 6..args.len() - 2].join(" ");

@@ -88,23 +88,7 @@ fn assert_key_never_leaks(
     code: u8,
     words: &[&[&str]],
 ) {
-    let mut variants = Vec::new();
-    for log_format in ["text", "json"] {
-        for output in ["text", "json"] {
-            let mut v = args.to_vec();
-            v.extend([
-                "--log-level",
-                "trace",
-                "--log-format",
-                log_format,
-                "--output",
-                output,
-                "--timeout",
-                "2s",
-            ]);
-            variants.push(v);
-        }
-    }
+    let variants = every_format(args);
     let mut failures = Vec::new();
     for (args, ran) in variants.iter().zip(run_all(serve, &variants)) {
         let what = args[args.len() - 6..args.len() - 2].join(" ");
@@ -170,33 +154,11 @@ fn the_key_as_an_execution_id() {
 fn the_key_in_a_history_entry() {
     // The slot moves from e1 (running) to e2: the history tells how e1's
     // successor in between ended, and it carries the key.
-    let base = || {
-        serve(vec![
-            route(
-                "GET",
-                STATUS_C,
-                Box::new(|n| {
-                    let (id, created) = if n == 0 { ("e1", -300) } else { ("e2", -30) };
-                    ok(&cache(
-                        "c",
-                        "RUNNING",
-                        execution(id, "RUNNING", created, None),
-                        Value::Null,
-                    ))
-                }),
-            ),
-            route(
-                "GET",
-                "/api/v1/data/projects/p/cache/c/executionHistory",
-                Box::new(|_| {
-                    let mut entry = execution("x", "FAILED", -200, Some(-100));
-                    entry["id"] = json!(hostile());
-                    entry["error"] = json!({"message": hostile()});
-                    ok(&json!([execution("e2", "RUNNING", -30, None), entry]))
-                }),
-            ),
-        ])
-    };
+    let mut entry = execution("x", "FAILED", -200, Some(-100));
+    entry["id"] = json!(hostile());
+    entry["error"] = json!({"message": hostile()});
+    let history = ok(&json!([execution("e2", "RUNNING", -30, None), entry]));
+    let base = || slot_moves(history.clone());
     assert_key_never_leaks(&base, &["--cache-id", "c"], 1, &[&["cache c"], &["failed"]]);
 }
 
