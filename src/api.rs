@@ -225,6 +225,14 @@ impl From<Option<Timestamp>> for Stamp {
 }
 
 impl Execution {
+    /// The slot a history entry belongs to, from its `executionMode`;
+    /// `None` when the mode is absent or names neither kind.
+    pub fn kind(&self) -> Option<ExecutionKind> {
+        self.execution_mode
+            .as_deref()
+            .and_then(ExecutionKind::from_mode)
+    }
+
     /// Whether the execution has reached a state it will never leave.
     pub fn is_terminal(&self) -> bool {
         self.status.as_ref().is_some_and(Status::is_terminal)

@@ -119,13 +119,7 @@ pub struct Forecast {
 pub fn usual(history: &[Execution], kind: ExecutionKind) -> Option<Usual> {
     let runs: Vec<(Duration, Option<i64>)> = history
         .iter()
-        .filter(|e| {
-            e.execution_mode
-                .as_deref()
-                .and_then(ExecutionKind::from_mode)
-                == Some(kind)
-                && e.status == Some(Status::Completed)
-        })
+        .filter(|e| e.kind() == Some(kind) && e.status == Some(Status::Completed))
         .filter_map(|e| {
             let took = e.finished_at.at()?.duration_since(e.created_at?);
             let took = Duration::try_from(took).ok()?;
@@ -247,12 +241,7 @@ pub fn next_start(
     }
     let last = history
         .iter()
-        .filter(|e| {
-            e.execution_mode
-                .as_deref()
-                .and_then(ExecutionKind::from_mode)
-                == Some(kind)
-        })
+        .filter(|e| e.kind() == Some(kind))
         .filter_map(|e| e.created_at)
         .max()?;
     let next = last.checked_add(period).ok()?;

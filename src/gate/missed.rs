@@ -5,7 +5,7 @@
 use jiff::Timestamp;
 
 use super::{FUTURE_TOLERANCE, Gate, HISTORY_LIMIT};
-use crate::api::{CacheStatus, Execution, ExecutionKind};
+use crate::api::{CacheStatus, Execution};
 use crate::decision::ExecutionFilter;
 
 /// The last record seen in a slot.
@@ -71,7 +71,7 @@ impl Gate<'_> {
                             .value
                             .into_iter()
                             .filter(|e| e.id.is_some() && e.id != current_id)
-                            .filter(|e| match e.execution_mode.as_deref().and_then(ExecutionKind::from_mode) {
+                            .filter(|e| match e.kind() {
                                 Some(mode) => mode == kind,
                                 // Without a mode, only the record we watched is surely of this slot.
                                 None => e.id == prev.id,

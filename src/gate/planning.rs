@@ -244,12 +244,7 @@ impl Gate<'_> {
             let past = planning
                 .history
                 .iter()
-                .filter(|e| {
-                    e.execution_mode
-                        .as_deref()
-                        .and_then(ExecutionKind::from_mode)
-                        == Some(kind)
-                })
+                .filter(|e| e.kind() == Some(kind))
                 .count();
             tracing::info!(cache_id = %cache_id, kind = kind.as_str(), "cache {cache_id}: no forecast for its {} ({past} runs of it in the history; {} completed ones with a credible duration are needed); polling on the exponential schedule", kind.label(), forecast::MIN_RUNS);
         }
@@ -426,10 +421,7 @@ impl Gate<'_> {
                 .history
                 .iter()
                 .filter(|e| {
-                    e.execution_mode
-                        .as_deref()
-                        .and_then(ExecutionKind::from_mode)
-                        == Some(kind)
+                    e.kind() == Some(kind)
                         && e.status == Some(crate::api::Status::Completed)
                         && e.id != execution.and_then(|x| x.id.clone())
                 })
