@@ -238,3 +238,53 @@ fn an_idle_cache_on_a_schedule_is_not_polled_until_its_next_run() {
     assert_eq!(json_summary(&stdout)["polls"], 5, "{stderr}");
     assert_eq!(fake().requests_for(cache), 5);
 }
+
+#[test]
+fn a_forecast_reads_the_histories_of_at_most_twenty_caches() {
+    // Each of 25 caches completes after 3 s: reading their histories
+    // would be 50 requests in one pause, and 25 histories kept. The gate
+    // says why it polls without a forecast, and sends only list requests.
+    let history_reads = |stderr: &str| {
+        stderr
+            .lines()
+            .filter(|l| l.contains("GET ") && l.contains("/executionHistory"))
+            .count()
+    };
+    let (code, stdout, stderr) = run(gate_at(
+        fake(),
+        "many-25-completes-after-3s~fc-many",
+        &["--all-caches", "--output", "json", "--log-level", "debug"],
+    ));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(history_reads(&stderr), 0, "{stderr}");
+    assert!(
+        stderr.contains(
+            "25 caches are awaited; a forecast reads the history of at most 20, so it waits until no more are left; polling on the exponential schedule"
+        ),
+        "{stderr}"
+    );
+    let summary = json_summary(&stdout);
+    let lists = stderr
+        .lines()
+        .filter(|l| l.contains("GET ") && l.contains("/cache/status:"))
+        .count();
+    assert_eq!(summary["polls"].as_u64(), Some(lists as u64), "{stderr}");
+    assert_eq!(summary["caches"][0]["forecast"], serde_json::Value::Null);
+
+    // Three caches: each history is read once, and each has a forecast.
+    let (code, stdout, stderr) = run(gate_at(
+        fake(),
+        "many-3-completes-after-3s~fc-few",
+        &["--all-caches", "--output", "json", "--log-level", "debug"],
+    ));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(history_reads(&stderr), 3, "{stderr}");
+    assert!(
+        !stderr.contains("caches are awaited; a forecast"),
+        "{stderr}"
+    );
+    let summary = json_summary(&stdout);
+    for cache in summary["caches"].as_array().unwrap() {
+        assert_eq!(cache["forecast"]["runs"], 12, "{cache}");
+    }
+}

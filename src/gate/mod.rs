@@ -347,6 +347,9 @@ struct Gate<'a> {
     /// Whether the last round brought the status of an awaited cache, so
     /// that the planned pause applies (after errors, the exponential one does).
     planned_round: bool,
+    /// Whether the gate said that too many caches are awaited to read
+    /// their histories ([`planning::MAX_FORECAST_CACHES`]).
+    forecast_deferred: bool,
 }
 
 impl<'a> Gate<'a> {
@@ -368,6 +371,7 @@ impl<'a> Gate<'a> {
             last_change: started,
             planner: None,
             planned_round: false,
+            forecast_deferred: false,
         };
         if let Caches::Listed(ids) = &plan.caches {
             gate.set_caches(ids.clone());

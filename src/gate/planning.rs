@@ -24,6 +24,13 @@ use crate::timespec::{format_duration, millis};
 /// Executions read for the forecast: a dozen past runs of each slot fit.
 pub const FORECAST_HISTORY: u32 = 50;
 
+/// At most this many caches have their history and settings read for a
+/// forecast. Past it the reads would be a burst of two requests per cache
+/// (20,000 for `--all-caches` over 10,000), and every history is kept
+/// until the end; such a gate polls on the exponential schedule until no
+/// more than this many caches are still awaited, then reads theirs.
+pub const MAX_FORECAST_CACHES: usize = 20;
+
 /// What the gate expected of one cache's refresh, for the summary.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CacheForecast {
@@ -168,7 +175,15 @@ impl Gate<'_> {
             .filter(|&i| self.watches[i].planning.due && !self.watches[i].planning.read)
             .filter(|&i| self.caches[i].state == CacheState::Waiting)
             .collect();
-        if due.is_empty() {
+        if due.len() > MAX_FORECAST_CACHES && !self.forecast_deferred {
+            self.forecast_deferred = true;
+            tracing::info!(
+                awaited = due.len(),
+                "{} caches are awaited; a forecast reads the history of at most {MAX_FORECAST_CACHES}, so it waits until no more are left; polling on the exponential schedule",
+                due.len()
+            );
+        }
+        if due.is_empty() || due.len() > MAX_FORECAST_CACHES {
             tokio::time::sleep(pause).await;
             return;
         }
