@@ -15,6 +15,7 @@ use crate::api::{self, CacheStatus, Execution, ExecutionKind};
 use crate::exit_codes::Outcome;
 use crate::proxy::ProxyChoice;
 use crate::secret::{Scrub, Scrubber};
+use crate::stream::{Decoder, Whole};
 
 /// The largest body read from the API for one cache (a status, a history,
 /// settings): a few KiB is usual.
@@ -239,7 +240,7 @@ impl Client {
             Method::GET,
             self.catalog_status_url(project_id, catalog_id, schema),
             budget,
-            api::decode_status_list,
+            api::status_list_decoder(),
         )
         .await
     }
@@ -300,7 +301,7 @@ impl Client {
             Method::POST,
             self.cancel_url(project_id, cache_id, kind),
             budget,
-            |_| Ok(()),
+            Whole::new(|_| Ok(())),
         )
         .await
     }
@@ -328,7 +329,7 @@ impl Client {
             Method::GET,
             self.cache_status_url(project_id, cache_id),
             budget,
-            api::decode_status,
+            Whole::new(api::decode_status),
         )
         .await
     }
@@ -343,7 +344,7 @@ impl Client {
             Method::GET,
             self.project_status_url(project_id),
             budget,
-            api::decode_status_list,
+            api::status_list_decoder(),
         )
         .await
     }
@@ -360,7 +361,7 @@ impl Client {
             Method::GET,
             self.execution_history_url(project_id, cache_id, limit),
             budget,
-            api::decode_history,
+            Whole::new(api::decode_history),
         )
         .await
     }
@@ -376,7 +377,7 @@ impl Client {
             Method::GET,
             self.cache_settings_url(project_id, cache_id),
             budget,
-            crate::settings::decode_settings,
+            Whole::new(crate::settings::decode_settings),
         )
         .await
     }
@@ -395,7 +396,7 @@ impl Client {
             Method::POST,
             self.trigger_url(project_id, cache_id, kind),
             budget,
-            |_| Ok(()),
+            Whole::new(|_| Ok(())),
         )
         .await
     }
@@ -409,7 +410,7 @@ impl Client {
         method: Method,
         url: Url,
         budget: Duration,
-        decode: impl FnOnce(&[u8]) -> Result<T, String>,
+        decoder: impl Decoder<Value = T>,
     ) -> Result<Reply<T>, FetchError> {
         let cap = if url.path().ends_with("/cache/status") {
             MAX_LIST_BODY_BYTES
@@ -442,32 +443,21 @@ impl Client {
             let retry_after = header(header::RETRY_AFTER)
                 .and_then(|value| parse_retry_after(&value, received_at));
             let location = header(header::LOCATION);
-            let body = read_capped(response, cap).await;
-            let size = body.as_ref().map_or(0, Vec::len);
-            tracing::debug!(
-                method = %method,
-                url = %url,
-                http_status = status.as_u16(),
-                latency_ms = crate::timespec::millis(sent.elapsed()),
-                body_bytes = size,
-                "{method} {url}: HTTP {} in {}, {size} bytes",
-                status.as_u16(),
-                crate::timespec::format_duration(sent.elapsed()),
-            );
-            if let Ok(body) = &body {
-                tracing::trace!(
-                    "{method} {url}: body {}",
-                    self.scrubber.scrub(&body_excerpt(body))
-                );
-            }
             if status.is_success() {
-                let value = decode(&body?).map_err(FetchError::transient)?;
+                let mut read = Read::new(cap);
+                let value = read.decode(response, decoder).await;
+                self.log_reply(&method, &url, status, sent, &read);
                 return Ok(Reply {
-                    value,
+                    value: value?,
                     server_date,
                     received_at,
                 });
             }
+            let mut read = Read::new(cap);
+            let body = read
+                .decode(response, Whole::new(|body: &[u8]| Ok(body.to_vec())))
+                .await;
+            self.log_reply(&method, &url, status, sent, &read);
             let body = body.unwrap_or_default();
             let message = api::error_message(&body);
             let peaka_error = message.is_some() || api::is_error_body(&body);
@@ -499,6 +489,32 @@ impl Client {
 }
 
 impl Client {
+    /// The `debug` line of a reply, and its first bytes at `trace`.
+    fn log_reply(
+        &self,
+        method: &Method,
+        url: &Url,
+        status: StatusCode,
+        sent: std::time::Instant,
+        read: &Read,
+    ) {
+        let size = read.size;
+        tracing::debug!(
+            method = %method,
+            url = %url,
+            http_status = status.as_u16(),
+            latency_ms = crate::timespec::millis(sent.elapsed()),
+            body_bytes = size,
+            "{method} {url}: HTTP {} in {}, {size} bytes",
+            status.as_u16(),
+            crate::timespec::format_duration(sent.elapsed()),
+        );
+        tracing::trace!(
+            "{method} {url}: body {}",
+            self.scrubber.scrub(&body_excerpt(read))
+        );
+    }
+
     /// A connection error names the proxy, which is then the first
     /// suspect, and loses the proxy's password.
     fn through_proxy(&self, err: FetchError) -> FetchError {
@@ -556,11 +572,13 @@ impl FetchError {
 
 /// The start of a body as text, for a `trace` log: at most
 /// [`TRACE_BODY_BYTES`], with a note of what was left out.
-fn body_excerpt(body: &[u8]) -> String {
-    let shown = &body[..body.len().min(TRACE_BODY_BYTES)];
-    let mut text = String::from_utf8_lossy(shown).into_owned();
-    if body.len() > shown.len() {
-        text.push_str(&format!(" … ({} more bytes)", body.len() - shown.len()));
+fn body_excerpt(read: &Read) -> String {
+    let mut text = String::from_utf8_lossy(&read.excerpt).into_owned();
+    if read.size > read.excerpt.len() {
+        text.push_str(&format!(
+            " … ({} more bytes)",
+            read.size - read.excerpt.len()
+        ));
     }
     text
 }
@@ -607,38 +625,61 @@ fn classify(
     }
 }
 
-/// Reads the body, refusing to hold more than `cap` bytes.
-async fn read_capped(mut response: reqwest::Response, cap: usize) -> Result<Vec<u8>, FetchError> {
-    let too_large = || {
-        FetchError::transient(format!(
-            "the reply is larger than {} MiB; not reading it",
-            cap / (1024 * 1024)
-        ))
-    };
-    if response
-        .content_length()
-        .is_some_and(|len| len > cap as u64)
-    {
-        return Err(too_large());
+/// One body being read: its size so far, its first bytes (for the
+/// `trace` log), and the cap it may not pass.
+struct Read {
+    cap: usize,
+    size: usize,
+    excerpt: Vec<u8>,
+}
+
+impl Read {
+    fn new(cap: usize) -> Self {
+        Read {
+            cap,
+            size: 0,
+            excerpt: Vec::new(),
+        }
     }
-    // Reserving what the server announces avoids the copies (and the
-    // doubled memory) of a buffer grown step by step.
-    let announced = response.content_length().unwrap_or(0);
-    let mut body = Vec::with_capacity(usize::try_from(announced).unwrap_or(0).min(cap));
-    loop {
-        match response.chunk().await {
-            Ok(Some(chunk)) => {
-                if body.len() + chunk.len() > cap {
-                    return Err(too_large());
-                }
-                body.extend_from_slice(&chunk);
+
+    /// Reads the body into `decoder`, refusing more than the cap.
+    async fn decode<D: Decoder>(
+        &mut self,
+        mut response: reqwest::Response,
+        mut decoder: D,
+    ) -> Result<D::Value, FetchError> {
+        let cap = self.cap;
+        let too_large = || {
+            FetchError::transient(format!(
+                "the reply is larger than {} MiB; not reading it",
+                cap / (1024 * 1024)
+            ))
+        };
+        if let Some(announced) = response.content_length() {
+            if announced > cap as u64 {
+                return Err(too_large());
             }
-            Ok(None) => return Ok(body),
-            Err(err) => {
-                return Err(FetchError::transient(format!(
-                    "the reply was cut off: {}",
-                    error_chain(&err)
-                )));
+            decoder.reserve(usize::try_from(announced).unwrap_or(0));
+        }
+        loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) => {
+                    self.size += chunk.len();
+                    if self.size > cap {
+                        return Err(too_large());
+                    }
+                    let room = TRACE_BODY_BYTES.saturating_sub(self.excerpt.len());
+                    self.excerpt
+                        .extend_from_slice(&chunk[..room.min(chunk.len())]);
+                    decoder.feed(&chunk).map_err(FetchError::transient)?;
+                }
+                Ok(None) => return decoder.finish().map_err(FetchError::transient),
+                Err(err) => {
+                    return Err(FetchError::transient(format!(
+                        "the reply was cut off: {}",
+                        error_chain(&err)
+                    )));
+                }
             }
         }
     }

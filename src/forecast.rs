@@ -296,7 +296,7 @@ mod tests {
     fn usual_durations_from_order_statistics() {
         // (durations in s) → (median, shortest, longest, runs) or no forecast
         type Row = (&'static [i64], Option<(u64, u64, u64, usize)>);
-        let table: [Row; 8] = [
+        let table: [Row; 13] = [
             (&[], None),
             (&[100], None),
             (&[100, 110], None),
@@ -311,6 +311,26 @@ mod tests {
             (
                 &[590, 600, 610, 620, 580, 600, 300],
                 Some((600, 550, 650, 6)),
+            ),
+            // Runs over a day are dropped even when close to the others.
+            (
+                &[86_000, 86_300, 86_400, 87_000, 88_000],
+                Some((86_300, 81_685, 90_715, 3)),
+            ),
+            // The first median is the middle run, not the first ones: the
+            // two short runs are the outliers.
+            (&[10, 20, 100, 100, 100, 100], Some((100, 95, 105, 4))),
+            // The deviation limit is the middle deviation (10 s) × 3 × 1.4826:
+            // runs 20 s off stay, a run 446 s off a 100 s deviation goes,
+            // one 444 s off stays.
+            (&[80, 90, 100, 100, 110, 120], Some((100, 75, 125, 6))),
+            (
+                &[900, 900, 1000, 1000, 1100, 1100, 1446],
+                Some((1000, 850, 1150, 6)),
+            ),
+            (
+                &[900, 900, 1000, 1000, 1100, 1100, 1444],
+                Some((1000, 850, 1494, 7)),
             ),
         ];
         for (durations, want) in table {
@@ -350,6 +370,42 @@ mod tests {
         .unwrap();
         assert_eq!(u.median, S(100));
         assert!((u.spread - 0.1).abs() < 1e-9, "{}", u.spread);
+        assert_eq!(u.records, Some(2000));
+    }
+
+    #[test]
+    fn spread_is_the_wider_tail() {
+        // (durations) → spread: the 10th or 90th percentile's distance from
+        // the median, whichever is larger, over the median.
+        for (durations, want) in [
+            (&[80, 90, 100, 100, 100, 105][..], 0.1),
+            (&[95, 100, 100, 100, 110, 120][..], 0.2),
+        ] {
+            let u = usual(&incremental(durations), ExecutionKind::Incremental).unwrap();
+            assert!(
+                (u.spread - want).abs() < 1e-9,
+                "{durations:?}: {}",
+                u.spread
+            );
+        }
+    }
+
+    #[test]
+    fn runs_without_records_do_not_make_the_usual_count() {
+        let history: Vec<Execution> = [0, 0, 0, 2000, 2000]
+            .iter()
+            .enumerate()
+            .map(|(i, records)| {
+                run(
+                    "INCREMENTAL",
+                    "COMPLETED",
+                    -3600 * (i as i64 + 1),
+                    100,
+                    *records,
+                )
+            })
+            .collect();
+        let u = usual(&history, ExecutionKind::Incremental).unwrap();
         assert_eq!(u.records, Some(2000));
     }
 
@@ -442,5 +498,57 @@ mod tests {
             next_start(&history, ExecutionKind::Full, Some(S(3600)), t(0)),
             Some(t(3500))
         );
+    }
+
+    #[test]
+    fn the_progress_estimate_at_its_edges() {
+        // Usual: 85–115 s, 2000 records at the end.
+        let usual = usual_100s();
+        let sample = |at, records| Some(Sample { at: t(at), records });
+        // (first, last, now) → expected end, basis
+        let table = [
+            // 20/s, 900 at 30 s → 2000 at exactly the early bound: used.
+            (
+                sample(10, 500),
+                sample(30, 900),
+                30,
+                t(85),
+                Basis::HistoryAndProgress,
+            ),
+            // 10/s, 1150 at 30 s → 2000 at exactly the late bound: used.
+            (
+                sample(10, 950),
+                sample(30, 1150),
+                30,
+                t(115),
+                Basis::HistoryAndProgress,
+            ),
+            // A window of exactly 5 s is long enough: 10/s → 110 s.
+            (
+                sample(25, 1150),
+                sample(30, 1200),
+                30,
+                t(110),
+                Basis::HistoryAndProgress,
+            ),
+            // Past the usual count while still growing: no estimate, even
+            // when "now" falls inside the bounds.
+            (
+                sample(10, 1900),
+                sample(30, 2100),
+                90,
+                t(100),
+                Basis::History,
+            ),
+        ];
+        for (first, last, now, want, basis) in table {
+            let current = Current {
+                started: t(0),
+                first,
+                last,
+            };
+            let f = forecast(&usual, &current, t(now));
+            assert_eq!((f.expected, f.basis), (want, basis), "{first:?} {last:?}");
+        }
     }
 }

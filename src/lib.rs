@@ -25,6 +25,7 @@ pub mod schedule;
 pub mod secret;
 pub mod settings;
 pub mod simulation;
+pub mod stream;
 pub mod tables;
 pub mod text;
 pub mod timespec;

@@ -26,16 +26,6 @@ pub enum ScheduleMode {
     Exponential,
 }
 
-impl ScheduleMode {
-    /// The name as written on the command line.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ScheduleMode::Adaptive => "adaptive",
-            ScheduleMode::Exponential => "exponential",
-        }
-    }
-}
-
 /// The forecast, moved onto the gate's own clock: times are offsets from
 /// the gate's start, so no wall clock is needed to plan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,11 +138,6 @@ impl Planner {
     /// Sets (or clears) the forecast's window; may change at every poll.
     pub fn set_window(&mut self, window: Option<Window>) {
         self.window = window;
-    }
-
-    /// The current window.
-    pub fn window(&self) -> Option<&Window> {
-        self.window.as_ref()
     }
 
     /// A random wait before the forecast's reads (at most
@@ -374,6 +359,9 @@ mod tests {
         assert_eq!(p.phase(S(10)), Phase::BeforeStart);
         assert_eq!(p.next_delay(S(10), &mut schedule), S(294));
         assert_eq!(p.phase(S(304)), Phase::Sparse);
+        // The start itself is no longer before it.
+        assert_eq!(p.phase(S(299)), Phase::BeforeStart);
+        assert_eq!(p.phase(S(300)), Phase::Sparse);
     }
 
     #[test]

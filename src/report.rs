@@ -558,7 +558,6 @@ mod tests {
             status: Some(Status::Completed),
             progress: Some(Progress {
                 number_of_cached_records: Some(1200),
-                ..Progress::default()
             }),
             created_at: Some("2026-11-24T10:00:00Z".parse().unwrap()),
             finished_at: crate::api::Stamp::At("2026-11-24T10:05:00.5Z".parse().unwrap()),

@@ -138,7 +138,6 @@ pub fn history(rng: &mut fastrand::Rng, setup: &Setup) -> Vec<Execution> {
                 status: Some(Status::Completed),
                 progress: Some(Progress {
                     number_of_cached_records: Some(volume(rng, setup.spread) as i64),
-                    ..Progress::default()
                 }),
                 created_at: Some(created),
                 finished_at: created

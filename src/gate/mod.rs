@@ -24,7 +24,7 @@ pub use cancel::CANCEL_BUDGET;
 pub use planning::{CacheForecast, FORECAST_HISTORY};
 pub use signal::shutdown_signal;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::future::Future;
 use std::time::Duration;
 
@@ -39,7 +39,6 @@ use crate::planned::{Knobs, Planner, ScheduleMode};
 use crate::schedule::Schedule;
 use crate::timespec::{TimeSpec, millis};
 
-use missed::Seen;
 use skew::Clock;
 
 /// How often "still waiting" is logged while nothing changes.
@@ -303,7 +302,7 @@ struct Watch {
     /// The slot's record before `--trigger`.
     baseline: Option<Baseline>,
     /// The last record seen in each slot.
-    seen: HashMap<ExecutionKind, Seen>,
+    seen: missed::SeenSlots,
     /// Executions that ended between polls, read from the history.
     missed: Vec<(ExecutionKind, Execution)>,
     /// The awaited execution's last motion, and since when it is unchanged.

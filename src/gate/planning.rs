@@ -82,8 +82,6 @@ fn at_s(t: Timestamp) -> String {
 pub(super) struct Planning {
     /// Whether the history and settings were read (or tried).
     read: bool,
-    /// Whether they are to be read in the coming pause.
-    due: bool,
     /// The slot forecast.
     kind: Option<ExecutionKind>,
     /// Its past runs, newest first, as read.
@@ -100,15 +98,19 @@ pub(super) struct Planning {
     announced: bool,
 }
 
-/// A cache's [`Planning`], allocated only once it is used: a gate over
-/// 10,000 caches that are already decided must not pay for 10,000 of them.
+/// A cache's [`Planning`], allocated only once its history is read: a
+/// gate over 10,000 caches must not pay for 10,000 of them
+/// ([`MAX_FORECAST_CACHES`]).
 #[derive(Debug, Default)]
-pub(super) struct PlanningSlot(Option<Box<Planning>>);
+pub(super) struct PlanningSlot {
+    /// Whether the history and settings are to be read in the coming pause.
+    due: bool,
+    planning: Option<Box<Planning>>,
+}
 
 /// What a slot that was never used reads as.
 static UNUSED: Planning = Planning {
     read: false,
-    due: false,
     kind: None,
     history: Vec::new(),
     period: None,
@@ -122,13 +124,13 @@ impl std::ops::Deref for PlanningSlot {
     type Target = Planning;
 
     fn deref(&self) -> &Planning {
-        self.0.as_deref().unwrap_or(&UNUSED)
+        self.planning.as_deref().unwrap_or(&UNUSED)
     }
 }
 
 impl std::ops::DerefMut for PlanningSlot {
     fn deref_mut(&mut self) -> &mut Planning {
-        self.0.get_or_insert_with(Box::default)
+        self.planning.get_or_insert_with(Box::default)
     }
 }
 

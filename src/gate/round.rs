@@ -12,7 +12,7 @@ use super::{
     CacheState, Caches, Ended, FINAL_POLL_BUDGET, FUTURE_TOLERANCE, Gate, HEARTBEAT,
     NO_SUCH_HOST_LIMIT, latest_time,
 };
-use crate::api::CacheStatus;
+use crate::api::{CacheStatus, Status};
 use crate::client::{FetchError, Reply};
 use crate::decision::{Verdict, decide};
 use crate::exit_codes::Outcome;
@@ -128,7 +128,8 @@ impl Gate<'_> {
     /// `Retry-After` asked for, or the end of the gate.
     pub(super) async fn poll_round(&mut self) -> Result<Option<Duration>, Ended> {
         let budget = self.budget();
-        let replies: Vec<(usize, Result<Reply<CacheStatus>, FetchError>)> = if self.list_mode() {
+        let mut list: Option<Reply<Vec<CacheStatus>>> = None;
+        let answers: Vec<(usize, Answer)> = if self.list_mode() {
             let listed = match self.first_list.take() {
                 Some(reply) => Ok(reply),
                 None => {
@@ -138,11 +139,12 @@ impl Gate<'_> {
             };
             match listed {
                 Ok(reply) => {
-                    let matched = self.match_list(reply);
+                    let matched = self.match_list(&reply);
+                    list = Some(reply);
                     self.ask_absent(matched, budget).await
                 }
                 Err(err) => (0..self.caches.len())
-                    .map(|i| (i, Err(err.clone())))
+                    .map(|i| (i, Answer::own(Err(err.clone()))))
                     .collect(),
             }
         } else {
@@ -155,14 +157,23 @@ impl Gate<'_> {
             )
             .await;
             self.polls += results.len() as u64;
-            results.into_iter().enumerate().collect()
+            (results.into_iter().enumerate())
+                .map(|(i, result)| (i, Answer::own(result)))
+                .collect()
         };
         let mut retry_after: Option<Duration> = None;
         let mut warned_project = false;
         // Replies come in the order the caches were given, so the first
         // ending found is the one that decides the outcome.
         let mut ended = None;
-        for (i, result) in replies {
+        for (i, answer) in answers {
+            let result = match answer {
+                // Each entry is moved out of the list as its cache takes
+                // it: the old status it replaces is freed as it comes.
+                Answer::Listed(pos) => take_entry(&mut list, pos)
+                    .ok_or_else(|| FetchError::Api(format!("no entry {pos} in the list"))),
+                Answer::Own(result) => *result,
+            };
             let cache_id = self.caches[i].cache_id.clone();
             let ending = match result {
                 Ok(reply) => self.observe(i, reply).await,
@@ -208,18 +219,18 @@ impl Gate<'_> {
     /// list's clearer message.
     async fn ask_absent(
         &mut self,
-        mut replies: Vec<(usize, Result<Reply<CacheStatus>, FetchError>)>,
+        mut answers: Vec<(usize, Answer)>,
         budget: Duration,
-    ) -> Vec<(usize, Result<Reply<CacheStatus>, FetchError>)> {
-        let absent: Vec<usize> = replies
+    ) -> Vec<(usize, Answer)> {
+        let absent: Vec<usize> = answers
             .iter()
-            .filter(|(_, result)| matches!(result, Err(FetchError::NotFound(_))))
+            .filter(|(_, answer)| answer.is_not_found())
             .map(|(i, _)| *i)
             .collect();
         // A list that lacks many awaited caches is not lagging behind a new
         // one: asking each would be a burst of requests for nothing.
         if absent.is_empty() || absent.len() > MAX_ASKED_ABSENT {
-            return replies;
+            return answers;
         }
         let project = &self.plan.project_id;
         let client = self.client;
@@ -234,11 +245,11 @@ impl Gate<'_> {
             if matches!(result, Err(FetchError::NotFound(_))) {
                 continue;
             }
-            if let Some(slot) = replies.iter_mut().find(|(j, _)| *j == i) {
-                slot.1 = result;
+            if let Some(slot) = answers.iter_mut().find(|(j, _)| *j == i) {
+                slot.1 = Answer::own(result);
             }
         }
-        replies
+        answers
     }
 
     /// Gives up on a host name that does not exist once it has not existed
@@ -260,22 +271,12 @@ impl Gate<'_> {
         })
     }
 
-    /// Pairs the project's list with the awaited caches, moving each status
-    /// out of the list (a list of 10,000 caches is not copied). A cache
-    /// listed twice is decided on its less ready entry; an entry without an
-    /// id cannot be told apart from any cache, so it is an API error where
-    /// it could be an awaited one.
-    fn match_list(
-        &mut self,
-        reply: Reply<Vec<CacheStatus>>,
-    ) -> Vec<(usize, Result<Reply<CacheStatus>, FetchError>)> {
-        let Reply {
-            value,
-            server_date,
-            received_at,
-        } = reply;
-        // Where each awaited cache stands in the list: an index of the
-        // awaited ids (borrowed, not copied), then one pass over the list.
+    /// Pairs the project's list with the awaited caches: where in the list
+    /// each cache's entry is (the list of 10,000 caches is not copied). A
+    /// cache listed twice is decided on its less ready entry; an entry
+    /// without an id cannot be told apart from any cache, so it is an API
+    /// error where it could be an awaited one.
+    fn match_list(&mut self, reply: &Reply<Vec<CacheStatus>>) -> Vec<(usize, Answer)> {
         let mut first: Vec<Option<usize>> = vec![None; self.caches.len()];
         let mut duplicates: Vec<(usize, usize)> = Vec::new();
         let mut without_id: Option<String> = None;
@@ -283,7 +284,7 @@ impl Gate<'_> {
             let index: HashMap<&str, usize> = (self.caches.iter().enumerate())
                 .map(|(i, c)| (c.cache_id.as_str(), i))
                 .collect();
-            for (pos, status) in value.iter().enumerate() {
+            for (pos, status) in reply.value.iter().enumerate() {
                 match status.id.as_deref() {
                     Some(id) => {
                         if let Some(&i) = index.get(id) {
@@ -299,42 +300,34 @@ impl Gate<'_> {
                 }
             }
         }
-        let mut slots: Vec<Option<CacheStatus>> = value.into_iter().map(Some).collect();
-        let mut take = |pos: usize| slots.get_mut(pos).and_then(Option::take);
         let all_caches = self.plan.caches == Caches::All;
         (0..self.caches.len())
             .map(|i| {
-                let entries = first[i].and_then(&mut take).map(|status| {
-                    let mut entries = vec![status];
-                    for &(_, pos) in duplicates.iter().filter(|(d, _)| *d == i) {
-                        entries.extend(take(pos));
+                let answer = match (first[i], &without_id) {
+                    (_, Some(status)) if all_caches => Answer::own(Err(no_id_error(status))),
+                    (Some(pos), _) => {
+                        let mut entries = vec![pos];
+                        entries.extend(duplicates.iter().filter(|(d, _)| *d == i).map(|(_, p)| *p));
+                        Answer::Listed(self.least_ready(i, &reply.value, &entries))
                     }
-                    entries
-                });
-                let result = match (entries, &without_id) {
-                    (_, Some(status)) if all_caches => Err(no_id_error(status)),
-                    (Some(entries), _) => Ok(Reply {
-                        value: self.least_ready(i, entries),
-                        server_date,
-                        received_at,
-                    }),
-                    (None, Some(status)) => Err(FetchError::Api(format!(
+                    (None, Some(status)) => Answer::own(Err(FetchError::Api(format!(
                         "not among the caches of project {}, and the list has {}",
                         self.plan.project_id,
                         no_id_error(status).message()
-                    ))),
-                    (None, None) => Err(FetchError::NotFound(format!(
+                    )))),
+                    (None, None) => Answer::own(Err(FetchError::NotFound(format!(
                         "not among the caches of project {} (check --cache-id)",
                         self.plan.project_id
-                    ))),
+                    )))),
                 };
-                (i, result)
+                (i, answer)
             })
             .collect()
     }
 
-    /// Of several entries for one cache, the one furthest from ready.
-    fn least_ready(&mut self, i: usize, mut entries: Vec<CacheStatus>) -> CacheStatus {
+    /// Of several entries for cache `i` (positions in `list`), the one
+    /// furthest from ready.
+    fn least_ready(&mut self, i: usize, list: &[CacheStatus], entries: &[usize]) -> usize {
         if entries.len() > 1 {
             let cache_id = &self.caches[i].cache_id;
             if self.warned_duplicate.insert(cache_id.clone()) {
@@ -349,11 +342,11 @@ impl Gate<'_> {
                     Verdict::Waiting => 1,
                     Verdict::Ready => 2,
                 };
-            if let Some(worst) = (0..entries.len()).min_by_key(|&k| rank(&entries[k])) {
-                return entries.swap_remove(worst);
+            if let Some(&worst) = entries.iter().min_by_key(|&&pos| rank(&list[pos])) {
+                return worst;
             }
         }
-        entries.swap_remove(0)
+        entries[0]
     }
 
     /// Takes in one cache's status: reads what was missed, decides, logs a
@@ -414,6 +407,49 @@ impl Gate<'_> {
         }
         ending
     }
+}
+
+/// Where a cache's status for this round comes from.
+enum Answer {
+    /// The entry at this position of the list.
+    Listed(usize),
+    /// Its own request, or an error (boxed: a round of 10,000 caches
+    /// answered by one list holds 10,000 small answers).
+    Own(Box<Result<Reply<CacheStatus>, FetchError>>),
+}
+
+impl Answer {
+    fn own(result: Result<Reply<CacheStatus>, FetchError>) -> Self {
+        Answer::Own(Box::new(result))
+    }
+
+    fn is_not_found(&self) -> bool {
+        matches!(self, Answer::Own(result) if matches!(**result, Err(FetchError::NotFound(_))))
+    }
+}
+
+/// Moves entry `pos` out of the list, leaving an empty status in its
+/// place (no allocation), with the list's reply times. `None` only if
+/// there is no such entry, which [`Gate::match_list`] never answers.
+fn take_entry(
+    list: &mut Option<Reply<Vec<CacheStatus>>>,
+    pos: usize,
+) -> Option<Reply<CacheStatus>> {
+    let list = list.as_mut()?;
+    let empty = CacheStatus {
+        id: None,
+        status: Status::Other(String::new()),
+        catalog_id: None,
+        schema_name: None,
+        table_name: None,
+        last_incremental_cache_execution: None,
+        last_full_refresh_cache_execution: None,
+    };
+    Some(Reply {
+        value: std::mem::replace(list.value.get_mut(pos)?, empty),
+        server_date: list.server_date,
+        received_at: list.received_at,
+    })
 }
 
 /// An entry without an id, as an error.

@@ -296,17 +296,23 @@ fn a_numeric_created_at_is_unreadable_not_a_rejected_reply() {
 
 // Item 16 ---------------------------------------------------------------
 
-/// The body of a project with `n` caches, each as the live API sends it.
-fn big_project(n: usize) -> Vec<u8> {
+/// The body of a project with `n` caches, each as the live API sends it,
+/// with its incremental sync running or completed.
+fn big_project(n: usize, running: bool) -> Vec<u8> {
     let list: Vec<Value> = (0..n)
         .map(|i| {
             let id = format!("6f1c2a4e-{i:04x}-4b7d-9e21-{i:012x}");
             let mut full = full_execution(&format!("f-{id}"), "COMPLETED", -DAY - 900, Some(-DAY));
             full["progress"]["lastCacheTxId"] = json!(format!("tx-{i:08}"));
+            let (status, finished) = if running {
+                ("RUNNING", None)
+            } else {
+                ("COMPLETED", Some(-1))
+            };
             cache(
                 &id,
-                "COMPLETED",
-                execution(&format!("i-{id}"), "COMPLETED", -900, Some(-600)),
+                status,
+                execution(&format!("i-{id}"), status, -900, finished),
                 full,
             )
         })
@@ -314,22 +320,51 @@ fn big_project(n: usize) -> Vec<u8> {
     serde_json::to_vec(&list).expect("JSON")
 }
 
+/// The release binary's peak RSS waiting on one cache (BENCHMARKS.md,
+/// "Memory with 10,000 caches").
+const RELEASE_ONE_CACHE_KIB: u64 = 6 * 1024;
+
 #[test]
 fn ten_thousand_caches_fit_in_32_mib() {
-    let body = big_project(10_000);
-    eprintln!("10,000 caches: the project list is {} bytes", body.len());
+    // Three rounds see every sync running, the fourth sees them completed:
+    // a round must not hold the last round's 10,000 statuses beside the
+    // whole body of the next list.
+    let running = big_project(10_000, true);
+    let completed = big_project(10_000, false);
+    eprintln!(
+        "10,000 caches: the project list is {} bytes",
+        completed.len()
+    );
+    let served = std::sync::atomic::AtomicUsize::new(0);
     let base = serve(vec![route(
         "GET",
         LIST,
         Box::new(move |_| {
+            let round = served.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let body = if round < 3 { &running } else { &completed };
             ResponseTemplate::new(200).set_body_raw(body.clone(), "application/json")
         }),
     )]);
-    let rss_dir = tempfile::tempdir().expect("temp dir");
-    let rss = rss_dir.path().join("rss");
-    let rss_arg = rss.to_string_lossy().into_owned();
-    let ran = Gate::wrapped(
-        &["/usr/bin/time", "-f", "%M", "-o", &rss_arg],
+    let one_cache = serve_raw(completed_with_raw("createdAt", "\"2026-11-24T10:00:00Z\""));
+    let peak_rss = |base: &str, args: &[&str]| {
+        let rss_dir = tempfile::tempdir().expect("temp dir");
+        let rss = rss_dir.path().join("rss");
+        let rss_arg = rss.to_string_lossy().into_owned();
+        let ran = Gate::wrapped(&["/usr/bin/time", "-f", "%M", "-o", &rss_arg], base, args)
+            // The 32 Mi limit is the Kubernetes example's: no GitHub files there.
+            .outside_github()
+            .kill_after(Duration::from_secs(30))
+            .run();
+        let peak_kib: u64 = std::fs::read_to_string(&rss)
+            .ok()
+            .and_then(|text| text.lines().last().and_then(|l| l.trim().parse().ok()))
+            .unwrap_or_else(|| {
+                panic!("no peak RSS from /usr/bin/time (Debian package `time`)\n{ran}")
+            });
+        (ran, peak_kib)
+    };
+    let (_, start_kib) = peak_rss(&one_cache, &["--cache-id", "c"]);
+    let (ran, peak_kib) = peak_rss(
         &base,
         &[
             "--all-caches",
@@ -338,16 +373,17 @@ fn ten_thousand_caches_fit_in_32_mib() {
             "--request-timeout",
             "5s",
         ],
-    )
-    // The 32 Mi limit is the Kubernetes example's: no GitHub files there.
-    .outside_github()
-    .kill_after(Duration::from_secs(30))
-    .run();
-    let peak_kib: u64 = std::fs::read_to_string(&rss)
-        .ok()
-        .and_then(|text| text.lines().last().and_then(|l| l.trim().parse().ok()))
-        .unwrap_or_else(|| panic!("no peak RSS from /usr/bin/time (Debian package `time`)\n{ran}"));
-    eprintln!("10,000 caches: peak RSS {peak_kib} KiB");
-    assert_code(&ran, 0, "10,000 COMPLETED caches");
-    assert!(peak_kib <= 32 * 1024, "peak RSS {peak_kib} KiB > 32 MiB");
+    );
+    eprintln!("10,000 caches: peak RSS {peak_kib} KiB (one cache: {start_kib} KiB)");
+    assert_code(&ran, 0, "10,000 caches completed after three rounds");
+    assert!(ran.stderr.contains("all 10000 caches"), "{}", ran.stderr);
+    // Tests run the debug binary, whose own pages weigh more than those of
+    // the release binary the image ships (9.3 against 6.0 MiB for one
+    // cache, BENCHMARKS.md): what 10,000 caches add to a one-cache run
+    // must fit in 32 MiB beside the release binary's 6 MiB.
+    let grown = peak_kib.saturating_sub(start_kib);
+    assert!(
+        grown + RELEASE_ONE_CACHE_KIB <= 32 * 1024,
+        "10,000 caches add {grown} KiB to a one-cache run: with the release binary's {RELEASE_ONE_CACHE_KIB} KiB, over 32 MiB"
+    );
 }

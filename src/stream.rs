@@ -1,0 +1,348 @@
+//! Decoding a reply while it arrives. A small reply is kept whole and
+//! decoded at its end ([`Whole`]); a list of caches (up to 16 MiB for a
+//! project of 10,000) is split into its elements as the bytes come and
+//! each is decoded at once ([`ListDecoder`]), so that the body is never
+//! held whole beside the statuses decoded from it.
+
+use serde::de::DeserializeOwned;
+
+/// Turns the body of a successful reply into a value, chunk by chunk.
+pub trait Decoder {
+    /// What the body decodes to.
+    type Value;
+    /// The size the server announced, before the first chunk.
+    fn reserve(&mut self, _announced: usize) {}
+    /// Takes the next chunk; an error ends the reading.
+    fn feed(&mut self, chunk: &[u8]) -> Result<(), String>;
+    /// The value, once the body has ended.
+    fn finish(self) -> Result<Self::Value, String>;
+}
+
+/// Keeps the whole body and decodes it at the end.
+pub struct Whole<F> {
+    body: Vec<u8>,
+    decode: F,
+}
+
+impl<F> Whole<F> {
+    /// A decoder that calls `decode` on the whole body.
+    pub fn new<T>(decode: F) -> Self
+    where
+        F: FnOnce(&[u8]) -> Result<T, String>,
+    {
+        Whole {
+            body: Vec::new(),
+            decode,
+        }
+    }
+}
+
+impl<T, F: FnOnce(&[u8]) -> Result<T, String>> Decoder for Whole<F> {
+    type Value = T;
+
+    /// Reserving what the server announces avoids the copies (and the
+    /// doubled memory) of a buffer grown step by step; the client checked
+    /// the size against its cap.
+    fn reserve(&mut self, announced: usize) {
+        self.body.reserve_exact(announced);
+    }
+
+    fn feed(&mut self, chunk: &[u8]) -> Result<(), String> {
+        self.body.extend_from_slice(chunk);
+        Ok(())
+    }
+
+    fn finish(self) -> Result<T, String> {
+        (self.decode)(&self.body)
+    }
+}
+
+/// Decodes a JSON list one element at a time; `what` names the elements
+/// in errors ("the reply is not a list of {what}").
+pub struct ListDecoder<T> {
+    splitter: ListSplitter,
+    items: Vec<T>,
+    what: &'static str,
+}
+
+impl<T> ListDecoder<T> {
+    /// An empty decoder for a list of `what`.
+    pub fn new(what: &'static str) -> Self {
+        ListDecoder {
+            splitter: ListSplitter::default(),
+            items: Vec::new(),
+            what,
+        }
+    }
+
+    fn error(&self, cause: impl std::fmt::Display) -> String {
+        format!("the reply is not a list of {} ({cause})", self.what)
+    }
+}
+
+impl<T: DeserializeOwned> Decoder for ListDecoder<T> {
+    type Value = Vec<T>;
+
+    fn feed(&mut self, chunk: &[u8]) -> Result<(), String> {
+        let items = &mut self.items;
+        let result = self.splitter.feed(chunk, |element| {
+            serde_json::from_slice(element)
+                .map(|item| items.push(item))
+                .map_err(|err| format!("entry {}: {err}", items.len() + 1))
+        });
+        result.map_err(|cause| self.error(cause))
+    }
+
+    fn finish(self) -> Result<Vec<T>, String> {
+        match self.splitter.finish() {
+            Ok(()) => Ok(self.items),
+            Err(cause) => Err(self.error(cause)),
+        }
+    }
+}
+
+/// Where the splitter is in the list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum Phase {
+    /// Before the `[` (a byte-order mark and whitespace may come first).
+    #[default]
+    Start,
+    /// After the `[`: an element or the `]`.
+    First,
+    /// After a `,`: an element.
+    Next,
+    /// Inside an element.
+    Element,
+    /// After the `]`: only whitespace.
+    Done,
+}
+
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// Splits a JSON array arriving in chunks into the bytes of each element.
+/// It only finds where elements begin and end (brackets, braces and
+/// strings, with their escapes); whether an element is valid JSON is for
+/// the element's decoder to say.
+#[derive(Debug, Default)]
+pub struct ListSplitter {
+    phase: Phase,
+    /// The element being read.
+    element: Vec<u8>,
+    /// Open brackets and braces inside the element.
+    depth: usize,
+    in_string: bool,
+    escaped: bool,
+    /// Bytes of a leading byte-order mark matched so far.
+    bom: usize,
+    /// Bytes read, for the position in an error.
+    offset: usize,
+}
+
+fn is_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r')
+}
+
+impl ListSplitter {
+    /// Reads `chunk`, calling `element` with each element it completes.
+    pub fn feed(
+        &mut self,
+        chunk: &[u8],
+        mut element: impl FnMut(&[u8]) -> Result<(), String>,
+    ) -> Result<(), String> {
+        for &b in chunk {
+            self.offset += 1;
+            match self.phase {
+                Phase::Start => {
+                    if self.bom < BOM.len() && self.offset == self.bom + 1 && b == BOM[self.bom] {
+                        self.bom += 1;
+                    } else if self.bom != 0 && self.bom < BOM.len() {
+                        return Err(self.unexpected(b));
+                    } else if b == b'[' {
+                        self.phase = Phase::First;
+                    } else if !is_space(b) {
+                        return Err(self.unexpected(b));
+                    }
+                }
+                Phase::First | Phase::Next if is_space(b) => {}
+                Phase::First if b == b']' => self.phase = Phase::Done,
+                Phase::First | Phase::Next if b == b',' || b == b']' => {
+                    return Err(self.unexpected(b));
+                }
+                Phase::First | Phase::Next => {
+                    self.phase = Phase::Element;
+                    self.take(b)?;
+                }
+                Phase::Element if !self.in_string && self.depth == 0 && b == b',' => {
+                    element(&self.element)?;
+                    self.element.clear();
+                    self.phase = Phase::Next;
+                }
+                Phase::Element if !self.in_string && self.depth == 0 && b == b']' => {
+                    element(&self.element)?;
+                    self.element = Vec::new();
+                    self.phase = Phase::Done;
+                }
+                Phase::Element => self.take(b)?,
+                Phase::Done if is_space(b) => {}
+                Phase::Done => return Err(self.unexpected(b)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds a byte of an element, following strings and nesting.
+    fn take(&mut self, b: u8) -> Result<(), String> {
+        if self.in_string {
+            match (self.escaped, b) {
+                (true, _) => self.escaped = false,
+                (false, b'\\') => self.escaped = true,
+                (false, b'"') => self.in_string = false,
+                _ => {}
+            }
+        } else {
+            match b {
+                b'"' => self.in_string = true,
+                b'{' | b'[' => self.depth += 1,
+                b'}' | b']' if self.depth == 0 => return Err(self.unexpected(b)),
+                b'}' | b']' => self.depth -= 1,
+                _ => {}
+            }
+        }
+        self.element.push(b);
+        Ok(())
+    }
+
+    /// Checks that the list was closed.
+    pub fn finish(&self) -> Result<(), String> {
+        match self.phase {
+            Phase::Done => Ok(()),
+            Phase::Start => Err("the reply is empty, or has no list".to_owned()),
+            _ => Err(format!(
+                "the reply ended inside the list, after {} bytes",
+                self.offset
+            )),
+        }
+    }
+
+    fn unexpected(&self, b: u8) -> String {
+        let shown = if b.is_ascii_graphic() {
+            format!("'{}'", b as char)
+        } else {
+            format!("byte 0x{b:02x}")
+        };
+        format!("unexpected {shown} at byte {}", self.offset)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    /// Splits `body` fed in chunks of `size` bytes.
+    fn split(body: &[u8], size: usize) -> Result<Vec<String>, String> {
+        let mut splitter = ListSplitter::default();
+        let mut out = Vec::new();
+        for chunk in body.chunks(size.max(1)) {
+            splitter.feed(chunk, |e| {
+                out.push(String::from_utf8_lossy(e).into_owned());
+                Ok(())
+            })?;
+        }
+        splitter.finish()?;
+        Ok(out)
+    }
+
+    #[test]
+    fn splits_elements_whatever_the_chunks() {
+        let cases: &[(&str, &[&str])] = &[
+            ("[]", &[]),
+            (" \n[ ] \r\n", &[]),
+            ("[1]", &["1"]),
+            ("[1,2 , 3]", &["1", "2 ", "3"]),
+            (
+                r#"[{"a":[1,{"b":"]"}]},{"c":"x\"},"}]"#,
+                &[r#"{"a":[1,{"b":"]"}]}"#, r#"{"c":"x\"},"}"#],
+            ),
+            ("\u{feff}[{}]", &["{}"]),
+            (r#"["\\",{}]"#, &[r#""\\""#, "{}"]),
+        ];
+        for (body, want) in cases {
+            for size in [1, 2, 3, 7, 1000] {
+                let want: Vec<String> = want.iter().map(|e| e.to_string()).collect();
+                assert_eq!(
+                    split(body.as_bytes(), size),
+                    Ok(want),
+                    "{body:?} in chunks of {size}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn refuses_what_is_not_one_list() {
+        for (body, cause) in [
+            ("", "the reply is empty, or has no list"),
+            ("  ", "the reply is empty, or has no list"),
+            ("{}", "unexpected '{' at byte 1"),
+            ("[1,]", "unexpected ']' at byte 4"),
+            ("[,1]", "unexpected ',' at byte 2"),
+            ("[1,,2]", "unexpected ',' at byte 4"),
+            ("[1}", "unexpected '}' at byte 3"),
+            ("[1] x", "unexpected 'x' at byte 5"),
+            ("[1][2]", "unexpected '[' at byte 4"),
+            (
+                "[{\"a\":1}",
+                "the reply ended inside the list, after 8 bytes",
+            ),
+            ("[\"]", "the reply ended inside the list, after 3 bytes"),
+            ("\u{feff}\u{feff}[]", "unexpected byte 0xef at byte 4"),
+            ("\x00[]", "unexpected byte 0x00 at byte 1"),
+        ] {
+            for size in [1, 1000] {
+                assert_eq!(
+                    split(body.as_bytes(), size),
+                    Err(cause.to_owned()),
+                    "{body:?}"
+                );
+            }
+        }
+        // A partial byte-order mark is not one.
+        assert_eq!(
+            split(b"\xEF\xBB[]", 1),
+            Err("unexpected '[' at byte 3".to_owned())
+        );
+    }
+
+    #[test]
+    fn agrees_with_serde_on_every_list_serde_reads() {
+        let bodies = [
+            r#"[{"id":"a","status":"RUNNING","x":[[],{}]},{"id":"b\"]"}]"#,
+            r#"[null, true, false, 1e5, -0.5, "s", [], {}]"#,
+            "[\n  {\"k\": \"\\u005d\"}\n]\n",
+        ];
+        for body in bodies {
+            let whole: Vec<Value> = serde_json::from_str(body).unwrap();
+            let mut decoder = ListDecoder::<Value>::new("values");
+            for chunk in body.as_bytes().chunks(3) {
+                decoder.feed(chunk).unwrap();
+            }
+            assert_eq!(decoder.finish().unwrap(), whole, "{body}");
+        }
+    }
+
+    #[test]
+    fn an_element_error_names_the_entry() {
+        let mut decoder = ListDecoder::<Vec<u8>>::new("numbers lists");
+        let err = decoder.feed(b"[[1],[2],[\"x\"]]").unwrap_err();
+        assert!(
+            err.starts_with("the reply is not a list of numbers lists (entry 3: invalid type"),
+            "{err}"
+        );
+        let decoder = ListDecoder::<Value>::new("values");
+        assert_eq!(
+            decoder.finish().unwrap_err(),
+            "the reply is not a list of values (the reply is empty, or has no list)"
+        );
+    }
+}
