@@ -316,6 +316,25 @@ mod tests {
     }
 
     #[test]
+    fn gates_sharing_a_window_do_not_all_poll_as_it_opens() {
+        // 10 s before the early bound, twenty gates (seeds) poll within the
+        // first dense step after it (2 × 2 s), not all at its opening.
+        let pauses: Vec<Duration> = (0..20)
+            .map(|seed| {
+                let (mut p, mut schedule) = planner(seed);
+                p.set_window(Some(ten_minutes()));
+                p.next_delay(S(530), &mut schedule)
+            })
+            .collect();
+        assert!(
+            pauses.iter().all(|d| *d >= S(10) && *d < S(14)),
+            "{pauses:?}"
+        );
+        assert!(pauses.iter().any(|d| *d > S(12)), "{pauses:?}");
+        assert!(pauses.iter().any(|d| *d < S(11)), "{pauses:?}");
+    }
+
+    #[test]
     fn the_sparse_step_honours_max_interval_and_the_stall_timeout() {
         let (mut p, _) = planner(1);
         assert_eq!(p.sparse_step(S(600)), S(60));
