@@ -2,8 +2,8 @@
 # Mutation testing of the decision core (cargo-mutants): every mutant that
 # can change a verdict must be caught by the unit tests. Installs the pinned
 # cargo-mutants if missing, runs it on the files listed in
-# .cargo/mutants.toml (one job: the machine is shared; ~15 minutes on two
-# cores), prints the score, writes evidence/mutants.txt (checked by
+# .cargo/mutants.toml (one job: the machine is shared; about an hour on
+# two cores), prints the score, writes evidence/mutants.txt (checked by
 # tests/evidence.rs against the sources) and exits non-zero when a mutant
 # was missed or the run did not complete.
 set -euo pipefail

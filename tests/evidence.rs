@@ -3,8 +3,8 @@
 //! `.cargo/mutants.toml`, with the hashes they had when
 //! `scripts/mutants.sh` ran, and no missed mutant. A change to one of them
 //! fails here until the run is repeated, so the score in the README cannot
-//! silently go stale. (The run itself takes ~15 minutes, too long for every
-//! `cargo test`.)
+//! silently go stale. (The run itself takes about an hour, too long for
+//! every `cargo test`.)
 
 use std::collections::BTreeMap;
 use std::path::Path;
