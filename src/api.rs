@@ -354,7 +354,7 @@ impl Scrub for Execution {
 /// The body without a UTF-8 byte order mark, which some servers put
 /// before JSON and serde refuses.
 fn without_bom(body: &[u8]) -> &[u8] {
-    body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body)
+    body.strip_prefix(crate::stream::BOM).unwrap_or(body)
 }
 
 /// Decodes a cache status from a response body.

@@ -454,9 +454,8 @@ impl Client {
                 });
             }
             let mut read = Read::new(cap);
-            let body = read
-                .decode(response, Whole::new(|body: &[u8]| Ok(body.to_vec())))
-                .await;
+            // An error reply is read whole (at most the cap) for its message.
+            let body = read.decode(response, Vec::new()).await;
             self.log_reply(&method, &url, status, sent, &read);
             let body = body.unwrap_or_default();
             let message = api::error_message(&body);

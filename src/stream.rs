@@ -57,6 +57,24 @@ impl<T, F: FnOnce(&[u8]) -> Result<T, String>> Decoder for Whole<F> {
     }
 }
 
+/// A body kept as it is (an error reply, read for its message).
+impl Decoder for Vec<u8> {
+    type Value = Vec<u8>;
+
+    fn reserve(&mut self, announced: usize) {
+        self.reserve_exact(announced);
+    }
+
+    fn feed(&mut self, chunk: &[u8]) -> Result<(), String> {
+        self.extend_from_slice(chunk);
+        Ok(())
+    }
+
+    fn finish(self) -> Result<Vec<u8>, String> {
+        Ok(self)
+    }
+}
+
 /// Decodes a JSON list one element at a time; `what` names the elements
 /// in errors ("the reply is not a list of {what}").
 pub struct ListDecoder<T> {
@@ -117,7 +135,8 @@ enum Phase {
     Done,
 }
 
-const BOM: &[u8] = b"\xEF\xBB\xBF";
+/// The UTF-8 byte-order mark, skipped before a JSON body.
+pub const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// Splits a JSON array arriving in chunks into the bytes of each element.
 /// It only finds where elements begin and end (brackets, braces and

@@ -306,9 +306,7 @@ impl Gate<'_> {
                 let answer = match (first[i], &without_id) {
                     (_, Some(status)) if all_caches => Answer::own(Err(no_id_error(status))),
                     (Some(pos), _) => {
-                        let mut entries = vec![pos];
-                        entries.extend(duplicates.iter().filter(|(d, _)| *d == i).map(|(_, p)| *p));
-                        Answer::Listed(self.least_ready(i, &reply.value, &entries))
+                        Answer::Listed(self.least_ready(i, &reply.value, pos, &duplicates))
                     }
                     (None, Some(status)) => Answer::own(Err(FetchError::Api(format!(
                         "not among the caches of project {}, and the list has {}",
@@ -325,28 +323,39 @@ impl Gate<'_> {
             .collect()
     }
 
-    /// Of several entries for cache `i` (positions in `list`), the one
-    /// furthest from ready.
-    fn least_ready(&mut self, i: usize, list: &[CacheStatus], entries: &[usize]) -> usize {
-        if entries.len() > 1 {
-            let cache_id = &self.caches[i].cache_id;
-            if self.warned_duplicate.insert(cache_id.clone()) {
-                tracing::warn!(cache_id = %cache_id, entries = entries.len(), "cache {cache_id} is listed {} times in the project's list; the least ready entry counts", entries.len());
-            }
-            let criteria = self.criteria(Some(i));
-            let rank =
-                |status: &CacheStatus| match decide(status, &criteria, &self.watches[i].missed)
-                    .verdict
-                {
-                    Verdict::Failed | Verdict::Deleted => 0,
-                    Verdict::Waiting => 1,
-                    Verdict::Ready => 2,
-                };
-            if let Some(&worst) = entries.iter().min_by_key(|&&pos| rank(&list[pos])) {
-                return worst;
-            }
+    /// The position of cache `i`'s entry in `list`: its `first`, or, when
+    /// `duplicates` (cache, position) lists it again, the entry furthest
+    /// from ready.
+    fn least_ready(
+        &mut self,
+        i: usize,
+        list: &[CacheStatus],
+        first: usize,
+        duplicates: &[(usize, usize)],
+    ) -> usize {
+        let entries = || {
+            std::iter::once(first)
+                .chain(duplicates.iter().filter(|(d, _)| *d == i).map(|(_, p)| *p))
+        };
+        let count = entries().count();
+        if count == 1 {
+            return first;
         }
-        entries[0]
+        let cache_id = &self.caches[i].cache_id;
+        if self.warned_duplicate.insert(cache_id.clone()) {
+            tracing::warn!(cache_id = %cache_id, entries = count, "cache {cache_id} is listed {count} times in the project's list; the least ready entry counts");
+        }
+        let criteria = self.criteria(Some(i));
+        let rank = |status: &CacheStatus| match decide(status, &criteria, &self.watches[i].missed)
+            .verdict
+        {
+            Verdict::Failed | Verdict::Deleted => 0,
+            Verdict::Waiting => 1,
+            Verdict::Ready => 2,
+        };
+        entries()
+            .min_by_key(|&pos| rank(&list[pos]))
+            .unwrap_or(first)
     }
 
     /// Takes in one cache's status: reads what was missed, decides, logs a
