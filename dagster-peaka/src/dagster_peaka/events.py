@@ -1,0 +1,99 @@
+"""Turns the single check's per-cache outcomes into Dagster asset events, once per execution.
+
+A completed refresh becomes an AssetMaterialization of the cache's asset
+(execution id, kind, records, start and finish times) and a passed
+`peaka_refresh` check; a failed or stalled one becomes a failed
+`peaka_refresh` check (severity ERROR) with the execution's error. The
+cursor maps each cache id to the last execution reported, so a refresh is
+reported once however many ticks see it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+
+from dagster import AssetCheckEvaluation, AssetCheckSeverity, AssetKey, AssetMaterialization, MetadataValue
+
+from dagster_peaka.check import CacheOutcome, clean, parse_time
+
+CHECK_NAME = "peaka_refresh"
+FAILED_STATES = ("failed", "stalled")
+
+
+def cache_asset_key(cache_id: str) -> AssetKey:
+    """`peaka/<cache id>`, with every character Dagster refuses in a name made `_`."""
+    return AssetKey(["peaka", re.sub(r"[^A-Za-z0-9_]", "_", cache_id)])
+
+
+def read_cursor(cursor: str | None) -> dict[str, str]:
+    """The last execution reported per cache; an unreadable cursor is an empty one."""
+    try:
+        seen = json.loads(cursor) if cursor else {}
+    except ValueError:
+        return {}
+    if not isinstance(seen, dict):
+        return {}
+    return {k: v for k, v in seen.items() if isinstance(k, str) and isinstance(v, str)}
+
+
+def new_events(
+    outcome: CacheOutcome, key: AssetKey, seen: Mapping[str, str]
+) -> list[AssetMaterialization | AssetCheckEvaluation]:
+    """The events for this outcome, or none when its execution was reported already."""
+    execution_id = outcome.execution_id
+    if execution_id is None or seen.get(outcome.cache_id) == execution_id:
+        return []
+    metadata = _metadata(outcome)
+    if outcome.state == "ready":
+        return [
+            AssetMaterialization(
+                asset_key=key,
+                description=f"Peaka cache {outcome.cache_id}: refresh {execution_id} completed",
+                metadata=metadata,
+            ),
+            AssetCheckEvaluation(asset_key=key, check_name=CHECK_NAME, passed=True, metadata=metadata),
+        ]
+    if outcome.state in FAILED_STATES:
+        error = (outcome.execution or {}).get("error") or {}
+        message = error.get("message") if isinstance(error, dict) else None
+        status = (outcome.execution or {}).get("status")
+        description = f"refresh {execution_id} {clean(status or outcome.state)}"
+        if outcome.state == "stalled":
+            description += " (stalled: it stopped moving)"
+        if message:
+            description += f": {clean(message)}"
+            metadata["error"] = MetadataValue.text(clean(message))
+        return [
+            AssetCheckEvaluation(
+                asset_key=key,
+                check_name=CHECK_NAME,
+                passed=False,
+                severity=AssetCheckSeverity.ERROR,
+                description=description,
+                metadata=metadata,
+            )
+        ]
+    return []
+
+
+def _metadata(outcome: CacheOutcome) -> dict[str, MetadataValue]:
+    execution = outcome.execution or {}
+    metadata: dict[str, MetadataValue] = {
+        "cache_id": MetadataValue.text(clean(outcome.cache_id)),
+        "execution_id": MetadataValue.text(clean(execution.get("id"))),
+        "execution_status": MetadataValue.text(clean(execution.get("status"))),
+    }
+    if isinstance(execution.get("kind"), str):
+        metadata["execution_kind"] = MetadataValue.text(clean(execution["kind"]))
+    records = execution.get("records")
+    if isinstance(records, int) and not isinstance(records, bool):
+        metadata["records"] = MetadataValue.int(records)
+    for name, field in (("started_at", "createdAt"), ("finished_at", "finishedAt")):
+        moment = parse_time(execution.get(field))
+        if moment is not None:
+            metadata[name] = MetadataValue.timestamp(moment)
+    if outcome.table:
+        metadata["table"] = MetadataValue.text(outcome.table)
+    return metadata
