@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import dagster as dg
 import pytest
 
-from dagster_peaka import PeakaConfigError, cache_asset_key, definitions_from_env
+from dagster_peaka import (
+    PeakaConfigError,
+    PeakaResource,
+    build_peaka_definitions,
+    cache_asset_key,
+    definitions_from_env,
+)
 
 BASE = {"PEAKA_PROJECT_ID": "p", "PEAKA_CACHE_ID": "c-1, c~2", "PEAKA_API_KEY": "k" * 12}
 
@@ -48,3 +59,25 @@ def test_a_wrong_variable_is_named(change: dict[str, str], named: str):
 def test_two_caches_that_would_share_a_key_are_refused():
     with pytest.raises(ValueError, match="would share the asset key peaka/a_b"):
         definitions_from_env(BASE | {"PEAKA_CACHE_ID": "a-b,a~b"})
+
+
+def test_the_module_loads_from_the_environment_and_names_a_missing_variable(tmp_path: Path):
+    dagster = str(Path(sys.executable).parent / "dagster")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PEAKA_", "DAGSTER_"))}
+    env |= BASE | {"DAGSTER_HOME": str(tmp_path)}
+    command = [dagster, "definitions", "validate", "-m", "dagster_peaka.definitions"]
+    ok = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    env.pop("PEAKA_CACHE_ID")
+    missing = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert missing.returncode != 0
+    assert "PEAKA_CACHE_ID is not set" in missing.stdout + missing.stderr
+
+
+def test_caches_can_be_given_keys_of_their_own():
+    peaka = PeakaResource(project_id="p", api_key=dg.EnvVar("PEAKA_API_KEY"))
+    defs = build_peaka_definitions(peaka, {"960bd651-7b3c": "orders", "c2": dg.AssetKey(["raw", "c2"])})
+    specs = {spec.key: spec for spec in defs.resolve_all_asset_specs()}
+    assert set(specs) == {dg.AssetKey("orders"), dg.AssetKey(["raw", "c2"])}
+    assert specs[dg.AssetKey("orders")].metadata["peaka/cache_id"] == "960bd651-7b3c"
+    assert "peaka" in specs[dg.AssetKey("orders")].kinds

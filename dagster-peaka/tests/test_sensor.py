@@ -116,8 +116,15 @@ def test_the_check_runs_on_demand(peaka: PeakaResource, tag: str, tmp_path: Path
     defs = build_peaka_definitions(peaka, [done, bad])
     with dg.DagsterInstance.local_temp(str(tmp_path)) as instance:
         job = defs.resolve_implicit_global_asset_job_def()
-        job.execute_in_process(instance=instance, raise_on_error=False)  # starts both timelines
+        running = job.execute_in_process(instance=instance, raise_on_error=False)
         time.sleep(1.5)
-        result = job.execute_in_process(instance=instance, raise_on_error=False)
-        evaluations = {e.asset_key.path[-1]: e.passed for e in result.get_asset_check_evaluations()}
-    assert evaluations == {cache_asset_key(done).path[-1]: True, cache_asset_key(bad).path[-1]: False}
+        finished = job.execute_in_process(instance=instance, raise_on_error=False)
+
+    def outcome(result) -> dict[str, tuple[bool, str]]:
+        return {
+            e.asset_key.path[-1]: (e.passed, e.severity.value) for e in result.get_asset_check_evaluations()
+        }
+
+    done_key, bad_key = cache_asset_key(done).path[-1], cache_asset_key(bad).path[-1]
+    assert outcome(running) == {done_key: (False, "WARN"), bad_key: (False, "WARN")}
+    assert outcome(finished) == {done_key: (True, "ERROR"), bad_key: (False, "ERROR")}

@@ -71,7 +71,9 @@ def build_peaka_checks(keys: Mapping[str, AssetKey], name: str = "peaka_refresh"
     """The `peaka_refresh` check of every cache asset, run on demand as one single check.
 
     The sensor reports the same check after each refresh; run by hand, it
-    passes when the binary calls the cache ready now.
+    passes when the binary calls the cache ready now (its last refresh
+    completed and none is running), warns while one is running and fails
+    when the refresh that counts failed.
     """
     by_key = {key: cache_id for cache_id, key in keys.items()}
     specs = [AssetCheckSpec(CHECK_NAME, asset=key) for key in keys.values()]
@@ -83,11 +85,13 @@ def build_peaka_checks(keys: Mapping[str, AssetKey], name: str = "peaka_refresh"
         for key, cache_id in by_key.items():
             outcome = outcomes.get(cache_id)
             state = outcome.state if outcome else "missing from the summary"
+            # Still refreshing is a warning; a refresh that failed, or a
+            # cache the check could not see, is an error.
             yield AssetCheckResult(
                 asset_key=key,
                 check_name=CHECK_NAME,
                 passed=state == "ready",
-                severity=AssetCheckSeverity.ERROR,
+                severity=AssetCheckSeverity.WARN if state == "waiting" else AssetCheckSeverity.ERROR,
                 description=f"cache {cache_id}: {state}",
                 metadata={"state": state, "execution_id": (outcome.execution_id if outcome else None) or ""},
             )
