@@ -11,6 +11,7 @@
 mod cancel;
 mod messages;
 mod missed;
+mod pickup;
 mod planning;
 mod round;
 mod setup;
@@ -21,6 +22,7 @@ mod tables;
 mod trigger;
 
 pub use cancel::CANCEL_BUDGET;
+pub use pickup::NOT_PICKED_UP_AFTER;
 pub use planning::{CacheForecast, FORECAST_HISTORY};
 pub use signal::shutdown_signal;
 
@@ -209,6 +211,12 @@ pub struct CacheReport {
     /// `--cancel-on-exit`: what became of the cancel (`accepted`,
     /// `refused: …`, `failed: …`, `not sent: …`); `None` when none was due.
     pub cancel: Option<String>,
+    /// While the awaited execution runs: when it last moved, by the
+    /// server's word (its `updatedAt`, else its `createdAt`).
+    pub last_moved_at: Option<Timestamp>,
+    /// What the gate warned of once (an execution never picked up), for
+    /// the summary's warning annotation.
+    pub warning: Option<String>,
 }
 
 /// How the run ended.
@@ -379,6 +387,8 @@ impl<'a> Gate<'a> {
                 last_error: None,
                 forecast: None,
                 cancel: None,
+                last_moved_at: None,
+                warning: None,
             })
             .collect();
         self.watches = self.caches.iter().map(|_| Watch::default()).collect();

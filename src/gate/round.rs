@@ -347,6 +347,7 @@ impl Gate<'_> {
             }
         }
         let stalled = self.check_stall(i, &status, &decision, server_now);
+        self.check_pickup(i, &status, &decision, server_now);
         let ending = match decision.verdict {
             Verdict::Failed => Some((
                 Outcome::Failed,

@@ -126,6 +126,8 @@ impl Gate<'_> {
                 last_error: None,
                 cancel: None,
                 forecast: None,
+                last_moved_at: None,
+                warning: None,
             });
             self.watches.push(Watch::default());
         }
