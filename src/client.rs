@@ -432,9 +432,8 @@ impl Client {
                 let value = read.decode(response, decoder).await;
                 self.log_reply(&method, &url, status, sent, &read);
                 return Ok(Reply {
-                    value: value.map_err(|err| {
-                        undecodable(err, content_type.as_deref(), &read.excerpt)
-                    })?,
+                    value: value
+                        .map_err(|err| undecodable(err, content_type.as_deref(), &read.excerpt))?,
                     server_date,
                     received_at,
                 });
@@ -728,11 +727,8 @@ fn undecodable(err: FetchError, content_type: Option<&str>, start: &[u8]) -> Fet
     let FetchError::Transient { cause, .. } = &err else {
         return err;
     };
-    let html = content_type.is_some_and(|t| {
-        t.trim_start()
-            .to_ascii_lowercase()
-            .starts_with("text/html")
-    });
+    let html =
+        content_type.is_some_and(|t| t.trim_start().to_ascii_lowercase().starts_with("text/html"));
     let body = start.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(start);
     let first = body.iter().position(|b| !b.is_ascii_whitespace());
     let not_json = first.is_some_and(|at| !matches!(body[at], b'{' | b'['));
@@ -743,7 +739,10 @@ fn undecodable(err: FetchError, content_type: Option<&str>, start: &[u8]) -> Fet
             .chars()
             .take(24)
             .collect();
-        format!("not JSON (it starts with '{}')", crate::text::one_line(&shown))
+        format!(
+            "a body that is not JSON (it starts with '{}')",
+            crate::text::one_line(&shown)
+        )
     } else {
         return err;
     };
@@ -762,8 +761,14 @@ fn certificate_failure(chain: &str) -> Option<&str> {
 fn describe_send_error(err: &reqwest::Error, host: &str) -> FetchError {
     let chain = error_chain(err);
     if let Some(cause) = certificate_failure(&chain) {
+        let lower = cause.to_ascii_lowercase();
+        let check = if lower.contains("not valid for name") || lower.contains("notvalidforname") {
+            "check --base-url: the host name must be one the certificate names"
+        } else {
+            "check --base-url, and that the CA that signed it is trusted (SSL_CERT_FILE or SSL_CERT_DIR add a CA file or directory)"
+        };
         return FetchError::Certificate(format!(
-            "the certificate of {host} was not accepted ({cause}); check --base-url: the host name must be one the certificate names"
+            "the certificate of {host} was not accepted ({cause}); {check}"
         ));
     }
     match resolution_failure(&chain) {

@@ -63,12 +63,20 @@ pub async fn run(config: &Config, client: &Client, mut schedule: Schedule) -> Li
         };
         let err = match listed {
             Ok(mut reply) => {
-                if let Some(scope) = scope {
-                    reply.value.retain(|cache| scope.holds(cache));
-                }
+                let text = match scope {
+                    Some(scope) => {
+                        reply.value.retain(|cache| scope.holds(cache));
+                        if reply.value.is_empty() && config.output == Format::Text {
+                            format!("{whose} has no caches")
+                        } else {
+                            render(&reply.value, config.output)
+                        }
+                    }
+                    None => render(&reply.value, config.output),
+                };
                 return Listing {
                     outcome: Outcome::Ready,
-                    text: render(&reply.value, config.output),
+                    text,
                 };
             }
             Err(err) => err,

@@ -455,7 +455,10 @@ pub fn emit(report: &Report, output: Format, env: &dyn Fn(&str) -> Option<String
     // A closed stdout (`| head`) must not turn into a panic or another
     // exit code: the exit code is the answer, the summary a courtesy.
     if env("GITHUB_ACTIONS").as_deref() == Some("true") {
-        for line in warning_annotations(report).iter().chain(&annotation(report)) {
+        for line in warning_annotations(report)
+            .iter()
+            .chain(&annotation(report))
+        {
             let _ = writeln!(stdout, "{line}");
         }
     }
@@ -751,7 +754,11 @@ mod tests {
             "{}",
             lines[0]
         );
-        assert!(!lines[0].contains('\n') && !lines[0].contains("\n::error"), "{}", lines[0]);
+        assert!(
+            !lines[0].contains('\n') && !lines[0].contains("\n::error"),
+            "{}",
+            lines[0]
+        );
         let json = summary_json(&report(Outcome::Timeout, "t"));
         assert_eq!(json["caches"][1]["lastMovedAt"], "2026-11-24T10:01:00Z");
         assert_eq!(json["caches"][0]["lastMovedAt"], Value::Null);

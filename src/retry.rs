@@ -162,7 +162,10 @@ impl RetryPolicy {
                 format!("{}; the name has not existed for {how_long}", err.message())
             }
             Mistake::NotTheApi => {
-                format!("{}; every reply for {how_long} was like that", err.message())
+                format!(
+                    "{}; every reply for {how_long} was like that",
+                    err.message()
+                )
             }
         };
         Next::End(Outcome::ApiError, message)
@@ -214,7 +217,10 @@ mod tests {
     #[test]
     fn final_errors_end_at_once_and_the_rest_are_retried() {
         let table = [
-            (FetchError::Unauthorized("u".into()), Some(Outcome::Unauthorized)),
+            (
+                FetchError::Unauthorized("u".into()),
+                Some(Outcome::Unauthorized),
+            ),
             (FetchError::NotFound("n".into()), Some(Outcome::NotFound)),
             (FetchError::Api("a".into()), Some(Outcome::ApiError)),
             (FetchError::Certificate("c".into()), Some(Outcome::ApiError)),
@@ -253,8 +259,14 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_mistake_on_every_request_for_a_minute_ends_with_api_error() {
         for (err, says) in [
-            (FetchError::NoSuchHost("cannot resolve h".into()), "the name has not existed for 1m"),
-            (FetchError::NotTheApi("a web page".into()), "every reply for 1m"),
+            (
+                FetchError::NoSuchHost("cannot resolve h".into()),
+                "the name has not existed for 1m",
+            ),
+            (
+                FetchError::NotTheApi("a web page".into()),
+                "every reply for 1m",
+            ),
         ] {
             let mut policy = policy();
             assert_eq!(policy.failed(&err), Next::Retry(None));
@@ -305,7 +317,10 @@ mod tests {
         assert_eq!(policy.trigger_budget(), Duration::from_secs(5));
         tokio::time::advance(Duration::from_secs(5)).await;
         // At the deadline, the last request still gets its short budget.
-        assert_eq!(policy.budget(), FINAL_REQUEST_BUDGET.min(Duration::from_secs(1)));
+        assert_eq!(
+            policy.budget(),
+            FINAL_REQUEST_BUDGET.min(Duration::from_secs(1))
+        );
         assert_eq!(policy.pause(Duration::from_secs(1), None), None);
         tokio::time::advance(FINAL_REQUEST_BUDGET).await;
         assert_eq!(policy.budget(), Duration::ZERO);

@@ -15,9 +15,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::{
-    App, End, Quirk, Scenario, Seen, TRIGGER_APPEARS_AFTER, authorized, dated, error,
-};
+use super::{App, End, Quirk, Scenario, Seen, TRIGGER_APPEARS_AFTER, authorized, dated, error};
 
 pub(super) async fn cancel_incremental(
     state: State<App>,

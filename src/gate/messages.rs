@@ -182,8 +182,8 @@ impl Gate<'_> {
                     .unwrap_or_default();
                 let still = match c.last_moved_at.filter(|_| moved) {
                     Some(at) => {
-                        let ago = Duration::try_from(server_now.duration_since(at))
-                            .unwrap_or_default();
+                        let ago =
+                            Duration::try_from(server_now.duration_since(at)).unwrap_or_default();
                         format!(
                             ", and has not moved since {} ({} ago)",
                             show_time(at),
