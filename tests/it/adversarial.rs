@@ -26,6 +26,7 @@ mod clock;
 mod commands;
 mod key;
 mod limits;
+mod triggered;
 mod wrong_ready;
 
 /// The API key of every run: long enough to be real, and with characters
