@@ -230,6 +230,7 @@ mod tests {
             (
                 FetchError::Transient {
                     cause: "t".into(),
+                    status: Some(503),
                     retry_after: Some(Duration::from_secs(3)),
                 },
                 None,
@@ -248,6 +249,7 @@ mod tests {
         }
         let throttled = FetchError::Transient {
             cause: "429".into(),
+            status: Some(429),
             retry_after: Some(Duration::from_secs(3)),
         };
         assert_eq!(

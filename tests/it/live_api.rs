@@ -14,8 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-mod common;
-use common::{BIN, gate_at, json_summary, run, serve_forever, start_fake};
+use crate::common::{BIN, gate_at, json_summary, run, serve_forever, start_fake};
 
 /// A project `shop`: two caches in schema `sales` of `cat-a`, one in `crm`.
 fn shop() -> fake_peaka::Running {
