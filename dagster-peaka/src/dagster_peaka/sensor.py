@@ -61,7 +61,9 @@ def build_peaka_sensor(
                 events += found
                 seen[outcome.cache_id] = outcome.execution_id or ""
         if not events:
-            return SensorResult(skip_reason=f"no new refresh: {summary.message}", cursor=json.dumps(seen))
+            return SensorResult(
+                skip_reason=f"no new refresh: {summary.message}", cursor=json.dumps(seen, sort_keys=True)
+            )
         return SensorResult(asset_events=events, cursor=json.dumps(seen, sort_keys=True))
 
     return _sensor
