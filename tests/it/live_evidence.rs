@@ -17,8 +17,7 @@ use std::time::{Duration, Instant};
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
 
-mod common;
-use common::{BIN, run};
+use crate::common::{BIN, run};
 
 /// What the server answers to one request.
 enum Answer {
