@@ -19,11 +19,12 @@ use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use super::{CacheState, FINAL_POLL_BUDGET, Gate};
+use super::{CacheState, Gate};
 use crate::api::{CacheStatus, Execution, ExecutionKind};
 use crate::client::{FetchError, Reply};
 use crate::forecast::{self, Basis, Current, Sample, Usual};
 use crate::planned::{Window, shows_a_live_refresh};
+use crate::retry::FINAL_REQUEST_BUDGET;
 use crate::schedule::Schedule;
 use crate::settings::CacheSettings;
 use crate::timespec::{format_duration, millis};
@@ -266,7 +267,7 @@ impl Gate<'_> {
             .as_mut()
             .map_or(Duration::ZERO, |p| p.read_jitter(pause.saturating_mul(5)));
         // Nothing runs past the deadline and the final poll's budget.
-        let hard_left = (self.deadline + FINAL_POLL_BUDGET)
+        let hard_left = (self.deadline + FINAL_REQUEST_BUDGET)
             .saturating_duration_since(Instant::now())
             .saturating_sub(spread);
         let budget = self.budget().min(hard_left);
