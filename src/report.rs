@@ -267,12 +267,12 @@ pub fn github_outputs(report: &Report) -> String {
         ("records", focus.records),
         ("incremental-execution-id", slot(ExecutionKind::Incremental)),
         ("full-execution-id", slot(ExecutionKind::Full)),
+        // Empty but after --no-wait; a token is one printable ASCII word,
+        // so it cannot break the file.
+        ("resume", report.resume.clone().unwrap_or_default()),
     ];
     let mut out = String::new();
-    // Only after --no-wait; a token is one printable ASCII word, so it
-    // cannot break the file.
-    let resume = report.resume.clone().map(|token| ("resume", token));
-    for (name, value) in pairs.into_iter().chain(resume) {
+    for (name, value) in pairs {
         out.push_str(name);
         out.push('=');
         out.push_str(&value);
@@ -688,7 +688,7 @@ mod tests {
         let text = github_outputs(&r);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(
-            &lines[..10],
+            &lines[..11],
             [
                 "result=ready",
                 "exit-code=0",
@@ -700,14 +700,17 @@ mod tests {
                 "records=1200",
                 "incremental-execution-id=",
                 "full-execution-id=e|1",
+                "resume=",
             ]
         );
         assert!(
-            lines[10].starts_with("summary-json={\"result\":\"ready\","),
+            lines[11].starts_with("summary-json={\"result\":\"ready\","),
             "{}",
-            lines[10]
+            lines[11]
         );
-        assert_eq!(lines.len(), 11);
+        assert_eq!(lines.len(), 12);
+        r.resume = Some("pw1.abc".into());
+        assert!(github_outputs(&r).contains("\nresume=pw1.abc\n"));
         // When the second cache decided (it timed out), the outputs say so.
         r.outcome = Outcome::Timeout;
         r.decided_by = Some(1);
