@@ -365,6 +365,8 @@ struct Gate<'a> {
     forecast_deferred: bool,
     /// `--no-wait`: the token, once every trigger was accepted.
     resume_token: Option<String>,
+    /// The forecast's history and settings reads, while in flight.
+    reads: Option<planning::Inflight>,
 }
 
 impl<'a> Gate<'a> {
@@ -390,6 +392,7 @@ impl<'a> Gate<'a> {
             planned_round: false,
             forecast_deferred: false,
             resume_token: None,
+            reads: None,
         };
         if let Caches::Listed(ids) = &plan.caches {
             gate.set_caches(ids.clone());
