@@ -11,7 +11,7 @@ use crate::client::Client;
 use crate::exit_codes::Outcome;
 use crate::gate::{self, Caches, Plan};
 use crate::schedule::Schedule;
-use crate::{list, logging, progress, report};
+use crate::{list, logging, progress, report, terminal};
 
 /// Runs peaka-wait with these arguments and this environment; returns the
 /// process exit code.
@@ -41,9 +41,12 @@ where
             return usage_error(&message, cli::requested_output(&args, env), env);
         }
     };
-    logging::init(config.log_format, config.log_level);
-    if progress::wanted(config.log_format == cli::Format::Json) && !config.timeout.is_zero() {
-        progress::start(progress::colour(env));
+    logging::init(config.log_format, config.log_level, env);
+    let json_logs = config.log_format == cli::Format::Json;
+    // `-q` (log level `error`) keeps stderr to errors: no progress line.
+    let quiet = config.log_level == cli::LogLevel::Error;
+    if progress::wanted(json_logs, quiet, env) && !config.timeout.is_zero() {
+        progress::start(terminal::colour(env));
     }
     for warning in &config.warnings {
         tracing::warn!("{warning}");
@@ -85,7 +88,11 @@ where
     let plan = plan(&config, started);
     let report = runtime.block_on(gate::run(&plan, &client, schedule, gate::shutdown_signal()));
     progress::clear();
-    log_outcome(&report);
+    // A person at a terminal reads the outcome in the summary just below;
+    // a log (a pipe, a file, JSON) keeps its own line of it.
+    if json_logs || !(terminal::stderr() && terminal::stdout()) {
+        log_outcome(&report);
+    }
     report::emit(&report, config.output, env);
     if !config.command.is_empty() {
         return run_command(&config, &report);

@@ -67,6 +67,9 @@ impl CacheForecast {
     }
 }
 
+/// The most characters of a cache id on the progress line.
+const PROGRESS_ID_CHARS: usize = 32;
+
 /// A duration to the whole second, for reading.
 fn round_s(d: Duration) -> Duration {
     Duration::from_secs(d.as_secs_f64().round() as u64)
@@ -144,7 +147,7 @@ impl Gate<'_> {
         // `Date` header only whole seconds.
         let server_now = self.clock.on_server(Timestamp::now()).max(server_now);
         if self.caches[i].state == CacheState::Waiting {
-            crate::progress::show(&self.progress_text(i, server_now));
+            crate::progress::show(self.progress_line(i, server_now));
         }
         if self.planner.is_none()
             || self.check_once()
@@ -199,6 +202,8 @@ impl Gate<'_> {
             self.read_for_forecast(i).await;
             let server_now = self.clock.on_server(Timestamp::now());
             self.update_forecast(i, server_now);
+            // The expected end is news for the line before the next poll.
+            crate::progress::show(self.progress_line(i, server_now));
         }
         self.replan();
         tokio::time::sleep_until(until).await;
@@ -426,12 +431,14 @@ impl Gate<'_> {
 
     /// The live progress line of cache `i`: records (and the share of the
     /// last run's count), elapsed, and the expected end.
-    fn progress_text(&self, i: usize, server_now: Timestamp) -> String {
+    fn progress_line(&self, i: usize, server_now: Timestamp) -> crate::progress::Line {
         let cache = &self.caches[i];
         let planning = &self.watches[i].planning;
         let kind = planning.kind.unwrap_or_else(|| self.forecast_kind(i));
         let execution = cache.status.as_ref().and_then(|s| s.execution(kind));
-        let mut text = format!("cache {}: {}", cache.cache_id, kind.label());
+        // A long id is cut so that the time elapsed and the countdown
+        // still fit on the line (the start line names the id in full).
+        let mut text = kind.label().to_owned();
         if let Some(records) = execution.and_then(Execution::records) {
             text.push_str(&format!(", {records} records"));
             let last = planning
@@ -451,20 +458,28 @@ impl Gate<'_> {
                 ));
             }
         }
-        text.push_str(&format!(
-            ", {} elapsed",
-            format_duration(round_s(self.started.elapsed()))
-        ));
-        if let Some(expected) = cache.forecast.as_ref().and_then(|f| f.expected) {
-            let left = expected.duration_since(server_now);
-            let eta = if left.is_positive() {
-                format!("in {}", format_duration(round_s(left.unsigned_abs())))
-            } else {
-                "overdue".to_owned()
-            };
-            text.push_str(&format!(", expected at {} ({eta})", at_s(expected)));
+        let expected = cache
+            .forecast
+            .as_ref()
+            .and_then(|f| f.expected)
+            .map(|expected| {
+                let left = expected.duration_since(server_now);
+                crate::progress::Expected {
+                    at: at_s(expected),
+                    when: Duration::try_from(left)
+                        .ok()
+                        .and_then(|left| std::time::Instant::now().checked_add(left)),
+                }
+            });
+        crate::progress::Line {
+            cache: format!(
+                "cache {}",
+                crate::text::printable(&cache.cache_id, PROGRESS_ID_CHARS)
+            ),
+            run: text,
+            started: self.started.into_std(),
+            expected,
         }
-        text
     }
 
     /// For the heartbeat (which already says the time elapsed and left):
