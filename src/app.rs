@@ -103,11 +103,11 @@ where
 /// `-- COMMAND`: run it when ready (the summary is already written), or
 /// say why not and keep the gate's code.
 fn run_command(config: &Config, report: &gate::Report) -> u8 {
-    let name = config.command[0].to_string_lossy();
+    let name = crate::exec::display(&config.command);
     if report.outcome != Outcome::Ready {
         tracing::warn!(
             result = report.outcome.name(),
-            "not running {name}: the gate ended {}",
+            "not running {name}: not ready (the gate's result is {})",
             report.outcome.name()
         );
         return report.outcome.code();

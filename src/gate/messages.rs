@@ -7,7 +7,7 @@ use std::time::Duration;
 use jiff::SignedDuration;
 use tokio::time::Instant;
 
-use super::{CacheState, Caches, Gate};
+use super::{CacheReport, CacheState, Caches, Gate};
 use crate::api::CacheStatus;
 use crate::decision::{Decision, ExecutionFilter, show_time};
 use crate::timespec::format_duration;
@@ -37,8 +37,31 @@ impl Gate<'_> {
         };
         let caches = match (&self.plan.caches, self.caches.as_slice()) {
             (Caches::All, _) => "every cache".to_owned(),
-            (_, [only]) => format!("cache {}", only.cache_id),
-            (_, all) => format!("{} caches", all.len()),
+            (_, all) => {
+                // Before the setup, `--table` and `--catalog-id` are names
+                // still to be looked up: say them, not "0 caches".
+                let mut named = match all {
+                    [] => Vec::new(),
+                    [only] => vec![format!("cache {}", only.cache_id)],
+                    all => vec![format!("{} caches", all.len())],
+                };
+                match self.plan.tables.as_slice() {
+                    [] => {}
+                    [only] => named.push(format!("the cache of table {}", only.name())),
+                    tables => named.push(format!(
+                        "the caches of tables {}",
+                        tables
+                            .iter()
+                            .map(|t| t.name())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )),
+                }
+                if let Some(scope) = &self.plan.catalog {
+                    named.push(format!("every cache of {}", scope.describe()));
+                }
+                named.join(" and ")
+            }
         };
         let mut text = format!(
             "{what} {caches} in project {} at {}",
@@ -149,11 +172,12 @@ impl Gate<'_> {
             "still waiting after {} ({} left): {}",
             format_duration(self.started.elapsed()),
             format_duration(left),
-            self.waiting_on()
+            self.waiting_on(Self::eta_note)
         )
     }
 
-    pub(super) fn waiting_on(&self) -> String {
+    /// The waiting caches, each with its state, its last error and `note`.
+    pub(super) fn waiting_on(&self, note: fn(&CacheReport) -> Option<String>) -> String {
         let waiting: Vec<_> = self
             .caches
             .iter()
@@ -173,7 +197,8 @@ impl Gate<'_> {
                     .as_ref()
                     .map(|e| format!(" (last error: {e})"))
                     .unwrap_or_default();
-                format!("cache {}: {state}{error}", c.cache_id)
+                let note = note(c).map(|n| format!(" [{n}]")).unwrap_or_default();
+                format!("cache {}: {state}{error}{note}", c.cache_id)
             })
             .collect::<Vec<_>>()
             .join("; ");
@@ -189,6 +214,6 @@ impl Gate<'_> {
         } else {
             format!("timed out after {}", format_duration(self.plan.timeout))
         };
-        format!("{when}; {}", self.waiting_on())
+        format!("{when}; {}", self.waiting_on(|_| None))
     }
 }

@@ -59,9 +59,9 @@ impl CacheForecast {
     /// "usually takes 4m10s (last 12 runs, ±18%)".
     pub fn usually(&self) -> String {
         format!(
-            "usually takes {} (last {} runs, ±{:.0}%)",
+            "usually takes {} (last {}, ±{:.0}%)",
             format_duration(round_s(self.usual.median)),
-            self.usual.runs,
+            crate::text::count(self.usual.runs, "run", "runs"),
             self.usual.spread * 100.0
         )
     }
@@ -268,7 +268,7 @@ impl Gate<'_> {
                 .iter()
                 .filter(|e| e.kind() == Some(kind))
                 .count();
-            tracing::info!(cache_id = %cache_id, kind = kind.as_str(), "cache {cache_id}: no forecast for its {} ({past} runs of it in the history; {} completed ones with a credible duration are needed); polling on the exponential schedule", kind.label(), forecast::MIN_RUNS);
+            tracing::info!(cache_id = %cache_id, kind = kind.as_str(), "cache {cache_id}: no forecast for its {} ({} of it in the history; {} completed ones with a credible duration are needed); polling on the exponential schedule", kind.label(), crate::text::count(past, "run", "runs"), forecast::MIN_RUNS);
         }
     }
 
@@ -482,32 +482,21 @@ impl Gate<'_> {
         }
     }
 
-    /// For the heartbeat (which already says the time elapsed and left):
-    /// the records so far and the expected end of each awaited cache with
-    /// a forecast.
-    pub(super) fn eta_note(&self) -> String {
-        let notes: Vec<String> = self
-            .caches
-            .iter()
-            .filter(|c| c.state == CacheState::Waiting)
-            .filter_map(|c| {
-                let f = c.forecast.as_ref()?;
-                let records = c
-                    .status
-                    .as_ref()
-                    .and_then(|s| s.execution(f.kind))
-                    .and_then(Execution::records)
-                    .map(|n| format!("{n} records, "))
-                    .unwrap_or_default();
-                let expected = f.expected.map_or("no expected end".to_owned(), |t| {
-                    format!("expected at {}", at_s(t))
-                });
-                Some(format!("cache {}: {records}{expected}", c.cache_id))
-            })
-            .collect();
-        if notes.is_empty() {
-            return String::new();
-        }
-        format!(" [{}]", notes.join("; "))
+    /// For the heartbeat (which already says the time elapsed and left),
+    /// beside a waiting cache's state: its records so far and its expected
+    /// end, when it has a forecast.
+    pub(super) fn eta_note(cache: &super::CacheReport) -> Option<String> {
+        let f = cache.forecast.as_ref()?;
+        let records = cache
+            .status
+            .as_ref()
+            .and_then(|s| s.execution(f.kind))
+            .and_then(Execution::records)
+            .map(|n| format!("{n} records, "))
+            .unwrap_or_default();
+        let expected = f.expected.map_or("no expected end".to_owned(), |t| {
+            format!("expected at {}", at_s(t))
+        });
+        Some(format!("{records}{expected}"))
     }
 }

@@ -101,9 +101,8 @@ impl Gate<'_> {
                 tracing::info!(
                     elapsed_ms = millis(self.started.elapsed()),
                     left_ms = millis(self.deadline.saturating_duration_since(now)),
-                    "{}{}",
-                    self.heartbeat_message(),
-                    self.eta_note()
+                    "{}",
+                    self.heartbeat_message()
                 );
             }
             if let Err(ended) = self
@@ -264,7 +263,7 @@ impl Gate<'_> {
             (
                 Outcome::ApiError,
                 format!(
-                    "{message}; the name has not existed for {}",
+                    "{message}; it did not resolve for {}, so the gate stopped trying",
                     format_duration(since.elapsed())
                 ),
             )
