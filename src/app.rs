@@ -25,6 +25,11 @@ where
     let config = match cli::parse(args.clone(), env) {
         Ok(Request::Run(config)) => *config,
         Ok(Request::Generate(what)) => return generate(what),
+        Ok(Request::QuickHelp(text)) => {
+            // Into a closed pipe (`| head`) it is not worth a panic.
+            let _ = std::io::stdout().lock().write_all(text.as_bytes());
+            return Outcome::Ready.code();
+        }
         Err(CliError::Clap(err)) => {
             let code = err.exit_code();
             // --help into a closed pipe is not worth a panic.
@@ -131,7 +136,7 @@ fn generate(what: Generate) -> u8 {
     let mut stdout = std::io::stdout().lock();
     let shell = match what {
         Generate::Man => {
-            return match clap_mangen::Man::new(command).render(&mut stdout) {
+            return match cli::man::render(&mut stdout) {
                 Ok(()) => Outcome::Ready.code(),
                 Err(err) => {
                     eprintln!("error: cannot write the man page: {err}");

@@ -23,6 +23,8 @@ use crate::tables::{CatalogScope, TableRef};
 use crate::timespec::TimeSpec;
 
 mod check;
+pub mod man;
+mod quick;
 
 /// Peaka's US API, the default.
 pub const DEFAULT_BASE_URL: &str = "https://partner.peaka.studio/api/v1";
@@ -317,8 +319,8 @@ pub struct Args {
     pub detection_delay: String,
 
     /// Turn off the jitter of the poll schedule (for benchmarks that measure what it buys).
-    /// Env PEAKA_NO_JITTER.
-    #[arg(long, hide = true)]
+    /// Env PEAKA_NO_JITTER: true/false, 1/0, yes/no, on/off.
+    #[arg(long, hide_short_help = true)]
     pub no_jitter: bool,
 
     /// Log format on stderr: human `text`, or `json` (one object per line).
@@ -506,6 +508,8 @@ pub enum Request {
     Run(Box<Config>),
     /// `--generate`: print this and exit 0.
     Generate(Generate),
+    /// `-h`: print this quick look on stdout and exit 0.
+    QuickHelp(String),
 }
 
 /// What went wrong on the command line: print it, exit 2 (or 0 for
@@ -537,6 +541,9 @@ where
 {
     let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
     refuse_key_flag(&args)?;
+    if quick::asked(&args) {
+        return Ok(Request::QuickHelp(quick::text()));
+    }
     let command = Args::command();
     let matches = command
         .clone()
@@ -668,6 +675,7 @@ mod tests {
         match request {
             Request::Run(config) => *config,
             Request::Generate(what) => panic!("not a run: {what:?}"),
+            Request::QuickHelp(_) => panic!("not a run: -h"),
         }
     }
 

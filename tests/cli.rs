@@ -466,3 +466,33 @@ fn signals_stop_the_gate_at_once_with_130_and_143() {
         );
     }
 }
+
+#[test]
+fn short_help_is_a_quick_look_and_long_help_the_manual() {
+    let (code, quick, _) = run(Command::new(BIN).env_clear().arg("-h"));
+    assert_eq!(code, 0);
+    assert!(quick.lines().count() <= 40, "{quick}");
+    assert!(quick.contains("--cache-id <ID>"), "{quick}");
+    assert!(quick.contains("peaka-wait --help"), "{quick}");
+    let (code, manual, _) = run(Command::new(BIN).env_clear().arg("--help"));
+    assert_eq!(code, 0);
+    assert!(manual.lines().count() > 100, "{manual}");
+    assert!(manual.contains("--request-timeout"), "{manual}");
+    // After `--`, -h is the command's.
+    let (code, _, stderr) = run(Command::new(BIN).env_clear().args(["--", "ls", "-h"]));
+    assert_eq!(code, 2, "{stderr}");
+}
+
+#[test]
+fn the_man_page_has_exit_status_environment_and_examples() {
+    let (code, page, _) = run(Command::new(BIN).args(["--generate", "man"]));
+    assert_eq!(code, 0);
+    for heading in [
+        ".SH \"EXIT STATUS\"",
+        ".SH \"ENVIRONMENT\"",
+        ".SH \"EXAMPLES\"",
+    ] {
+        assert!(page.contains(heading), "{heading} missing");
+    }
+    assert!(!page.contains(".SH EXTRA"), "{page}");
+}
