@@ -176,3 +176,40 @@ fn the_demo_says_what_it_does_before_it_compiles() {
     let built = stdout.find("CARGO-RAN").expect("cargo ran");
     assert!(said < built, "{stdout}");
 }
+
+#[test]
+fn the_demo_runs_the_binaries_where_cargo_target_dir_says() {
+    // A stand-in cargo that builds nothing, and stand-in binaries in a
+    // target directory of its own: the demo must run these.
+    let dir = tempfile::tempdir().unwrap();
+    let script = |path: std::path::PathBuf, text: &str| {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::write(&path, text).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    };
+    script(dir.path().join("cargo"), "#!/bin/sh\nexit 0\n");
+    let debug = dir.path().join("elsewhere/debug");
+    std::fs::create_dir_all(&debug).unwrap();
+    script(
+        debug.join("fake-peaka"),
+        "#!/bin/sh\necho http://127.0.0.1:9/api/v1\nexec sleep 30\n",
+    );
+    script(
+        debug.join("peaka-wait"),
+        "#!/bin/sh\necho \"STAND-IN $*\"\ncase \"$*\" in *fails*) exit 1 ;; esac\n",
+    );
+    let path = format!(
+        "{}:{}",
+        dir.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut command = Command::new("bash");
+    command
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/demo.sh"))
+        .env("PATH", path)
+        .env("CARGO_TARGET_DIR", dir.path().join("elsewhere"));
+    let (code, stdout, stderr) = run(command);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("STAND-IN --cache-id completes-after-4s"), "{stdout}");
+    assert!(stdout.contains("STAND-IN --cache-id fails-after-2s"), "{stdout}");
+}
