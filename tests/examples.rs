@@ -149,6 +149,46 @@ fn the_cronjob_fails_at_once_on_a_permanent_failure_but_retries_a_timeout() {
         !deployment.contains("name: PEAKA_SINCE"),
         "a time bound keeps rescheduled pods of a Deployment from starting"
     );
+    // The rollout's deadline outlasts the gate's: a pod that is still
+    // waiting is not a stuck rollout.
+    let deadline: u64 = deployment
+        .lines()
+        .find_map(|l| l.split_once("progressDeadlineSeconds:"))
+        .map(|(_, v)| v.trim().parse().unwrap())
+        .expect("progressDeadlineSeconds");
+    let timeout = deployment
+        .lines()
+        .skip_while(|l| !l.contains("name: PEAKA_TIMEOUT"))
+        .nth(1)
+        .and_then(|l| l.split_once("value:"))
+        .map(|(_, v)| v.trim().to_owned())
+        .expect("PEAKA_TIMEOUT's value");
+    let timeout = peaka_wait::timespec::parse_duration(&timeout).unwrap();
+    assert!(
+        deadline > timeout.as_secs() + 60,
+        "progressDeadlineSeconds {deadline} does not outlast PEAKA_TIMEOUT {timeout:?}"
+    );
+}
+
+#[test]
+fn the_crontab_logs_where_its_user_can_write() {
+    let crontab = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/cron/crontab"
+    ))
+    .unwrap();
+    let job = crontab
+        .lines()
+        .find(|l| l.contains("gated-job.sh") && !l.starts_with('#'))
+        .expect("the job line");
+    let log = job
+        .split(">>")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("the job logs to a file");
+    // The key file is in etl's home: the job runs as etl.
+    assert!(crontab.contains("/home/etl/"), "{crontab}");
+    assert!(log.starts_with("/home/etl/"), "etl cannot write {log}");
 }
 
 #[test]
