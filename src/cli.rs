@@ -544,7 +544,18 @@ where
     if quick::asked(&args) {
         return Ok(Request::QuickHelp(quick::text()));
     }
-    let command = Args::command();
+    // An empty variable (`PEAKA_TIMEOUT=` from a template, an unset
+    // GitHub input) is an unset one, as empty booleans and proxy variables
+    // already are. The key alone keeps its own message: an empty
+    // PEAKA_API_KEY is most often a secret that does not exist.
+    let env = |name: &str| env(name).filter(|v| !v.is_empty() || name == "PEAKA_API_KEY");
+    let command = Args::command().mut_args(|arg| {
+        let unset = arg
+            .get_env()
+            .and_then(|name| name.to_str())
+            .is_some_and(|name| env(name).is_none());
+        if unset { arg.env(None) } else { arg }
+    });
     let matches = command
         .clone()
         .try_get_matches_from(&args)

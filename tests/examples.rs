@@ -250,6 +250,49 @@ fn the_demo_runs_the_binaries_where_cargo_target_dir_says() {
         .env("CARGO_TARGET_DIR", dir.path().join("elsewhere"));
     let (code, stdout, stderr) = run(command);
     assert_eq!(code, 0, "{stdout}{stderr}");
-    assert!(stdout.contains("STAND-IN --cache-id completes-after-4s"), "{stdout}");
-    assert!(stdout.contains("STAND-IN --cache-id fails-after-2s"), "{stdout}");
+    assert!(
+        stdout.contains("STAND-IN --cache-id completes-after-4s"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("STAND-IN --cache-id fails-after-2s"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn architecture_names_every_module_and_no_other() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let map = std::fs::read_to_string(root.join("ARCHITECTURE.md")).unwrap();
+    let mut files = Vec::new();
+    let mut dirs = vec![root.join("src")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let relative = path.strip_prefix(root).unwrap();
+                files.push(relative.to_string_lossy().replace('\\', "/"));
+            }
+        }
+    }
+    assert!(files.len() > 20, "{files:?}");
+    for file in &files {
+        assert!(
+            map.contains(&format!("- `{file}` — ")),
+            "ARCHITECTURE.md has no line for {file}: add one (what it owns)"
+        );
+    }
+    // And no line for a module that is gone.
+    for listed in map.lines().filter_map(|l| {
+        l.strip_prefix("- `src/")
+            .and_then(|rest| rest.split_once('`'))
+            .map(|(path, _)| format!("src/{path}"))
+    }) {
+        assert!(
+            files.contains(&listed),
+            "ARCHITECTURE.md names {listed}, which is gone"
+        );
+    }
 }
