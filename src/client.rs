@@ -55,6 +55,9 @@ pub enum FetchError {
     Transient {
         /// What went wrong, for the warning.
         cause: String,
+        /// The HTTP status, when the server answered (5xx, 408, 429): an
+        /// answer shows the request arrived, not what became of it.
+        status: Option<u16>,
         /// The server's `Retry-After`, when it sent one with 429 or 503.
         retry_after: Option<Duration>,
     },
@@ -95,6 +98,7 @@ impl FetchError {
     fn transient(cause: impl Into<String>) -> Self {
         FetchError::Transient {
             cause: cause.into(),
+            status: None,
             retry_after: None,
         }
     }
@@ -610,6 +614,7 @@ fn classify(
         )),
         408 | 429 | 500..=599 => FetchError::Transient {
             cause: format!("the API answered HTTP {code}{said}"),
+            status: Some(code),
             retry_after: if code == 429 || code == 503 {
                 retry_after
             } else {
