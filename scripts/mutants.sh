@@ -4,7 +4,7 @@
 # cargo-mutants if missing, runs it on the files listed in
 # .cargo/mutants.toml (one job: the machine is shared; about an hour on
 # two cores), prints the score, writes evidence/mutants.txt (checked by
-# tests/evidence.rs against the sources) and exits non-zero when a mutant
+# tests/it/evidence.rs against the sources) and exits non-zero when a mutant
 # was missed or the run did not complete.
 #
 # `scripts/mutants.sh --since REV` tests only the mutants in the lines of
@@ -30,7 +30,7 @@ if [ "$(cargo mutants --version 2>/dev/null || true)" != "cargo-mutants $version
   cargo install --locked --quiet "cargo-mutants@$version"
 fi
 
-# The one list of files, shared with tests/evidence.rs.
+# The one list of files, shared with tests/it/evidence.rs.
 files=$(sed -n 's/^examine_globs = \[\(.*\)\]$/\1/p' "$config" | tr -d '",')
 [ -n "$files" ] || { echo "mutants: no examine_globs line in $config" >&2; exit 2; }
 # shellcheck disable=SC2086 # the list is plain paths, split on spaces
@@ -89,7 +89,7 @@ fi
 mkdir -p "$(dirname "$record")"
 {
   echo "# Mutation testing of the decision core. Written by scripts/mutants.sh;"
-  echo "# tests/evidence.rs fails when a file below no longer has this hash."
+  echo "# tests/it/evidence.rs fails when a file below no longer has this hash."
   echo "tool: cargo-mutants $version, --jobs 1 --timeout $timeout, cargo test --lib ($config)"
   if [ -n "$since" ]; then
     echo "scope: the mutants in the lines changed since $(git rev-parse --short "$since"); the rest as in the full run of $base_line"

@@ -5,7 +5,7 @@
 
 use std::sync::OnceLock;
 
-mod common;
+use crate::common;
 use common::{json_summary, run};
 
 fn fake() -> &'static fake_peaka::Running {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use fake_peaka::faults::{self, Fault};
 
-mod common;
+use crate::common;
 use common::{BIN, serve_forever, start_fake};
 
 const MAX_RSS_KIB: u64 = 32 * 1024;

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-mod common;
+use crate::common;
 use common::{BIN, json_summary, run};
 
 /// The fake's setup: its defaults plus the projects these tests list.

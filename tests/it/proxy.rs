@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-mod common;
+use crate::common;
 use common::{BIN, run, serve_forever, start_fake};
 
 /// A tinyproxy process, killed on drop.
