@@ -16,6 +16,7 @@ use tokio::time::Instant;
 
 use super::{CacheState, Gate};
 use crate::api::{CacheStatus, ExecutionKind};
+use crate::client::FetchError;
 use crate::exit_codes::Outcome;
 
 /// How long the cancel requests may take after the gate ended: the gate
@@ -117,6 +118,12 @@ impl Gate<'_> {
                 Ok(_) => {
                     tracing::info!(cache_id = %cache_id, execution_id = %id, "cache {cache_id}: asked Peaka to cancel the triggered {} {id}: accepted", kind.label());
                     "accepted".to_owned()
+                }
+                // Peaka's 404 "no active workflow": the refresh ended
+                // between the last poll and the cancel.
+                Err(FetchError::NotFound(_)) => {
+                    tracing::info!(cache_id = %cache_id, execution_id = %id, "cache {cache_id}: nothing to cancel: the triggered {} {id} had already ended (Peaka answered 404)", kind.label());
+                    "nothing to cancel: it had already ended".to_owned()
                 }
                 Err(err) => {
                     let verb = if err.outcome().is_some() {

@@ -172,12 +172,18 @@ impl Gate<'_> {
             "still waiting after {} ({} left): {}",
             format_duration(self.started.elapsed()),
             format_duration(left),
-            self.waiting_on(Self::eta_note)
+            self.waiting_on(Self::eta_note, false)
         )
     }
 
-    /// The waiting caches, each with its state, its last error and `note`.
-    pub(super) fn waiting_on(&self, note: fn(&CacheReport) -> Option<String>) -> String {
+    /// The waiting caches, each with its state, its last error and `note`;
+    /// with `moved`, since when its running execution has not moved.
+    pub(super) fn waiting_on(
+        &self,
+        note: fn(&CacheReport) -> Option<String>,
+        moved: bool,
+    ) -> String {
+        let server_now = self.server_now(jiff::Timestamp::now());
         let waiting: Vec<_> = self
             .caches
             .iter()
@@ -197,8 +203,20 @@ impl Gate<'_> {
                     .as_ref()
                     .map(|e| format!(" (last error: {e})"))
                     .unwrap_or_default();
+                let still = match c.last_moved_at.filter(|_| moved) {
+                    Some(at) => {
+                        let ago =
+                            Duration::try_from(server_now.duration_since(at)).unwrap_or_default();
+                        format!(
+                            ", and has not moved since {} ({} ago)",
+                            show_time(at),
+                            format_duration(ago)
+                        )
+                    }
+                    None => String::new(),
+                };
                 let note = note(c).map(|n| format!(" [{n}]")).unwrap_or_default();
-                format!("cache {}: {state}{error}{note}", c.cache_id)
+                format!("cache {}: {state}{still}{error}{note}", c.cache_id)
             })
             .collect::<Vec<_>>()
             .join("; ");
@@ -214,6 +232,6 @@ impl Gate<'_> {
         } else {
             format!("timed out after {}", format_duration(self.plan.timeout))
         };
-        format!("{when}; {}", self.waiting_on(|_| None))
+        format!("{when}; {}", self.waiting_on(|_| None, true))
     }
 }

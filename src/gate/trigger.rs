@@ -9,6 +9,7 @@ use crate::api::{CacheStatus, ExecutionKind};
 use crate::client::{FetchError, Reply};
 use crate::decision::Baseline;
 use crate::exit_codes::Outcome;
+use crate::retry::Next;
 use crate::schedule::Schedule;
 
 impl Gate<'_> {
@@ -30,6 +31,7 @@ impl Gate<'_> {
                 .await
             {
                 Ok(reply) => {
+                    self.retry.answered();
                     self.measure_skew(&reply, latest_time(&reply.value));
                     self.note_first_sight(i, &reply.value);
                     self.remember_slots(i, &reply.value);
@@ -54,7 +56,9 @@ impl Gate<'_> {
             }
         };
         loop {
-            let budget = self.budget();
+            // Peaka takes seconds to answer a trigger: a short
+            // --request-timeout must not cut it off.
+            let budget = self.retry.trigger_budget();
             self.polls += 1;
             match self
                 .client
@@ -62,11 +66,19 @@ impl Gate<'_> {
                 .await
             {
                 Ok(_) => {
+                    self.retry.answered();
                     self.note_trigger_sent(i, None);
                     tracing::info!(cache_id = %cache_id, kind = kind.as_str(), "cache {cache_id}: triggered {} (the slot showed {})", kind.a_label(), baseline.id.as_deref().unwrap_or("no execution"));
                     break;
                 }
-                Err(FetchError::Unreached(cause)) => {
+                // It never reached a server: sending it again is safe, for
+                // as long as the retry policy allows.
+                Err(err @ (FetchError::Unreached(_) | FetchError::NoSuchHost(_))) => {
+                    let cause = err.message();
+                    if let Next::End(outcome, why) = self.retry.failed(&err) {
+                        self.caches[i].state = CacheState::of(outcome);
+                        return Err((outcome, format!("cache {cache_id}: {why}")));
+                    }
                     tracing::warn!(cache_id = %cache_id, "cache {cache_id}: the trigger could not be sent ({cause}); sending it again");
                     let message = format!(
                         "cache {cache_id}: the {} could not be triggered: {cause}",

@@ -17,6 +17,7 @@ mod faults;
 mod first_contact;
 mod forecast;
 mod gate;
+mod live_api;
 mod messages;
 mod progress;
 mod properties;
