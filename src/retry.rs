@@ -159,7 +159,10 @@ impl RetryPolicy {
         let how_long = format_duration(lasted);
         let message = match mistake {
             Mistake::NoSuchHost => {
-                format!("{}; it did not resolve for {how_long}, so the gate stopped trying", err.message())
+                format!(
+                    "{}; it did not resolve for {how_long}, so the gate stopped trying",
+                    err.message()
+                )
             }
             Mistake::NotTheApi => {
                 format!(
