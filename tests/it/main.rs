@@ -18,6 +18,7 @@ mod first_contact;
 mod forecast;
 mod gate;
 mod live_api;
+mod live_evidence;
 mod messages;
 mod progress;
 mod properties;
