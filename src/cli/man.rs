@@ -14,7 +14,7 @@ const RENAMED: [(&str, &str); 1] = [("EXIT CODES", "EXIT STATUS")];
 
 /// Variables read that are not a flag's (the flags' own are listed from
 /// their definitions).
-const OTHER_VARIABLES: [(&str, &str); 11] = [
+const OTHER_VARIABLES: [(&str, &str); 13] = [
     (
         "PEAKA_API_KEY",
         "The API key (never a flag: it would show in the process list).",
