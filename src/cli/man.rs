@@ -25,6 +25,8 @@ const OTHER_VARIABLES: [(&str, &str); 13] = [
         "PEAKA_CANCEL_ON_EXIT",
         "true/false: the same as --cancel-on-exit.",
     ),
+    ("PEAKA_NO_WAIT", "true/false: the same as --no-wait."),
+    ("PEAKA_CANCEL", "true/false: the same as --cancel."),
     (
         "PEAKA_PASS_API_KEY",
         "true/false: the same as --pass-api-key.",
