@@ -4,9 +4,9 @@
 
 use jiff::Timestamp;
 
-use super::{CacheState, Ended, Gate, MAX_SKEW, SKEW_TOLERANCE, latest_time};
-use crate::api::{CacheStatus, ExecutionKind};
-use crate::client::{FetchError, Reply};
+use super::{CacheState, Ended, Gate, SKEW_TOLERANCE, latest_time};
+use crate::api::ExecutionKind;
+use crate::client::FetchError;
 use crate::decision::Baseline;
 use crate::exit_codes::Outcome;
 use crate::retry::Next;
@@ -22,7 +22,7 @@ impl Gate<'_> {
         schedule: &mut Schedule,
     ) -> Result<(), Ended> {
         let cache_id = self.caches[i].cache_id.clone();
-        let baseline = loop {
+        let mut baseline = loop {
             let budget = self.budget();
             self.polls += 1;
             match self
@@ -38,7 +38,7 @@ impl Gate<'_> {
                     break Baseline::of(
                         &reply.value,
                         kind,
-                        self.trigger_time(&reply),
+                        self.server_now(reply.received_at),
                         SKEW_TOLERANCE,
                     );
                 }
@@ -60,6 +60,12 @@ impl Gate<'_> {
             // --request-timeout must not cut it off.
             let budget = self.retry.trigger_budget();
             self.polls += 1;
+            // The trigger's time is when it is sent, not when the slot was
+            // read: a run created while it could not be sent (a restart
+            // refusing connections) is not the one it starts.
+            let sending = Timestamp::now();
+            baseline.triggered_at = self.server_now(sending);
+            self.watches[i].trigger_sent = Some(sending);
             match self
                 .client
                 .trigger(&self.plan.project_id, &cache_id, kind, budget)
@@ -111,18 +117,20 @@ impl Gate<'_> {
         Ok(())
     }
 
-    /// The server's time just before the trigger: the triggered execution
-    /// is created after it (less the baseline's tolerance). The earlier of
-    /// the server's own `Date` (when it is not absurd) and our clock read
-    /// on the server's, so that a clock correction not yet trusted cannot
-    /// reject the triggered execution, while the bound on the `Date` keeps
-    /// a lying header from admitting a record from long before.
-    fn trigger_time(&self, reply: &Reply<CacheStatus>) -> Timestamp {
-        let ours = self.server_now(reply.received_at);
-        let date = reply
-            .server_date
-            .filter(|date| date.duration_since(reply.received_at).abs() <= MAX_SKEW);
-        date.map_or(ours, |date| date.min(ours))
+    /// Reads the trigger's time again on the server's clock as now known.
+    /// A correction towards the past needs several `Date` readings that
+    /// agree (see [`super::skew`]), so one lying `Date` before the trigger
+    /// cannot admit a record from long before it, while a server whose
+    /// clock is really behind sees its triggered execution count as soon
+    /// as the correction is trusted.
+    pub(super) fn reread_trigger_time(&mut self, i: usize) {
+        let Some(sent) = self.watches[i].trigger_sent else {
+            return;
+        };
+        let at = self.server_now(sent);
+        if let Some(baseline) = self.watches[i].baseline.as_mut() {
+            baseline.triggered_at = at;
+        }
     }
 }
 
@@ -134,6 +142,7 @@ fn doubt(err: &FetchError) -> String {
         FetchError::Transient {
             status: Some(code), ..
         } => format!("the trigger's answer was HTTP {code}"),
+        FetchError::NotTheApi(_) => "the trigger's answer was a web page, not Peaka's".to_owned(),
         _ => format!("the trigger got no answer ({})", err.message()),
     }
 }
