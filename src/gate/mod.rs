@@ -347,6 +347,8 @@ struct Gate<'a> {
     /// Whether the gate said that too many caches are awaited to read
     /// their histories ([`planning::MAX_FORECAST_CACHES`]).
     forecast_deferred: bool,
+    /// The forecast's history and settings reads, while in flight.
+    reads: Option<planning::Inflight>,
 }
 
 impl<'a> Gate<'a> {
@@ -371,6 +373,7 @@ impl<'a> Gate<'a> {
             planner: None,
             planned_round: false,
             forecast_deferred: false,
+            reads: None,
         };
         if let Caches::Listed(ids) = &plan.caches {
             gate.set_caches(ids.clone());

@@ -329,6 +329,7 @@ impl Gate<'_> {
         let server_now = self.server_now(reply.received_at);
         let mut status = reply.value;
         status.forget_times_after(server_now + FUTURE_TOLERANCE);
+        self.note_evidence(i, &status);
         self.note_first_sight(i, &status);
         self.read_missed(i, &status, server_now).await;
         self.note_triggered(i, &status);

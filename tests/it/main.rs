@@ -5,6 +5,7 @@
 mod common;
 
 mod action_inputs;
+mod action_install;
 mod adversarial;
 mod beyond_waiting;
 mod ca_store;
@@ -18,6 +19,7 @@ mod first_contact;
 mod forecast;
 mod gate;
 mod live_api;
+mod live_evidence;
 mod messages;
 mod progress;
 mod properties;
