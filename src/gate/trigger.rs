@@ -4,9 +4,9 @@
 
 use jiff::Timestamp;
 
-use super::{CacheState, Ended, Gate, SKEW_TOLERANCE, latest_time};
-use crate::api::ExecutionKind;
-use crate::client::FetchError;
+use super::{CacheState, Ended, Gate, MAX_SKEW, SKEW_TOLERANCE, latest_time};
+use crate::api::{CacheStatus, ExecutionKind};
+use crate::client::{FetchError, Reply};
 use crate::decision::Baseline;
 use crate::exit_codes::Outcome;
 use crate::retry::Next;
@@ -21,8 +21,20 @@ impl Gate<'_> {
         kind: ExecutionKind,
         schedule: &mut Schedule,
     ) -> Result<(), Ended> {
+        let baseline = self.read_baseline(i, kind, schedule).await?;
+        self.send_trigger(i, kind, baseline, schedule).await
+    }
+
+    /// Reads the slot's record before the trigger: the baseline, with the
+    /// trigger time.
+    pub(super) async fn read_baseline(
+        &mut self,
+        i: usize,
+        kind: ExecutionKind,
+        schedule: &mut Schedule,
+    ) -> Result<Baseline, Ended> {
         let cache_id = self.caches[i].cache_id.clone();
-        let mut baseline = loop {
+        loop {
             let budget = self.budget();
             self.polls += 1;
             match self
@@ -35,12 +47,12 @@ impl Gate<'_> {
                     self.measure_skew(&reply, latest_time(&reply.value));
                     self.note_first_sight(i, &reply.value);
                     self.remember_slots(i, &reply.value);
-                    break Baseline::of(
+                    return Ok(Baseline::of(
                         &reply.value,
                         kind,
-                        self.server_now(reply.received_at),
+                        self.trigger_time(&reply),
                         SKEW_TOLERANCE,
-                    );
+                    ));
                 }
                 Err(err) => {
                     let subject = format!("cache {cache_id}");
@@ -54,7 +66,18 @@ impl Gate<'_> {
                     .await?
                 }
             }
-        };
+        }
+    }
+
+    /// Sends the trigger for cache `i`, whose slot showed `baseline`.
+    pub(super) async fn send_trigger(
+        &mut self,
+        i: usize,
+        kind: ExecutionKind,
+        mut baseline: Baseline,
+        schedule: &mut Schedule,
+    ) -> Result<(), Ended> {
+        let cache_id = self.caches[i].cache_id.clone();
         loop {
             // Peaka takes seconds to answer a trigger: a short
             // --request-timeout must not cut it off.
@@ -92,6 +115,19 @@ impl Gate<'_> {
                     );
                     self.pause_or_timeout(schedule, None, |_| message).await?;
                 }
+                Err(err) if err.outcome().is_none() && self.plan.no_wait => {
+                    // No token can promise a run that may not exist.
+                    self.caches[i].last_error = Some(format!("trigger: {}", err.message()));
+                    return Err((
+                        Outcome::ApiError,
+                        format!(
+                            "cache {cache_id}: {} ({}), so Peaka may or may not have started {}; it is not sent again, and with --no-wait there is no run that is provably this one to resume: look at the cache, then trigger again or wait without --resume",
+                            doubt(&err),
+                            err.message(),
+                            kind.a_label()
+                        ),
+                    ));
+                }
                 Err(err) if err.outcome().is_none() => {
                     self.note_trigger_sent(i, Some(doubt(&err)));
                     tracing::warn!(cache_id = %cache_id, "cache {cache_id}: the trigger may or may not have reached Peaka ({}); not sending it again, waiting for a new {}", err.message(), kind.label());
@@ -115,6 +151,22 @@ impl Gate<'_> {
         }
         self.watches[i].baseline = Some(baseline);
         Ok(())
+    }
+
+    /// The server's time just before the trigger, as a `--no-wait` token
+    /// records it (a gate that waits re-reads it from when the trigger
+    /// was sent: [`Self::reread_trigger_time`]): the triggered execution
+    /// is created after it (less the baseline's tolerance). The earlier of
+    /// the server's own `Date` (when it is not absurd) and our clock read
+    /// on the server's, so that a clock correction not yet trusted cannot
+    /// reject the triggered execution, while the bound on the `Date` keeps
+    /// a lying header from admitting a record from long before.
+    fn trigger_time(&self, reply: &Reply<CacheStatus>) -> Timestamp {
+        let ours = self.server_now(reply.received_at);
+        let date = reply
+            .server_date
+            .filter(|date| date.duration_since(reply.received_at).abs() <= MAX_SKEW);
+        date.map_or(ours, |date| date.min(ours))
     }
 
     /// Reads the trigger's time again on the server's clock as now known.
