@@ -951,9 +951,7 @@ mod tests {
     fn failures_carry_the_execution_error() {
         let mut failed = ex("f9", "FAILED", 1, Some(2));
         if let Some(e) = failed.as_mut() {
-            e.error = Some(Box::new(
-                serde_json::json!({"message": "source unreachable"}),
-            ));
+            e.error = Some("source unreachable".into());
         }
         let decision = decide(
             &cache("FAILED", None, failed),
@@ -1416,7 +1414,7 @@ mod tests {
     fn a_completed_execution_is_ready_whatever_its_error_field_says() {
         let mut completed = ex("i1", "COMPLETED", 0, Some(5));
         if let Some(e) = completed.as_mut() {
-            e.error = Some(Box::new(serde_json::json!("retried once")));
+            e.error = Some("retried once".into());
         }
         let decision = decide(
             &cache("COMPLETED", completed, None),

@@ -30,3 +30,4 @@ pub mod tables;
 pub mod text;
 pub mod timespec;
 pub mod tls;
+pub mod wire;

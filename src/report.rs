@@ -129,7 +129,7 @@ fn execution_json((kind, e): (ExecutionKind, &Execution)) -> Value {
         "createdAt": e.created_at.map(|t| t.to_string()),
         "finishedAt": e.finished_at.at().map(|t| t.to_string()),
         "records": e.records(),
-        "error": e.error.as_deref().cloned().unwrap_or(Value::Null),
+        "error": e.error_text(),
     })
 }
 

@@ -2,6 +2,7 @@
 //! into cache ids once at the start, and asking the catalog's (or
 //! schema's) list each round when it covers every awaited cache.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use super::{CacheReport, CacheState, Ended, Gate, Watch, latest_time};
@@ -9,6 +10,7 @@ use crate::api::CacheStatus;
 use crate::client::{FetchError, Reply};
 use crate::exit_codes::Outcome;
 use crate::schedule::Schedule;
+use crate::stream::Filter;
 use crate::tables::{CatalogScope, resolve};
 
 impl Gate<'_> {
@@ -72,6 +74,7 @@ impl Gate<'_> {
             let budget = self.budget();
             self.polls += 1;
             let reply = match scope {
+                // Only the caches of the catalog (or schema) are kept.
                 Some(scope) => {
                     self.client
                         .catalog_statuses(
@@ -79,12 +82,14 @@ impl Gate<'_> {
                             &scope.catalog_id,
                             scope.schema.as_deref(),
                             budget,
+                            Filter::new(|s: &CacheStatus| scope.holds(s)),
                         )
                         .await
                 }
+                // Table names are resolved against the whole project.
                 None => {
                     self.client
-                        .project_statuses(&self.plan.project_id, budget)
+                        .project_statuses(&self.plan.project_id, budget, Vec::new())
                         .await
                 }
             };
@@ -131,11 +136,21 @@ impl Gate<'_> {
     }
 
     /// The round's one list request: the catalog's (or schema's) list when
-    /// every awaited cache is known to be in it, else the project's.
+    /// every awaited cache is known to be in it, else the project's. Only
+    /// the entries of awaited caches are kept (every one of them, for a
+    /// cache listed twice), and the first entry without an id, which
+    /// could be any cache: a list of 480,000 caches costs what its
+    /// awaited entries cost.
     pub(super) async fn list_statuses(
         &self,
         budget: Duration,
     ) -> Result<Reply<Vec<CacheStatus>>, FetchError> {
+        let awaited: HashSet<&str> = self.caches.iter().map(|c| c.cache_id.as_str()).collect();
+        let mut without_id = false;
+        let keep = Filter::new(move |s: &CacheStatus| match s.id.as_deref() {
+            Some(id) => awaited.contains(id),
+            None => !std::mem::replace(&mut without_id, true),
+        });
         if let Some(scope) = &self.plan.catalog {
             let covered = self
                 .caches
@@ -149,12 +164,13 @@ impl Gate<'_> {
                         &scope.catalog_id,
                         scope.schema.as_deref(),
                         budget,
+                        keep,
                     )
                     .await;
             }
         }
         self.client
-            .project_statuses(&self.plan.project_id, budget)
+            .project_statuses(&self.plan.project_id, budget, keep)
             .await
     }
 }
