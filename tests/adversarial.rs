@@ -30,6 +30,8 @@ mod commands;
 mod key;
 #[path = "adversarial/limits.rs"]
 mod limits;
+#[path = "adversarial/memory.rs"]
+mod memory;
 #[path = "adversarial/wrong_ready.rs"]
 mod wrong_ready;
 
