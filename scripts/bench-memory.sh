@@ -6,11 +6,14 @@
 # each within the size caps: the median peak RSS of RUNS runs per reply,
 # and the exit code every run ended with.
 #   scripts/bench-memory.sh [N=10000] [RUNS=5]
+# PEAKA_WAIT=path measures another build of peaka-wait (an older commit's,
+# for a "before" figure).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-10000}
 runs=${2:-5}
 cargo build -q --release -p peaka-wait -p fake-peaka
+bin=${PEAKA_WAIT:-./target/release/peaka-wait}
 port=$((20000 + RANDOM % 20000))
 ./target/release/fake-peaka --port "$port" >/dev/null &
 fake=$!
@@ -29,7 +32,7 @@ for case in text json github; do
     [ "$case" = json ] && extra=(--output json)
     [ "$case" = github ] && envs+=(GITHUB_ACTIONS=true GITHUB_OUTPUT="$tmp/out" GITHUB_STEP_SUMMARY="$tmp/summary")
     # A fresh project id per run: each run sees the refresh complete after 2 s.
-    env "${envs[@]}" /usr/bin/time -o "$tmp/rss" -f %M ./target/release/peaka-wait \
+    env "${envs[@]}" /usr/bin/time -o "$tmp/rss" -f %M "$bin" \
       --base-url "$base" --project-id "many-$n-completes-after-2s~$case$run" --all-caches \
       --timeout 1m --log-level warn "${extra[@]}" >/dev/null 2>"$tmp/err" || { cat "$tmp/err"; exit 1; }
     tail -n 1 "$tmp/rss"
@@ -50,16 +53,19 @@ cases=(
 )
 for entry in "${cases[@]}"; do
   IFS='|' read -r name want project args <<<"$entry"
+  : >"$tmp/peaks"
   for run in $(seq "$runs"); do
     # shellcheck disable=SC2086 # the arguments are words
-    env PEAKA_API_KEY=demo-key /usr/bin/time -o "$tmp/rss" -f %M ./target/release/peaka-wait \
+    env PEAKA_API_KEY=demo-key /usr/bin/time -o "$tmp/rss" -f %M "$bin" \
       --base-url "$hostile_base" --project-id "$project~$run" $args \
-      --max-interval 500ms --timeout 1m --log-level warn >/dev/null 2>"$tmp/err" && code=0 || code=$?
+      --initial-interval 200ms --max-interval 500ms --timeout 1m --log-level warn \
+      >/dev/null 2>"$tmp/err" && code=0 || code=$?
     if [ "$code" != "$want" ]; then
       echo "$name: exit $code, want $want" >&2
       tail -n 3 "$tmp/err" >&2
       exit 1
     fi
-    tail -n 1 "$tmp/rss"
-  done | median | awk -v c="$name" -v r="$runs" -v w="$want" '{printf "%s: median peak RSS over %d runs: %.1f MiB (every run exit %s)\n", c, r, $1/1024, w}'
+    tail -n 1 "$tmp/rss" >>"$tmp/peaks"
+  done
+  median <"$tmp/peaks" | awk -v c="$name" -v r="$runs" -v w="$want" '{printf "%s: median peak RSS over %d runs: %.1f MiB (every run exit %s)\n", c, r, $1/1024, w}'
 done
