@@ -72,13 +72,17 @@ EXIT CODES:
     3    timeout        the deadline passed (the message names the last state and error)
     4    unauthorized   the API answered 401 or 403 (not retried)
     5    not_found      the API answered 404, or the cache is DELETED (not retried)
-    6    api_error      any other 4xx, or a redirect (not retried)
+    6    api_error      any other 4xx, or a redirect (not retried); a certificate that is not
+                        accepted (at once: check --base-url, SSL_CERT_FILE, the proxy); a host
+                        name that does not exist, or a web page (2xx not JSON) instead of the
+                        API, on every request for 60 s
     7    stalled        --stall-timeout: the awaited execution stopped moving
     130  interrupted    SIGINT
     143  interrupted    SIGTERM
 
-    Connection errors, timeouts, 408, 429, 5xx and malformed replies are retried on the poll
-    schedule until the deadline, honouring Retry-After.
+    Refused connections, timeouts, 408, 429, 5xx and truncated replies are retried on the poll
+    schedule until the deadline, honouring Retry-After, by every path (--all-caches, --table,
+    --trigger and --list-caches too); the last cause is in the final message.
 
 BEYOND WAITING:
     --trigger KIND starts a refresh and waits for that very execution: the record the slot
@@ -90,7 +94,9 @@ BEYOND WAITING:
     --table SCHEMA.TABLE waits for the cache of that table (CATALOG_ID.SCHEMA.TABLE when the
     name is in several catalogs; no match: exit 5 with the nearest names; ambiguous: exit 2).
     --catalog-id ID [--schema NAME] waits for every cache of that catalog or schema, one
-    request per round.
+    request per round (the catalog's list, filtered by schema: Peaka's schema-level list
+    answered 500 live). An execution never picked up (RUNNING, no progress, untouched since
+    created for over 5 min) is warned of once; --stall-timeout ends such a wait.
     --cancel-on-exit (with --trigger) cancels the triggered refresh when the gate ends before
     it (timeout, SIGINT, SIGTERM, stall), but only an execution seen to start after the trigger.
 
@@ -288,7 +294,8 @@ pub struct Args {
     )]
     pub max_interval: String,
 
-    /// Give up on one request after this long, and retry on the poll schedule.
+    /// Give up on one request after this long, and retry on the poll schedule. A trigger
+    /// (which Peaka takes seconds to answer) gets at least 10s within the deadline.
     #[arg(
         long,
         env = "PEAKA_REQUEST_TIMEOUT",

@@ -1,5 +1,6 @@
-//! `--list-caches`: the project's caches as a table or a JSON array, so a
-//! user can find a cache id without the Peaka UI.
+//! `--list-caches`: the project's caches (or a catalog's, or one schema's)
+//! as a table or a JSON array, so a user can find a cache id without the
+//! Peaka UI.
 //!
 //! Everything in the listing comes from the server and is shown through
 //! [`printable`]: one line per cache, whatever the names contain.
@@ -11,15 +12,16 @@
 //! size is listed in bounded memory.
 
 use std::io::Write;
-use std::time::Duration;
 
 use serde_json::{Value, json};
 
 use crate::api::{CacheStatus, Execution, ExecutionKind};
 use crate::cli::{Config, Format};
-use crate::client::{Client, FetchError};
+use crate::client::Client;
 use crate::exit_codes::Outcome;
-use crate::schedule::{Schedule, pause};
+use crate::retry::{Next, RetryPolicy};
+use crate::schedule::Schedule;
+use crate::tables::CatalogScope;
 use crate::text::printable;
 
 /// The widest a cell of the text table gets.
@@ -42,31 +44,51 @@ pub struct Listing {
     pub text: String,
 }
 
-/// Reads the project's caches, retrying transient trouble on the poll
-/// schedule until `--timeout`, and writes them to `out` in
-/// `config.output` as they arrive. A reply that fails after rows were
-/// written is not retried (the rows cannot be taken back): the listing
-/// ends with `api_error`, saying how many caches were listed.
+/// Reads the project's caches (with `--catalog-id`, the catalog's, and
+/// with `--schema` only that schema's), retried as [`crate::retry`] says
+/// until `--timeout`, and writes them to `out` in `config.output` as they
+/// arrive. A reply that fails after rows were written is not retried (the
+/// rows cannot be taken back): the listing ends with `api_error`, saying
+/// how many caches were listed.
 pub async fn run<W: Write>(
     config: &Config,
     client: &Client,
     mut schedule: Schedule,
     out: W,
 ) -> Listing {
-    let mut rows = Rows::new(config.output, out);
-    let started = tokio::time::Instant::now();
-    // The timeout is at most 31 days (checked), far from overflowing.
-    let deadline = started + config.timeout;
-    let mut last_error;
+    let mut retry = RetryPolicy::new(
+        tokio::time::Instant::now(),
+        config.timeout,
+        config.request_timeout,
+    );
+    let scope = config.catalog.as_ref();
+    let whose = match scope {
+        Some(scope) => format!(
+            "{} of project {}",
+            scope.describe(),
+            printable(&config.project_id, MAX_CELL_CHARS)
+        ),
+        None => format!("project {}", printable(&config.project_id, MAX_CELL_CHARS)),
+    };
+    let mut rows = Rows::new(config.output, out, format!("{whose} has no caches"));
+    rows.scope = scope.cloned();
     loop {
-        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        let budget = config
-            .request_timeout
-            .min(left.max(Duration::from_millis(750)));
-        let listed = client
-            .project_statuses(&config.project_id, budget, &mut rows)
-            .await;
-        let retry_after = match listed {
+        let budget = retry.budget();
+        let listed = match scope {
+            // One schema's caches come from the catalog's list: the
+            // schema-level list answered 500 for live catalogs.
+            Some(scope) => {
+                client
+                    .catalog_statuses(&config.project_id, &scope.catalog_id, budget, &mut rows)
+                    .await
+            }
+            None => {
+                client
+                    .project_statuses(&config.project_id, budget, &mut rows)
+                    .await
+            }
+        };
+        let err = match listed {
             Ok(_) => {
                 rows.end();
                 return Listing {
@@ -74,52 +96,39 @@ pub async fn run<W: Write>(
                     text: String::new(),
                 };
             }
-            Err(err) if rows.written > 0 => {
+            Err(err) => err,
+        };
+        if rows.written > 0 {
+            return Listing {
+                outcome: err.outcome().unwrap_or(Outcome::ApiError),
+                text: format!(
+                    "the listing of {whose} was cut off after {} caches: {}",
+                    rows.written,
+                    err.message()
+                ),
+            };
+        }
+        rows.forget();
+        let retry_after = match retry.failed(&err) {
+            Next::End(outcome, why) => {
                 return Listing {
-                    outcome: err.outcome().unwrap_or(Outcome::ApiError),
-                    text: format!(
-                        "the listing of project {} was cut off after {} caches: {}",
-                        printable(&config.project_id, MAX_CELL_CHARS),
-                        rows.written,
-                        err.message()
-                    ),
+                    outcome,
+                    text: format!("cannot list the caches of {whose}: {why}"),
                 };
             }
-            Err(err) => {
-                rows.forget();
-                if let Some(outcome) = err.outcome() {
-                    return Listing {
-                        outcome,
-                        text: format!(
-                            "cannot list the caches of project {}: {}",
-                            printable(&config.project_id, MAX_CELL_CHARS),
-                            err.message()
-                        ),
-                    };
-                }
-                tracing::warn!("listing the caches failed, retrying: {}", err.message());
-                last_error = err.message().to_owned();
-                match err {
-                    FetchError::Transient { retry_after, .. } => retry_after,
-                    _ => None,
-                }
-            }
+            Next::Retry(retry_after) => retry_after,
         };
-        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        if left.is_zero() {
-            break;
-        }
-        tokio::time::sleep(pause(schedule.next_delay(), retry_after, left)).await;
-        if tokio::time::Instant::now() >= deadline {
-            break;
-        }
-    }
-    Listing {
-        outcome: Outcome::Timeout,
-        text: format!(
-            "cannot list the caches of project {} within --timeout: {last_error}",
-            printable(&config.project_id, MAX_CELL_CHARS)
-        ),
+        tracing::warn!("listing the caches failed, retrying: {}", err.message());
+        let Some(sleep) = retry.pause(schedule.next_delay(), retry_after) else {
+            return Listing {
+                outcome: Outcome::Timeout,
+                text: format!(
+                    "cannot list the caches of {whose} within --timeout: {}",
+                    err.message()
+                ),
+            };
+        };
+        tokio::time::sleep(sleep).await;
     }
 }
 
@@ -128,6 +137,10 @@ pub async fn run<W: Write>(
 pub struct Rows<W: Write> {
     format: Format,
     out: W,
+    /// What the text listing says when there is no row.
+    empty: String,
+    /// With `--catalog-id` (and `--schema`), only its caches are rows.
+    scope: Option<CatalogScope>,
     /// Rows not yet written (text: the cells; JSON: the entry).
     held: Vec<Row>,
     /// The width of each text column, fixed when rows are first written.
@@ -143,11 +156,13 @@ enum Row {
 }
 
 impl<W: Write> Rows<W> {
-    /// No rows yet.
-    pub fn new(format: Format, out: W) -> Self {
+    /// No rows yet; `empty` is the text listing when none comes.
+    pub fn new(format: Format, out: W, empty: String) -> Self {
         Rows {
             format,
             out,
+            empty,
+            scope: None,
             held: Vec::new(),
             widths: None,
             written: 0,
@@ -165,7 +180,7 @@ impl<W: Write> Rows<W> {
         if self.written == 0 && self.held.is_empty() {
             let empty = match self.format {
                 Format::Json => "[]",
-                Format::Text => "the project has no caches",
+                Format::Text => self.empty.as_str(),
             };
             let _ = writeln!(self.out, "{empty}");
             return;
@@ -234,6 +249,13 @@ impl<W: Write> crate::stream::Sink<CacheStatus> for &mut Rows<W> {
     type Value = ();
 
     fn take(&mut self, cache: CacheStatus) -> Result<(), String> {
+        if self
+            .scope
+            .as_ref()
+            .is_some_and(|scope| !scope.holds(&cache))
+        {
+            return Ok(());
+        }
         self.held.push(match self.format {
             Format::Json => Row::Json(cache_json(&cache).to_string()),
             Format::Text => Row::Cells(cells(&cache)),
@@ -251,7 +273,7 @@ impl<W: Write> crate::stream::Sink<CacheStatus> for &mut Rows<W> {
 /// (without the last line break).
 pub fn render(caches: &[CacheStatus], format: Format) -> String {
     let mut out = Vec::new();
-    let mut rows = Rows::new(format, &mut out);
+    let mut rows = Rows::new(format, &mut out, "the project has no caches".to_owned());
     for cache in caches {
         let _ = crate::stream::Sink::take(&mut &mut rows, cache.clone());
     }

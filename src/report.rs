@@ -84,6 +84,7 @@ fn cache_json(report: &Report, cache: &CacheReport) -> Value {
         "expectedFinishAt": cache.forecast.as_ref().and_then(|f| f.expected).map(|t| t.to_string()),
         "forecast": cache.forecast.as_ref().map(|f| f.to_json()),
         "durationMs": focused_execution(cache).and_then(|(_, e)| took(e)).map(millis),
+        "lastMovedAt": cache.last_moved_at.map(|t| t.to_string()),
     });
     if let Some(fields) = object.as_object_mut() {
         // Only when the server named the cache's table.
@@ -405,8 +406,23 @@ pub fn annotation(report: &Report) -> Option<String> {
 /// An `::error` workflow command with this title and message, each
 /// escaped as the runner unescapes them.
 pub fn error_command(title: &str, message: &str) -> String {
+    workflow_command("error", title, message)
+}
+
+/// The `::warning` workflow commands for what the gate warned of once
+/// (an execution never picked up), one per cache.
+pub fn warning_annotations(report: &Report) -> Vec<String> {
+    report
+        .caches
+        .iter()
+        .filter_map(|c| c.warning.as_deref())
+        .map(|warning| workflow_command("warning", "peaka-wait: not picked up", warning))
+        .collect()
+}
+
+fn workflow_command(command: &str, title: &str, message: &str) -> String {
     format!(
-        "::error title={}::{}",
+        "::{command} title={}::{}",
         escape_property(title),
         escape_data(&one_line(message))
     )
@@ -439,7 +455,10 @@ pub fn emit(report: &Report, output: Format, env: &dyn Fn(&str) -> Option<String
     // A closed stdout (`| head`) must not turn into a panic or another
     // exit code: the exit code is the answer, the summary a courtesy.
     if env("GITHUB_ACTIONS").as_deref() == Some("true") {
-        if let Some(line) = annotation(report) {
+        for line in warning_annotations(report)
+            .iter()
+            .chain(&annotation(report))
+        {
             let _ = writeln!(stdout, "{line}");
         }
     }
@@ -585,6 +604,8 @@ mod tests {
             last_error: None,
             forecast: None,
             cancel: None,
+            last_moved_at: None,
+            warning: None,
         };
         let unseen = CacheReport {
             cache_id: "c2".into(),
@@ -594,6 +615,8 @@ mod tests {
             last_error: Some("HTTP 503".into()),
             forecast: None,
             cancel: None,
+            last_moved_at: Some("2026-11-24T10:01:00Z".parse().unwrap()),
+            warning: Some("cache c2: incremental sync e has not been picked up\n::error::x".into()),
         };
         Report {
             outcome,
@@ -720,6 +743,25 @@ mod tests {
         for row in text.lines().filter(|l| l.starts_with("| c")) {
             assert_eq!(row.matches('|').count(), 10, "{row}");
         }
+    }
+
+    #[test]
+    fn a_warning_of_the_run_is_a_warning_annotation_on_one_line() {
+        let lines = warning_annotations(&report(Outcome::Timeout, "t"));
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(
+            lines[0].starts_with("::warning title=peaka-wait%3A not picked up::cache c2:"),
+            "{}",
+            lines[0]
+        );
+        assert!(
+            !lines[0].contains('\n') && !lines[0].contains("\n::error"),
+            "{}",
+            lines[0]
+        );
+        let json = summary_json(&report(Outcome::Timeout, "t"));
+        assert_eq!(json["caches"][1]["lastMovedAt"], "2026-11-24T10:01:00Z");
+        assert_eq!(json["caches"][0]["lastMovedAt"], Value::Null);
     }
 
     #[test]

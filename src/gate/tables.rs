@@ -1,6 +1,10 @@
 //! `--table` and `--catalog-id` / `--schema` in the loop: turning names
-//! into cache ids once at the start, and asking the catalog's (or
-//! schema's) list each round when it covers every awaited cache.
+//! into cache ids once at the start, and asking the catalog's list each
+//! round when it covers every awaited cache.
+//!
+//! One schema's caches are read from the catalog's list, filtered by
+//! `schemaName`: Peaka's schema-level list answered 500 for live catalogs
+//! (see the reference, "More of the live API"), the catalog's worked.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -33,8 +37,9 @@ impl Gate<'_> {
             let statuses = self
                 .list_for_setup(Some(&scope), schedule, "listing the catalog's caches")
                 .await?;
-            // The server filters; the names are checked again so that a
-            // list that ignored the path cannot add foreign caches.
+            // The catalog's list holds every schema: the names pick the
+            // scope's caches (and a list that ignored the path cannot add
+            // foreign ones).
             let ids: Vec<String> = statuses
                 .iter()
                 .filter(|s| scope.holds(s))
@@ -80,7 +85,6 @@ impl Gate<'_> {
                         .catalog_statuses(
                             &self.plan.project_id,
                             &scope.catalog_id,
-                            scope.schema.as_deref(),
                             budget,
                             Filter::new(|s: &CacheStatus| scope.holds(s)),
                         )
@@ -95,6 +99,7 @@ impl Gate<'_> {
             };
             match reply {
                 Ok(reply) => {
+                    self.retry.answered();
                     let latest = reply.value.iter().filter_map(latest_time).max();
                     self.measure_skew(&reply, latest);
                     return Ok(reply.value);
@@ -130,17 +135,18 @@ impl Gate<'_> {
                 last_error: None,
                 cancel: None,
                 forecast: None,
+                last_moved_at: None,
+                warning: None,
             });
             self.watches.push(Watch::default());
         }
     }
 
-    /// The round's one list request: the catalog's (or schema's) list when
-    /// every awaited cache is known to be in it, else the project's. Only
-    /// the entries of awaited caches are kept (every one of them, for a
-    /// cache listed twice), and the first entry without an id, which
-    /// could be any cache: a list of 480,000 caches costs what its
-    /// awaited entries cost.
+    /// The round's one list request: the catalog's list when every awaited
+    /// cache is known to be in it, else the project's. Only the entries of
+    /// awaited caches are kept (every one of them, for a cache listed
+    /// twice), and the first entry without an id, which could be any
+    /// cache: a list of 480,000 caches costs what its awaited entries cost.
     pub(super) async fn list_statuses(
         &self,
         budget: Duration,
@@ -159,13 +165,7 @@ impl Gate<'_> {
             if covered {
                 return self
                     .client
-                    .catalog_statuses(
-                        &self.plan.project_id,
-                        &scope.catalog_id,
-                        scope.schema.as_deref(),
-                        budget,
-                        keep,
-                    )
+                    .catalog_statuses(&self.plan.project_id, &scope.catalog_id, budget, keep)
                     .await;
             }
         }
