@@ -740,6 +740,30 @@ mod tests {
     }
 
     #[test]
+    fn a_key_across_the_cut_of_a_long_error_is_scrubbed_whole() {
+        let key = "sk-live-0123456789abcdef";
+        for before in [4080, 4090, 4095, 8180] {
+            let error = format!("{}{key}{}", "x".repeat(before), "y".repeat(20_000));
+            let body = format!(
+                r#"{{"status":"FAILED","lastFullRefreshCacheExecution":{{"error":"{error}"}}}}"#
+            );
+            let mut status = decode_status(body.as_bytes()).unwrap();
+            status.scrub(&Scrubber::new(key));
+            let text = status
+                .execution(ExecutionKind::Full)
+                .unwrap()
+                .error_text()
+                .unwrap();
+            assert!(
+                !text.contains("sk-live-0123"),
+                "{before}: {}",
+                &text[4000..]
+            );
+            assert!(text.ends_with("(cut at 4096 characters)"), "{before}");
+        }
+    }
+
+    #[test]
     fn a_status_or_an_execution_is_an_object_never_an_array() {
         for body in [
             &br#"["a","COMPLETED",null,null,null,null,null]"#[..],
