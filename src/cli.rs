@@ -85,9 +85,10 @@ EXIT CODES:
     --trigger and --list-caches too); the last cause is in the final message.
 
 BEYOND WAITING:
-    --trigger KIND starts a refresh and waits for that very execution: the record the slot
-    showed before the trigger never counts. --stall-timeout ends a wait on an execution that
-    stopped moving. With several caches, one project-level request is made per poll round.
+    --trigger KIND starts a refresh and waits for that very execution: only one with another id
+    than the slot showed before and a readable createdAt not before the trigger (server clock,
+    5 s tolerance) counts. --stall-timeout ends a wait on an execution that stopped moving.
+    With several caches, one project-level request is made per poll round.
     An execution that ended between two polls is read from the execution history. When the
     server's clock differs from this machine's by more than 5 s, `now` and durations in TIME
     are read on the server's clock.
@@ -98,7 +99,8 @@ BEYOND WAITING:
     answered 500 live). An execution never picked up (RUNNING, no progress, untouched since
     created for over 5 min) is warned of once; --stall-timeout ends such a wait.
     --cancel-on-exit (with --trigger) cancels the triggered refresh when the gate ends before
-    it (timeout, SIGINT, SIGTERM, stall), but only an execution seen to start after the trigger.
+    it (timeout, SIGINT, SIGTERM, stall), but only that very execution, and never after a trigger
+    answered with an error or not at all.
 
 PROXY:
     HTTPS_PROXY (HTTP_PROXY for an http:// base), then ALL_PROXY, upper or lower case, are
@@ -204,7 +206,8 @@ pub struct Args {
     pub list_caches: bool,
 
     /// Start a refresh of this kind (`incremental` or `full`) on each cache, then wait for that
-    /// very refresh: an execution that existed before the trigger never satisfies the gate.
+    /// very refresh: only an execution with another id than the slot showed and a readable
+    /// createdAt not before the trigger satisfies the gate.
     #[arg(long, env = "PEAKA_TRIGGER", value_name = "KIND", value_parser = one_of::<TriggerKind>())]
     pub trigger: Option<String>,
 
@@ -219,7 +222,8 @@ pub struct Args {
     pub stall_timeout: Option<String>,
 
     /// With --trigger: when the gate ends before the refresh it started (timeout, SIGINT,
-    /// SIGTERM, stall), ask Peaka to cancel that refresh. Never cancels one the gate did not start.
+    /// SIGTERM, stall), ask Peaka to cancel that refresh. Never cancels one the gate cannot show
+    /// it started (nothing after a trigger answered with an error or not at all).
     /// Env PEAKA_CANCEL_ON_EXIT: true/false, 1/0, yes/no or on/off, in any case.
     #[arg(long)]
     pub cancel_on_exit: bool,

@@ -152,7 +152,7 @@ pub struct Criteria {
     pub since: Option<Timestamp>,
     /// `--started-after`: it must have started at or after this.
     pub started_after: Option<Timestamp>,
-    /// `--trigger`: it must be newer than the slot's record before the trigger.
+    /// `--trigger`: it must be proven the triggered one ([`Baseline::proof`]).
     pub newer_than: Option<Baseline>,
     /// The cache has shown `RUNNING` with no running record for
     /// [`STARTING_GRACE`]: a single-slot or `both` gate then concludes that

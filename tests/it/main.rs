@@ -5,6 +5,7 @@
 mod common;
 
 mod action_inputs;
+mod action_install;
 mod adversarial;
 mod beyond_waiting;
 mod ca_store;
