@@ -51,8 +51,21 @@ fn write_summary_json_of(
         ("elapsedMs", json!(millis(report.elapsed))),
         ("polls", json!(report.polls)),
     ];
+    // Only when given: the absolute bounds a re-run can be given, and the
+    // token a --resume waits with.
+    let optional = [
+        ("since", report.since.map(|t| json!(t.to_string()))),
+        (
+            "startedAfter",
+            report.started_after.map(|t| json!(t.to_string())),
+        ),
+        ("resume", report.resume.as_ref().map(|t| json!(t))),
+    ];
+    let present = optional
+        .into_iter()
+        .filter_map(|(name, value)| value.map(|v| (name, v)));
     out.write_all(b"{")?;
-    for (name, value) in head {
+    for (name, value) in head.into_iter().chain(present) {
         serde_json::to_writer(&mut out, name)?;
         out.write_all(b":")?;
         serde_json::to_writer(&mut out, &value)?;
@@ -254,6 +267,9 @@ pub fn github_outputs(report: &Report) -> String {
         ("records", focus.records),
         ("incremental-execution-id", slot(ExecutionKind::Incremental)),
         ("full-execution-id", slot(ExecutionKind::Full)),
+        // Empty but after --no-wait; a token is one printable ASCII word,
+        // so it cannot break the file.
+        ("resume", report.resume.clone().unwrap_or_default()),
     ];
     let mut out = String::new();
     for (name, value) in pairs {
@@ -394,7 +410,7 @@ fn cell(text: &str) -> String {
 
 /// The `::error` workflow command for a result other than `ready`.
 pub fn annotation(report: &Report) -> Option<String> {
-    if report.outcome == Outcome::Ready {
+    if report.outcome.code() == 0 {
         return None;
     }
     Some(error_command(
@@ -463,7 +479,13 @@ pub fn emit(report: &Report, output: Format, env: &dyn Fn(&str) -> Option<String
         }
     }
     let _ = match output {
-        Format::Text => writeln!(stdout, "{}", summary_line(report)),
+        Format::Text => writeln!(stdout, "{}", summary_line(report)).and_then(|()| {
+            // The last line, so that a script can take it with `tail -n 1`.
+            match &report.resume {
+                Some(token) => writeln!(stdout, "resume: {token}"),
+                None => Ok(()),
+            }
+        }),
         Format::Json => {
             let mut buffered = std::io::BufWriter::new(&mut stdout);
             write_summary_json(report, &mut buffered)
@@ -627,6 +649,9 @@ mod tests {
             caches: vec![ready, unseen],
             decided_by: Some(0),
             execution: ExecutionFilter::Any,
+            resume: None,
+            since: None,
+            started_after: None,
         }
     }
 
@@ -663,7 +688,7 @@ mod tests {
         let text = github_outputs(&r);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(
-            &lines[..10],
+            &lines[..11],
             [
                 "result=ready",
                 "exit-code=0",
@@ -675,14 +700,17 @@ mod tests {
                 "records=1200",
                 "incremental-execution-id=",
                 "full-execution-id=e|1",
+                "resume=",
             ]
         );
         assert!(
-            lines[10].starts_with("summary-json={\"result\":\"ready\","),
+            lines[11].starts_with("summary-json={\"result\":\"ready\","),
             "{}",
-            lines[10]
+            lines[11]
         );
-        assert_eq!(lines.len(), 11);
+        assert_eq!(lines.len(), 12);
+        r.resume = Some("pw1.abc".into());
+        assert!(github_outputs(&r).contains("\nresume=pw1.abc\n"));
         // When the second cache decided (it timed out), the outputs say so.
         r.outcome = Outcome::Timeout;
         r.decided_by = Some(1);

@@ -31,9 +31,9 @@ const AFTER_DEADLINE: Duration = Duration::from_secs(2);
 pub(super) struct Triggered {
     /// Why no run can be shown to be the trigger's, whatever the slot
     /// shows: the trigger was answered with an error, or not at all.
-    doubt: Option<String>,
-    /// Its id, once seen in the slot.
-    id: Option<String>,
+    pub(super) doubt: Option<String>,
+    /// Its id, once seen in the slot (or, resumed, in the history).
+    pub(super) id: Option<String>,
 }
 
 impl Gate<'_> {
@@ -44,7 +44,9 @@ impl Gate<'_> {
     }
 
     /// Remembers the first execution in the triggered slot that can only
-    /// be the one the trigger started.
+    /// be the one the trigger started: the earliest such one among the
+    /// slot and what ended unseen between polls (a resumed gate may first
+    /// look long after the trigger, when a later run holds the slot).
     pub(super) fn note_triggered(&mut self, i: usize, status: &CacheStatus) {
         let Some(kind) = self.plan.trigger else {
             return;
@@ -60,10 +62,14 @@ impl Gate<'_> {
         let Some(baseline) = &self.watches[i].baseline else {
             return;
         };
-        let Some(execution) = status.execution(kind) else {
-            return;
-        };
-        if baseline.is_superseded_by(execution) {
+        let missed = self.watches[i].missed.iter();
+        let ours = missed
+            .filter(|(k, _)| *k == kind)
+            .map(|(_, e)| e)
+            .chain(status.execution(kind))
+            .filter(|e| baseline.is_superseded_by(e))
+            .min_by_key(|e| e.created_at);
+        if let Some(execution) = ours {
             let id = execution.id.clone();
             if let Some(triggered) = self.watches[i].triggered.as_mut() {
                 triggered.id = id;

@@ -13,6 +13,7 @@ mod messages;
 mod missed;
 mod pickup;
 mod planning;
+mod resumed;
 mod round;
 mod setup;
 mod signal;
@@ -114,6 +115,13 @@ pub struct Plan {
     pub max_interval: Duration,
     /// Whether the planned pauses are jittered (always, but in benchmarks).
     pub jitter: bool,
+    /// `--no-wait`: trigger, then end with a resume token.
+    pub no_wait: bool,
+    /// `--resume TOKEN`: wait for (or cancel) the runs it names, sending
+    /// no trigger.
+    pub resume: Option<crate::resume::Token>,
+    /// `--cancel`: cancel the token's runs instead of waiting for them.
+    pub cancel: bool,
 }
 
 impl Plan {
@@ -145,6 +153,9 @@ impl Plan {
             detection_delay: Duration::from_secs(2),
             max_interval: Duration::from_secs(30),
             jitter: true,
+            no_wait: false,
+            resume: None,
+            cancel: false,
         }
     }
 }
@@ -239,6 +250,12 @@ pub struct Report {
     pub decided_by: Option<usize>,
     /// Which slots were looked at.
     pub execution: ExecutionFilter,
+    /// `--no-wait`: the token a `--resume` waits for the triggered runs with.
+    pub resume: Option<String>,
+    /// The `--since` bound used, on the server's clock, if one was given.
+    pub since: Option<Timestamp>,
+    /// The `--started-after` bound used, likewise.
+    pub started_after: Option<Timestamp>,
 }
 
 /// An ending: the outcome and the sentence that explains it.
@@ -253,7 +270,8 @@ pub async fn run(
     stop: impl Future<Output = Outcome>,
 ) -> Report {
     let mut gate = Gate::new(plan, client);
-    if plan.schedule == ScheduleMode::Adaptive {
+    // A cancel only needs to see the run: no forecast, no extra requests.
+    if plan.schedule == ScheduleMode::Adaptive && !plan.cancel {
         gate.planner = Some(Planner::new(
             Knobs {
                 max_interval: plan.max_interval,
@@ -345,6 +363,8 @@ struct Gate<'a> {
     /// Whether the gate said that too many caches are awaited to read
     /// their histories ([`planning::MAX_FORECAST_CACHES`]).
     forecast_deferred: bool,
+    /// `--no-wait`: the token, once every trigger was accepted.
+    resume_token: Option<String>,
     /// The forecast's history and settings reads, while in flight.
     reads: Option<planning::Inflight>,
 }
@@ -371,10 +391,14 @@ impl<'a> Gate<'a> {
             planner: None,
             planned_round: false,
             forecast_deferred: false,
+            resume_token: None,
             reads: None,
         };
         if let Caches::Listed(ids) = &plan.caches {
             gate.set_caches(ids.clone());
+        }
+        if let Some(token) = &plan.resume {
+            gate.resume_from(token);
         }
         gate
     }
@@ -476,7 +500,11 @@ impl<'a> Gate<'a> {
 
     fn report(self, outcome: Outcome, message: String) -> Report {
         let decided_by = self.decided_by(outcome);
+        let bounds = self.criteria(None);
         Report {
+            resume: self.resume_token.clone(),
+            since: bounds.since,
+            started_after: bounds.started_after,
             outcome,
             message,
             elapsed: self.started.elapsed(),

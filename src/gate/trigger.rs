@@ -21,8 +21,20 @@ impl Gate<'_> {
         kind: ExecutionKind,
         schedule: &mut Schedule,
     ) -> Result<(), Ended> {
+        let baseline = self.read_baseline(i, kind, schedule).await?;
+        self.send_trigger(i, kind, baseline, schedule).await
+    }
+
+    /// Reads the slot's record before the trigger: the baseline, with the
+    /// trigger time.
+    pub(super) async fn read_baseline(
+        &mut self,
+        i: usize,
+        kind: ExecutionKind,
+        schedule: &mut Schedule,
+    ) -> Result<Baseline, Ended> {
         let cache_id = self.caches[i].cache_id.clone();
-        let baseline = loop {
+        loop {
             let budget = self.budget();
             self.polls += 1;
             match self
@@ -35,12 +47,12 @@ impl Gate<'_> {
                     self.measure_skew(&reply, latest_time(&reply.value));
                     self.note_first_sight(i, &reply.value);
                     self.remember_slots(i, &reply.value);
-                    break Baseline::of(
+                    return Ok(Baseline::of(
                         &reply.value,
                         kind,
                         self.trigger_time(&reply),
                         SKEW_TOLERANCE,
-                    );
+                    ));
                 }
                 Err(err) => {
                     let subject = format!("cache {cache_id}");
@@ -54,7 +66,18 @@ impl Gate<'_> {
                     .await?
                 }
             }
-        };
+        }
+    }
+
+    /// Sends the trigger for cache `i`, whose slot showed `baseline`.
+    pub(super) async fn send_trigger(
+        &mut self,
+        i: usize,
+        kind: ExecutionKind,
+        baseline: Baseline,
+        schedule: &mut Schedule,
+    ) -> Result<(), Ended> {
+        let cache_id = self.caches[i].cache_id.clone();
         loop {
             // Peaka takes seconds to answer a trigger: a short
             // --request-timeout must not cut it off.
@@ -85,6 +108,19 @@ impl Gate<'_> {
                         kind.label()
                     );
                     self.pause_or_timeout(schedule, None, |_| message).await?;
+                }
+                Err(err) if err.outcome().is_none() && self.plan.no_wait => {
+                    // No token can promise a run that may not exist.
+                    self.caches[i].last_error = Some(format!("trigger: {}", err.message()));
+                    return Err((
+                        Outcome::ApiError,
+                        format!(
+                            "cache {cache_id}: {} ({}), so Peaka may or may not have started {}; it is not sent again, and with --no-wait there is no run that is provably this one to resume: look at the cache, then trigger again or wait without --resume",
+                            doubt(&err),
+                            err.message(),
+                            kind.a_label()
+                        ),
+                    ));
                 }
                 Err(err) if err.outcome().is_none() => {
                     self.note_trigger_sent(i, Some(doubt(&err)));

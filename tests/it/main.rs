@@ -24,4 +24,5 @@ mod messages;
 mod progress;
 mod properties;
 mod proxy;
+mod resume;
 mod tables;
