@@ -29,14 +29,16 @@ fi
 # The code under test is reinstalled on every run: the wheel built from this
 # workspace (cargo makes a rebuild cheap) and the provider.
 cargo build --locked --quiet -p peaka-wait -p fake-peaka
-"$venv/bin/pip" wheel --quiet --disable-pip-version-check --no-deps -w target/wheels .
-wheel=$(ls -t target/wheels/peaka_wait-*.whl | head -n 1)
+# Where cargo built them: CARGO_TARGET_DIR when set (relative to the repo root).
+bin=$(cd "${CARGO_TARGET_DIR:-target}/debug" && pwd)
+"$venv/bin/pip" wheel --quiet --disable-pip-version-check --no-deps -w "$bin/../wheels" .
+wheel=$(ls -t "$bin"/../wheels/peaka_wait-*.whl | head -n 1)
 "$venv/bin/pip" install --quiet --disable-pip-version-check --no-deps --force-reinstall \
   "$wheel" ./airflow-provider
 
 work=$(mktemp -d)
 url_file="$work/fake-url"
-target/debug/fake-peaka >"$url_file" &
+"$bin/fake-peaka" >"$url_file" &
 fake=$!
 trap 'kill "$fake" 2>/dev/null || true; rm -rf "$work"' EXIT
 for _ in $(seq 50); do [ -s "$url_file" ] && break; sleep 0.1; done
@@ -45,7 +47,7 @@ base_url=$(head -n 1 "$url_file")
 
 echo "airflow: ruff (lint and format) and pytest"
 (cd airflow-provider && "$venv/bin/ruff" check --quiet . && "$venv/bin/ruff" format --check --quiet .)
-PEAKA_FAKE_URL="$base_url" PEAKA_WAIT_BIN="$root/target/debug/peaka-wait" \
+PEAKA_FAKE_URL="$base_url" PEAKA_WAIT_BIN="$bin/peaka-wait" \
   "$venv/bin/python" -m pytest -q -p no:cacheprovider airflow-provider/tests
 
 export AIRFLOW_HOME="$work/airflow"

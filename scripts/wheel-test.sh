@@ -5,6 +5,8 @@
 # against the fake Peaka API (ready, exit 0, a JSON summary on stdout).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Where cargo builds: CARGO_TARGET_DIR when set (relative to the repo root).
+target=${CARGO_TARGET_DIR:-target}
 
 python=${PYTHON:-python3}
 work=$(mktemp -d)
@@ -14,14 +16,14 @@ trap '[ -z "$fake" ] || kill "$fake" 2>/dev/null || true; rm -rf "$work"' EXIT
 "$python" -m pip wheel --quiet --disable-pip-version-check --no-deps -w "$work/dist" .
 wheel=$(ls "$work"/dist/peaka_wait-*.whl)
 echo "wheel: $(basename "$wheel") ($(wc -c <"$wheel") bytes)"
-mkdir -p target/wheels
-cp "$wheel" target/wheels/
+mkdir -p "$target/wheels"
+cp "$wheel" "$target/wheels/"
 
 "$python" -m venv "$work/venv"
 "$work/venv/bin/pip" install --quiet --disable-pip-version-check --no-index "$wheel"
 
 cargo build --locked --quiet -p fake-peaka
-target/debug/fake-peaka >"$work/url" &
+"$target/debug/fake-peaka" >"$work/url" &
 fake=$!
 for _ in $(seq 50); do [ -s "$work/url" ] && break; sleep 0.1; done
 base_url=$(head -n 1 "$work/url")
