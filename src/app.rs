@@ -50,9 +50,6 @@ where
     let json_logs = config.log_format == cli::Format::Json;
     // `-q` (log level `error`) keeps stderr to errors: no progress line.
     let quiet = config.log_level == cli::LogLevel::Error;
-    if progress::wanted(json_logs, quiet, env) && !config.timeout.is_zero() {
-        progress::start(terminal::colour(env));
-    }
     for warning in &config.warnings {
         tracing::warn!("{warning}");
     }
@@ -89,6 +86,11 @@ where
     if config.list_caches {
         let listing = runtime.block_on(list::run(&config, &client, schedule));
         return finish_listing(&listing, output);
+    }
+    // Only the wait has a progress line: a listing or an error before it
+    // would leave one drawn.
+    if progress::wanted(json_logs, quiet, env) && !config.timeout.is_zero() {
+        progress::start(terminal::colour(env));
     }
     let plan = plan(&config, started);
     let report = runtime.block_on(gate::run(&plan, &client, schedule, gate::shutdown_signal()));

@@ -277,3 +277,15 @@ fn a_pipe_keeps_stamped_log_lines_and_the_outcome_log() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_listing_leaves_no_progress_line_behind() {
+    let fake = start_fake(fake_peaka::Options::default());
+    let mut gate = gate_command(&fake, "completes-after-1s~pty-list", &[], &[]);
+    gate.push_str(" '--list-caches'");
+    let (code, tty) = in_pty(WIDE, &gate);
+    assert_eq!(code, 0, "{tty}");
+    // No spinner was ever drawn, so none is left on the screen.
+    assert!(!tty.contains('\u{2801}'), "{tty:?}");
+    assert!(!tty.contains(CLEAR_LINE), "{tty:?}");
+}
