@@ -264,6 +264,9 @@ pub struct Decision {
     /// The cache is `RUNNING` but no running record is visible yet: a new
     /// execution is starting (the loop times [`STARTING_GRACE`] from this).
     pub starting: bool,
+    /// The id of the execution that ended and decided, when it has one: it
+    /// may be a missed one, no longer in its slot.
+    pub execution_id: Option<String>,
 }
 
 /// Decides where one cache stands against the criteria.
@@ -284,6 +287,7 @@ pub fn decide(
             detail: "the cache is DELETED".into(),
             unknown_status: None,
             starting: false,
+            execution_id: None,
         };
     }
     let slots = criteria.execution.slots();
@@ -487,6 +491,7 @@ fn ended_decision(kind: ExecutionKind, execution: &Execution) -> Decision {
         detail,
         unknown_status: None,
         starting: false,
+        execution_id: execution.id.clone(),
     }
 }
 
@@ -497,6 +502,7 @@ fn waiting(focus: Option<ExecutionKind>, detail: String) -> Decision {
         detail,
         unknown_status: None,
         starting: false,
+        execution_id: None,
     }
 }
 
@@ -1224,11 +1230,11 @@ mod tests {
             ),
         ];
         for (name, criteria, missed, verdict) in table {
-            assert_eq!(
-                decide(&flipped, &criteria, &missed).verdict,
-                verdict,
-                "{name}"
-            );
+            let decision = decide(&flipped, &criteria, &missed);
+            assert_eq!(decision.verdict, verdict, "{name}");
+            // What ended names itself, even gone from its slot; a wait names none.
+            let named = (verdict != Waiting).then(|| "i1".to_owned());
+            assert_eq!(decision.execution_id, named, "{name}");
         }
         // For `both`, the last to end in a slot speaks for it.
         let both = cache(

@@ -621,6 +621,7 @@ mod tests {
                 detail: "done".into(),
                 unknown_status: None,
                 starting: false,
+                execution_id: None,
             }),
             last_error: None,
             forecast: None,
