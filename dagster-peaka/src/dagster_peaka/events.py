@@ -56,8 +56,11 @@ def new_events(
             AssetCheckEvaluation(asset_key=key, check_name=CHECK_NAME, passed=True, metadata=metadata),
         ]
     if outcome.state in FAILED_STATES:
-        error = (outcome.execution or {}).get("error") or {}
-        message = error.get("message") if isinstance(error, dict) else None
+        # The summary's `error` is the execution's message (a string); an
+        # object with a `message` is read too.
+        error = (outcome.execution or {}).get("error")
+        message = error.get("message") if isinstance(error, dict) else error
+        message = message if isinstance(message, str) and message else None
         status = (outcome.execution or {}).get("status")
         description = f"refresh {execution_id} {clean(status or outcome.state)}"
         if outcome.state == "stalled":
