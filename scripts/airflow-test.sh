@@ -26,13 +26,19 @@ else
   echo "airflow: reusing the venv $venv"
 fi
 
-# The code under test is reinstalled on every run: the wheel built from this
-# workspace (cargo makes a rebuild cheap) and the provider.
+# The code under test is reinstalled on every run: the manylinux wheel of
+# the binary from dist/ (scripts/wheel-build.sh, rebuilt here when the
+# sources are newer than it, e.g. when scripts/wheel-test.sh did not just
+# run) and the provider from the working tree.
 cargo build --locked --quiet -p peaka-wait -p fake-peaka
-"$venv/bin/pip" wheel --quiet --disable-pip-version-check --no-deps -w target/wheels .
-wheel=$(ls -t target/wheels/peaka_wait-*.whl | head -n 1)
+wheel=$(ls dist/peaka_wait-*.whl 2>/dev/null | head -n 1)
+if [ -z "$wheel" ] || [ -n "$(find src Cargo.toml Cargo.lock -newer "$wheel" | head -n 1)" ]; then
+  ./scripts/wheel-build.sh
+  wheel=$(ls dist/peaka_wait-*.whl)
+fi
 "$venv/bin/pip" install --quiet --disable-pip-version-check --no-deps --force-reinstall \
   "$wheel" ./airflow-provider
+rm -rf airflow-provider/build
 
 work=$(mktemp -d)
 url_file="$work/fake-url"

@@ -95,8 +95,8 @@ def test_time_bounds_are_templated(connection, binary, unique):
 
 
 def test_wrong_arguments_fail_early(binary):
-    with pytest.raises(ValueError, match="list of cache ids"):
-        sensor(binary, cache_ids="orders")
+    with pytest.raises(AirflowFailException, match="each cache id must be a string"):
+        sensor(binary, cache_ids=[{"id": "orders"}])
     with pytest.raises(AirflowFailException, match="all_caches"):
         sensor(binary, cache_ids=["a"], all_caches=True).gate_spec()
 
@@ -122,3 +122,95 @@ def test_resuming_keeps_usage_errors_failures_under_soft_fail(binary):
     task.soft_fail = False
     with pytest.raises(AirflowSensorTimeout):
         task.resume_execution("__fail__", {"error": "Trigger timeout"}, {})
+
+
+def test_never_fail_skips_every_failure(connection, binary, unique):
+    with pytest.raises(AirflowSkipException, match="never_fail: .*Source connection refused"):
+        sensor(binary, cache_ids=[f"fails-after-1s{unique}"], never_fail=True).execute({})
+    connection(password="wrong-key")
+    with pytest.raises(AirflowSkipException, match="never_fail: .*unauthorized"):
+        sensor(binary, cache_ids=[f"completes-after-1s{unique}"], never_fail=True).execute({})
+
+
+def test_cache_ids_accept_one_id_comma_separated_ids_and_xcom_args(connection, binary, unique):
+    one, two = f"completes-after-1s{unique}", f"finished-ago-1m{unique}"
+    value = sensor(binary, cache_ids=f"{one}, {two}").execute({})
+    assert sorted(value["caches"]) == sorted([one, two])
+    from airflow.sdk import DAG, task
+
+    with DAG("xcom_ids", schedule=None):
+
+        @task
+        def ids() -> list[str]:
+            return [one]
+
+        upstream = ids()
+        # Once a TypeError at DAG import ('XComArg' object is not iterable).
+        waited = PeakaCacheSensor(task_id="wait", project_id="demo", cache_ids=upstream)
+        mapped = PeakaCacheSensor.partial(task_id="each", project_id="demo").expand(cache_ids=upstream)
+    assert waited.upstream_task_ids == {"ids"} and mapped.upstream_task_ids == {"ids"}
+
+
+def test_templated_fields_cover_every_argument_a_user_may_render(binary):
+    assert set(PeakaCacheSensor.template_fields) >= {
+        "project_id",
+        "cache_ids",
+        "since",
+        "started_after",
+        "peaka_conn_id",
+        "trigger",
+        "execution",
+        "stall_timeout",
+        "timeout",
+    }
+    task = sensor(binary, cache_ids=["c"], timeout="{{ params.t }}", trigger="{{ params.kind }}")
+    task.render_template_fields({"params": {"t": "10m", "kind": "full"}})
+    spec = task.gate_spec()
+    assert spec.timeout == "600000ms" and spec.trigger == "full" and task.timeout == 600.0
+
+
+def test_a_failure_logs_the_executions_error_not_nones(connection, binary, unique, caplog):
+    task = sensor(binary, cache_ids=[f"fails-after-1s{unique}"])
+    lines: list[str] = []
+    task.log.info = lambda msg, *args: lines.append(msg % args)
+    task.log.error = lambda msg, *args: lines.append(msg % args)
+    with pytest.raises(AirflowException):
+        task.execute({})
+    text = "\n".join(lines)
+    assert "Source connection refused" in text and "error:" in text
+    assert "None" not in text
+
+
+def test_provider_info_lists_the_sensor_the_trigger_and_the_hook():
+    import importlib
+
+    from peaka_airflow import get_provider_info
+
+    info = get_provider_info()
+    modules = {
+        m
+        for kind in ("sensors", "triggers", "hooks")
+        for entry in info[kind]
+        for m in entry["python-modules"]
+    }
+    assert modules == {"peaka_airflow.sensors", "peaka_airflow.triggers", "peaka_airflow.hooks"}
+    for module in modules:
+        importlib.import_module(module)
+
+
+def test_hook_test_connection_reads_the_projects_cache_list(monkeypatch, base_url):
+    import json
+
+    from peaka_airflow.hooks import PeakaHook
+
+    def connect(password: str = KEY, extra: dict | None = None) -> tuple[bool, str]:
+        conn = {"conn_type": "peaka", "host": base_url, "password": password, "extra": extra or {}}
+        monkeypatch.setenv("AIRFLOW_CONN_PEAKA_DEFAULT", json.dumps(conn))
+        return PeakaHook().test_connection()
+
+    ok, message = connect(extra={"project_id": "demo"})
+    assert ok and "project 'demo' has" in message
+    ok, message = connect()
+    assert not ok and "extra 'project_id'" in message
+    ok, message = connect(password="wrong-key", extra={"project_id": "demo"})
+    assert not ok and "401" in message and "wrong-key" not in message
