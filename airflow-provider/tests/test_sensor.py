@@ -59,16 +59,63 @@ def test_a_connection_host_that_is_not_a_url_is_named(connection, binary):
         sensor(binary, cache_ids=["c"]).execute({})
 
 
-def test_deferrable_defers_to_the_trigger_without_the_key(connection, binary):
-    task = sensor(binary, cache_ids=["c"], trigger="incremental", deferrable=True, timeout=600)
+def fake_stats(base_url: str) -> dict:
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(f"{base_url}/_fake/stats", timeout=10) as reply:
+        return json.load(reply)
+
+
+def test_deferrable_triggers_on_the_worker_and_defers_with_the_token(connection, binary, base_url, unique):
+    before = fake_stats(base_url)["triggers"]
+    task = sensor(
+        binary,
+        cache_ids=[f"triggered-completes-after-5s{unique}"],
+        trigger="incremental",
+        deferrable=True,
+        since="now",
+    )
+    task.timeout = 600
     with pytest.raises(TaskDeferred) as deferred:
         task.execute({})
     trigger = deferred.value.trigger
     assert isinstance(trigger, PeakaWaitTrigger)
     assert deferred.value.method_name == "execute_complete"
     assert deferred.value.timeout == timedelta(seconds=660)
-    assert trigger.spec.trigger == "incremental" and trigger.spec.timeout == "600000ms"
+    # One trigger, on the worker; the trigger waits for that run by its token.
+    assert fake_stats(base_url)["triggers"] == before + 1
+    assert trigger.spec.resume and trigger.spec.resume.isprintable() and " " not in trigger.spec.resume
+    assert trigger.spec.since.endswith("Z") and trigger.spec.since[:4].isdigit()
+    assert trigger.cancel_on_kill and trigger.deadline.endswith("Z")
+    assert "--trigger" not in trigger.spec.argv("x")
     assert KEY not in repr(trigger.serialize())
+
+
+def test_a_cache_ready_at_the_start_ends_without_a_deferral(connection, binary, unique):
+    task = sensor(binary, cache_ids=[f"finished-ago-1m{unique}"], deferrable=True)
+    assert task.execute({})["result"] == "ready"
+
+
+def test_deferrable_defaults_to_airflows_setting(monkeypatch):
+    import importlib
+
+    import peaka_airflow.sensors as sensors
+
+    monkeypatch.setenv("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE", "True")
+    try:
+        assert (
+            importlib.reload(sensors).PeakaCacheSensor(task_id="t", project_id="p", cache_ids="c").deferrable
+        )
+        monkeypatch.setenv("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE", "False")
+        assert (
+            not importlib.reload(sensors)
+            .PeakaCacheSensor(task_id="t", project_id="p", cache_ids="c")
+            .deferrable
+        )
+    finally:
+        monkeypatch.undo()
+        importlib.reload(sensors)
 
 
 def test_execute_complete_ends_like_the_synchronous_wait(binary):

@@ -249,9 +249,11 @@ class GateSpec:
         """The command line: flags only, never the key (it would show in the process list).
 
         With a resume token the trigger is not repeated: the token already
-        names the run, and a second trigger is what it exists to prevent.
-        `extra` flags (`--no-wait`, `--cancel`) go last.
+        names the run (and holds the bounds and the kind the trigger used),
+        and a second trigger is what it exists to prevent. `extra` flags
+        (`--no-wait`, `--cancel`) go last.
         """
+        resumed = self.resume is not None
         args = [binary, "--project-id", str(self.project_id), "--output", "json", "--log-format", "json"]
         for cache_id in self.cache_ids:
             if str(cache_id).strip():
@@ -259,10 +261,10 @@ class GateSpec:
         if self.all_caches:
             args.append("--all-caches")
         for flag, value in (
-            ("--since", self.since),
-            ("--started-after", self.started_after),
-            ("--execution", self.execution),
-            ("--trigger", None if self.resume else self.trigger),
+            ("--since", None if resumed else self.since),
+            ("--started-after", None if resumed else self.started_after),
+            ("--execution", None if resumed else self.execution),
+            ("--trigger", None if resumed else self.trigger),
             ("--resume", self.resume),
             ("--stall-timeout", self.stall_timeout),
             ("--timeout", self.timeout),
@@ -405,8 +407,12 @@ async def run_gate(
     binary: str | None = None,
     extra: tuple[str, ...] = (),
     ok_result: str = "ready",
+    running: set[int] | None = None,
 ) -> dict[str, Any]:
     """Run the binary to its end, streaming its log, and return the outcome (see `outcome`).
+
+    `running` holds the binary's pid while it runs, for a caller that must
+    stop it from outside the loop (a worker's `on_kill`).
 
     If this coroutine is cancelled (the triggerer dropped the trigger, the
     task was killed), the binary is stopped before the cancellation goes on;
@@ -421,6 +427,8 @@ async def run_gate(
         env=child_env(key, base_url),
     )
     logger.info("peaka-wait started (pid %s): %s", process.pid, clean(" ".join(argv[1:]), key))
+    if running is not None:
+        running.add(process.pid)
     summary_task = asyncio.ensure_future(read_bounded(process.stdout))
     last_error = None
     try:
@@ -432,6 +440,8 @@ async def run_gate(
         summary_task.cancel()
         if process.returncode is None:
             await stop(process)
+        if running is not None:
+            running.discard(process.pid)
     return outcome(stdout, code, key, last_error, ok_result)
 
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
+import signal
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -47,8 +49,11 @@ DEFAULT_TIMEOUT = timedelta(minutes=30)
 DEFERRAL_GRACE = timedelta(minutes=1)
 #: The alias through which asset events are emitted (see `asset_uri`).
 DEFAULT_ASSET_ALIAS = "peaka-caches"
-# How long a trigger without waiting, or a cancel on kill, may take.
+# How long a trigger without waiting may take.
 SHORT_REQUEST_SECONDS = 60.0
+# How long a worker's on_kill cancel may take: Airflow kills the task
+# process 5 s after asking it to stop.
+KILL_CANCEL_SECONDS = 4.0
 # The key under which a rescheduled sensor keeps its resume token (Airflow
 # 3.3's task state store), with the try it belongs to.
 STATE_KEY = "peaka_wait_resume"
@@ -150,6 +155,8 @@ class PeakaCacheSensor(BaseSensorOperator):
         self.binary = binary
         # The run this task started, once it has: what on_kill may cancel.
         self._started_run: tuple[GateSpec, str, str | None] | None = None
+        # The pids of the binaries running for this task (on the worker).
+        self._running: set[int] = set()
         # Checked now, so that a DAG with a wrong constant fails at parse
         # time; templated and XCom values are checked once rendered.
         if isinstance(cache_ids, (str, list, tuple)) and "{{" not in str(cache_ids):
@@ -263,16 +270,32 @@ class PeakaCacheSensor(BaseSensorOperator):
         return resumed
 
     def _run(self, spec: GateSpec, key: str, base_url: str | None) -> dict[str, Any]:
-        return asyncio.run(run_gate(spec, key, base_url, self.log, binary=self.binary))
+        return asyncio.run(run_gate(spec, key, base_url, self.log, binary=self.binary, running=self._running))
 
     def on_kill(self) -> None:
-        """Cancel the refresh this task triggered (cancel_on_kill), and nothing else."""
+        """Stop the waiting binary; cancel the refresh this task triggered (cancel_on_kill), no other.
+
+        Airflow's supervisor sends SIGKILL 5 s after SIGTERM, so the cancel
+        is bounded to finish before that.
+        """
+        for pid in list(self._running):
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
         if self._started_run is None or not self.cancel_on_kill:
             return
         spec, key, base_url = self._started_run
-        cancel = dataclasses.replace(spec, timeout="30s")
+        cancel = dataclasses.replace(spec, timeout=f"{KILL_CANCEL_SECONDS * 1000:.0f}ms")
         event = run_once(
-            cancel, key, base_url, self.log, self.binary, ("--cancel",), "cancelled", SHORT_REQUEST_SECONDS
+            cancel,
+            key,
+            base_url,
+            self.log,
+            self.binary,
+            ("--cancel",),
+            "cancelled",
+            KILL_CANCEL_SECONDS + 0.5,
         )
         self.log.info("on_kill: cancel of the refresh this task triggered: %s", event.get("result"))
 

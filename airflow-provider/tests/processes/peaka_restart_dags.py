@@ -1,0 +1,35 @@
+"""DAGs for scripts/airflow-restart-test.py (Airflow run as separate processes).
+
+`peaka_deferred` waits in the triggerer, `peaka_worker` on the worker; each
+run names its cache, whether to trigger, and `since` in its conf.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from airflow.sdk import DAG, Param
+
+from peaka_airflow.sensors import PeakaCacheSensor
+
+for dag_id, deferrable in (("peaka_deferred", True), ("peaka_worker", False)):
+    with DAG(
+        dag_id=dag_id,
+        schedule=None,
+        start_date=datetime(2026, 1, 1),
+        catchup=False,
+        params={
+            "cache_id": Param("orders", type="string"),
+            "trigger": Param("", type="string"),
+            "since": Param("", type="string"),
+        },
+    ):
+        PeakaCacheSensor(
+            task_id="wait",
+            project_id="demo",
+            cache_ids="{{ params.cache_id }}",
+            trigger="{{ params.trigger }}",
+            since="{{ params.since }}",
+            timeout=120,
+            deferrable=deferrable,
+        )
