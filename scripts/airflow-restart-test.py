@@ -65,6 +65,8 @@ ENV = {
     "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
     "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "600",
     "AIRFLOW__CORE__PARALLELISM": "4",
+    "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": "500",
+    "AIRFLOW__TRIGGERER__CAPACITY": "1000",
     "AIRFLOW_CONN_PEAKA_DEFAULT": json.dumps({"conn_type": "peaka", "host": FAKE, "password": "demo-key"}),
 }
 
@@ -200,14 +202,7 @@ def clear_while_waiting(dag_id: str, waiting: str) -> None:
 
 
 def main() -> None:
-    subprocess.run([str(BIN / "airflow"), "db", "migrate"], env=ENV, check=True, capture_output=True)
-    start("api-server", "api-server", "--port", str(PORT))
-    start("scheduler", "scheduler")
-    start("dag-processor", "dag-processor")
-    start("triggerer", "triggerer")
-    until("api-server", served)
-    until("parsed DAGs", lambda: len(sql("select dag_id from dag where dag_id like 'peaka_%'")) == 2)
-    print("airflow-processes: api-server, scheduler, dag-processor and triggerer up")
+    start_airflow()
 
     # 1. A triggerer restart: both waits deferred, the triggerer stopped
     # while one refresh completes and the other (triggered) one runs.
@@ -248,12 +243,29 @@ def main() -> None:
     print("airflow-processes: ok")
 
 
-try:
-    main()
-finally:
+def shut_down() -> None:
     for name in list(processes):
         stop(name)
     if os.environ.get("KEEP_WORK") is None:
         import shutil
 
         shutil.rmtree(work, ignore_errors=True)
+
+
+def start_airflow() -> None:
+    """Migrate the metadata DB and start the four components; wait until the DAGs are parsed."""
+    subprocess.run([str(BIN / "airflow"), "db", "migrate"], env=ENV, check=True, capture_output=True)
+    start("api-server", "api-server", "--port", str(PORT))
+    start("scheduler", "scheduler")
+    start("dag-processor", "dag-processor")
+    start("triggerer", "triggerer")
+    until("api-server", served)
+    until("parsed DAGs", lambda: len(sql("select dag_id from dag where dag_id like 'peaka_%'")) == 3)
+    print("airflow-processes: api-server, scheduler, dag-processor and triggerer up")
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    finally:
+        shut_down()

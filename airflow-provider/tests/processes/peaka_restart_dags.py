@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from airflow.sdk import DAG, Param
+from airflow.sdk import DAG, Param, task
 
 from peaka_airflow.sensors import PeakaCacheSensor
 
@@ -33,3 +33,21 @@ for dag_id, deferrable in (("peaka_deferred", True), ("peaka_worker", False)):
             timeout=120,
             deferrable=deferrable,
         )
+
+# For scripts/bench-triggerer.py: `count` deferred sensors on caches that never finish.
+with DAG(
+    dag_id="peaka_bench",
+    schedule=None,
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    params={"tag": Param("~b", type="string"), "count": Param(100, type="integer")},
+    max_active_tasks=500,
+):
+
+    @task
+    def caches(**context) -> list[str]:
+        return [f"stuck{context['params']['tag']}-{i}" for i in range(context["params"]["count"])]
+
+    PeakaCacheSensor.partial(task_id="wait", project_id="demo", timeout=3600, deferrable=True).expand(
+        cache_ids=caches()
+    )
