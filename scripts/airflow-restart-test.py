@@ -1,7 +1,7 @@
 """Restarts and clears under real Airflow, run as separate processes.
 
-Run by scripts/airflow-test.sh with the Airflow venv's Python, the fake
-Peaka API's URL in PEAKA_FAKE_URL. It starts Airflow as a deployment does —
+Run by scripts/airflow-test.sh with the Airflow venv's Python; it starts
+its own fake Peaka API (target/debug/fake-peaka). It starts Airflow as a deployment does —
 api-server, scheduler (LocalExecutor), dag-processor and triggerer, each its
 own process, SQLite metadata DB — with the DAGs of
 airflow-provider/tests/processes/, and proves, counting the trigger and
@@ -32,7 +32,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-FAKE = os.environ["PEAKA_FAKE_URL"]
+# A fake API of its own, so that the trigger and cancel counts are this test's alone.
+_fake = subprocess.Popen([str(ROOT / "target" / "debug" / "fake-peaka")], stdout=subprocess.PIPE, text=True)
+FAKE = _fake.stdout.readline().strip()
 TAG = f"~r{int(time.time())}"
 
 work = Path(tempfile.mkdtemp(prefix="peaka-airflow-"))
@@ -233,7 +235,7 @@ def main() -> None:
     print(f"airflow-processes: after the triggerer restart: success, {triggers} trigger, {cancels} cancels")
     if triggers != 1 or cancels != 0:
         fail(f"a triggerer restart sent {triggers} triggers and {cancels} cancels (want 1 and 0)")
-    if xcom_execution(triggered_run)["execution_id"] != f"{triggered_cache}-triggered":
+    if xcom_execution(triggered_run)["execution_id"] != f"{triggered_cache}-1-triggered":
         fail("the triggered wait did not end on the triggered execution")
 
     # 2 and 3. A clear while deferred (the trigger's on_kill) and while
@@ -246,6 +248,8 @@ def main() -> None:
 def shut_down() -> None:
     for name in list(processes):
         stop(name)
+    _fake.kill()
+    _fake.wait()
     if os.environ.get("KEEP_WORK") is None:
         import shutil
 

@@ -1,7 +1,8 @@
 """The cost of deferred Peaka sensors in one Airflow triggerer (BENCHMARKS.md).
 
-Usage, with the Airflow venv of scripts/airflow-test.sh and a fake API:
-    PEAKA_FAKE_URL=http://127.0.0.1:PORT/api/v1 VENV/bin/python scripts/bench-triggerer.py [COUNT] [SECONDS]
+Usage, with the Airflow venv of scripts/airflow-test.sh (its peaka-wait
+from the manylinux wheel) and a debug build of fake-peaka:
+    ~/.cache/peaka-wait/airflow-venv-*/bin/python scripts/bench-triggerer.py [COUNT] [SECONDS]
 
 Starts Airflow as separate processes (scripts/airflow-restart-test.py),
 defers COUNT (100) mapped PeakaCacheSensors on caches that never finish,

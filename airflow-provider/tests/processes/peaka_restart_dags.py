@@ -27,7 +27,10 @@ for dag_id, deferrable in (("peaka_deferred", True), ("peaka_worker", False)):
         PeakaCacheSensor(
             task_id="wait",
             project_id="demo",
-            cache_ids="{{ params.cache_id }}",
+            # Each try its own fake cache: the fake gives every triggered
+            # run of one cache the same execution id, so a re-run's refresh
+            # could not be told from the cleared one's there.
+            cache_ids="{{ params.cache_id }}-{{ ti.try_number }}",
             trigger="{{ params.trigger }}",
             since="{{ params.since }}",
             timeout=120,
