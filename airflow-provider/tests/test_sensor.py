@@ -261,3 +261,39 @@ def test_hook_test_connection_reads_the_projects_cache_list(monkeypatch, base_ur
     assert not ok and "extra 'project_id'" in message
     ok, message = connect(password="wrong-key", extra={"project_id": "demo"})
     assert not ok and "401" in message and "wrong-key" not in message
+
+
+class StateStore(dict):
+    """The two calls the sensor makes of Airflow 3.3's task state store."""
+
+    def set(self, key, value, **_):
+        self[key] = value
+
+
+def test_a_new_try_cancels_what_the_earlier_try_triggered(connection, binary, base_url, unique):
+    import time
+    import types
+
+    cache_id = f"triggered-stuck{unique}"
+    store = StateStore()
+    first = sensor(binary, cache_ids=[cache_id], trigger="incremental", deferrable=True)
+    with pytest.raises(TaskDeferred) as deferred:
+        first.execute({"task_state_store": store, "ti": types.SimpleNamespace(try_number=1)})
+    token = deferred.value.trigger.spec.resume
+    assert store["peaka_wait_resume"] == {"try": 1, "resume": token}
+    time.sleep(2.5)  # the triggered record appears
+    before = fake_stats(base_url)
+    # The same try again (a triggerer restart does not re-run execute, but a poke might): no cancel.
+    again = sensor(binary, cache_ids=[cache_id], trigger="incremental", deferrable=True, cancel_on_kill=False)
+    with pytest.raises(TaskDeferred):
+        again.execute({"task_state_store": store, "ti": types.SimpleNamespace(try_number=2)})
+    assert fake_stats(base_url)["cancels"] == before["cancels"]
+    # A cleared task's next try: the earlier try's refresh is cancelled before the new trigger.
+    store["peaka_wait_resume"] = {"try": 1, "resume": token}
+    second = sensor(binary, cache_ids=[cache_id], trigger="incremental", deferrable=True)
+    with pytest.raises(TaskDeferred):
+        second.execute({"task_state_store": store, "ti": types.SimpleNamespace(try_number=2)})
+    after = fake_stats(base_url)
+    assert after["cancels"] == before["cancels"] + 1
+    assert after["triggers"] == before["triggers"] + 2
+    assert store["peaka_wait_resume"]["try"] == 2 and store["peaka_wait_resume"]["resume"] != token

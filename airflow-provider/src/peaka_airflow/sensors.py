@@ -203,7 +203,7 @@ class PeakaCacheSensor(BaseSensorOperator):
             self._spec = spec
             return super().execute(context)
         key, base_url = PeakaHook(self.peaka_conn_id).get_conn()
-        spec = self._trigger(spec, key, base_url)
+        spec = self._triggered(spec, key, base_url, context)
         if self.deferrable and spec.timeout != "0":
             # Check once first: a ready cache ends here, without a deferral.
             event = self._run(dataclasses.replace(spec, timeout="0"), key, base_url)
@@ -249,8 +249,43 @@ class PeakaCacheSensor(BaseSensorOperator):
             resumed = dataclasses.replace(spec, resume=kept["resume"])
             self._started_run = (resumed, key, base_url)
             return resumed
+        return self._triggered(spec, key, base_url, context)
+
+    def _triggered(self, spec: GateSpec, key: str, base_url: str | None, context: Any) -> GateSpec:
+        """Trigger, first cancelling what an earlier try of this task triggered (cleared, retried).
+
+        A clear runs the task again at once, often before the triggerer has
+        run the old trigger's on_kill: cancelling here too makes the old run
+        end before the new one starts. The token of each try is kept in
+        Airflow 3.3's task state store; a run that already ended gets no
+        cancel (the binary sends nothing then).
+        """
+        if not spec.trigger:
+            return spec
+        store = context.get("task_state_store") if hasattr(context, "get") else None
+        try_number = getattr(context.get("ti"), "try_number", None) if store is not None else None
+        kept = store.get(STATE_KEY) if store is not None else None
+        if (
+            self.cancel_on_kill
+            and isinstance(kept, dict)
+            and kept.get("try") != try_number
+            and isinstance(kept.get("resume"), str)
+        ):
+            earlier = dataclasses.replace(spec, resume=kept["resume"], timeout="5s")
+            event = run_once(
+                earlier,
+                key,
+                base_url,
+                self.log,
+                self.binary,
+                ("--cancel",),
+                "cancelled",
+                SHORT_REQUEST_SECONDS,
+            )
+            self.log.info("cancel of the refresh try %s triggered: %s", kept.get("try"), event.get("result"))
         resumed = self._trigger(spec, key, base_url)
-        store.set(STATE_KEY, {"try": try_number, "resume": resumed.resume})
+        if store is not None:
+            store.set(STATE_KEY, {"try": try_number, "resume": resumed.resume})
         return resumed
 
     def _trigger(self, spec: GateSpec, key: str, base_url: str | None) -> GateSpec:
