@@ -11,9 +11,12 @@ cancel requests at the fake:
    refresh completed while the triggerer was down succeeds (the bound was
    pinned when the task started), and a wait for a refresh the task
    triggered succeeds without a second trigger and without a cancel;
-2. clearing a deferred task cancels the refresh it triggered (the
-   trigger's on_kill), and only that one; the re-run triggers anew;
-3. clearing a task waiting on the worker does the same (the sensor's on_kill).
+2. marking a deferred task failed cancels the refresh it triggered (the
+   trigger's on_kill), and only that one;
+3. marking a task that waits on the worker failed does the same (the
+   sensor's on_kill);
+4. clearing a deferred task cancels its refresh once, and the re-run
+   triggers anew and succeeds.
 """
 
 from __future__ import annotations
@@ -183,24 +186,43 @@ def served() -> bool:
         return False
 
 
-def clear_while_waiting(dag_id: str, waiting: str) -> None:
-    """Clear a task that waits for a refresh it triggered: one cancel, and the re-run triggers anew."""
+def mark_failed(dag_id: str, run_id: str) -> None:
+    api("PATCH", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/wait", {"new_state": "failed"})
+
+
+def kill_while_waiting(dag_id: str, waiting: str, action: str) -> None:
+    """Kill a task that waits for a refresh it triggered, by a clear or a mark-failed.
+
+    Mark-failed: the task's own on_kill (the sensor's on the worker, the
+    trigger's in the triggerer) must cancel exactly that refresh: one
+    cancel, no second trigger. Clear: one cancel, and the re-run triggers
+    anew and succeeds.
+    """
     before = fake_stats()
-    run_id = f"clear-{dag_id}{TAG}"
-    run_dag(dag_id, run_id, cache_id=f"triggered-completes-after-15s{TAG}{dag_id}", trigger="incremental")
+    run_id = f"{action}-{dag_id}{TAG}"
+    run_dag(
+        dag_id, run_id, cache_id=f"triggered-completes-after-15s{TAG}{action}{dag_id}", trigger="incremental"
+    )
     until(
         f"{dag_id} {waiting}",
         lambda: state(run_id) == waiting and fake_stats()["triggers"] > before["triggers"],
     )
     time.sleep(3)  # past the triggered record's appearance
-    clear(dag_id, run_id)
+    if action == "clear":
+        clear(dag_id, run_id)
+    else:
+        mark_failed(dag_id, run_id)
     until(f"{dag_id}: the cancel", lambda: fake_stats()["cancels"] > before["cancels"], 60)
-    until(f"{dag_id}: the re-run's success", lambda: state(run_id) == "success", 150)
+    if action == "clear":
+        until(f"{dag_id}: the re-run's success", lambda: state(run_id) == "success", 150)
+    else:
+        time.sleep(5)  # time for a wrong second trigger or cancel to show
     after = fake_stats()
     triggers, cancels = after["triggers"] - before["triggers"], after["cancels"] - before["cancels"]
-    print(f"airflow-processes: {dag_id} cleared while {waiting}: {cancels} cancel, {triggers} triggers")
-    if cancels != 1 or triggers != 2:
-        fail(f"{dag_id}: a clear sent {cancels} cancels and {triggers} triggers (want 1 and 2)")
+    print(f"airflow-processes: {dag_id} {action} while {waiting}: {cancels} cancel, {triggers} triggers")
+    want = 2 if action == "clear" else 1
+    if cancels != 1 or triggers != want:
+        fail(f"{dag_id}: {action} sent {cancels} cancels and {triggers} triggers (want 1 and {want})")
 
 
 def main() -> None:
@@ -238,10 +260,10 @@ def main() -> None:
     if xcom_execution(triggered_run)["execution_id"] != f"{triggered_cache}-1-triggered":
         fail("the triggered wait did not end on the triggered execution")
 
-    # 2 and 3. A clear while deferred (the trigger's on_kill) and while
-    # waiting on the worker (the sensor's on_kill).
-    clear_while_waiting("peaka_deferred", "deferred")
-    clear_while_waiting("peaka_worker", "running")
+    # 2 to 4. Killed while deferred and while waiting on the worker.
+    kill_while_waiting("peaka_deferred", "deferred", "mark-failed")
+    kill_while_waiting("peaka_worker", "running", "mark-failed")
+    kill_while_waiting("peaka_deferred", "deferred", "clear")
     print("airflow-processes: ok")
 
 

@@ -1,30 +1,42 @@
 #!/usr/bin/env bash
 # Proves the Airflow provider under real Airflow (pinned in
-# airflow-provider/requirements-ci.txt, SQLite metadata DB, no services):
-# runs its pytest suite, then the example DAG with `airflow dags test`
-# against the fake Peaka API — a refresh that completes (task success, the
-# execution id in XCom, the task deferred to PeakaWaitTrigger and resumed
-# by its event) and one that fails (task failure, the execution's error in
-# the log). The venv is cached under ~/.cache/peaka-wait/, keyed by the
-# pinned requirements and the Python version; a fresh machine builds it.
+# airflow-provider/requirements-ci.txt, SQLite metadata DB): runs its pytest
+# suite (also under the oldest supported Airflow, requirements-ci-3.0.txt),
+# then DAGs with `airflow dags test` against the fake Peaka API — the
+# example for a refresh that completes (deferred to PeakaWaitTrigger,
+# resumed by its event, the execution id in XCom) and one that fails (the
+# execution's error in the log), a wait on the worker, and the conventions
+# DAG (XComArg, .expand, templates, mode="reschedule", default_deferrable,
+# the check before deferring, asset events) — and finally
+# scripts/airflow-restart-test.py, Airflow's components as separate
+# processes. The venvs are cached under ~/.cache/peaka-wait/, keyed by the
+# pins and the Python version; a fresh machine builds them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 
 python=${PYTHON:-python3}
-requirements=airflow-provider/requirements-ci.txt
-key=$({ cat "$requirements"; "$python" --version; } | sha256sum | cut -c1-16)
-venv="${HOME}/.cache/peaka-wait/airflow-venv-$key"
-if [ ! -x "$venv/bin/airflow" ] || [ ! -f "$venv/.complete" ]; then
-  echo "airflow: building the venv $venv"
-  # Venvs of older pins are never used again.
-  rm -rf "${HOME}"/.cache/peaka-wait/airflow-venv-*
-  "$python" -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$requirements"
-  touch "$venv/.complete"
-else
-  echo "airflow: reusing the venv $venv"
-fi
+# cached_venv NAME REQUIREMENTS: prints the path of a venv with those pins,
+# cached under ~/.cache/peaka-wait/NAME-KEY (KEY: the pins and the Python
+# version); a fresh machine builds it, and venvs of older pins go.
+cached_venv() {
+  local key dir
+  key=$({ cat "$2"; "$python" --version; } | sha256sum | cut -c1-16)
+  dir="${HOME}/.cache/peaka-wait/$1-$key"
+  if [ ! -x "$dir/bin/airflow" ] || [ ! -f "$dir/.complete" ]; then
+    echo "airflow: building the venv $dir" >&2
+    rm -rf "${HOME}/.cache/peaka-wait/$1"-*
+    "$python" -m venv "$dir"
+    "$dir/bin/pip" install --quiet --disable-pip-version-check -r "$2" >&2
+    touch "$dir/.complete"
+  else
+    echo "airflow: reusing the venv $dir" >&2
+  fi
+  echo "$dir"
+}
+venv=$(cached_venv airflow-venv airflow-provider/requirements-ci.txt)
+# The oldest supported Airflow: the provider's pytest suite only.
+venv30=$(cached_venv airflow30-venv airflow-provider/requirements-ci-3.0.txt)
 
 # The code under test is reinstalled on every run: the manylinux wheel of
 # the binary from dist/ (scripts/wheel-build.sh, rebuilt here when the
@@ -36,8 +48,10 @@ if [ -z "$wheel" ] || [ -n "$(find src Cargo.toml Cargo.lock -newer "$wheel" | h
   ./scripts/wheel-build.sh
   wheel=$(ls dist/peaka_wait-*.whl)
 fi
-"$venv/bin/pip" install --quiet --disable-pip-version-check --no-deps --force-reinstall \
-  "$wheel" ./airflow-provider
+for v in "$venv" "$venv30"; do
+  "$v/bin/pip" install --quiet --disable-pip-version-check --no-deps --force-reinstall \
+    "$wheel" ./airflow-provider
+done
 rm -rf airflow-provider/build
 
 work=$(mktemp -d)
@@ -55,6 +69,9 @@ echo "airflow: ruff (lint and format) and pytest"
 "$venv/bin/ruff" format --check --quiet --config airflow-provider/pyproject.toml scripts/airflow-restart-test.py
 PEAKA_FAKE_URL="$base_url" PEAKA_WAIT_BIN="$root/target/debug/peaka-wait" \
   "$venv/bin/python" -m pytest -q -p no:cacheprovider airflow-provider/tests
+echo "airflow: pytest under Airflow $("$venv30/bin/python" -c 'import airflow; print(airflow.__version__)')"
+PEAKA_FAKE_URL="$base_url" PEAKA_WAIT_BIN="$root/target/debug/peaka-wait" \
+  "$venv30/bin/python" -m pytest -q -p no:cacheprovider airflow-provider/tests
 
 export AIRFLOW_HOME="$work/airflow"
 # The example DAG, and a test DAG that waits without deferring.

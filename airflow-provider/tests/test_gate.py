@@ -7,15 +7,15 @@ import logging
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from airflow.sdk.exceptions import (
+
+from conftest import KEY
+from peaka_airflow import gate
+from peaka_airflow.compat import (
     AirflowException,
     AirflowFailException,
     AirflowSensorTimeout,
     AirflowSkipException,
 )
-
-from conftest import KEY
-from peaka_airflow import gate
 from peaka_airflow.gate import GateSpec
 
 

@@ -5,15 +5,15 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from airflow.sdk.exceptions import (
+
+from conftest import KEY
+from peaka_airflow.compat import (
     AirflowException,
     AirflowFailException,
     AirflowSensorTimeout,
     AirflowSkipException,
     TaskDeferred,
 )
-
-from conftest import KEY
 from peaka_airflow.sensors import PeakaCacheSensor
 from peaka_airflow.triggers import PeakaWaitTrigger
 

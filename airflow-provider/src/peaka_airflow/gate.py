@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from airflow.sdk.exceptions import (
+from peaka_airflow.compat import (
     AirflowException,
     AirflowFailException,
     AirflowSensorTimeout,

@@ -13,9 +13,7 @@ import urllib.request
 from typing import Any
 from urllib.parse import quote
 
-from airflow.sdk import BaseHook
-from airflow.sdk.exceptions import AirflowFailException
-
+from peaka_airflow.compat import AirflowFailException, BaseHook
 from peaka_airflow.gate import clean
 
 #: Peaka's API base URL when the connection names none (the binary's default).

@@ -22,8 +22,8 @@ from urllib.parse import quote
 
 from airflow.configuration import conf
 from airflow.sdk import Asset, AssetAlias, BaseSensorOperator, PokeReturnValue
-from airflow.sdk.exceptions import AirflowFailException
 
+from peaka_airflow.compat import AirflowException, AirflowFailException, AirflowSkipException
 from peaka_airflow.gate import (
     GateSpec,
     cache_id_list,
@@ -349,7 +349,15 @@ class PeakaCacheSensor(BaseSensorOperator):
         """
         if next_method == "execute_complete":
             return self.execute_complete(context, **(next_kwargs or {}))
-        return super().resume_execution(next_method, next_kwargs, context)
+        try:
+            return super().resume_execution(next_method, next_kwargs, context)
+        except AirflowSkipException:
+            raise
+        except AirflowException as error:
+            # Airflow 3.0's sensor does not skip a deferral timeout under soft_fail; 3.1+ does.
+            if self.soft_fail or self.never_fail:
+                raise AirflowSkipException(f"skipped: {error}") from error
+            raise
 
     def _finish(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         ready = event.get("result") == "ready"

@@ -18,10 +18,9 @@ from collections.abc import AsyncIterator
 from datetime import datetime, timezone
 from typing import Any
 
-from airflow.sdk import BaseHook
-from airflow.sdk.exceptions import AirflowException
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from peaka_airflow.compat import AirflowException, BaseHook
 from peaka_airflow.gate import GateSpec, clean, run_gate
 from peaka_airflow.hooks import credentials
 
