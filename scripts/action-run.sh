@@ -19,6 +19,7 @@ set_if PEAKA_EXECUTION "${INPUT_EXECUTION:-}"
 set_if PEAKA_SINCE "${INPUT_SINCE:-}"
 set_if PEAKA_STARTED_AFTER "${INPUT_STARTED_AFTER:-}"
 set_if PEAKA_TRIGGER "${INPUT_TRIGGER:-}"
+set_if PEAKA_RESUME "${INPUT_RESUME:-}"
 set_if PEAKA_STALL_TIMEOUT "${INPUT_STALL_TIMEOUT:-}"
 set_if PEAKA_PROXY "${INPUT_PROXY:-}"
 set_if PEAKA_TIMEOUT "${INPUT_TIMEOUT:-}"
@@ -36,6 +37,8 @@ set_if PEAKA_OUTPUT "${INPUT_OUTPUT:-}"
 set_if PEAKA_ALL_CACHES "${INPUT_ALL_CACHES:-}"
 set_if PEAKA_QUIET "${INPUT_QUIET:-}"
 set_if PEAKA_CANCEL_ON_EXIT "${INPUT_CANCEL_ON_EXIT:-}"
+set_if PEAKA_NO_WAIT "${INPUT_NO_WAIT:-}"
+set_if PEAKA_CANCEL "${INPUT_CANCEL:-}"
 # Tells peaka-wait that PEAKA_* came from inputs, so a message about a bad
 # value names the input as well as the variable.
 export PEAKA_WAIT_ACTION=1

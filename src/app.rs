@@ -167,6 +167,7 @@ fn finish_listing(listing: &list::Listing, output: Format) -> u8 {
 pub fn plan(config: &Config, started_at: Timestamp) -> Plan {
     Plan {
         project_id: config.project_id.clone(),
+        // With --resume, the check made the token's caches the list.
         caches: if config.all_caches {
             Caches::All
         } else {
@@ -187,6 +188,9 @@ pub fn plan(config: &Config, started_at: Timestamp) -> Plan {
         detection_delay: config.detection_delay,
         max_interval: config.max_interval,
         jitter: config.jitter,
+        no_wait: config.no_wait,
+        resume: config.resume.clone(),
+        cancel: config.cancel,
     }
 }
 
@@ -194,7 +198,7 @@ fn log_outcome(report: &gate::Report) {
     let elapsed_ms = crate::timespec::millis(report.elapsed);
     let result = report.outcome.name();
     match report.outcome {
-        Outcome::Ready => tracing::info!(
+        Outcome::Ready | Outcome::Triggered | Outcome::Cancelled => tracing::info!(
             result,
             elapsed_ms,
             polls = report.polls,

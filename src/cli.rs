@@ -23,6 +23,7 @@ use crate::tables::{CatalogScope, TableRef};
 use crate::timespec::TimeSpec;
 
 mod check;
+mod token;
 
 /// Peaka's US API, the default.
 pub const DEFAULT_BASE_URL: &str = "https://partner.peaka.studio/api/v1";
@@ -93,6 +94,10 @@ BEYOND WAITING:
     request per round.
     --cancel-on-exit (with --trigger) cancels the triggered refresh when the gate ends before
     it (timeout, SIGINT, SIGTERM, stall), but only an execution seen to start after the trigger.
+    --trigger KIND --no-wait triggers and exits 0 (`triggered`) with a resume token (the last
+    line `resume: TOKEN`, JSON `resume`); --resume TOKEN (PEAKA_RESUME) later waits for exactly
+    that run, triggering nothing (survives a restart), and --resume TOKEN --cancel cancels it
+    (exit 0 `cancelled`, also when it had already ended).
 
 PROXY:
     HTTPS_PROXY (HTTP_PROXY for an http:// base), then ALL_PROXY, upper or lower case, are
@@ -217,6 +222,24 @@ pub struct Args {
     /// Env PEAKA_CANCEL_ON_EXIT: true/false, 1/0, yes/no or on/off, in any case.
     #[arg(long)]
     pub cancel_on_exit: bool,
+
+    /// With --trigger: exit 0 (`triggered`) as soon as Peaka has accepted every trigger, without
+    /// waiting, and print a resume token (the `resume` field; the last line `resume: TOKEN`) that
+    /// a later --resume waits with. Env PEAKA_NO_WAIT: true/false, 1/0, yes/no or on/off.
+    #[arg(long)]
+    pub no_wait: bool,
+
+    /// Wait for exactly the refreshes a --trigger KIND --no-wait started, sending no trigger: the
+    /// way to survive a restart. --cache-id, --trigger and --execution may be repeated and must
+    /// agree with the token.
+    #[arg(long, env = "PEAKA_RESUME", value_name = "TOKEN")]
+    pub resume: Option<String>,
+
+    /// With --resume: cancel the run the token names (once its record appears, up to --timeout),
+    /// never another; exit 0 (`cancelled`) also when it had already ended.
+    /// Env PEAKA_CANCEL: true/false, 1/0, yes/no or on/off.
+    #[arg(long)]
+    pub cancel: bool,
 
     /// A file holding the API key (instead of PEAKA_API_KEY); surrounding whitespace is trimmed.
     /// At most 64 KiB is read.
@@ -497,6 +520,12 @@ pub struct Config {
     pub command: Vec<OsString>,
     /// `--pass-api-key`: keep the key variables in the command's environment.
     pub pass_api_key: bool,
+    /// `--no-wait` (only with `--trigger`): trigger, print a resume token, exit.
+    pub no_wait: bool,
+    /// `--resume TOKEN`, read and checked against the other settings.
+    pub resume: Option<crate::resume::Token>,
+    /// `--cancel` (only with `--resume`): cancel the token's run.
+    pub cancel: bool,
 }
 
 /// What the command line asks for.

@@ -27,13 +27,21 @@ pub enum Outcome {
     Interrupted,
     /// SIGTERM (a pod being stopped, `kill`).
     Terminated,
+    /// `--trigger KIND --no-wait`: every trigger was answered 2xx; the
+    /// resume token says how to wait for those refreshes later.
+    Triggered,
+    /// `--resume TOKEN --cancel`: Peaka accepted the cancel of the run the
+    /// token names, or that run had already ended.
+    Cancelled,
 }
 
 impl Outcome {
     /// The process exit code for this outcome.
     pub fn code(self) -> u8 {
         match self {
-            Outcome::Ready => 0,
+            // A triggered refresh and a cancelled (or already ended) run
+            // are what was asked for: success, told apart by `result`.
+            Outcome::Ready | Outcome::Triggered | Outcome::Cancelled => 0,
             Outcome::Failed => 1,
             Outcome::Usage => 2,
             Outcome::Timeout => 3,
@@ -59,6 +67,8 @@ impl Outcome {
             Outcome::ApiError => "api_error",
             Outcome::Stalled => "stalled",
             Outcome::Interrupted | Outcome::Terminated => "interrupted",
+            Outcome::Triggered => "triggered",
+            Outcome::Cancelled => "cancelled",
         }
     }
 }
@@ -80,6 +90,8 @@ mod tests {
             (Stalled, 7, "stalled"),
             (Interrupted, 130, "interrupted"),
             (Terminated, 143, "interrupted"),
+            (Triggered, 0, "triggered"),
+            (Cancelled, 0, "cancelled"),
         ];
         for (outcome, code, name) in table {
             assert_eq!(outcome.code(), code, "{outcome:?}");

@@ -21,6 +21,7 @@ pub mod planned;
 pub mod progress;
 pub mod proxy;
 pub mod report;
+pub mod resume;
 pub mod schedule;
 pub mod secret;
 pub mod settings;

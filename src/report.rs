@@ -51,8 +51,21 @@ fn write_summary_json_of(
         ("elapsedMs", json!(millis(report.elapsed))),
         ("polls", json!(report.polls)),
     ];
+    // Only when given: the absolute bounds a re-run can be given, and the
+    // token a --resume waits with.
+    let optional = [
+        ("since", report.since.map(|t| json!(t.to_string()))),
+        (
+            "startedAfter",
+            report.started_after.map(|t| json!(t.to_string())),
+        ),
+        ("resume", report.resume.as_ref().map(|t| json!(t))),
+    ];
+    let present = optional
+        .into_iter()
+        .filter_map(|(name, value)| value.map(|v| (name, v)));
     out.write_all(b"{")?;
-    for (name, value) in head {
+    for (name, value) in head.into_iter().chain(present) {
         serde_json::to_writer(&mut out, name)?;
         out.write_all(b":")?;
         serde_json::to_writer(&mut out, &value)?;
@@ -255,7 +268,10 @@ pub fn github_outputs(report: &Report) -> String {
         ("full-execution-id", slot(ExecutionKind::Full)),
     ];
     let mut out = String::new();
-    for (name, value) in pairs {
+    // Only after --no-wait; a token is one printable ASCII word, so it
+    // cannot break the file.
+    let resume = report.resume.clone().map(|token| ("resume", token));
+    for (name, value) in pairs.into_iter().chain(resume) {
         out.push_str(name);
         out.push('=');
         out.push_str(&value);
@@ -393,7 +409,7 @@ fn cell(text: &str) -> String {
 
 /// The `::error` workflow command for a result other than `ready`.
 pub fn annotation(report: &Report) -> Option<String> {
-    if report.outcome == Outcome::Ready {
+    if report.outcome.code() == 0 {
         return None;
     }
     Some(error_command(
@@ -444,7 +460,13 @@ pub fn emit(report: &Report, output: Format, env: &dyn Fn(&str) -> Option<String
         }
     }
     let _ = match output {
-        Format::Text => writeln!(stdout, "{}", summary_line(report)),
+        Format::Text => writeln!(stdout, "{}", summary_line(report)).and_then(|()| {
+            // The last line, so that a script can take it with `tail -n 1`.
+            match &report.resume {
+                Some(token) => writeln!(stdout, "resume: {token}"),
+                None => Ok(()),
+            }
+        }),
         Format::Json => {
             let mut buffered = std::io::BufWriter::new(&mut stdout);
             write_summary_json(report, &mut buffered)
@@ -604,6 +626,9 @@ mod tests {
             caches: vec![ready, unseen],
             decided_by: Some(0),
             execution: ExecutionFilter::Any,
+            resume: None,
+            since: None,
+            started_after: None,
         }
     }
 

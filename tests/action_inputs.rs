@@ -33,6 +33,8 @@ const BOOL_ENV: &[(&str, &str)] = &[
     ("all-caches", "PEAKA_ALL_CACHES"),
     ("quiet", "PEAKA_QUIET"),
     ("cancel-on-exit", "PEAKA_CANCEL_ON_EXIT"),
+    ("no-wait", "PEAKA_NO_WAIT"),
+    ("cancel", "PEAKA_CANCEL"),
 ];
 
 fn read(path: &str) -> String {

@@ -626,7 +626,8 @@ async fn play(app: &App, cache: &str, seen: Seen) -> Answer {
             after,
             flaky,
         } => {
-            if let Some((code, _)) = flaky.filter(|(_, period)| (seen.requests - 1) % *period != 0)
+            if let Some((code, _)) =
+                flaky.filter(|(_, period)| !(seen.requests - 1).is_multiple_of(*period))
             {
                 let mut response = error(code, "ServiceUnavailable", "try again");
                 response

@@ -21,6 +21,8 @@ use crate::decision::ExecutionFilter;
 use crate::planned::ScheduleMode;
 use crate::tables::{CatalogScope, TableRef};
 use crate::text::printable;
+
+use super::token as resume;
 use crate::timespec::{TimeSpec, format_duration, parse_duration, parse_time};
 
 /// At most this much of a key file is read: a key is a line, and a path
@@ -87,7 +89,7 @@ impl<'a> Names<'a> {
 
     /// The setting without its value: `--api-key-file` or
     /// `PEAKA_API_KEY_FILE`.
-    fn of(&self, id: &str) -> String {
+    pub(super) fn of(&self, id: &str) -> String {
         let long = self.long(id);
         match self.env_source(id) {
             Some(var) => format!("{var}{}", self.action_suffix(&long)),
@@ -97,7 +99,7 @@ impl<'a> Names<'a> {
 
     /// The setting with its value: `--timeout 10`, `PEAKA_TIMEOUT=10`, or
     /// `--timeout 30m (the default)`.
-    fn with_value(&self, id: &str, value: &str) -> String {
+    pub(super) fn with_value(&self, id: &str, value: &str) -> String {
         let long = self.long(id);
         let value = printable(value, MAX_ECHO_CHARS);
         match (self.env_source(id), self.matches.value_source(id)) {
@@ -172,6 +174,7 @@ fn check_settings(
         return Err("no project: pass --project-id ID (or set PEAKA_PROJECT_ID), the project as Peaka shows it; peaka-wait --help lists every flag".into());
     };
     let project_id = check_id(&names.of("project_id"), project_id)?;
+    let mut warnings_early: Vec<String> = Vec::new();
     let all_caches = names.flag_or_env(args.all_caches, "PEAKA_ALL_CACHES", "all-caches", env)?;
     let list_caches = args.list_caches;
     let mut cache_ids: Vec<String> = Vec::new();
@@ -212,6 +215,23 @@ fn check_settings(
         }),
         None => None,
     };
+    // A PEAKA_RESUME left in the environment must not stop a listing.
+    let resume = match (&args.resume, list_caches) {
+        (Some(text), false) => Some(resume::read(text, names, &project_id, &cache_ids)?),
+        _ => None,
+    };
+    let (mut all_caches, mut catalog) = (all_caches, catalog);
+    if let Some(token) = &resume {
+        // The token names the caches found at the first start: a job that
+        // keeps its command line must not have them looked up again.
+        if all_caches || !tables.is_empty() || catalog.is_some() {
+            resume::note_ignored_selection(&mut warnings_early);
+        }
+        all_caches = false;
+        tables.clear();
+        catalog = None;
+        cache_ids = token.cache_ids();
+    }
     let named = !tables.is_empty() || catalog.is_some();
     if list_caches {
         // A PEAKA_CACHE_ID left in the environment must not stop a listing.
@@ -289,21 +309,22 @@ peaka-wait --list-caches --project-id ID lists the project's caches"
         )?)),
         None => None,
     };
+    let no_wait = names.flag_or_env(args.no_wait, "PEAKA_NO_WAIT", "no-wait", env)?;
+    let cancel = names.flag_or_env(args.cancel, "PEAKA_CANCEL", "cancel", env)?;
+    let trigger = match &resume {
+        Some(token) => Some(resume::same_kind(token, trigger, execution, names)?),
+        None => trigger,
+    };
     if let Some(kind) = trigger {
-        let fits = matches!(
-            (execution, kind),
-            (ExecutionFilter::Any, _)
-                | (ExecutionFilter::Incremental, ExecutionKind::Incremental)
-                | (ExecutionFilter::Full, ExecutionKind::Full)
-        );
-        if !fits {
+        if !looks_at(execution, kind) {
             return Err(format!(
                 "{} waits for the refresh it starts, so {} does not fit: leave --execution out",
                 names.with_value("trigger", kind.as_str()),
                 names.with_value("execution", execution.as_str())
             ));
         }
-        if timeout.is_zero() && !list_caches {
+        // With --no-wait nothing is awaited; with --resume nothing is triggered.
+        if timeout.is_zero() && !list_caches && !no_wait && resume.is_none() {
             return Err(format!(
                 "{} checks once without waiting, but {} starts a refresh that cannot have finished by then: \
 give a --timeout long enough for the refresh, like 30m",
@@ -324,6 +345,15 @@ give a --timeout long enough for the refresh, like 30m",
     };
     let since = bound("since", &args.since)?;
     let started_after = bound("started_after", &args.started_after)?;
+    // A relative bound means the first start, which the token pinned.
+    let (since, started_after) = match &resume {
+        Some(token) => (
+            resume::pinned(since, token.since, token.first_start),
+            resume::pinned(started_after, token.started_after, token.first_start),
+        ),
+        None => (since, started_after),
+    };
+    warnings.append(&mut warnings_early);
     let quiet = names.flag_or_env(args.quiet, "PEAKA_QUIET", "quiet", env)?;
     let log_level = if quiet {
         LogLevel::Error
@@ -344,6 +374,19 @@ give a --timeout long enough for the refresh, like 30m",
         names.flag_or_env(args.pass_api_key, "PEAKA_PASS_API_KEY", "pass-api-key", env)?;
     if pass_api_key && args.command.is_empty() {
         return Err("--pass-api-key (PEAKA_PASS_API_KEY) only applies to a command run once ready: add -- COMMAND [ARGS...] at the end, or leave it out".into());
+    }
+    if !list_caches {
+        resume::check_combination(
+            names,
+            resume::Modes {
+                no_wait,
+                resume: resume.is_some(),
+                cancel,
+                trigger: trigger.is_some(),
+                cancel_on_exit,
+                command: !args.command.is_empty(),
+            },
+        )?;
     }
     let proxy = crate::proxy::choose(&base_url, args.proxy.as_deref(), env)?;
     Ok(Config {
@@ -375,7 +418,20 @@ give a --timeout long enough for the refresh, like 30m",
         proxy,
         command: args.command,
         pass_api_key,
+        no_wait: no_wait && !list_caches,
+        resume,
+        cancel: cancel && !list_caches,
     })
+}
+
+/// Whether `--execution` looks at the slot a trigger of `kind` fills.
+pub(super) fn looks_at(execution: ExecutionFilter, kind: ExecutionKind) -> bool {
+    matches!(
+        (execution, kind),
+        (ExecutionFilter::Any, _)
+            | (ExecutionFilter::Incremental, ExecutionKind::Incremental)
+            | (ExecutionFilter::Full, ExecutionKind::Full)
+    )
 }
 
 /// A TIME, with the negative form answered in the user's own words.

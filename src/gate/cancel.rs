@@ -33,9 +33,9 @@ const DATE_RESOLUTION: SignedDuration = SignedDuration::from_secs(1);
 #[derive(Debug)]
 pub(super) struct Triggered {
     /// The server time after which it was created.
-    after: Timestamp,
-    /// Its id, once seen in the slot.
-    id: Option<String>,
+    pub(super) after: Timestamp,
+    /// Its id, once seen in the slot (or, resumed, in the history).
+    pub(super) id: Option<String>,
 }
 
 impl Gate<'_> {
@@ -60,7 +60,9 @@ impl Gate<'_> {
     }
 
     /// Remembers the first execution in the triggered slot that can only
-    /// be the one the trigger started.
+    /// be the one the trigger started: the earliest such one among the
+    /// slot and what ended unseen between polls (a resumed gate may first
+    /// look long after the trigger, when a later run holds the slot).
     pub(super) fn note_triggered(&mut self, i: usize, status: &CacheStatus) {
         let Some(kind) = self.plan.trigger else {
             return;
@@ -72,11 +74,18 @@ impl Gate<'_> {
         let Some(baseline) = &self.watches[i].baseline else {
             return;
         };
-        let Some(execution) = status.execution(kind) else {
-            return;
-        };
-        let created_after = execution.created_at.is_some_and(|c| c >= after);
-        if execution.id.is_some() && baseline.is_superseded_by(execution) && created_after {
+        let missed = self.watches[i].missed.iter();
+        let candidates = missed
+            .filter(|(k, _)| *k == kind)
+            .map(|(_, e)| e)
+            .chain(status.execution(kind));
+        let ours = candidates
+            .filter(|e| {
+                let created_after = e.created_at.is_some_and(|c| c >= after);
+                e.id.is_some() && baseline.is_superseded_by(e) && created_after
+            })
+            .min_by_key(|e| e.created_at);
+        if let Some(execution) = ours {
             let id = execution.id.clone();
             if let Some(triggered) = self.watches[i].triggered.as_mut() {
                 triggered.id = id;

@@ -23,6 +23,13 @@ const NAMED_CACHES: usize = 5;
 impl Gate<'_> {
     pub(super) fn awaited(&self) -> String {
         let what = match (self.plan.trigger, self.execution()) {
+            (Some(kind), _) if self.plan.cancel => {
+                format!("cancelling the {} the resume token names, of", kind.label())
+            }
+            (Some(kind), _) if self.plan.resume.is_some() => format!(
+                "resuming: waiting for the {} triggered before (no new trigger), of",
+                kind.label()
+            ),
             (Some(kind), _) => format!("triggering {} of", kind.a_label()),
             (None, ExecutionFilter::Any) => {
                 "waiting for the refresh (incremental or full) of".to_owned()

@@ -55,6 +55,16 @@ impl SeenSlots {
 }
 
 impl Gate<'_> {
+    /// `--resume`: takes the slot's record before the trigger for the last
+    /// one seen, as not yet ended, so that when the slot shows another the
+    /// history is read for what ended since (the triggered run may have
+    /// ended, and another taken the slot, before this process looked).
+    pub(super) fn remember_baseline(&mut self, i: usize, kind: ExecutionKind, seen: Seen) {
+        if seen.id.is_some() {
+            self.watches[i].seen.insert(kind, seen);
+        }
+    }
+
     /// Records each slot's record (before a trigger, no history is needed).
     pub(super) fn remember_slots(&mut self, i: usize, status: &CacheStatus) {
         for &kind in ExecutionFilter::Both.slots() {

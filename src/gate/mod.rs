@@ -12,6 +12,7 @@ mod cancel;
 mod messages;
 mod missed;
 mod planning;
+mod resumed;
 mod round;
 mod setup;
 mod signal;
@@ -124,6 +125,13 @@ pub struct Plan {
     pub max_interval: Duration,
     /// Whether the planned pauses are jittered (always, but in benchmarks).
     pub jitter: bool,
+    /// `--no-wait`: trigger, then end with a resume token.
+    pub no_wait: bool,
+    /// `--resume TOKEN`: wait for (or cancel) the runs it names, sending
+    /// no trigger.
+    pub resume: Option<crate::resume::Token>,
+    /// `--cancel`: cancel the token's runs instead of waiting for them.
+    pub cancel: bool,
 }
 
 impl Plan {
@@ -155,6 +163,9 @@ impl Plan {
             detection_delay: Duration::from_secs(2),
             max_interval: Duration::from_secs(30),
             jitter: true,
+            no_wait: false,
+            resume: None,
+            cancel: false,
         }
     }
 }
@@ -243,6 +254,12 @@ pub struct Report {
     pub decided_by: Option<usize>,
     /// Which slots were looked at.
     pub execution: ExecutionFilter,
+    /// `--no-wait`: the token a `--resume` waits for the triggered runs with.
+    pub resume: Option<String>,
+    /// The `--since` bound used, on the server's clock, if one was given.
+    pub since: Option<Timestamp>,
+    /// The `--started-after` bound used, likewise.
+    pub started_after: Option<Timestamp>,
 }
 
 /// An ending: the outcome and the sentence that explains it.
@@ -257,7 +274,8 @@ pub async fn run(
     stop: impl Future<Output = Outcome>,
 ) -> Report {
     let mut gate = Gate::new(plan, client);
-    if plan.schedule == ScheduleMode::Adaptive {
+    // A cancel only needs to see the run: no forecast, no extra requests.
+    if plan.schedule == ScheduleMode::Adaptive && !plan.cancel {
         gate.planner = Some(Planner::new(
             Knobs {
                 max_interval: plan.max_interval,
@@ -349,6 +367,8 @@ struct Gate<'a> {
     /// Whether the gate said that too many caches are awaited to read
     /// their histories ([`planning::MAX_FORECAST_CACHES`]).
     forecast_deferred: bool,
+    /// `--no-wait`: the token, once every trigger was accepted.
+    resume_token: Option<String>,
 }
 
 impl<'a> Gate<'a> {
@@ -371,9 +391,13 @@ impl<'a> Gate<'a> {
             planner: None,
             planned_round: false,
             forecast_deferred: false,
+            resume_token: None,
         };
         if let Caches::Listed(ids) = &plan.caches {
             gate.set_caches(ids.clone());
+        }
+        if let Some(token) = &plan.resume {
+            gate.resume_from(token);
         }
         gate
     }
@@ -473,7 +497,11 @@ impl<'a> Gate<'a> {
 
     fn report(self, outcome: Outcome, message: String) -> Report {
         let decided_by = self.decided_by(outcome);
+        let bounds = self.criteria(None);
         Report {
+            resume: self.resume_token.clone(),
+            since: bounds.since,
+            started_after: bounds.started_after,
             outcome,
             message,
             elapsed: self.started.elapsed(),

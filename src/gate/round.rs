@@ -57,6 +57,12 @@ impl Gate<'_> {
         if let Err(ended) = self.prepare(schedule).await {
             return ended;
         }
+        if self.plan.no_wait {
+            return (Outcome::Triggered, self.triggered_message());
+        }
+        if self.plan.cancel {
+            return self.cancel_resumed(schedule).await;
+        }
         self.poll_until_decided(schedule).await
     }
 

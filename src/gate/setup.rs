@@ -96,10 +96,16 @@ impl Gate<'_> {
             }
         }
         self.resolve_names(schedule).await?;
-        if let Some(kind) = self.plan.trigger {
-            for i in 0..self.caches.len() {
-                self.trigger(i, kind, schedule).await?;
+        match self.plan.trigger {
+            // --resume: the trigger was sent by the process that made the token.
+            Some(_) if self.plan.resume.is_some() => {}
+            Some(kind) if self.plan.no_wait => self.trigger_for_later(kind, schedule).await?,
+            Some(kind) => {
+                for i in 0..self.caches.len() {
+                    self.trigger(i, kind, schedule).await?;
+                }
             }
+            None => {}
         }
         Ok(())
     }

@@ -20,8 +20,19 @@ impl Gate<'_> {
         kind: ExecutionKind,
         schedule: &mut Schedule,
     ) -> Result<(), Ended> {
+        let baseline = self.read_baseline(i, kind, schedule).await?;
+        self.send_trigger(i, kind, baseline, schedule).await
+    }
+
+    /// Reads the slot's record before the trigger: the baseline.
+    pub(super) async fn read_baseline(
+        &mut self,
+        i: usize,
+        kind: ExecutionKind,
+        schedule: &mut Schedule,
+    ) -> Result<Baseline, Ended> {
         let cache_id = self.caches[i].cache_id.clone();
-        let baseline = loop {
+        loop {
             let budget = self.budget();
             self.polls += 1;
             match self
@@ -37,7 +48,7 @@ impl Gate<'_> {
                     if baseline.id.is_none() {
                         baseline.not_before = Some(self.trigger_time(&reply));
                     }
-                    break baseline;
+                    return Ok(baseline);
                 }
                 Err(err) => {
                     let subject = format!("cache {cache_id}");
@@ -51,7 +62,18 @@ impl Gate<'_> {
                     .await?
                 }
             }
-        };
+        }
+    }
+
+    /// Sends the trigger for cache `i`, whose slot showed `baseline`.
+    pub(super) async fn send_trigger(
+        &mut self,
+        i: usize,
+        kind: ExecutionKind,
+        baseline: Baseline,
+        schedule: &mut Schedule,
+    ) -> Result<(), Ended> {
+        let cache_id = self.caches[i].cache_id.clone();
         loop {
             let budget = self.budget();
             self.polls += 1;
@@ -73,6 +95,18 @@ impl Gate<'_> {
                         kind.label()
                     );
                     self.pause_or_timeout(schedule, None, |_| message).await?;
+                }
+                Err(err) if err.outcome().is_none() && self.plan.no_wait => {
+                    // No token can promise a run that may not exist.
+                    self.caches[i].last_error = Some(format!("trigger: {}", err.message()));
+                    return Err((
+                        Outcome::ApiError,
+                        format!(
+                            "cache {cache_id}: the trigger of {} may or may not have reached Peaka ({}); it is not sent again, and with --no-wait there is no run that is provably this one to resume: look at the cache, then trigger again or wait without --resume",
+                            kind.a_label(),
+                            err.message()
+                        ),
+                    ));
                 }
                 Err(err) if err.outcome().is_none() => {
                     self.note_trigger_sent(i, None, sent_at);
