@@ -149,7 +149,7 @@ printf '%s' "$rendered" | grep -qE '"started_after": "20[0-9]{2}-[0-9]{2}-[0-9]{
   || fail "started_after was not rendered from the macro: $rendered"
 case "$rendered" in *demo-key*) fail "the API key is in the rendered fields" ;; esac
 if grep -qF demo-key "$work/sync.log" "$work/failed.log"; then fail "the API key is in a log"; fi
-grep -qE "cache $cache: execution [^ ]+ error: .*Source connection refused" "$work/failed.log" \
+grep -qE "cache triggered-fails-after-2s~bad: execution [^ ]+ error: .*Source connection refused" "$work/failed.log" \
   || { cat "$work/failed.log"; fail "the failed execution's error is not logged per cache"; }
 if grep -qF "finished at None" "$work/failed.log"; then fail "a failure logged 'finished at None'"; fi
 
