@@ -33,6 +33,7 @@ fn main() {
                 length: Duration::from_secs(length),
                 spread,
                 history: 12,
+                claimed: None,
                 fails: false,
                 timeout: Duration::from_secs(length * 3),
             };
@@ -104,7 +105,7 @@ fn main() {
         "\nA refresh that FAILS (at a random point of its middle 80%), ±20% spread, adaptive:\n"
     );
     println!(
-        "| refresh | allowed: max(--max-interval, 10% of usual), median | detection delay median | p90 | worst | runs over their allowance |"
+        "| refresh | allowed: max(--max-interval, 10% of usual, at most 5 min), median | detection delay median | p90 | worst | runs over their allowance |"
     );
     println!("|---|---|---|---|---|---|");
     for length in lengths {
@@ -112,6 +113,7 @@ fn main() {
             length: Duration::from_secs(length),
             spread: 0.2,
             history: 12,
+            claimed: None,
             fails: true,
             timeout: Duration::from_secs(length * 3),
         };
@@ -131,5 +133,36 @@ fn main() {
             secs(cell.delay(0.9)),
             secs(cell.delay(1.0)),
         );
+    }
+    println!(
+        "\nA HOSTILE history: 12 past runs claiming 23 h (±20%) before a refresh that really takes the length below (±20%); --timeout the default 30 min (3× the length for 1 h), adaptive:\n"
+    );
+    println!(
+        "| refresh | the refresh | requests | delay median | p90 | worst | longest pause | timed out |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    for length in lengths {
+        for fails in [false, true] {
+            let setup = Setup {
+                length: Duration::from_secs(length),
+                spread: 0.2,
+                history: 12,
+                claimed: Some(Duration::from_secs(23 * 3600)),
+                fails,
+                timeout: Duration::from_secs(length * 3).max(Duration::from_secs(1800)),
+            };
+            let cell = Cell::simulate(seed ^ length ^ 0x4057, count, &setup, Policy::adaptive());
+            println!(
+                "| {} | {} | {:.1} | {} | {} | {} | {} | {} |",
+                peaka_wait::timespec::format_duration(setup.length),
+                if fails { "fails" } else { "completes" },
+                cell.requests(),
+                secs(cell.delay(0.5)),
+                secs(cell.delay(0.9)),
+                secs(cell.delay(1.0)),
+                secs(Some(cell.longest_pause())),
+                cell.missed(),
+            );
+        }
     }
 }

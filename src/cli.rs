@@ -73,27 +73,35 @@ EXIT CODES:
     3    timeout        the deadline passed (the message names the last state and error)
     4    unauthorized   the API answered 401 or 403 (not retried)
     5    not_found      the API answered 404, or the cache is DELETED (not retried)
-    6    api_error      any other 4xx, or a redirect (not retried)
+    6    api_error      any other 4xx, or a redirect (not retried); a certificate that is not
+                        accepted (at once: check --base-url, SSL_CERT_FILE, the proxy); a host
+                        name that does not exist, or a web page (2xx not JSON) instead of the
+                        API, on every request for 60 s
     7    stalled        --stall-timeout: the awaited execution stopped moving
     130  interrupted    SIGINT
     143  interrupted    SIGTERM
 
-    Connection errors, timeouts, 408, 429, 5xx and malformed replies are retried on the poll
-    schedule until the deadline, honouring Retry-After.
+    Refused connections, timeouts, 408, 429, 5xx and truncated replies are retried on the poll
+    schedule until the deadline, honouring Retry-After, by every path (--all-caches, --table,
+    --trigger and --list-caches too); the last cause is in the final message.
 
 BEYOND WAITING:
-    --trigger KIND starts a refresh and waits for that very execution: the record the slot
-    showed before the trigger never counts. --stall-timeout ends a wait on an execution that
-    stopped moving. With several caches, one project-level request is made per poll round.
+    --trigger KIND starts a refresh and waits for that very execution: only one with another id
+    than the slot showed before and a readable createdAt not before the trigger (server clock,
+    5 s tolerance) counts. --stall-timeout ends a wait on an execution that stopped moving.
+    With several caches, one project-level request is made per poll round.
     An execution that ended between two polls is read from the execution history. When the
     server's clock differs from this machine's by more than 5 s, `now` and durations in TIME
     are read on the server's clock.
     --table SCHEMA.TABLE waits for the cache of that table (CATALOG_ID.SCHEMA.TABLE when the
     name is in several catalogs; no match: exit 5 with the nearest names; ambiguous: exit 2).
     --catalog-id ID [--schema NAME] waits for every cache of that catalog or schema, one
-    request per round.
+    request per round (the catalog's list, filtered by schema: Peaka's schema-level list
+    answered 500 live). An execution never picked up (RUNNING, no progress, untouched since
+    created for over 5 min) is warned of once; --stall-timeout ends such a wait.
     --cancel-on-exit (with --trigger) cancels the triggered refresh when the gate ends before
-    it (timeout, SIGINT, SIGTERM, stall), but only an execution seen to start after the trigger.
+    it (timeout, SIGINT, SIGTERM, stall), but only that very execution, and never after a trigger
+    answered with an error or not at all.
     --trigger KIND --no-wait triggers and exits 0 (`triggered`) with a resume token (the last
     line `resume: TOKEN`, JSON `resume`); --resume TOKEN (PEAKA_RESUME) later waits for exactly
     that run, triggering nothing (survives a restart), and --resume TOKEN --cancel cancels it
@@ -203,7 +211,8 @@ pub struct Args {
     pub list_caches: bool,
 
     /// Start a refresh of this kind (`incremental` or `full`) on each cache, then wait for that
-    /// very refresh: an execution that existed before the trigger never satisfies the gate.
+    /// very refresh: only an execution with another id than the slot showed and a readable
+    /// createdAt not before the trigger satisfies the gate.
     #[arg(long, env = "PEAKA_TRIGGER", value_name = "KIND", value_parser = one_of::<TriggerKind>())]
     pub trigger: Option<String>,
 
@@ -218,7 +227,8 @@ pub struct Args {
     pub stall_timeout: Option<String>,
 
     /// With --trigger: when the gate ends before the refresh it started (timeout, SIGINT,
-    /// SIGTERM, stall), ask Peaka to cancel that refresh. Never cancels one the gate did not start.
+    /// SIGTERM, stall), ask Peaka to cancel that refresh. Never cancels one the gate cannot show
+    /// it started (nothing after a trigger answered with an error or not at all).
     /// Env PEAKA_CANCEL_ON_EXIT: true/false, 1/0, yes/no or on/off, in any case.
     #[arg(long)]
     pub cancel_on_exit: bool,
@@ -311,7 +321,8 @@ pub struct Args {
     )]
     pub max_interval: String,
 
-    /// Give up on one request after this long, and retry on the poll schedule.
+    /// Give up on one request after this long, and retry on the poll schedule. A trigger
+    /// (which Peaka takes seconds to answer) gets at least 10s within the deadline.
     #[arg(
         long,
         env = "PEAKA_REQUEST_TIMEOUT",

@@ -2,8 +2,8 @@
 //! requests, caps the bodies, and sorts every answer into a cache status or
 //! one kind of [`FetchError`].
 //!
-//! Which failures are worth retrying is decided here, once, so the loop
-//! only has to ask [`FetchError::outcome`].
+//! What each kind of failure means for the run (retried, for how long, or
+//! final) is [`crate::retry`]'s.
 
 use std::time::Duration;
 
@@ -12,7 +12,6 @@ use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode, Url};
 
 use crate::api::{self, CacheStatus, Execution, ExecutionKind};
-use crate::exit_codes::Outcome;
 use crate::proxy::ProxyChoice;
 use crate::secret::{Scrub, Scrubber};
 use crate::stream::{Decoder, Whole};
@@ -55,6 +54,9 @@ pub enum FetchError {
     Transient {
         /// What went wrong, for the warning.
         cause: String,
+        /// The HTTP status, when the server answered (5xx, 408, 429): an
+        /// answer shows the request arrived, not what became of it.
+        status: Option<u16>,
         /// The server's `Retry-After`, when it sent one with 429 or 503.
         retry_after: Option<Duration>,
     },
@@ -64,22 +66,16 @@ pub enum FetchError {
     NotFound(String),
     /// Any other 4xx, or a redirect.
     Api(String),
+    /// The server's (or the proxy's) certificate was not accepted: a base
+    /// URL or CA store that is wrong, which no retry fixes.
+    Certificate(String),
+    /// A 2xx that is not Peaka's API: a web page (`text/html`), or a body
+    /// that is not JSON at all. Retried for a while, since a proxy's error
+    /// page can pass; a base URL that points at a web site never changes.
+    NotTheApi(String),
 }
 
 impl FetchError {
-    /// The outcome this error ends the gate with, or `None` when it is
-    /// retried instead.
-    pub fn outcome(&self) -> Option<Outcome> {
-        match self {
-            FetchError::Unreached(_) | FetchError::NoSuchHost(_) | FetchError::Transient { .. } => {
-                None
-            }
-            FetchError::Unauthorized(_) => Some(Outcome::Unauthorized),
-            FetchError::NotFound(_) => Some(Outcome::NotFound),
-            FetchError::Api(_) => Some(Outcome::ApiError),
-        }
-    }
-
     /// The message for the user.
     pub fn message(&self) -> &str {
         match self {
@@ -88,13 +84,16 @@ impl FetchError {
             | FetchError::NoSuchHost(message)
             | FetchError::Unauthorized(message)
             | FetchError::NotFound(message)
-            | FetchError::Api(message) => message,
+            | FetchError::Api(message)
+            | FetchError::Certificate(message)
+            | FetchError::NotTheApi(message) => message,
         }
     }
 
     fn transient(cause: impl Into<String>) -> Self {
         FetchError::Transient {
             cause: cause.into(),
+            status: None,
             retry_after: None,
         }
     }
@@ -208,37 +207,25 @@ impl Client {
         self.endpoint(&["data", "projects", project_id, "cache", "status"])
     }
 
-    /// `{base}/data/projects/{projectId}/catalog/{catalogId}/cache/status`, or with a
-    /// schema `…/catalog/{catalogId}/schema/{schemaName}/cache/status`.
-    pub fn catalog_status_url(
-        &self,
-        project_id: &str,
-        catalog_id: &str,
-        schema: Option<&str>,
-    ) -> Url {
-        match schema {
-            Some(schema) => self.endpoint(&[
-                "data", "projects", project_id, "catalog", catalog_id, "schema", schema, "cache",
-                "status",
-            ]),
-            None => self.endpoint(&[
-                "data", "projects", project_id, "catalog", catalog_id, "cache", "status",
-            ]),
-        }
+    /// `{base}/data/projects/{projectId}/catalog/{catalogId}/cache/status`.
+    /// (The schema-level list is never asked: it answered 500 for live
+    /// catalogs; one schema's caches are the catalog's, filtered.)
+    pub fn catalog_status_url(&self, project_id: &str, catalog_id: &str) -> Url {
+        self.endpoint(&[
+            "data", "projects", project_id, "catalog", catalog_id, "cache", "status",
+        ])
     }
 
-    /// Fetches the status of every cache of a catalog (or of one of its
-    /// schemas) in one request.
+    /// Fetches the status of every cache of a catalog in one request.
     pub async fn catalog_statuses(
         &self,
         project_id: &str,
         catalog_id: &str,
-        schema: Option<&str>,
         budget: Duration,
     ) -> Result<Reply<Vec<CacheStatus>>, FetchError> {
         self.fetch(
             Method::GET,
-            self.catalog_status_url(project_id, catalog_id, schema),
+            self.catalog_status_url(project_id, catalog_id),
             budget,
             api::status_list_decoder(),
         )
@@ -443,12 +430,14 @@ impl Client {
             let retry_after = header(header::RETRY_AFTER)
                 .and_then(|value| parse_retry_after(&value, received_at));
             let location = header(header::LOCATION);
+            let content_type = header(header::CONTENT_TYPE);
             if status.is_success() {
                 let mut read = Read::new(cap);
                 let value = read.decode(response, decoder).await;
                 self.log_reply(&method, &url, status, sent, &read);
                 return Ok(Reply {
-                    value: value?,
+                    value: value
+                        .map_err(|err| undecodable(err, content_type.as_deref(), &read.excerpt))?,
                     server_date,
                     received_at,
                 });
@@ -532,7 +521,18 @@ impl Client {
                 proxy.display(),
                 proxy.source()
             )),
+            (Some(proxy), FetchError::Certificate(message)) => {
+                FetchError::Certificate(self.proxy_scrubber.scrub(&format!(
+                    "{message}{}; requests go through the proxy {} (from {}): a proxy that inspects TLS shows its own certificate, whose CA must then be in SSL_CERT_FILE",
+                    ca_store_note(),
+                    proxy.display(),
+                    proxy.source()
+                )))
+            }
             (Some(_), err) => err.scrubbed(&self.proxy_scrubber),
+            (None, FetchError::Certificate(message)) => {
+                FetchError::Certificate(format!("{message}{}", ca_store_note()))
+            }
             (None, err) => err,
         }
     }
@@ -554,6 +554,31 @@ impl Client {
     }
 }
 
+/// Where the trusted CAs come from besides the bundled ones, when the user
+/// set it: the machine's store honours `SSL_CERT_FILE` and `SSL_CERT_DIR`
+/// from this process's environment (see [`crate::tls`]), so that is what
+/// is named.
+fn ca_store_note() -> String {
+    let set: Vec<String> = ["SSL_CERT_FILE", "SSL_CERT_DIR"]
+        .iter()
+        .filter_map(|name| {
+            let value = std::env::var_os(name).filter(|v| !v.is_empty())?;
+            Some(format!(
+                "{name}={}",
+                crate::text::one_line(&value.to_string_lossy())
+            ))
+        })
+        .collect();
+    if set.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; the CAs trusted include {}: they must hold the CA that signed it",
+            set.join(" and ")
+        )
+    }
+}
+
 impl FetchError {
     /// The same error with the key removed from its text.
     fn scrubbed(mut self, scrubber: &Scrubber) -> FetchError {
@@ -563,7 +588,9 @@ impl FetchError {
             | FetchError::NoSuchHost(message)
             | FetchError::Unauthorized(message)
             | FetchError::NotFound(message)
-            | FetchError::Api(message) => message.scrub(scrubber),
+            | FetchError::Api(message)
+            | FetchError::Certificate(message)
+            | FetchError::NotTheApi(message) => message.scrub(scrubber),
         }
         self
     }
@@ -610,6 +637,7 @@ fn classify(
         )),
         408 | 429 | 500..=599 => FetchError::Transient {
             cause: format!("the API answered HTTP {code}{said}"),
+            status: Some(code),
             retry_after: if code == 429 || code == 503 {
                 retry_after
             } else {
@@ -697,8 +725,57 @@ pub fn parse_retry_after(value: &str, now: Timestamp) -> Option<Duration> {
     Some(Duration::try_from(at.duration_since(now)).unwrap_or_default())
 }
 
+/// A 2xx body that did not decode: a web page (`text/html`), or a body
+/// whose first byte cannot start Peaka's JSON, is not the API at all; a
+/// JSON body cut short or of the wrong shape stays a passing trouble.
+fn undecodable(err: FetchError, content_type: Option<&str>, start: &[u8]) -> FetchError {
+    let FetchError::Transient { cause, .. } = &err else {
+        return err;
+    };
+    let html =
+        content_type.is_some_and(|t| t.trim_start().to_ascii_lowercase().starts_with("text/html"));
+    let body = start.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(start);
+    let first = body.iter().position(|b| !b.is_ascii_whitespace());
+    let not_json = first.is_some_and(|at| !matches!(body[at], b'{' | b'['));
+    let what = if html {
+        "a web page (text/html)".to_owned()
+    } else if not_json {
+        let shown: String = String::from_utf8_lossy(&body[first.unwrap_or(0)..])
+            .chars()
+            .take(24)
+            .collect();
+        format!(
+            "a body that is not JSON (it starts with '{}')",
+            crate::text::one_line(&shown)
+        )
+    } else {
+        return err;
+    };
+    FetchError::NotTheApi(format!(
+        "the base URL answered with {what}, not Peaka's API ({cause}): check --base-url, which must be the API root, like {}",
+        crate::cli::DEFAULT_BASE_URL
+    ))
+}
+
+/// The part of an error chain that says a certificate was not accepted.
+fn certificate_failure(chain: &str) -> Option<&str> {
+    let at = chain.find("invalid peer certificate")?;
+    Some(&chain[at..])
+}
+
 fn describe_send_error(err: &reqwest::Error, host: &str) -> FetchError {
     let chain = error_chain(err);
+    if let Some(cause) = certificate_failure(&chain) {
+        let lower = cause.to_ascii_lowercase();
+        let check = if lower.contains("not valid for name") || lower.contains("notvalidforname") {
+            "check --base-url: the host name must be one the certificate names"
+        } else {
+            "check --base-url, and that the CA that signed it is trusted (SSL_CERT_FILE or SSL_CERT_DIR add a CA file or directory)"
+        };
+        return FetchError::Certificate(format!(
+            "the certificate of {host} was not accepted ({cause}); {check}"
+        ));
+    }
     match resolution_failure(&chain) {
         Some(Resolution::NoSuchName(cause)) => {
             FetchError::NoSuchHost(format!("cannot resolve {host} ({cause}): check --base-url"))
@@ -764,6 +841,7 @@ fn error_chain(err: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::exit_codes::Outcome;
 
     fn client(base: &str) -> Client {
         Client::new(Url::parse(base).unwrap(), "k").unwrap()
@@ -812,12 +890,8 @@ mod tests {
             "https://h/api/v1/data/projects/p/cache/c/fullRefreshUpdate"
         );
         assert_eq!(
-            c.catalog_status_url("p", "k", None).as_str(),
-            "https://h/api/v1/data/projects/p/catalog/k/cache/status"
-        );
-        assert_eq!(
-            c.catalog_status_url("p", "k", Some("s/x")).as_str(),
-            "https://h/api/v1/data/projects/p/catalog/k/schema/s%2Fx/cache/status"
+            c.catalog_status_url("p", "k/x").as_str(),
+            "https://h/api/v1/data/projects/p/catalog/k%2Fx/cache/status"
         );
         assert_eq!(
             c.cancel_url("p", "c", ExecutionKind::Incremental).as_str(),

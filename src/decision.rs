@@ -6,7 +6,7 @@
 //! here and nowhere else, and the table-driven tests below are the
 //! executable form of the README's rules.
 
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 
 use crate::api::{CacheStatus, Execution, ExecutionKind, Status};
 
@@ -46,8 +46,10 @@ impl ExecutionFilter {
     }
 }
 
-/// The record a slot showed just before `--trigger`: the triggered
-/// execution is the first one in that slot that is not this one.
+/// What a `--trigger` is proven against: the record its slot showed just
+/// before the trigger, and when the trigger was sent. Plain data (no
+/// clock, no reply), so that the gate that triggered and one that resumes
+/// its wait later decide alike.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Baseline {
     /// The triggered slot.
@@ -56,43 +58,88 @@ pub struct Baseline {
     pub id: Option<String>,
     /// When that record was created, if known.
     pub created_at: Option<Timestamp>,
-    /// With no record to supersede: the server's time just before the
-    /// trigger was sent. Only an execution created at or after it can be
-    /// the triggered one; a year-old record that turns up in an empty
-    /// slot is not.
-    pub not_before: Option<Timestamp>,
+    /// When the trigger was sent, by the server's clock (the clock that
+    /// stamps `createdAt`).
+    pub triggered_at: Timestamp,
+    /// How much earlier than `triggered_at` the triggered execution's
+    /// `createdAt` may read: the `Date` header counts whole seconds, and
+    /// the two clocks agree only that well.
+    pub tolerance: SignedDuration,
+}
+
+/// Whether an execution in the triggered slot is provably the one the
+/// trigger started, or why not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proof {
+    /// Another id than the baseline's, created at or after the trigger
+    /// (less the tolerance) and after the baseline's record: the
+    /// triggered execution.
+    Triggered,
+    /// No id, or the baseline's: the record from before the trigger, or
+    /// one that cannot be told from it.
+    NotNew,
+    /// Another id, but its `createdAt` is missing or unreadable: nothing
+    /// shows when it started, so it may predate the trigger.
+    Undated,
+    /// Another id, created before the trigger by its own time.
+    BeforeTrigger,
+    /// Another id, created no later than the baseline's record.
+    NotAfterBaseline,
 }
 
 impl Baseline {
-    /// The slot's record before the trigger.
-    pub fn of(status: &CacheStatus, kind: ExecutionKind) -> Baseline {
+    /// The slot's record before a trigger sent at `triggered_at`.
+    pub fn of(
+        status: &CacheStatus,
+        kind: ExecutionKind,
+        triggered_at: Timestamp,
+        tolerance: SignedDuration,
+    ) -> Baseline {
         let execution = status.execution(kind);
         Baseline {
             kind,
             id: execution.and_then(|e| e.id.clone()),
             created_at: execution.and_then(|e| e.created_at),
-            not_before: None,
+            triggered_at,
+            tolerance,
         }
     }
 
-    /// Whether `execution` is a new one: another id, created later. The
-    /// server's ids and clocks decide, never the client's clock.
-    pub fn is_superseded_by(&self, execution: &Execution) -> bool {
-        let other_id = match (&self.id, &execution.id) {
-            (None, _) => true,
+    /// The one rule of "is this the triggered execution?", for ready,
+    /// cancel and `-- COMMAND` alike: another id, and a readable
+    /// `createdAt` not earlier than the trigger, whatever the baseline
+    /// showed. The server's ids and clock decide, never the client's.
+    pub fn proof(&self, execution: &Execution) -> Proof {
+        let new_id = match (&self.id, &execution.id) {
+            (_, None) => false,
             (Some(old), Some(new)) => old != new,
-            // A record without an id cannot be told apart from the old one.
-            (Some(_), None) => false,
+            (None, Some(_)) => true,
         };
-        let later = match (self.created_at, execution.created_at) {
-            (Some(old), Some(new)) => new > old,
-            _ => true,
+        if !new_id {
+            return Proof::NotNew;
+        }
+        let Some(created) = execution.created_at else {
+            return Proof::Undated;
         };
-        let after_trigger = match (self.id.is_none(), self.not_before) {
-            (true, Some(bound)) => execution.created_at.is_some_and(|created| created >= bound),
-            _ => true,
-        };
-        other_id && later && after_trigger
+        if created < self.floor() {
+            return Proof::BeforeTrigger;
+        }
+        if self.created_at.is_some_and(|old| created <= old) {
+            return Proof::NotAfterBaseline;
+        }
+        Proof::Triggered
+    }
+
+    /// The earliest `createdAt` the triggered execution can carry.
+    pub fn floor(&self) -> Timestamp {
+        self.triggered_at
+            .checked_sub(self.tolerance)
+            .unwrap_or(self.triggered_at)
+    }
+
+    /// Whether `execution` is provably the triggered one.
+    pub fn is_superseded_by(&self, execution: &Execution) -> bool {
+        self.proof(execution) == Proof::Triggered
     }
 }
 
@@ -105,7 +152,7 @@ pub struct Criteria {
     pub since: Option<Timestamp>,
     /// `--started-after`: it must have started at or after this.
     pub started_after: Option<Timestamp>,
-    /// `--trigger`: it must be newer than the slot's record before the trigger.
+    /// `--trigger`: it must be proven the triggered one ([`Baseline::proof`]).
     pub newer_than: Option<Baseline>,
     /// The cache has shown `RUNNING` with no running record for
     /// [`STARTING_GRACE`]: a single-slot or `both` gate then concludes that
@@ -344,17 +391,7 @@ fn decide_first_to_end(
     }
     let wanted = slots_label(criteria.execution);
     if let Some(baseline) = &criteria.newer_than {
-        let old = baseline
-            .id
-            .as_deref()
-            .map_or("no execution".to_owned(), str::to_owned);
-        return waiting(
-            None,
-            format!(
-                "waiting for the triggered {} to appear (the slot still shows {old})",
-                baseline.kind.label()
-            ),
-        );
+        return waiting(None, describe_unproven(baseline, status, criteria));
     }
     match newest(present) {
         None => waiting(
@@ -517,6 +554,42 @@ fn describe_running(kind: ExecutionKind, execution: &Execution) -> String {
             status.as_str()
         ),
         None => format!("{} {id} has no status yet", kind.label()),
+    }
+}
+
+/// Why the triggered slot's record is not (yet) the triggered execution,
+/// for the heartbeat and the timeout message.
+fn describe_unproven(baseline: &Baseline, status: &CacheStatus, criteria: &Criteria) -> String {
+    let kind = baseline.kind.label();
+    let trigger = show_time(baseline.triggered_at);
+    let Some(execution) = status.execution(baseline.kind) else {
+        return format!(
+            "waiting for the triggered {kind} to appear (the slot still shows no execution)"
+        );
+    };
+    let id = execution.id.as_deref().unwrap_or("(no id)");
+    let created = || execution.created_at.map_or_else(String::new, show_time);
+    match baseline.proof(execution) {
+        Proof::Undated => format!(
+            "waiting for the triggered {kind}: the slot shows {id}, whose createdAt is missing or unreadable, so nothing shows it was created after the trigger at {trigger}"
+        ),
+        Proof::BeforeTrigger => format!(
+            "waiting for the triggered {kind}: the slot shows {id}, created at {}, before the trigger at {trigger}",
+            created()
+        ),
+        Proof::NotAfterBaseline => format!(
+            "waiting for the triggered {kind}: the slot shows {id}, created at {}, no later than the {} it showed before the trigger",
+            created(),
+            baseline.id.as_deref().unwrap_or("record")
+        ),
+        // The triggered one, ruled out by --since or --started-after.
+        Proof::Triggered => format!(
+            "waiting for the triggered {kind}; {}, does not count",
+            describe_against(baseline.kind, execution, criteria)
+        ),
+        Proof::NotNew => {
+            format!("waiting for the triggered {kind} to appear (the slot still shows {id})")
+        }
     }
 }
 
@@ -1011,11 +1084,13 @@ mod tests {
 
     fn triggered(kind: K, id: Option<&str>, created: u32) -> Criteria {
         let mut c = criteria(if kind == K::Full { Full } else { Incremental }, None, None);
+        // Triggered a minute after the slot's record was created.
         c.newer_than = Some(Baseline {
             kind,
             id: id.map(Into::into),
             created_at: Some(at(created)),
-            not_before: None,
+            triggered_at: at(created + 1),
+            tolerance: SignedDuration::from_secs(5),
         });
         c
     }
@@ -1286,49 +1361,239 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_trigger_into_an_empty_slot_accepts_only_what_was_created_after_it() {
-        let mut c = criteria(Incremental, None, None);
-        c.newer_than = Some(Baseline {
+    /// An instant `secs` seconds after 10:00 on 2026-11-24.
+    fn sec(secs: i64) -> Timestamp {
+        at(0) + SignedDuration::from_secs(secs)
+    }
+
+    /// A baseline for a trigger sent at 10:10:00 with a 5 s tolerance.
+    fn base(id: Option<&str>, created: Option<Timestamp>) -> Baseline {
+        Baseline {
             kind: K::Incremental,
-            id: None,
-            created_at: None,
-            not_before: Some(at(10)),
-        });
-        let old = decide(
-            &cache("COMPLETED", ex("i0", "COMPLETED", 0, Some(5)), None),
-            &c,
-            &[],
-        );
-        assert_eq!(old.verdict, Waiting, "{}", old.detail);
-        let new = decide(
-            &cache("COMPLETED", ex("i1", "COMPLETED", 10, Some(12)), None),
-            &c,
-            &[],
-        );
-        assert_eq!(new.verdict, Ready, "{}", new.detail);
-        let mut unknown = ex("i1", "COMPLETED", 10, Some(12));
-        if let Some(e) = unknown.as_mut() {
-            e.created_at = None;
+            id: id.map(Into::into),
+            created_at: created,
+            triggered_at: at(10),
+            tolerance: SignedDuration::from_secs(5),
         }
+    }
+
+    fn record(id: Option<&str>, created: Option<Timestamp>) -> Execution {
+        Execution {
+            id: id.map(Into::into),
+            status: Some(Status::Completed),
+            created_at: created,
+            finished_at: created.into(),
+            ..Execution::default()
+        }
+    }
+
+    #[test]
+    fn only_a_new_id_created_after_the_trigger_is_the_triggered_execution() {
+        use Proof::{BeforeTrigger, NotAfterBaseline, NotNew, Triggered, Undated};
+        let trigger = 600;
+        let two_hours_ago = Some(sec(trigger - 7200));
+        let table = [
+            // The examples: an old record in the slot, whatever
+            // the baseline showed, and a new id with no readable time.
+            (
+                "baseline undated, e0 from 3 days before",
+                base(Some("e1"), None),
+                record(Some("e0"), Some(sec(trigger - 3 * 86_400))),
+                BeforeTrigger,
+            ),
+            (
+                "baseline 2 h old, e2 undated",
+                base(Some("e1"), two_hours_ago),
+                record(Some("e2"), None),
+                Undated,
+            ),
+            (
+                "empty slot, a year-old record",
+                base(None, None),
+                record(Some("e0"), Some(sec(trigger - 365 * 86_400))),
+                BeforeTrigger,
+            ),
+            (
+                "empty slot, undated",
+                base(None, None),
+                record(Some("e1"), None),
+                Undated,
+            ),
+            // Ids.
+            (
+                "the baseline itself",
+                base(Some("e1"), two_hours_ago),
+                record(Some("e1"), Some(sec(trigger + 60))),
+                NotNew,
+            ),
+            (
+                "no id after a record",
+                base(Some("e1"), two_hours_ago),
+                record(None, Some(sec(trigger + 60))),
+                NotNew,
+            ),
+            (
+                "no id in an empty slot",
+                base(None, None),
+                record(None, Some(sec(trigger + 60))),
+                NotNew,
+            ),
+            (
+                "empty slot, created at the trigger",
+                base(None, None),
+                record(Some("e1"), Some(sec(trigger))),
+                Triggered,
+            ),
+            (
+                "new id after a 2 h old record",
+                base(Some("e1"), two_hours_ago),
+                record(Some("e2"), Some(sec(trigger + 1))),
+                Triggered,
+            ),
+            (
+                "new id after an undated record",
+                base(Some("e1"), None),
+                record(Some("e2"), Some(sec(trigger + 1))),
+                Triggered,
+            ),
+            // The tolerance: down to 5 s before the trigger, not a nanosecond more.
+            (
+                "created at the trigger less the tolerance",
+                base(Some("e1"), two_hours_ago),
+                record(Some("e2"), Some(sec(trigger - 5))),
+                Triggered,
+            ),
+            (
+                "created just before that",
+                base(Some("e1"), two_hours_ago),
+                record(
+                    Some("e2"),
+                    Some(sec(trigger - 5) - SignedDuration::from_nanos(1)),
+                ),
+                BeforeTrigger,
+            ),
+            // Within the tolerance, still after the baseline's record.
+            (
+                "created with the baseline's record",
+                base(Some("e1"), Some(sec(trigger - 2))),
+                record(Some("e2"), Some(sec(trigger - 2))),
+                NotAfterBaseline,
+            ),
+            (
+                "created before the baseline's record",
+                base(Some("e1"), Some(sec(trigger - 1))),
+                record(Some("e2"), Some(sec(trigger - 2))),
+                NotAfterBaseline,
+            ),
+            (
+                "created a nanosecond after it",
+                base(Some("e1"), Some(sec(trigger - 2))),
+                record(
+                    Some("e2"),
+                    Some(sec(trigger - 2) + SignedDuration::from_nanos(1)),
+                ),
+                Triggered,
+            ),
+        ];
+        for (name, baseline, execution, want) in table {
+            assert_eq!(baseline.proof(&execution), want, "{name}");
+            assert_eq!(
+                baseline.is_superseded_by(&execution),
+                want == Triggered,
+                "{name}"
+            );
+        }
+        assert_eq!(base(None, None).floor(), sec(trigger - 5));
+        let baseline = base(Some("e1"), None);
         assert_eq!(
-            decide(&cache("COMPLETED", unknown, None), &c, &[]).verdict,
-            Waiting
+            Baseline::of(
+                &cache("COMPLETED", ex("e1", "COMPLETED", 3, Some(4)), None),
+                K::Incremental,
+                at(10),
+                SignedDuration::from_secs(5)
+            ),
+            Baseline {
+                created_at: Some(at(3)),
+                ..baseline.clone()
+            }
+        );
+        assert_eq!(
+            Baseline::of(
+                &cache("COMPLETED", ex("e1", "COMPLETED", 3, Some(4)), None),
+                K::Full,
+                at(10),
+                SignedDuration::from_secs(5)
+            ),
+            Baseline {
+                kind: K::Full,
+                id: None,
+                ..baseline
+            }
         );
     }
 
     #[test]
-    fn a_new_id_with_the_same_start_is_not_the_triggered_execution() {
-        let baseline = Baseline {
-            kind: K::Full,
-            id: Some("f1".into()),
-            created_at: Some(at(5)),
-            not_before: None,
+    fn a_triggered_wait_says_why_the_slot_is_not_the_triggered_execution() {
+        let waiting_on = |baseline: Baseline, slot: Option<Execution>, since: Option<u32>| {
+            let mut c = criteria(Incremental, since, None);
+            c.newer_than = Some(baseline);
+            let decision = decide(&cache("COMPLETED", slot, None), &c, &[]);
+            assert_eq!(decision.verdict, Waiting, "{}", decision.detail);
+            decision.detail
         };
-        let same_start = ex("f2", "COMPLETED", 5, Some(9)).unwrap();
-        assert!(!baseline.is_superseded_by(&same_start));
-        let later = ex("f2", "COMPLETED", 6, Some(9)).unwrap();
-        assert!(baseline.is_superseded_by(&later));
+        let table = [
+            (
+                base(None, None),
+                None,
+                None,
+                "waiting for the triggered incremental sync to appear (the slot still shows no execution)",
+            ),
+            (
+                base(Some("e1"), None),
+                Some(record(Some("e1"), None)),
+                None,
+                "waiting for the triggered incremental sync to appear (the slot still shows e1)",
+            ),
+            (
+                base(Some("e1"), None),
+                Some(record(None, None)),
+                None,
+                "waiting for the triggered incremental sync to appear (the slot still shows (no id))",
+            ),
+            (
+                base(Some("e1"), None),
+                Some(record(Some("e2"), None)),
+                None,
+                "waiting for the triggered incremental sync: the slot shows e2, whose createdAt is missing or unreadable, so nothing shows it was created after the trigger at 2026-11-24T10:10:00.000Z",
+            ),
+            (
+                base(Some("e1"), None),
+                Some(record(Some("e0"), Some(at(0)))),
+                None,
+                "waiting for the triggered incremental sync: the slot shows e0, created at 2026-11-24T10:00:00.000Z, before the trigger at 2026-11-24T10:10:00.000Z",
+            ),
+            (
+                base(Some("e1"), Some(at(11))),
+                Some(record(Some("e2"), Some(at(10)))),
+                None,
+                "waiting for the triggered incremental sync: the slot shows e2, created at 2026-11-24T10:10:00.000Z, no later than the e1 it showed before the trigger",
+            ),
+            (
+                base(None, Some(at(11))),
+                Some(record(Some("e2"), Some(at(10)))),
+                None,
+                "waiting for the triggered incremental sync: the slot shows e2, created at 2026-11-24T10:10:00.000Z, no later than the record it showed before the trigger",
+            ),
+            (
+                base(Some("e1"), None),
+                Some(record(Some("e2"), Some(at(12)))),
+                Some(20),
+                "waiting for the triggered incremental sync; incremental sync e2 COMPLETED at 2026-11-24T10:12:00.000Z, does not count",
+            ),
+        ];
+        for (baseline, slot, since, want) in table {
+            assert_eq!(waiting_on(baseline, slot, since), want);
+        }
     }
 
     #[test]

@@ -22,6 +22,7 @@ pub mod progress;
 pub mod proxy;
 pub mod report;
 pub mod resume;
+pub mod retry;
 pub mod schedule;
 pub mod secret;
 pub mod settings;

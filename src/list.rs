@@ -1,18 +1,18 @@
-//! `--list-caches`: the project's caches as a table or a JSON array, so a
-//! user can find a cache id without the Peaka UI.
+//! `--list-caches`: the project's caches (or a catalog's, or one schema's)
+//! as a table or a JSON array, so a user can find a cache id without the
+//! Peaka UI.
 //!
 //! Everything in the listing comes from the server and is shown through
 //! [`printable`]: one line per cache, whatever the names contain.
-
-use std::time::Duration;
 
 use serde_json::{Value, json};
 
 use crate::api::{CacheStatus, Execution, ExecutionKind};
 use crate::cli::{Config, Format};
-use crate::client::{Client, FetchError};
+use crate::client::Client;
 use crate::exit_codes::Outcome;
-use crate::schedule::{Schedule, pause};
+use crate::retry::{Next, RetryPolicy};
+use crate::schedule::Schedule;
 use crate::text::printable;
 
 /// The widest a cell of the text table gets.
@@ -31,59 +31,76 @@ pub struct Listing {
     pub text: String,
 }
 
-/// Reads the project's caches, retrying transient trouble on the poll
-/// schedule until `--timeout`, and renders them in `config.output`.
+/// Reads the project's caches (with `--catalog-id`, the catalog's, and
+/// with `--schema` only that schema's), retried as [`crate::retry`] says
+/// until `--timeout`, and renders them in `config.output`.
 pub async fn run(config: &Config, client: &Client, mut schedule: Schedule) -> Listing {
-    let started = tokio::time::Instant::now();
-    // The timeout is at most 31 days (checked), far from overflowing.
-    let deadline = started + config.timeout;
-    let mut last_error;
-    loop {
-        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        let budget = config
-            .request_timeout
-            .min(left.max(Duration::from_millis(750)));
-        let retry_after = match client.project_statuses(&config.project_id, budget).await {
-            Ok(reply) => {
-                return Listing {
-                    outcome: Outcome::Ready,
-                    text: render(&reply.value, config.output),
-                };
-            }
-            Err(err) => {
-                if let Some(outcome) = err.outcome() {
-                    return Listing {
-                        outcome,
-                        text: format!(
-                            "cannot list the caches of project {}: {}",
-                            printable(&config.project_id, MAX_CELL_CHARS),
-                            err.message()
-                        ),
-                    };
-                }
-                tracing::warn!("listing the caches failed, retrying: {}", err.message());
-                last_error = err.message().to_owned();
-                match err {
-                    FetchError::Transient { retry_after, .. } => retry_after,
-                    _ => None,
-                }
-            }
-        };
-        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        if left.is_zero() {
-            break;
-        }
-        tokio::time::sleep(pause(schedule.next_delay(), retry_after, left)).await;
-        if tokio::time::Instant::now() >= deadline {
-            break;
-        }
-    }
-    Listing {
-        outcome: Outcome::Timeout,
-        text: format!(
-            "cannot list the caches of project {} within --timeout: {last_error}",
+    let mut retry = RetryPolicy::new(
+        tokio::time::Instant::now(),
+        config.timeout,
+        config.request_timeout,
+    );
+    let scope = config.catalog.as_ref();
+    let whose = match scope {
+        Some(scope) => format!(
+            "{} of project {}",
+            scope.describe(),
             printable(&config.project_id, MAX_CELL_CHARS)
         ),
+        None => format!("project {}", printable(&config.project_id, MAX_CELL_CHARS)),
+    };
+    loop {
+        let budget = retry.budget();
+        let listed = match scope {
+            // One schema's caches come from the catalog's list: the
+            // schema-level list answered 500 for live catalogs.
+            Some(scope) => {
+                client
+                    .catalog_statuses(&config.project_id, &scope.catalog_id, budget)
+                    .await
+            }
+            None => client.project_statuses(&config.project_id, budget).await,
+        };
+        let err = match listed {
+            Ok(mut reply) => {
+                let text = match scope {
+                    Some(scope) => {
+                        reply.value.retain(|cache| scope.holds(cache));
+                        if reply.value.is_empty() && config.output == Format::Text {
+                            format!("{whose} has no caches")
+                        } else {
+                            render(&reply.value, config.output)
+                        }
+                    }
+                    None => render(&reply.value, config.output),
+                };
+                return Listing {
+                    outcome: Outcome::Ready,
+                    text,
+                };
+            }
+            Err(err) => err,
+        };
+        let retry_after = match retry.failed(&err) {
+            Next::End(outcome, why) => {
+                return Listing {
+                    outcome,
+                    text: format!("cannot list the caches of {whose}: {why}"),
+                };
+            }
+            Next::Retry(retry_after) => retry_after,
+        };
+        tracing::warn!("listing the caches failed, retrying: {}", err.message());
+        let Some(sleep) = retry.pause(schedule.next_delay(), retry_after) else {
+            return Listing {
+                outcome: Outcome::Timeout,
+                text: format!(
+                    "cannot list the caches of {whose} within --timeout: {}",
+                    err.message()
+                ),
+            };
+        };
+        tokio::time::sleep(sleep).await;
     }
 }
 

@@ -1,20 +1,61 @@
 //! The planned schedule (`--schedule adaptive`): when the next poll
 //! happens, given what the forecast says about the awaited run's end.
 //!
-//! A pure function of (the forecast's window, the time elapsed since the
-//! gate started, the random generator's state), so that the benchmark's
-//! simulation drives exactly this code in virtual time. Without a window it
-//! *is* today's exponential [`Schedule`] (same delays, same jitter); with
-//! one it polls sparsely until the window's early bound (often enough that
-//! a run that fails early is still caught within one sparse step), densely
-//! through the window, and exponentially again after its late bound.
+//! A pure function of (the forecast's window, whether the last reply shows
+//! a refresh under way, the time elapsed since the gate started, the
+//! random generator's state), so that the benchmark's simulation drives
+//! exactly this code in virtual time. Without a window it *is* today's
+//! exponential [`Schedule`] (same delays, same jitter); with one it polls
+//! sparsely until the window's early bound (often enough that a run that
+//! fails early is still caught within one sparse step), densely through the
+//! window, and exponentially again after its late bound.
+//!
+//! Live evidence outranks the forecast: while the last reply shows a
+//! refresh that may be the awaited one running or starting
+//! ([`shows_a_live_refresh`]), no pause is longer than the sparse step,
+//! whatever the schedule says; and no history or schedule stretches any
+//! pause past [`MAX_PLANNED_STEP`]. The forecast only decides how sparse
+//! the polls may be.
 
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
 
+use crate::api::{CacheStatus, ExecutionKind, Status};
 use crate::forecast::Forecast;
 use crate::schedule::Schedule;
+
+/// No pause a history or a schedule plans is longer than this (unless
+/// `--max-interval` is): a history claiming 23-hour runs, or a scheduled
+/// start an hour away, cannot push a poll further off.
+pub const MAX_PLANNED_STEP: Duration = Duration::from_secs(5 * 60);
+
+/// Whether a reply shows a refresh that may be the awaited one running or
+/// starting: the cache `RUNNING` (or in a status this version does not
+/// know), a looked-at slot whose record has not ended, or one whose record
+/// is not the one the poll before showed (a new record). `before` is `None`
+/// at the first sight of the cache, else the record id each looked-at slot
+/// showed at the poll before (a slot that had no record is not listed).
+pub fn shows_a_live_refresh(
+    status: &CacheStatus,
+    slots: &[ExecutionKind],
+    before: Option<&[(ExecutionKind, Option<&str>)]>,
+) -> bool {
+    let cache_busy = matches!(status.status, Status::Running | Status::Other(_));
+    cache_busy
+        || slots.iter().any(|&kind| {
+            let Some(now) = status.execution(kind) else {
+                return false;
+            };
+            let was = before.map(|b| b.iter().find(|(k, _)| *k == kind).map(|(_, id)| *id));
+            let new = match was {
+                Some(Some(id)) => id != now.id.as_deref(),
+                Some(None) => true,
+                None => false,
+            };
+            !now.is_terminal() || new
+        })
+}
 
 /// `--schedule`: how the pauses between polls are chosen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -121,6 +162,8 @@ pub struct Knobs {
 pub struct Planner {
     knobs: Knobs,
     window: Option<Window>,
+    /// The last reply shows a refresh under way ([`shows_a_live_refresh`]).
+    live: bool,
     /// `None` turns jitter off, as for the exponential schedule.
     rng: Option<fastrand::Rng>,
 }
@@ -131,6 +174,7 @@ impl Planner {
         Planner {
             knobs,
             window: None,
+            live: false,
             rng,
         }
     }
@@ -138,6 +182,12 @@ impl Planner {
     /// Sets (or clears) the forecast's window; may change at every poll.
     pub fn set_window(&mut self, window: Option<Window>) {
         self.window = window;
+    }
+
+    /// Says whether the last reply shows a refresh that may be the awaited
+    /// one running or starting ([`shows_a_live_refresh`]); set at every poll.
+    pub fn set_live(&mut self, live: bool) {
+        self.live = live;
     }
 
     /// A random wait before the forecast's reads (at most
@@ -151,10 +201,23 @@ impl Planner {
         }
     }
 
-    /// The step between sparse polls: max(`--max-interval`, a tenth of the
-    /// usual duration), and at most half of `--stall-timeout`.
+    /// The step between sparse polls, the bound on any pause while a
+    /// refresh is under way: max(`--max-interval`, a tenth of the usual
+    /// duration, at most [`MAX_PLANNED_STEP`]), and at most half of
+    /// `--stall-timeout`.
     pub fn sparse_step(&self, usual: Duration) -> Duration {
-        self.cap(self.knobs.max_interval.max(usual / 10))
+        self.cap(
+            self.knobs
+                .max_interval
+                .max((usual / 10).min(MAX_PLANNED_STEP)),
+        )
+    }
+
+    /// The longest planned pause, even before anything runs:
+    /// max(`--max-interval`, [`MAX_PLANNED_STEP`]), at most half of
+    /// `--stall-timeout`.
+    pub fn longest_step(&self) -> Duration {
+        self.cap(self.knobs.max_interval.max(MAX_PLANNED_STEP))
     }
 
     /// The step between dense polls: twice `--detection-delay`, but never
@@ -198,10 +261,17 @@ impl Planner {
         match self.phase(elapsed) {
             Phase::Blind | Phase::Overdue => exponential.next_delay(),
             Phase::BeforeStart => {
-                // Nothing can end (or fail) before the run starts: sleep
-                // until one dense step after its expected start.
+                // Nothing scheduled can end (or fail) before it starts:
+                // sleep until one dense step after its expected start, but
+                // an unscheduled run (a manual trigger, an earlier pipeline
+                // step) may be under way already: then only sparsely.
                 let until = window.starts.unwrap_or(elapsed) + dense;
-                self.cap(until.saturating_sub(elapsed)).max(dense)
+                let most = if self.live {
+                    self.jittered(self.sparse_step(window.usual))
+                } else {
+                    self.longest_step()
+                };
+                until.saturating_sub(elapsed).min(most)
             }
             Phase::Sparse => {
                 let to_early = window.early.saturating_sub(elapsed);
@@ -381,6 +451,198 @@ mod tests {
         // The start itself is no longer before it.
         assert_eq!(p.phase(S(299)), Phase::BeforeStart);
         assert_eq!(p.phase(S(300)), Phase::Sparse);
+    }
+
+    #[test]
+    fn the_sparse_step_is_capped_whatever_the_history_says() {
+        // (--max-interval, usual duration, --stall-timeout) → sparse step, longest step
+        let table = [
+            (30, 600, None, 60, 300),
+            (30, 60, None, 30, 300),
+            (30, 3000, None, 300, 300),
+            (30, 3010, None, 300, 300),
+            // A history claiming 23-hour runs: 5 minutes, not 2.3 hours.
+            (30, 23 * 3600, None, 300, 300),
+            // An explicit --max-interval above the cap is the user's choice.
+            (600, 23 * 3600, None, 600, 600),
+            (600, 60, None, 600, 600),
+            (30, 23 * 3600, Some(40), 20, 20),
+            (1, 2900, None, 290, 300),
+        ];
+        for (max_interval, usual, stall, sparse, longest) in table {
+            let p = Planner::new(
+                Knobs {
+                    max_interval: S(max_interval),
+                    detection_delay: S(2),
+                    stall_timeout: stall.map(S),
+                },
+                None,
+            );
+            let row = (max_interval, usual, stall);
+            assert_eq!(p.sparse_step(S(usual)), S(sparse), "{row:?}");
+            assert_eq!(p.longest_step(), S(longest), "{row:?}");
+        }
+    }
+
+    /// A planner with `--max-interval` `max` s, the given window, and
+    /// whether a refresh is under way; jittered with `seed` (`None`: no jitter).
+    fn planned(max: u64, window: Window, live: bool, seed: Option<u64>) -> (Planner, Schedule) {
+        let knobs = Knobs {
+            max_interval: S(max),
+            detection_delay: S(2),
+            stall_timeout: None,
+        };
+        let mut p = Planner::new(knobs, seed.map(fastrand::Rng::with_seed));
+        p.set_window(Some(window));
+        p.set_live(live);
+        (
+            p,
+            Schedule::with_rng(S(1), S(max), fastrand::Rng::with_seed(1)),
+        )
+    }
+
+    /// A run of `usual` s expected to start `starts` s after the gate did.
+    fn scheduled(starts: u64, usual: u64) -> Window {
+        Window {
+            starts: Some(S(starts)),
+            early: S(starts + usual * 9 / 10),
+            expected: S(starts + usual),
+            late: S(starts + usual * 11 / 10),
+            usual: S(usual),
+        }
+    }
+
+    #[test]
+    fn a_refresh_under_way_outranks_the_schedule() {
+        // (--max-interval, window, live, elapsed) → lowest, highest pause
+        // (jittered, 50 seeds), and the pause without jitter.
+        let table = [
+            // The next scheduled start is an hour away: 5 minutes at most
+            // while nothing runs, the sparse step (30 s) when something does.
+            (30, scheduled(3600, 300), false, 0, 300, 300, 300),
+            (30, scheduled(3600, 300), true, 0, 15, 30, 30),
+            // A history of 10-minute runs: a sparse step of 60 s.
+            (30, scheduled(3600, 600), true, 0, 30, 60, 60),
+            // A history of 23-hour runs: still 5 minutes at most.
+            (30, scheduled(3600, 23 * 3600), true, 0, 150, 300, 300),
+            (30, scheduled(7 * 3600, 23 * 3600), false, 0, 300, 300, 300),
+            // A start 20 s away: until just after it (20 + 2 × 2 s) while
+            // nothing runs; sparser than that is not allowed when live.
+            (30, scheduled(20, 600), false, 0, 24, 24, 24),
+            (30, scheduled(20, 600), true, 0, 24, 24, 24),
+            (1, scheduled(20, 100), true, 0, 5, 10, 10),
+            // (The dense step is at most --max-interval: 20 + 1 s.)
+            (1, scheduled(20, 100), false, 0, 21, 21, 21),
+            (1, scheduled(20, 100), false, 15, 6, 6, 6),
+            // Close to the start: until one dense step after it.
+            (30, scheduled(20, 600), false, 19, 5, 5, 5),
+            (30, scheduled(20, 600), true, 19, 5, 5, 5),
+        ];
+        for (max, window, live, elapsed, low, high, plain) in table {
+            let row = format!("--max-interval {max}s, {window:?}, live {live}, at {elapsed}s");
+            for seed in 0..50 {
+                let (mut p, mut schedule) = planned(max, window, live, Some(seed));
+                assert_eq!(p.phase(S(elapsed)), Phase::BeforeStart, "{row}");
+                let pause = p.next_delay(S(elapsed), &mut schedule);
+                assert!(pause >= S(low) && pause <= S(high), "{row}: {pause:?}");
+            }
+            let (mut p, mut schedule) = planned(max, window, live, None);
+            assert_eq!(p.next_delay(S(elapsed), &mut schedule), S(plain), "{row}");
+        }
+    }
+
+    #[test]
+    fn no_pause_is_longer_than_the_bound_whatever_the_history_says() {
+        // Windows a hostile history or schedule can make: runs of 23 h,
+        // a start far away, a window long past. While a refresh is under
+        // way no pause exceeds the sparse step (≤ 5 min); before, 5 min.
+        let long = 23 * 3600;
+        let windows = [
+            scheduled(3600, long),
+            scheduled(0, long),
+            scheduled(30 * 24 * 3600, long),
+            Window {
+                starts: None,
+                early: S(long * 9 / 10),
+                expected: S(long),
+                late: S(long * 11 / 10),
+                usual: S(long),
+            },
+            scheduled(3600, 600),
+        ];
+        for window in windows {
+            for live in [false, true] {
+                for seed in 0..20 {
+                    let (mut p, mut schedule) = planned(30, window, live, Some(seed));
+                    let bound = if live {
+                        p.sparse_step(window.usual)
+                    } else {
+                        MAX_PLANNED_STEP
+                    };
+                    assert!(bound <= MAX_PLANNED_STEP);
+                    let mut elapsed = S(0);
+                    while elapsed < S(long * 2) {
+                        let pause = p.next_delay(elapsed, &mut schedule);
+                        assert!(
+                            pause <= bound && !pause.is_zero(),
+                            "{window:?} live {live} at {elapsed:?}: {pause:?} > {bound:?}"
+                        );
+                        elapsed += pause;
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn what_counts_as_a_refresh_under_way() {
+        let status = |top: &str, incremental: Option<(&str, &str)>| {
+            let record = incremental.map_or("null".to_owned(), |(id, status)| {
+                format!(r#"{{"id":"{id}","executionMode":"INCREMENTAL","status":"{status}"}}"#)
+            });
+            let body = format!(
+                r#"{{"id":"c","status":"{top}","lastIncrementalCacheExecution":{record}}}"#
+            );
+            crate::api::decode_status(body.as_bytes()).unwrap()
+        };
+        let inc: &[ExecutionKind] = &[ExecutionKind::Incremental];
+        let full: &[ExecutionKind] = &[ExecutionKind::Full];
+        type Before = &'static [(ExecutionKind, Option<&'static str>)];
+        let e1: Option<Before> = Some(&[(ExecutionKind::Incremental, Some("e1"))]);
+        let empty: Option<Before> = Some(&[]);
+        let no_id: Option<Before> = Some(&[(ExecutionKind::Incremental, None)]);
+        let (done, running) = (Some(("e1", "COMPLETED")), Some(("e2", "RUNNING")));
+        let (new_done, paused) = (Some(("e2", "COMPLETED")), Some(("e2", "PAUSED")));
+        // (top-level status, incremental record, slots looked at, before) → live
+        let table = [
+            // The cache RUNNING, whatever its records say.
+            ("RUNNING", done, inc, None, true),
+            ("RUNNING", None, inc, e1, true),
+            // A status this version does not know may be one starting.
+            ("QUEUED", done, inc, None, true),
+            // Nothing under way.
+            ("COMPLETED", done, inc, None, false),
+            ("COMPLETED", done, inc, e1, false),
+            ("FAILED", None, inc, e1, false),
+            ("NOT_INITIALIZED", None, inc, None, false),
+            ("DELETED", None, inc, None, false),
+            // A running record, even under a COMPLETED cache; a record of
+            // a status this version does not know has not ended either.
+            ("COMPLETED", running, inc, None, true),
+            ("COMPLETED", paused, inc, None, true),
+            // A new record: another id, or the first one.
+            ("COMPLETED", new_done, inc, e1, true),
+            ("COMPLETED", done, inc, empty, true),
+            ("COMPLETED", done, inc, no_id, true),
+            // ... but only in a slot looked at.
+            ("COMPLETED", running, full, None, false),
+            ("COMPLETED", new_done, full, e1, false),
+        ];
+        for (top, incremental, slots, before, want) in table {
+            let row = format!("{top} {incremental:?} {slots:?} {before:?}");
+            let live = shows_a_live_refresh(&status(top, incremental), slots, before);
+            assert_eq!(live, want, "{row}");
+        }
     }
 
     #[test]

@@ -97,6 +97,7 @@ fn cache_json(report: &Report, cache: &CacheReport) -> Value {
         "expectedFinishAt": cache.forecast.as_ref().and_then(|f| f.expected).map(|t| t.to_string()),
         "forecast": cache.forecast.as_ref().map(|f| f.to_json()),
         "durationMs": focused_execution(cache).and_then(|(_, e)| took(e)).map(millis),
+        "lastMovedAt": cache.last_moved_at.map(|t| t.to_string()),
     });
     if let Some(fields) = object.as_object_mut() {
         // Only when the server named the cache's table.
@@ -266,12 +267,12 @@ pub fn github_outputs(report: &Report) -> String {
         ("records", focus.records),
         ("incremental-execution-id", slot(ExecutionKind::Incremental)),
         ("full-execution-id", slot(ExecutionKind::Full)),
+        // Empty but after --no-wait; a token is one printable ASCII word,
+        // so it cannot break the file.
+        ("resume", report.resume.clone().unwrap_or_default()),
     ];
     let mut out = String::new();
-    // Only after --no-wait; a token is one printable ASCII word, so it
-    // cannot break the file.
-    let resume = report.resume.clone().map(|token| ("resume", token));
-    for (name, value) in pairs.into_iter().chain(resume) {
+    for (name, value) in pairs {
         out.push_str(name);
         out.push('=');
         out.push_str(&value);
@@ -421,8 +422,23 @@ pub fn annotation(report: &Report) -> Option<String> {
 /// An `::error` workflow command with this title and message, each
 /// escaped as the runner unescapes them.
 pub fn error_command(title: &str, message: &str) -> String {
+    workflow_command("error", title, message)
+}
+
+/// The `::warning` workflow commands for what the gate warned of once
+/// (an execution never picked up), one per cache.
+pub fn warning_annotations(report: &Report) -> Vec<String> {
+    report
+        .caches
+        .iter()
+        .filter_map(|c| c.warning.as_deref())
+        .map(|warning| workflow_command("warning", "peaka-wait: not picked up", warning))
+        .collect()
+}
+
+fn workflow_command(command: &str, title: &str, message: &str) -> String {
     format!(
-        "::error title={}::{}",
+        "::{command} title={}::{}",
         escape_property(title),
         escape_data(&one_line(message))
     )
@@ -455,7 +471,10 @@ pub fn emit(report: &Report, output: Format, env: &dyn Fn(&str) -> Option<String
     // A closed stdout (`| head`) must not turn into a panic or another
     // exit code: the exit code is the answer, the summary a courtesy.
     if env("GITHUB_ACTIONS").as_deref() == Some("true") {
-        if let Some(line) = annotation(report) {
+        for line in warning_annotations(report)
+            .iter()
+            .chain(&annotation(report))
+        {
             let _ = writeln!(stdout, "{line}");
         }
     }
@@ -607,6 +626,8 @@ mod tests {
             last_error: None,
             forecast: None,
             cancel: None,
+            last_moved_at: None,
+            warning: None,
         };
         let unseen = CacheReport {
             cache_id: "c2".into(),
@@ -616,6 +637,8 @@ mod tests {
             last_error: Some("HTTP 503".into()),
             forecast: None,
             cancel: None,
+            last_moved_at: Some("2026-11-24T10:01:00Z".parse().unwrap()),
+            warning: Some("cache c2: incremental sync e has not been picked up\n::error::x".into()),
         };
         Report {
             outcome,
@@ -665,7 +688,7 @@ mod tests {
         let text = github_outputs(&r);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(
-            &lines[..10],
+            &lines[..11],
             [
                 "result=ready",
                 "exit-code=0",
@@ -677,14 +700,17 @@ mod tests {
                 "records=1200",
                 "incremental-execution-id=",
                 "full-execution-id=e|1",
+                "resume=",
             ]
         );
         assert!(
-            lines[10].starts_with("summary-json={\"result\":\"ready\","),
+            lines[11].starts_with("summary-json={\"result\":\"ready\","),
             "{}",
-            lines[10]
+            lines[11]
         );
-        assert_eq!(lines.len(), 11);
+        assert_eq!(lines.len(), 12);
+        r.resume = Some("pw1.abc".into());
+        assert!(github_outputs(&r).contains("\nresume=pw1.abc\n"));
         // When the second cache decided (it timed out), the outputs say so.
         r.outcome = Outcome::Timeout;
         r.decided_by = Some(1);
@@ -745,6 +771,25 @@ mod tests {
         for row in text.lines().filter(|l| l.starts_with("| c")) {
             assert_eq!(row.matches('|').count(), 10, "{row}");
         }
+    }
+
+    #[test]
+    fn a_warning_of_the_run_is_a_warning_annotation_on_one_line() {
+        let lines = warning_annotations(&report(Outcome::Timeout, "t"));
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(
+            lines[0].starts_with("::warning title=peaka-wait%3A not picked up::cache c2:"),
+            "{}",
+            lines[0]
+        );
+        assert!(
+            !lines[0].contains('\n') && !lines[0].contains("\n::error"),
+            "{}",
+            lines[0]
+        );
+        let json = summary_json(&report(Outcome::Timeout, "t"));
+        assert_eq!(json["caches"][1]["lastMovedAt"], "2026-11-24T10:01:00Z");
+        assert_eq!(json["caches"][0]["lastMovedAt"], Value::Null);
     }
 
     #[test]

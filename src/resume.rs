@@ -54,11 +54,9 @@ pub struct Token {
 pub struct TriggeredCache {
     /// The cache id.
     pub cache_id: String,
-    /// The slot's record before the trigger, with the trigger time.
+    /// The slot's record before the trigger, with the trigger time: all
+    /// that [`Baseline::proof`] needs.
     pub baseline: Baseline,
-    /// The server time after which the triggered execution was created,
-    /// as the cancel rule reads it.
-    pub triggered_after: Timestamp,
 }
 
 /// The JSON inside the token; short names keep it small for many caches.
@@ -87,10 +85,7 @@ struct WireCache {
     /// Baseline `createdAt`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     bc: Option<String>,
-    /// Baseline `not_before` (the trigger time, for a slot with no record).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    nb: Option<String>,
-    /// Triggered after (the cancel rule's floor).
+    /// The trigger time, by the server's clock.
     t: String,
 }
 
@@ -108,8 +103,7 @@ impl Token {
                     i: c.cache_id.clone(),
                     b: c.baseline.id.clone(),
                     bc: c.baseline.created_at.map(|t| t.to_string()),
-                    nb: c.baseline.not_before.map(|t| t.to_string()),
-                    t: c.triggered_after.to_string(),
+                    t: c.baseline.triggered_at.to_string(),
                 })
                 .collect(),
             o: self.first_start.to_string(),
@@ -181,13 +175,15 @@ impl Token {
             }
             caches.push(TriggeredCache {
                 cache_id: c.i,
+                // The tolerance is the gate's, never the token's: a token
+                // cannot widen what counts as the triggered run.
                 baseline: Baseline {
                     kind,
                     id: c.b,
                     created_at: time(c.bc)?,
-                    not_before: time(c.nb)?,
+                    triggered_at: time(Some(c.t))?.ok_or_else(damaged)?,
+                    tolerance: crate::gate::SKEW_TOLERANCE,
                 },
-                triggered_after: time(Some(c.t))?.ok_or_else(damaged)?,
             });
         }
         Ok(Token {
@@ -231,9 +227,9 @@ mod tests {
                         kind: ExecutionKind::Full,
                         id: Some("e \"quoted\" é".into()),
                         created_at: Some(at("2026-11-24T10:00:00.123Z")),
-                        not_before: None,
+                        triggered_at: at("2026-11-24T11:00:00Z"),
+                        tolerance: crate::gate::SKEW_TOLERANCE,
                     },
-                    triggered_after: at("2026-11-24T11:00:00Z"),
                 },
                 TriggeredCache {
                     cache_id: "c2".into(),
@@ -241,9 +237,9 @@ mod tests {
                         kind: ExecutionKind::Full,
                         id: None,
                         created_at: None,
-                        not_before: Some(at("2026-11-24T10:59:55Z")),
+                        triggered_at: at("2026-11-24T10:59:59.5Z"),
+                        tolerance: crate::gate::SKEW_TOLERANCE,
                     },
-                    triggered_after: at("2026-11-24T10:59:59Z"),
                 },
             ],
             first_start: at("2026-11-24T10:59:50Z"),

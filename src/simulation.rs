@@ -7,6 +7,8 @@
 //! within ±spread of a nominal length, and whose final record counts vary
 //! by ±spread/2 (so half of the variation is volume, half throughput); the
 //! awaited run is drawn the same way, its record count growing linearly.
+//! A hostile history claims another nominal length than the awaited run's
+//! ([`Setup::claimed`]). Every reply before the end shows the run under way.
 //! The gate starts at a random moment within the first quarter of the run
 //! (the random start phase), reads the history and settings in the pause
 //! after its first poll (2 requests, as the real gate does; the read
@@ -77,6 +79,9 @@ pub struct Setup {
     pub spread: f64,
     /// Past runs in the history (0 = no history).
     pub history: usize,
+    /// The nominal length the history's runs have, when it is not
+    /// `length` (a history that lies: runs of 23 hours before one of 2 minutes).
+    pub claimed: Option<Duration>,
     /// Whether the awaited run fails (somewhere in its middle 80%).
     pub fails: bool,
     /// The gate's `--timeout`.
@@ -128,7 +133,7 @@ pub fn history(rng: &mut fastrand::Rng, setup: &Setup) -> Vec<Execution> {
     (0..setup.history)
         .map(|i| {
             let start = Duration::from_secs(3600 * (i as u64 + 1)).saturating_mul(2);
-            let took = draw(rng, setup.length, setup.spread);
+            let took = draw(rng, setup.claimed.unwrap_or(setup.length), setup.spread);
             let created = epoch()
                 .checked_sub(SignedDuration::try_from(start).unwrap_or(SignedDuration::ZERO))
                 .unwrap_or(epoch());
@@ -233,6 +238,8 @@ pub fn simulate(rng: &mut fastrand::Rng, setup: &Setup, policy: Policy) -> Run {
             };
             let forecast = forecast::forecast(usual, &current, at(now));
             planner.set_window(Some(Window::of(&forecast, at(now), elapsed)));
+            // The reply shows the run under way (a running record).
+            planner.set_live(true);
         }
         if elapsed >= timeout {
             return run;
@@ -284,6 +291,14 @@ impl Cell {
     pub fn missed(&self) -> usize {
         self.runs.iter().filter(|r| r.delay.is_none()).count()
     }
+
+    /// The longest pause between two polls of any run.
+    pub fn longest_pause(&self) -> Duration {
+        (self.runs.iter())
+            .flat_map(|r| r.polls.windows(2).map(|w| w[1] - w[0]))
+            .max()
+            .unwrap_or_default()
+    }
 }
 
 #[cfg(test)]
@@ -297,6 +312,7 @@ mod tests {
             length: S(length),
             spread,
             history: 12,
+            claimed: None,
             fails: false,
             timeout: S(length * 3),
         }
@@ -335,6 +351,31 @@ mod tests {
                 assert!(limit >= S(30) && limit <= S(30).max(S(length).mul_f64(0.12)));
                 let delay = run.delay.unwrap();
                 assert!(delay <= limit, "{length}s: {delay:?} > {limit:?}: {run:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_history_claiming_23_hour_runs_pushes_no_pause_past_5_minutes() {
+        for length in [30, 120, 600, 3600] {
+            for fails in [false, true] {
+                let mut hostile = setup(length, 0.2);
+                hostile.claimed = Some(S(23 * 3600));
+                hostile.fails = fails;
+                hostile.timeout = S(length * 3).max(S(1800));
+                let cell = Cell::simulate(length, 200, &hostile, Policy::adaptive());
+                let longest = cell.longest_pause();
+                assert!(
+                    longest <= crate::planned::MAX_PLANNED_STEP,
+                    "{length}s: {longest:?}"
+                );
+                // It was read: the sparse step is the cap, not --max-interval.
+                assert!(longest > S(150), "{length}s: {longest:?}");
+                assert_eq!(cell.missed(), 0, "{length}s");
+                assert!(
+                    cell.delay(1.0).unwrap() <= crate::planned::MAX_PLANNED_STEP,
+                    "{length}s"
+                );
             }
         }
     }

@@ -40,6 +40,10 @@ pub const DEMO_KEY: &str = "demo-key";
 /// trigger call returns, while the top-level status is already RUNNING.
 pub const TRIGGER_APPEARS_AFTER: Duration = Duration::from_millis(1500);
 
+/// How long the live API took to answer a full-refresh trigger; the
+/// `triggered-slowly-…` scenarios answer after it.
+pub const SLOW_TRIGGER_ANSWER: Duration = Duration::from_millis(2300);
+
 /// How the fake is set up.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -121,6 +125,18 @@ pub const SCENARIOS: &[(&str, &str)] = &[
         "idle; every trigger is refused with Peaka's 400",
     ),
     (
+        "triggered-slowly-completes-after-3s",
+        "as triggered-completes-after-D, but the trigger is answered after 2.3 s, as live",
+    ),
+    (
+        "triggered-never-picked-up",
+        "idle until triggered; the record appears and is never touched, and a cancel answers 404 no active workflow",
+    ),
+    (
+        "never-picked-up-10m",
+        "RUNNING, no progress, updatedAt == createdAt, created D before the first request and never touched",
+    ),
+    (
         "flips-after-3s",
         "execution A completes at D while B starts in the same slot",
     ),
@@ -157,8 +173,13 @@ id already asked about individually in P, and for a project named
 many-N-SCENARIO the N caches SCENARIO~1 ... SCENARIO~N (many-3-stuck).
 Each cache holds the table fake-catalog.public.<its id>; the catalog- and
 schema-level lists (.../catalog/C/cache/status, .../catalog/C/schema/S/cache/status)
-are the project's list filtered by them. A cancel (POST .../cancelIncrementalUpdate,
-.../cancelFullRefreshUpdate) ends a running triggered refresh CANCELLED.";
+are the project's list filtered by them; the schema-level list answers 500, as live.
+A cancel (POST .../cancelIncrementalUpdate, .../cancelFullRefreshUpdate) ends a
+running triggered refresh CANCELLED; with nothing running in that slot it
+answers 404 (no active workflow), and the full-refresh cancel answers 500 between
+the trigger and its record's appearance, as live.
+Under the base URL /site (http://HOST:PORT/site) every request gets a web page
+(200, text/html), as a --base-url pointing at a web site would.";
 
 /// How a refresh ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -182,6 +203,18 @@ impl End {
             End::Never => "RUNNING",
         }
     }
+}
+
+/// What a triggered refresh does besides running, as live ones were seen to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quirk {
+    /// Nothing more.
+    None,
+    /// The trigger is answered after [`SLOW_TRIGGER_ANSWER`].
+    SlowAnswer,
+    /// The record appears but is never picked up: it never moves, and a
+    /// cancel answers 404 "no active workflow".
+    NoWorkflow,
 }
 
 /// What a cache does over time.
@@ -210,6 +243,8 @@ pub enum Scenario {
         after: Duration,
         /// Whether its record ever appears.
         appears: bool,
+        /// What else it does as the live API was seen to.
+        quirk: Quirk,
     },
     /// Execution A runs, and at `after` ends while B starts in the same
     /// slot: a poller that looks only at the slot never sees A end.
@@ -221,6 +256,9 @@ pub enum Scenario {
     },
     /// A COMPLETED execution that finished this long before the first request.
     FinishedAgo(Duration),
+    /// A RUNNING execution created this long before the first request and
+    /// never touched since: no progress, `updatedAt == createdAt`.
+    NeverPickedUp(Duration),
     /// Always this HTTP status with a Peaka-style error body.
     Error(u16),
     /// 200 with a body that is not JSON.
@@ -269,7 +307,7 @@ impl Scenario {
             })
         };
         type Make<'a> = &'a dyn Fn(&str) -> Option<Scenario>;
-        let prefixed: [(&str, Make); 13] = [
+        let prefixed: [(&str, Make); 15] = [
             ("completes-after-", &|d| refresh(End::Completed, d, None)),
             ("fails-after-", &|d| refresh(End::Failed, d, None)),
             ("cancelled-after-", &|d| refresh(End::Cancelled, d, None)),
@@ -287,6 +325,15 @@ impl Scenario {
                     end: End::Completed,
                     after: parse_duration(d)?,
                     appears: true,
+                    quirk: Quirk::None,
+                })
+            }),
+            ("triggered-slowly-completes-after-", &|d| {
+                Some(Scenario::Triggered {
+                    end: End::Completed,
+                    after: parse_duration(d)?,
+                    appears: true,
+                    quirk: Quirk::SlowAnswer,
                 })
             }),
             ("triggered-fails-after-", &|d| {
@@ -294,7 +341,11 @@ impl Scenario {
                     end: End::Failed,
                     after: parse_duration(d)?,
                     appears: true,
+                    quirk: Quirk::None,
                 })
+            }),
+            ("never-picked-up-", &|d| {
+                parse_duration(d).map(Scenario::NeverPickedUp)
             }),
             ("flips-after-", &|d| {
                 Some(Scenario::Flips {
@@ -324,11 +375,19 @@ impl Scenario {
                 end: End::Never,
                 after: Duration::ZERO,
                 appears: true,
+                quirk: Quirk::None,
+            }),
+            "triggered-never-picked-up" => Some(Scenario::Triggered {
+                end: End::Never,
+                after: Duration::ZERO,
+                appears: true,
+                quirk: Quirk::NoWorkflow,
             }),
             "triggered-never-appears" => Some(Scenario::Triggered {
                 end: End::Never,
                 after: Duration::ZERO,
                 appears: false,
+                quirk: Quirk::None,
             }),
             "trigger-rejected" => Some(Scenario::TriggerRejected),
             "unauthorized" => Some(Scenario::Error(401)),
@@ -534,6 +593,8 @@ pub async fn start(addr: SocketAddr, options: Options) -> std::io::Result<Runnin
             post(cancel::cancel_full),
         )
         .route(&format!("{prefix}/_fake/stats"), get(stats))
+        .route("/site", get(web_page).post(web_page))
+        .route("/site/{*rest}", get(web_page).post(web_page))
         .with_state(app);
     tokio::spawn(async move {
         // Serving ends only with the process (or the test's runtime).
@@ -544,6 +605,17 @@ pub async fn start(addr: SocketAddr, options: Options) -> std::io::Result<Runnin
         addr,
         shared,
     })
+}
+
+/// Everything under `/site`: a web site's page, 200 `text/html`, as a
+/// `--base-url` copied from the browser's address bar would get.
+async fn web_page() -> Response {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        "<!doctype html><html><head><title>Peaka</title></head><body>Sign in</body></html>",
+    )
+        .into_response()
 }
 
 /// `GET {prefix}/_fake/stats`: counters for tests and benchmarks.
@@ -648,6 +720,7 @@ async fn play(app: &App, cache: &str, seen: Seen) -> Answer {
             end,
             after,
             appears,
+            quirk,
         } => {
             let idle = || {
                 let inc = previous(cache, start, false);
@@ -671,9 +744,11 @@ async fn play(app: &App, cache: &str, seen: Seen) -> Answer {
             let running_for = since_trigger - TRIGGER_APPEARS_AFTER;
             let (status, after) = match seen.cancelled {
                 // A cancel while it ran (not before its record appeared,
-                // nor after it ended) ends it at that moment.
+                // nor after it ended) ends it at that moment; one that
+                // was never picked up has nothing to cancel.
                 Some(c)
-                    if c >= at + TRIGGER_APPEARS_AFTER
+                    if quirk != Quirk::NoWorkflow
+                        && c >= at + TRIGGER_APPEARS_AFTER
                         && (end == End::Never
                             || c.saturating_duration_since(at + TRIGGER_APPEARS_AFTER) < after)
                         && c <= now =>
@@ -754,6 +829,13 @@ async fn play(app: &App, cache: &str, seen: Seen) -> Answer {
                 Duration::from_secs(60),
             );
             Answer::Snapshot(snapshot("COMPLETED", current, false))
+        }
+        Scenario::NeverPickedUp(ago) => {
+            let ago = SignedDuration::try_from(ago).unwrap_or(SignedDuration::ZERO);
+            let created = start.checked_sub(ago).unwrap_or(start);
+            let mut current = current_execution(cache, created, End::Never);
+            current["progress"] = Value::Null;
+            Answer::Snapshot(snapshot("RUNNING", current, false))
         }
         Scenario::Error(code) => Answer::Response(match code {
             401 => error(401, "UnauthorizedException", "Invalid API key"),
@@ -925,7 +1007,7 @@ async fn trigger_incremental(
     path: Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    trigger(state, path, headers, false)
+    trigger(state, path, headers, false).await
 }
 
 async fn trigger_full(
@@ -933,10 +1015,10 @@ async fn trigger_full(
     path: Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    trigger(state, path, headers, true)
+    trigger(state, path, headers, true).await
 }
 
-fn trigger(
+async fn trigger(
     State(app): State<App>,
     Path((project, cache)): Path<(String, String)>,
     headers: HeaderMap,
@@ -951,7 +1033,15 @@ fn trigger(
                 error(400, "WrongRequestException", "Cache settings not found")
             }
             Some(Scenario::Error(code)) => error(code, "Error", "Refused"),
-            Some(_) => {
+            Some(scenario) => {
+                if let Scenario::Triggered {
+                    quirk: Quirk::SlowAnswer,
+                    ..
+                } = scenario
+                {
+                    // The refresh starts as the answer leaves, as live.
+                    tokio::time::sleep(SLOW_TRIGGER_ANSWER).await;
+                }
                 app.touch(Some(&project), &cache);
                 if let Ok(mut shared) = app.shared.lock() {
                     shared.triggers += 1;

@@ -24,6 +24,17 @@ pub struct TlsFront {
 /// (whose paths start with `prefix`, like `/api/v1`), in the current tokio
 /// runtime.
 pub async fn start(target: SocketAddr, prefix: &str) -> std::io::Result<TlsFront> {
+    start_for(target, prefix, &["127.0.0.1", "localhost"]).await
+}
+
+/// As [`start`], with a certificate for these names only: one that leaves
+/// out `127.0.0.1` is a certificate for another host, as a wrong
+/// `--base-url` (or a proxy that inspects TLS) would show.
+pub async fn start_for(
+    target: SocketAddr,
+    prefix: &str,
+    names: &[&str],
+) -> std::io::Result<TlsFront> {
     let invalid = |e: &dyn std::fmt::Display| std::io::Error::other(e.to_string());
     let ca_key = rcgen::KeyPair::generate().map_err(|e| invalid(&e))?;
     let mut ca_params =
@@ -34,7 +45,8 @@ pub async fn start(target: SocketAddr, prefix: &str) -> std::io::Result<TlsFront
         .push(rcgen::DnType::CommonName, "fake-peaka test CA");
     let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).map_err(|e| invalid(&e))?;
     let leaf_key = rcgen::KeyPair::generate().map_err(|e| invalid(&e))?;
-    let leaf = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+    let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    let leaf = rcgen::CertificateParams::new(names)
         .and_then(|params| params.signed_by(&leaf_key, &ca))
         .map_err(|e| invalid(&e))?;
     let key = rustls::pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into());

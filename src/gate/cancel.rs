@@ -2,20 +2,21 @@
 //! that refresh did (timeout, SIGINT/SIGTERM, stall), ask Peaka to cancel
 //! it, within a short budget, and say whether Peaka accepted.
 //!
-//! Only an execution the gate can show it started is cancelled: the first
-//! one in the triggered slot that supersedes the pre-trigger baseline and
-//! was created after the trigger by the server's clock (less a second, the
-//! resolution of the `Date` header). One that never appeared is not
-//! cancelled, since the running one could be somebody else's.
+//! Only an execution the gate can show it started is cancelled: one that
+//! [`Baseline::proof`](crate::decision::Baseline::proof) shows is the
+//! triggered one (the rule that decides "ready"), after a trigger the
+//! server accepted. One that never appeared is not cancelled, since the
+//! running one could be somebody else's; nor is any after a trigger that
+//! got an error or no answer, since Peaka may never have started one.
 
 use std::time::Duration;
 
 use futures_util::future::join_all;
-use jiff::{SignedDuration, Timestamp};
 use tokio::time::Instant;
 
 use super::{CacheState, Gate};
 use crate::api::{CacheStatus, ExecutionKind};
+use crate::client::FetchError;
 use crate::exit_codes::Outcome;
 
 /// How long the cancel requests may take after the gate ended: the gate
@@ -25,38 +26,21 @@ pub const CANCEL_BUDGET: Duration = Duration::from_millis(1500);
 /// The gate ends later than this after its deadline only by the cancel.
 const AFTER_DEADLINE: Duration = Duration::from_secs(2);
 
-/// The `Date` header counts whole seconds: an execution created in the
-/// second the trigger arrived may carry an earlier time than the header.
-const DATE_RESOLUTION: SignedDuration = SignedDuration::from_secs(1);
-
 /// What is known of the execution a trigger started.
 #[derive(Debug)]
 pub(super) struct Triggered {
-    /// The server time after which it was created.
-    pub(super) after: Timestamp,
+    /// Why no run can be shown to be the trigger's, whatever the slot
+    /// shows: the trigger was answered with an error, or not at all.
+    pub(super) doubt: Option<String>,
     /// Its id, once seen in the slot (or, resumed, in the history).
     pub(super) id: Option<String>,
 }
 
 impl Gate<'_> {
-    /// Notes when the trigger reached (or may have reached) the server, on
-    /// the server's clock: its `Date` when it answered, or our clock read
-    /// on the server's, whichever is later.
-    pub(super) fn note_trigger_sent(
-        &mut self,
-        i: usize,
-        server_date: Option<Timestamp>,
-        sent_at: Timestamp,
-    ) {
-        // The later of the two: a floor too late only means not cancelling,
-        // a floor too early (a lying `Date`) could mean cancelling a
-        // refresh somebody else started just before.
-        let ours = self.server_now(sent_at);
-        let at = server_date.map_or(ours, |date| date.max(ours));
-        self.watches[i].triggered = Some(Box::new(Triggered {
-            after: at.checked_sub(DATE_RESOLUTION).unwrap_or(at),
-            id: None,
-        }));
+    /// Notes that the trigger was sent; `doubt` says why it may not have
+    /// started anything (`None`: the server accepted it).
+    pub(super) fn note_trigger_sent(&mut self, i: usize, doubt: Option<String>) {
+        self.watches[i].triggered = Some(Box::new(Triggered { doubt, id: None }));
     }
 
     /// Remembers the first execution in the triggered slot that can only
@@ -67,23 +51,23 @@ impl Gate<'_> {
         let Some(kind) = self.plan.trigger else {
             return;
         };
-        let after = match &self.watches[i].triggered {
-            Some(triggered) if triggered.id.is_none() => triggered.after,
-            _ => return,
-        };
+        // Only the first one counts: a later record is not the trigger's.
+        if self.watches[i]
+            .triggered
+            .as_ref()
+            .is_none_or(|triggered| triggered.id.is_some())
+        {
+            return;
+        }
         let Some(baseline) = &self.watches[i].baseline else {
             return;
         };
         let missed = self.watches[i].missed.iter();
-        let candidates = missed
+        let ours = missed
             .filter(|(k, _)| *k == kind)
             .map(|(_, e)| e)
-            .chain(status.execution(kind));
-        let ours = candidates
-            .filter(|e| {
-                let created_after = e.created_at.is_some_and(|c| c >= after);
-                e.id.is_some() && baseline.is_superseded_by(e) && created_after
-            })
+            .chain(status.execution(kind))
+            .filter(|e| baseline.is_superseded_by(e))
             .min_by_key(|e| e.created_at);
         if let Some(execution) = ours {
             let id = execution.id.clone();
@@ -141,6 +125,12 @@ impl Gate<'_> {
                     tracing::info!(cache_id = %cache_id, execution_id = %id, "cache {cache_id}: asked Peaka to cancel the triggered {} {id}: accepted", kind.label());
                     "accepted".to_owned()
                 }
+                // Peaka's 404 "no active workflow": the refresh ended
+                // between the last poll and the cancel.
+                Err(FetchError::NotFound(_)) => {
+                    tracing::info!(cache_id = %cache_id, execution_id = %id, "cache {cache_id}: nothing to cancel: the triggered {} {id} had already ended (Peaka answered 404)", kind.label());
+                    "nothing to cancel: it had already ended".to_owned()
+                }
                 Err(err) => {
                     let verb = if err.outcome().is_some() {
                         "refused"
@@ -179,6 +169,9 @@ impl Gate<'_> {
         };
         if matches!(self.caches[i].state, CacheState::Ready | CacheState::Failed) {
             return Err(Some("it had ended".into()));
+        }
+        if let Some(doubt) = &triggered.doubt {
+            return Err(Some(format!("{doubt}, so this run may not be ours")));
         }
         let Some(id) = &triggered.id else {
             return Err(Some(format!(

@@ -161,6 +161,13 @@ impl Gate<'_> {
     }
 
     pub(super) fn waiting_on(&self) -> String {
+        self.waiting_on_with(false)
+    }
+
+    /// What each waiting cache waits for; with `moved`, since when its
+    /// running execution has not moved.
+    fn waiting_on_with(&self, moved: bool) -> String {
+        let server_now = self.server_now(jiff::Timestamp::now());
         let waiting: Vec<_> = self
             .caches
             .iter()
@@ -180,7 +187,19 @@ impl Gate<'_> {
                     .as_ref()
                     .map(|e| format!(" (last error: {e})"))
                     .unwrap_or_default();
-                format!("cache {}: {state}{error}", c.cache_id)
+                let still = match c.last_moved_at.filter(|_| moved) {
+                    Some(at) => {
+                        let ago =
+                            Duration::try_from(server_now.duration_since(at)).unwrap_or_default();
+                        format!(
+                            ", and has not moved since {} ({} ago)",
+                            show_time(at),
+                            format_duration(ago)
+                        )
+                    }
+                    None => String::new(),
+                };
+                format!("cache {}: {state}{still}{error}", c.cache_id)
             })
             .collect::<Vec<_>>()
             .join("; ");
@@ -196,6 +215,6 @@ impl Gate<'_> {
         } else {
             format!("timed out after {}", format_duration(self.plan.timeout))
         };
-        format!("{when}; {}", self.waiting_on())
+        format!("{when}; {}", self.waiting_on_with(true))
     }
 }

@@ -42,7 +42,7 @@ impl SeenSlots {
         }
     }
 
-    fn get(&self, kind: ExecutionKind) -> Option<&Seen> {
+    pub(super) fn get(&self, kind: ExecutionKind) -> Option<&Seen> {
         match kind {
             ExecutionKind::Incremental => self.incremental.as_ref(),
             ExecutionKind::Full => self.full.as_ref(),

@@ -11,6 +11,7 @@
 mod cancel;
 mod messages;
 mod missed;
+mod pickup;
 mod planning;
 mod resumed;
 mod round;
@@ -22,6 +23,7 @@ mod tables;
 mod trigger;
 
 pub use cancel::CANCEL_BUDGET;
+pub use pickup::NOT_PICKED_UP_AFTER;
 pub use planning::{CacheForecast, FORECAST_HISTORY};
 pub use signal::shutdown_signal;
 
@@ -37,6 +39,7 @@ use crate::client::{Client, Reply};
 use crate::decision::{Baseline, Criteria, Decision, ExecutionFilter, Motion, STARTING_GRACE};
 use crate::exit_codes::Outcome;
 use crate::planned::{Knobs, Planner, ScheduleMode};
+use crate::retry::RetryPolicy;
 use crate::schedule::Schedule;
 use crate::timespec::{TimeSpec, millis};
 
@@ -44,10 +47,6 @@ use skew::Clock;
 
 /// How often "still waiting" is logged while nothing changes.
 pub const HEARTBEAT: Duration = Duration::from_secs(60);
-
-/// The last poll, at the deadline, still gets this long to answer (capped
-/// by `--request-timeout`), so the gate ends within `--timeout` + 1 s.
-pub const FINAL_POLL_BUDGET: Duration = Duration::from_millis(750);
 
 /// A clock difference up to this is noise (the `Date` header has 1 s
 /// resolution, plus the network); beyond it the gate warns and corrects.
@@ -61,18 +60,9 @@ pub const MAX_SKEW: SignedDuration = SignedDuration::from_secs(3600);
 /// taken for garbage (a `finishedAt` in the year 9999).
 pub const FUTURE_TOLERANCE: SignedDuration = SignedDuration::from_secs(60);
 
-/// `--timeout 0` checks once "at once": however slow the server, the run
-/// ends this long after it started (each request also stays within
-/// `--request-timeout`).
-pub const CHECK_ONCE_LIMIT: Duration = Duration::from_secs(5);
-
 /// The whole run ends this long after its deadline at the latest, even if
 /// something below the loop misbehaved: a safety net under the budgets.
 pub const HARD_STOP_AFTER_DEADLINE: Duration = Duration::from_millis(950);
-
-/// A host name that does not exist (NXDOMAIN) for this long ends the gate
-/// with `api_error`: a typo in --base-url does not fix itself.
-pub const NO_SUCH_HOST_LIMIT: Duration = Duration::from_secs(60);
 
 /// How many executions are read from the history when the slot moved on
 /// between two polls.
@@ -232,6 +222,12 @@ pub struct CacheReport {
     /// `--cancel-on-exit`: what became of the cancel (`accepted`,
     /// `refused: …`, `failed: …`, `not sent: …`); `None` when none was due.
     pub cancel: Option<String>,
+    /// While the awaited execution runs: when it last moved, by the
+    /// server's word (its `updatedAt`, else its `createdAt`).
+    pub last_moved_at: Option<Timestamp>,
+    /// What the gate warned of once (an execution never picked up), for
+    /// the summary's warning annotation.
+    pub warning: Option<String>,
 }
 
 /// How the run ended.
@@ -354,8 +350,8 @@ struct Gate<'a> {
     warned_duplicate: HashSet<String>,
     /// `--all-caches`: the list read at the start, used as the first round.
     first_list: Option<Reply<Vec<CacheStatus>>>,
-    /// Since when the base URL's host name has not existed.
-    no_such_host_since: Option<Instant>,
+    /// What is retried, for how long, and each request's budget.
+    retry: RetryPolicy,
     started: Instant,
     deadline: Instant,
     last_change: Instant,
@@ -369,11 +365,15 @@ struct Gate<'a> {
     forecast_deferred: bool,
     /// `--no-wait`: the token, once every trigger was accepted.
     resume_token: Option<String>,
+    /// The forecast's history and settings reads, while in flight.
+    reads: Option<planning::Inflight>,
 }
 
 impl<'a> Gate<'a> {
     fn new(plan: &'a Plan, client: &'a Client) -> Self {
         let started = Instant::now();
+        let retry = RetryPolicy::new(started, plan.timeout, plan.request_timeout);
+        let deadline = retry.deadline();
         let mut gate = Gate {
             plan,
             client,
@@ -384,14 +384,15 @@ impl<'a> Gate<'a> {
             warned_unknown: HashSet::new(),
             warned_duplicate: HashSet::new(),
             first_list: None,
-            no_such_host_since: None,
+            retry,
             started,
-            deadline: deadline(started, plan.timeout),
+            deadline,
             last_change: started,
             planner: None,
             planned_round: false,
             forecast_deferred: false,
             resume_token: None,
+            reads: None,
         };
         if let Caches::Listed(ids) = &plan.caches {
             gate.set_caches(ids.clone());
@@ -413,6 +414,8 @@ impl<'a> Gate<'a> {
                 last_error: None,
                 forecast: None,
                 cancel: None,
+                last_moved_at: None,
+                warning: None,
             })
             .collect();
         self.watches = self.caches.iter().map(|_| Watch::default()).collect();
@@ -539,21 +542,6 @@ impl<'a> Gate<'a> {
             }
         }
     }
-}
-
-/// When the gate gives up: `timeout` after the start, or
-/// [`CHECK_ONCE_LIMIT`] after it for a single check. A deadline beyond
-/// what the clock can hold is as good as none.
-fn deadline(started: Instant, timeout: Duration) -> Instant {
-    let limit = if timeout.is_zero() {
-        CHECK_ONCE_LIMIT
-    } else {
-        timeout
-    };
-    started
-        .checked_add(limit)
-        .or_else(|| started.checked_add(Duration::from_secs(10 * 365 * 24 * 3600)))
-        .unwrap_or(started)
 }
 
 /// The latest instant a status reports, to check the server's `Date`

@@ -1,12 +1,17 @@
 //! The forecast in the loop (`--schedule adaptive`): reads each awaited
 //! cache's execution history and settings once, when its first poll shows
 //! that the wait is not over; keeps its forecast up to date from every
-//! poll; hands the planner the window of the caches still awaited; and says
-//! what is expected (the start line, the heartbeat, the deadline warning,
-//! the summary's fields).
+//! poll; hands the planner the window of the caches still awaited, and
+//! whether the last replies show a refresh under way; and says what is
+//! expected (the start line, the heartbeat, the deadline warning, the
+//! summary's fields).
 //!
-//! A failed read is a warning: that cache then has no forecast, and the
-//! gate polls on the exponential schedule, exactly as without `adaptive`.
+//! The reads run beside the polls, in a task of their own: they start in a
+//! pause and are taken in whenever they are back, so a slow history or
+//! settings reply never holds a status poll (each is bounded by
+//! `--request-timeout`, and ends with the gate). A failed read is a
+//! warning: that cache then has no forecast, and the gate polls on the
+//! exponential schedule, exactly as without `adaptive`.
 
 use std::time::Duration;
 
@@ -15,10 +20,13 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use super::{CacheState, Gate};
-use crate::api::{Execution, ExecutionKind};
+use crate::api::{CacheStatus, Execution, ExecutionKind};
+use crate::client::{FetchError, Reply};
 use crate::forecast::{self, Basis, Current, Sample, Usual};
-use crate::planned::Window;
+use crate::planned::{Window, shows_a_live_refresh};
+use crate::retry::FINAL_REQUEST_BUDGET;
 use crate::schedule::Schedule;
+use crate::settings::CacheSettings;
 use crate::timespec::{format_duration, millis};
 
 /// Executions read for the forecast: a dozen past runs of each slot fit.
@@ -80,7 +88,7 @@ fn at_s(t: Timestamp) -> String {
 /// The loop's forecast memory of one cache.
 #[derive(Debug, Default)]
 pub(super) struct Planning {
-    /// Whether the history and settings were read (or tried).
+    /// Whether the history and settings were asked for.
     read: bool,
     /// The slot forecast.
     kind: Option<ExecutionKind>,
@@ -105,7 +113,36 @@ pub(super) struct Planning {
 pub(super) struct PlanningSlot {
     /// Whether the history and settings are to be read in the coming pause.
     due: bool,
+    /// Whether its last reply showed a refresh under way
+    /// ([`shows_a_live_refresh`]).
+    live: bool,
     planning: Option<Box<Planning>>,
+}
+
+/// What the forecast reads of one cache brought back.
+struct ReadBack {
+    /// The cache's index.
+    i: usize,
+    /// The slot forecast.
+    kind: ExecutionKind,
+    history: Result<Reply<Vec<Execution>>, FetchError>,
+    settings: Result<Reply<CacheSettings>, FetchError>,
+}
+
+/// The forecast reads in flight, in a task beside the polls; aborted when
+/// the gate ends before they are back.
+pub(super) struct Inflight(tokio::task::JoinHandle<Vec<ReadBack>>);
+
+impl Drop for Inflight {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl std::fmt::Debug for Inflight {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Inflight")
+    }
 }
 
 /// What a slot that was never used reads as.
@@ -168,11 +205,48 @@ impl Gate<'_> {
         }
     }
 
-    /// Sleeps `pause`; when some cache's forecast reads are due, sends them
-    /// at a random moment of its first half (so that a fleet of gates
-    /// started together does not send them all at once), and the next poll
-    /// still comes when the pause ends: the reads change no poll's time.
+    /// Notes whether the reply `status` of cache `i` shows a refresh that
+    /// may be the awaited one running or starting; before the reply
+    /// updates what was seen of its slots.
+    pub(super) fn note_evidence(&mut self, i: usize, status: &CacheStatus) {
+        let slots = self.execution().slots();
+        let watch = &self.watches[i];
+        let before: Option<Vec<(ExecutionKind, Option<&str>)>> =
+            watch.first_sight.is_some().then(|| {
+                (slots.iter())
+                    .filter_map(|&kind| Some((kind, watch.seen.get(kind)?.id.as_deref())))
+                    .collect()
+            });
+        let live = shows_a_live_refresh(status, slots, before.as_deref());
+        self.watches[i].planning.live = live;
+    }
+
+    /// Sleeps `pause`. When some cache's forecast reads are due, sends them
+    /// in a task of their own, at a random moment of the pause's first half
+    /// (so that a fleet of gates started together does not send them all
+    /// at once); reads in flight are taken in whenever they are back. The
+    /// next poll still comes when the pause ends: the reads move no poll.
     pub(super) async fn sleep_and_read(&mut self, pause: Duration) {
+        let until = Instant::now() + pause;
+        self.send_due_reads(pause);
+        while let Some(inflight) = self.reads.as_mut() {
+            tokio::select! {
+                back = &mut inflight.0 => {
+                    self.reads = None;
+                    self.take_in(back.unwrap_or_default());
+                }
+                () = tokio::time::sleep_until(until) => return,
+            }
+        }
+        tokio::time::sleep_until(until).await;
+    }
+
+    /// Sends the history and settings reads of the caches they are due for
+    /// (unless reads are already in flight, or too many caches are awaited).
+    fn send_due_reads(&mut self, pause: Duration) {
+        if self.reads.is_some() {
+            return;
+        }
         let due: Vec<usize> = (0..self.caches.len())
             .filter(|&i| self.watches[i].planning.due && !self.watches[i].planning.read)
             .filter(|&i| self.caches[i].state == CacheState::Waiting)
@@ -186,22 +260,58 @@ impl Gate<'_> {
             );
         }
         if due.is_empty() || due.len() > MAX_FORECAST_CACHES {
-            tokio::time::sleep(pause).await;
             return;
         }
-        let until = Instant::now() + pause;
         let spread = self
             .planner
             .as_mut()
             .map_or(Duration::ZERO, |p| p.read_jitter(pause.saturating_mul(5)));
-        tokio::time::sleep(spread).await;
+        // Nothing runs past the deadline and the final poll's budget.
+        let hard_left = (self.deadline + FINAL_REQUEST_BUDGET)
+            .saturating_duration_since(Instant::now())
+            .saturating_sub(spread);
+        let budget = self.budget().min(hard_left);
+        let mut asked = Vec::with_capacity(due.len());
         for i in due {
-            self.read_for_forecast(i).await;
+            let kind = self.forecast_kind(i);
+            let planning = &mut self.watches[i].planning;
+            planning.due = false;
+            planning.read = true;
+            planning.kind = Some(kind);
+            asked.push((i, kind, self.caches[i].cache_id.clone()));
+        }
+        self.polls += 2 * asked.len() as u64;
+        let client = self.client.clone();
+        let project = self.plan.project_id.clone();
+        self.reads = Some(Inflight(tokio::spawn(async move {
+            tokio::time::sleep(spread).await;
+            let mut back = Vec::with_capacity(asked.len());
+            for (i, kind, cache_id) in asked {
+                let (history, settings) = futures_util::future::join(
+                    client.execution_history(&project, &cache_id, FORECAST_HISTORY, budget),
+                    client.cache_settings(&project, &cache_id, budget),
+                )
+                .await;
+                back.push(ReadBack {
+                    i,
+                    kind,
+                    history,
+                    settings,
+                });
+            }
+            back
+        })));
+    }
+
+    /// Takes in what the forecast reads brought back, and re-plans.
+    fn take_in(&mut self, back: Vec<ReadBack>) {
+        for read in back {
+            let i = read.i;
+            self.take_in_one(read);
             let server_now = self.clock.on_server(Timestamp::now());
             self.update_forecast(i, server_now);
         }
         self.replan();
-        tokio::time::sleep_until(until).await;
     }
 
     /// The pause before the next round: the planned one after a round
@@ -211,8 +321,13 @@ impl Gate<'_> {
     pub(super) fn next_delay(&mut self, schedule: &mut Schedule) -> Duration {
         let planned = std::mem::take(&mut self.planned_round);
         let elapsed = self.started.elapsed();
+        let live = (self.caches.iter().zip(&self.watches))
+            .any(|(c, w)| c.state == CacheState::Waiting && w.planning.live);
         match self.planner.as_mut() {
-            Some(planner) if planned => planner.next_delay(elapsed, schedule),
+            Some(planner) if planned => {
+                planner.set_live(live);
+                planner.next_delay(elapsed, schedule)
+            }
             _ => schedule.next_delay(),
         }
     }
@@ -228,22 +343,16 @@ impl Gate<'_> {
             .unwrap_or(ExecutionKind::Incremental)
     }
 
-    /// Reads the history and the settings of cache `i`, counting both.
-    async fn read_for_forecast(&mut self, i: usize) {
+    /// Takes in the history and the settings of one cache.
+    fn take_in_one(&mut self, read: ReadBack) {
+        let ReadBack {
+            i,
+            kind,
+            history,
+            settings,
+        } = read;
         let cache_id = self.caches[i].cache_id.clone();
-        let kind = self.forecast_kind(i);
-        let project = self.plan.project_id.clone();
-        self.polls += 2;
-        let budget = self.budget();
-        let (history, settings) = futures_util::future::join(
-            self.client
-                .execution_history(&project, &cache_id, FORECAST_HISTORY, budget),
-            self.client.cache_settings(&project, &cache_id, budget),
-        )
-        .await;
         let planning = &mut *self.watches[i].planning;
-        planning.read = true;
-        planning.kind = Some(kind);
         match history {
             Ok(reply) => planning.history = reply.value,
             Err(err) => {

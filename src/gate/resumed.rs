@@ -41,15 +41,16 @@ impl Gate<'_> {
                 continue;
             }
             self.watches[i].baseline = Some(cache.baseline.clone());
+            // A token is only given for a trigger Peaka accepted.
             self.watches[i].triggered = Some(Box::new(super::cancel::Triggered {
-                after: cache.triggered_after,
+                doubt: None,
                 id: None,
             }));
             // Only what was created since the trigger is looked for in the
             // history: anything older cannot be the triggered run.
             let seen = Seen {
                 id: cache.baseline.id.clone(),
-                created_at: Some(cache.triggered_after),
+                created_at: Some(cache.baseline.floor()),
                 terminal: false,
             };
             self.remember_baseline(i, token.kind, seen);
@@ -67,46 +68,30 @@ impl Gate<'_> {
         for i in 0..self.caches.len() {
             baselines.push(self.read_baseline(i, kind, schedule).await?);
         }
-        // A token too long to pass back would strand the runs it names:
-        // found out before anything is triggered.
-        let draft = self.token(kind, &baselines);
-        if let Err(why) = draft.encode() {
-            return Err((Outcome::Usage, format!("nothing was triggered: {why}")));
-        }
+        // The token is made before anything is triggered: one too long
+        // to pass back would strand the runs it names.
+        let token = match self.token(kind, &baselines).encode() {
+            Ok(token) => token,
+            Err(why) => return Err((Outcome::Usage, format!("nothing was triggered: {why}"))),
+        };
         for (i, baseline) in baselines.into_iter().enumerate() {
             self.send_trigger(i, kind, baseline, schedule).await?;
         }
-        let baselines: Vec<_> = (self.watches.iter())
-            .filter_map(|w| w.baseline.clone())
-            .collect();
-        let token = self.token(kind, &baselines);
-        match token.encode() {
-            Ok(text) => {
-                self.resume_token = Some(text);
-                Ok(())
-            }
-            // The trigger floors are timestamps like the draft's: the size
-            // barely moves. Said plainly if it ever does.
-            Err(why) => Err((
-                Outcome::ApiError,
-                format!("triggered, but no resume token can be given: {why}"),
-            )),
-        }
+        self.resume_token = Some(token);
+        Ok(())
     }
 
     /// The token for these baselines (one per cache, in order), with the
     /// trigger times noted so far and the bounds as resolved now.
     fn token(&self, kind: ExecutionKind, baselines: &[crate::decision::Baseline]) -> Token {
         let bounds = self.criteria(None);
-        let now = self.server_now(jiff::Timestamp::now());
         Token {
             project_id: self.plan.project_id.clone(),
             kind,
-            caches: (self.caches.iter().zip(&self.watches).zip(baselines))
-                .map(|((cache, watch), baseline)| TriggeredCache {
+            caches: (self.caches.iter().zip(baselines))
+                .map(|(cache, baseline)| TriggeredCache {
                     cache_id: cache.cache_id.clone(),
                     baseline: baseline.clone(),
-                    triggered_after: watch.triggered.as_ref().map_or(now, |t| t.after),
                 })
                 .collect(),
             first_start: self.clock.on_server(self.plan.started_at),

@@ -8,15 +8,13 @@ use std::collections::HashMap;
 use futures_util::future::join_all;
 use tokio::time::Instant;
 
-use super::{
-    CacheState, Caches, Ended, FINAL_POLL_BUDGET, FUTURE_TOLERANCE, Gate, HEARTBEAT,
-    NO_SUCH_HOST_LIMIT, latest_time,
-};
+use super::{CacheState, Caches, Ended, FUTURE_TOLERANCE, Gate, HEARTBEAT, latest_time};
 use crate::api::{CacheStatus, Status};
 use crate::client::{FetchError, Reply};
 use crate::decision::{Verdict, decide};
 use crate::exit_codes::Outcome;
-use crate::schedule::{Schedule, pause};
+use crate::retry::Next;
+use crate::schedule::Schedule;
 use crate::text::shown;
 
 /// At most this many caches missing from a list are asked about one by one.
@@ -24,24 +22,9 @@ const MAX_ASKED_ABSENT: usize = 20;
 use crate::timespec::{format_duration, millis};
 
 impl Gate<'_> {
-    /// The time budget of the next request.
+    /// The time budget of the next request (see [`crate::retry::RetryPolicy::budget`]).
     pub(super) fn budget(&self) -> Duration {
-        let now = Instant::now();
-        if self.check_once() {
-            // The deadline of a single check is CHECK_ONCE_LIMIT after the
-            // start, and no request runs past it.
-            return self
-                .deadline
-                .saturating_duration_since(now)
-                .min(self.plan.request_timeout);
-        }
-        let left = self.deadline.saturating_duration_since(now);
-        // Nothing runs past deadline + FINAL_POLL_BUDGET, even a history
-        // read that follows the final poll.
-        let hard_left = (self.deadline + FINAL_POLL_BUDGET).saturating_duration_since(now);
-        left.max(FINAL_POLL_BUDGET)
-            .min(hard_left)
-            .min(self.plan.request_timeout)
+        self.retry.budget()
     }
 
     pub(super) async fn drive(&mut self, schedule: &mut Schedule) -> Ended {
@@ -74,11 +57,10 @@ impl Gate<'_> {
         retry_after: Option<Duration>,
         timeout_message: impl FnOnce(&Self) -> String,
     ) -> Result<(), Ended> {
-        let now = Instant::now();
-        if self.check_once() || now >= self.deadline {
+        let delay = self.next_delay(schedule);
+        let Some(sleep) = self.retry.pause(delay, retry_after) else {
             return Err((Outcome::Timeout, timeout_message(self)));
-        }
-        let sleep = pause(self.next_delay(schedule), retry_after, self.deadline - now);
+        };
         tracing::debug!(
             next_poll_ms = millis(sleep),
             "next attempt in {}",
@@ -186,26 +168,25 @@ impl Gate<'_> {
                 Err(err) => {
                     let message = err.message().to_owned();
                     self.caches[i].last_error = Some(message.clone());
-                    if let Some(outcome) = err.outcome() {
-                        self.caches[i].state = CacheState::of(outcome);
-                        Some((outcome, format!("cache {cache_id}: {message}")))
-                    } else {
-                        self.caches[i].state = CacheState::Waiting;
-                        if let FetchError::Transient {
-                            retry_after: Some(wait),
-                            ..
-                        } = err
-                        {
-                            retry_after = Some(retry_after.map_or(wait, |r| r.max(wait)));
+                    match self.retry.failed(&err) {
+                        Next::End(outcome, why) => {
+                            self.caches[i].state = CacheState::of(outcome);
+                            Some((outcome, format!("cache {cache_id}: {why}")))
                         }
-                        let elapsed_ms = millis(self.started.elapsed());
-                        if !self.list_mode() {
-                            tracing::warn!(cache_id = %cache_id, attempt = self.polls, elapsed_ms, "cache {cache_id}: {message}; retrying");
-                        } else if !warned_project {
-                            warned_project = true;
-                            tracing::warn!(project_id = %self.plan.project_id, attempt = self.polls, elapsed_ms, "project {}: {message}; retrying", self.plan.project_id);
+                        Next::Retry(wait) => {
+                            self.caches[i].state = CacheState::Waiting;
+                            if let Some(wait) = wait {
+                                retry_after = Some(retry_after.map_or(wait, |r| r.max(wait)));
+                            }
+                            let elapsed_ms = millis(self.started.elapsed());
+                            if !self.list_mode() {
+                                tracing::warn!(cache_id = %cache_id, attempt = self.polls, elapsed_ms, "cache {cache_id}: {message}; retrying");
+                            } else if !warned_project {
+                                warned_project = true;
+                                tracing::warn!(project_id = %self.plan.project_id, attempt = self.polls, elapsed_ms, "project {}: {message}; retrying", self.plan.project_id);
+                            }
+                            None
                         }
-                        self.note_unresolved(&err)
                     }
                 }
             };
@@ -256,25 +237,6 @@ impl Gate<'_> {
             }
         }
         answers
-    }
-
-    /// Gives up on a host name that does not exist once it has not existed
-    /// for [`NO_SUCH_HOST_LIMIT`]; any other answer starts the count anew.
-    fn note_unresolved(&mut self, err: &FetchError) -> Option<Ended> {
-        let FetchError::NoSuchHost(message) = err else {
-            self.no_such_host_since = None;
-            return None;
-        };
-        let since = *self.no_such_host_since.get_or_insert_with(Instant::now);
-        (since.elapsed() >= NO_SUCH_HOST_LIMIT).then(|| {
-            (
-                Outcome::ApiError,
-                format!(
-                    "{message}; the name has not existed for {}",
-                    format_duration(since.elapsed())
-                ),
-            )
-        })
     }
 
     /// Pairs the project's list with the awaited caches: where in the list
@@ -367,11 +329,12 @@ impl Gate<'_> {
     /// Takes in one cache's status: reads what was missed, decides, logs a
     /// change, checks for a stall. Returns the end of the gate, if this is it.
     pub(super) async fn observe(&mut self, i: usize, reply: Reply<CacheStatus>) -> Option<Ended> {
-        self.no_such_host_since = None;
+        self.retry.answered();
         self.measure_skew(&reply, latest_time(&reply.value));
         let server_now = self.server_now(reply.received_at);
         let mut status = reply.value;
         status.forget_times_after(server_now + FUTURE_TOLERANCE);
+        self.note_evidence(i, &status);
         self.note_first_sight(i, &status);
         self.read_missed(i, &status, server_now).await;
         self.note_triggered(i, &status);
@@ -391,6 +354,7 @@ impl Gate<'_> {
             }
         }
         let stalled = self.check_stall(i, &status, &decision, server_now);
+        self.check_pickup(i, &status, &decision, server_now);
         let ending = match decision.verdict {
             Verdict::Failed => Some((
                 Outcome::Failed,

@@ -1,12 +1,13 @@
 //! Before the first poll: listing the project's caches (`--all-caches`),
-//! then triggering (see [`super::trigger`]); and the retry rule for those
-//! setup requests.
+//! then triggering (see [`super::trigger`]); and how those setup requests
+//! follow the retry policy ([`crate::retry`]).
 
 use std::collections::HashSet;
 
 use super::{CacheState, Caches, Ended, Gate, latest_time};
 use crate::client::FetchError;
 use crate::exit_codes::Outcome;
+use crate::retry::Next;
 use crate::schedule::Schedule;
 use crate::text::shown;
 
@@ -26,7 +27,10 @@ impl Gate<'_> {
                     .project_statuses(&self.plan.project_id, budget)
                     .await
                 {
-                    Ok(reply) => break reply,
+                    Ok(reply) => {
+                        self.retry.answered();
+                        break reply;
+                    }
                     Err(err) => {
                         let subject = format!("project {}", self.plan.project_id);
                         self.retry_or_end(
@@ -110,8 +114,8 @@ impl Gate<'_> {
         Ok(())
     }
 
-    /// After a failed setup request about `cache` (or the project): end on
-    /// a final error, else pause until the next attempt.
+    /// After a failed setup request about `cache` (or the project): end as
+    /// the retry policy says, else pause until the next attempt.
     pub(super) async fn retry_or_end(
         &mut self,
         err: &FetchError,
@@ -123,17 +127,16 @@ impl Gate<'_> {
         if let Some(i) = cache {
             self.caches[i].last_error = Some(err.message().to_owned());
         }
-        if let Some(outcome) = err.outcome() {
-            if let Some(i) = cache {
-                self.caches[i].state = CacheState::of(outcome);
+        let retry_after = match self.retry.failed(err) {
+            Next::End(outcome, why) => {
+                if let Some(i) = cache {
+                    self.caches[i].state = CacheState::of(outcome);
+                }
+                return Err((outcome, format!("{subject}: {why}")));
             }
-            return Err((outcome, format!("{subject}: {}", err.message())));
-        }
-        tracing::warn!("{subject}: {}; retrying", err.message());
-        let retry_after = match err {
-            FetchError::Transient { retry_after, .. } => *retry_after,
-            _ => None,
+            Next::Retry(retry_after) => retry_after,
         };
+        tracing::warn!("{subject}: {}; retrying", err.message());
         let message = format!(
             "{subject}: timed out while {doing}; last error: {}",
             err.message()

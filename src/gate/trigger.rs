@@ -9,6 +9,7 @@ use crate::api::{CacheStatus, ExecutionKind};
 use crate::client::{FetchError, Reply};
 use crate::decision::Baseline;
 use crate::exit_codes::Outcome;
+use crate::retry::Next;
 use crate::schedule::Schedule;
 
 impl Gate<'_> {
@@ -24,7 +25,8 @@ impl Gate<'_> {
         self.send_trigger(i, kind, baseline, schedule).await
     }
 
-    /// Reads the slot's record before the trigger: the baseline.
+    /// Reads the slot's record before the trigger: the baseline, with the
+    /// trigger time.
     pub(super) async fn read_baseline(
         &mut self,
         i: usize,
@@ -41,14 +43,16 @@ impl Gate<'_> {
                 .await
             {
                 Ok(reply) => {
+                    self.retry.answered();
                     self.measure_skew(&reply, latest_time(&reply.value));
                     self.note_first_sight(i, &reply.value);
                     self.remember_slots(i, &reply.value);
-                    let mut baseline = Baseline::of(&reply.value, kind);
-                    if baseline.id.is_none() {
-                        baseline.not_before = Some(self.trigger_time(&reply));
-                    }
-                    return Ok(baseline);
+                    return Ok(Baseline::of(
+                        &reply.value,
+                        kind,
+                        self.trigger_time(&reply),
+                        SKEW_TOLERANCE,
+                    ));
                 }
                 Err(err) => {
                     let subject = format!("cache {cache_id}");
@@ -75,20 +79,29 @@ impl Gate<'_> {
     ) -> Result<(), Ended> {
         let cache_id = self.caches[i].cache_id.clone();
         loop {
-            let budget = self.budget();
+            // Peaka takes seconds to answer a trigger: a short
+            // --request-timeout must not cut it off.
+            let budget = self.retry.trigger_budget();
             self.polls += 1;
-            let sent_at = jiff::Timestamp::now();
             match self
                 .client
                 .trigger(&self.plan.project_id, &cache_id, kind, budget)
                 .await
             {
-                Ok(reply) => {
-                    self.note_trigger_sent(i, reply.server_date, sent_at);
+                Ok(_) => {
+                    self.retry.answered();
+                    self.note_trigger_sent(i, None);
                     tracing::info!(cache_id = %cache_id, kind = kind.as_str(), "cache {cache_id}: triggered {} (the slot showed {})", kind.a_label(), baseline.id.as_deref().unwrap_or("no execution"));
                     break;
                 }
-                Err(FetchError::Unreached(cause)) => {
+                // It never reached a server: sending it again is safe, for
+                // as long as the retry policy allows.
+                Err(err @ (FetchError::Unreached(_) | FetchError::NoSuchHost(_))) => {
+                    let cause = err.message();
+                    if let Next::End(outcome, why) = self.retry.failed(&err) {
+                        self.caches[i].state = CacheState::of(outcome);
+                        return Err((outcome, format!("cache {cache_id}: {why}")));
+                    }
                     tracing::warn!(cache_id = %cache_id, "cache {cache_id}: the trigger could not be sent ({cause}); sending it again");
                     let message = format!(
                         "cache {cache_id}: the {} could not be triggered: {cause}",
@@ -102,14 +115,15 @@ impl Gate<'_> {
                     return Err((
                         Outcome::ApiError,
                         format!(
-                            "cache {cache_id}: the trigger of {} may or may not have reached Peaka ({}); it is not sent again, and with --no-wait there is no run that is provably this one to resume: look at the cache, then trigger again or wait without --resume",
-                            kind.a_label(),
-                            err.message()
+                            "cache {cache_id}: {} ({}), so Peaka may or may not have started {}; it is not sent again, and with --no-wait there is no run that is provably this one to resume: look at the cache, then trigger again or wait without --resume",
+                            doubt(&err),
+                            err.message(),
+                            kind.a_label()
                         ),
                     ));
                 }
                 Err(err) if err.outcome().is_none() => {
-                    self.note_trigger_sent(i, None, sent_at);
+                    self.note_trigger_sent(i, Some(doubt(&err)));
                     tracing::warn!(cache_id = %cache_id, "cache {cache_id}: the trigger may or may not have reached Peaka ({}); not sending it again, waiting for a new {}", err.message(), kind.label());
                     self.caches[i].last_error = Some(format!("trigger: {}", err.message()));
                     break;
@@ -133,17 +147,29 @@ impl Gate<'_> {
         Ok(())
     }
 
-    /// The server's time just before the trigger, for a slot that had no
-    /// record: the triggered execution is created after it. The earlier of
+    /// The server's time just before the trigger: the triggered execution
+    /// is created after it (less the baseline's tolerance). The earlier of
     /// the server's own `Date` (when it is not absurd) and our clock read
-    /// on the server's, less the tolerance, so that neither a skewed clock
-    /// nor a lying header can admit a record from long before.
+    /// on the server's, so that a clock correction not yet trusted cannot
+    /// reject the triggered execution, while the bound on the `Date` keeps
+    /// a lying header from admitting a record from long before.
     fn trigger_time(&self, reply: &Reply<CacheStatus>) -> Timestamp {
         let ours = self.server_now(reply.received_at);
         let date = reply
             .server_date
             .filter(|date| date.duration_since(reply.received_at).abs() <= MAX_SKEW);
-        let earliest = date.map_or(ours, |date| date.min(ours));
-        earliest.checked_sub(SKEW_TOLERANCE).unwrap_or(earliest)
+        date.map_or(ours, |date| date.min(ours))
+    }
+}
+
+/// Why a trigger that got an error, or no answer, may not have started
+/// anything: a 500 may mean Peaka never started a refresh, and the one
+/// that runs may be a scheduled one.
+fn doubt(err: &FetchError) -> String {
+    match err {
+        FetchError::Transient {
+            status: Some(code), ..
+        } => format!("the trigger's answer was HTTP {code}"),
+        _ => format!("the trigger got no answer ({})", err.message()),
     }
 }

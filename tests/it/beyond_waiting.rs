@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use jiff::SignedDuration;
 
-mod common;
+use crate::common;
 use common::{gate_at, json_summary, run, start_fake};
 
 fn fake() -> &'static fake_peaka::Running {

@@ -8,7 +8,7 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-mod common;
+use crate::common;
 use common::{gate_at, json_summary, run, start_fake};
 
 /// `--no-wait`: the token from the last stdout line of a text summary.

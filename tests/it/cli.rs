@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-mod common;
+use crate::common;
 use common::{BIN, json_summary, run};
 
 /// The fake's setup: its defaults plus the projects these tests list.
@@ -199,8 +199,11 @@ fn transient_trouble_is_retried_with_a_warning_that_names_it() {
     }
     let (code, stdout, _) = run(gate(&["--cache-id", "malformed", "--timeout", "1s"]));
     assert_eq!(code, 3);
+    // A 2xx that is not JSON at all is retried (for up to a minute) as a
+    // base URL that may point at a web page, not Peaka's API.
     assert!(
-        stdout.contains("last error: the reply is not valid JSON"),
+        stdout.contains("last error: the base URL answered with a body that is not JSON")
+            && stdout.contains("not Peaka's API (the reply is not valid JSON"),
         "{stdout}"
     );
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use fake_peaka::faults::{self, Fault};
 
-mod common;
+use crate::common;
 use common::{BIN, serve_forever, start_fake};
 
 const MAX_RSS_KIB: u64 = 32 * 1024;
@@ -88,9 +88,9 @@ fn transport_faults_time_out_naming_their_cause() {
         (Fault::Truncated, &["cut off"][..]),
         (Fault::Huge, &["larger than 4 MiB"][..]),
         (Fault::RateLimitStorm, &["HTTP 429"][..]),
-        (Fault::UntrustedTls, &["certificate", "UnknownIssuer"][..]),
     ];
-    assert_eq!(causes.len(), Fault::ALL.len());
+    // Fault::UntrustedTls is not retried: a_certificate_that_is_not_trusted_ends_at_once.
+    assert_eq!(causes.len() + 1, Fault::ALL.len());
     for (fault, words) in causes {
         let server = serve_forever(move || faults::start(fault));
         let run = gate(&server.base_url, "c", 3, &[]);
@@ -107,6 +107,22 @@ fn transport_faults_time_out_naming_their_cause() {
             "{what}: the last line does not name the cause: {}",
             run.last_line
         );
+    }
+}
+
+#[test]
+fn a_certificate_that_is_not_trusted_ends_at_once() {
+    let server = serve_forever(|| faults::start(Fault::UntrustedTls));
+    let run = gate(&server.base_url, "c", 30, &[]);
+    assert_eq!(run.code, 6, "{}\n{}", run.stdout, run.last_line);
+    assert!(run.took < Duration::from_secs(5), "{:?}", run.took);
+    for words in [
+        "certificate",
+        "UnknownIssuer",
+        "--base-url",
+        "SSL_CERT_FILE",
+    ] {
+        assert!(run.last_line.contains(words), "{words}: {}", run.last_line);
     }
 }
 

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-mod common;
+use crate::common;
 use common::{BIN, run, serve_forever, start_fake};
 
 /// A tinyproxy process, killed on drop.
@@ -276,8 +276,15 @@ fn https_goes_through_a_connect_tunnel_and_the_key_never_reaches_the_proxy() {
         &[("HTTPS_PROXY", &proxy.url())],
         &[],
     ));
-    assert_ne!(code, 0, "{stdout}");
+    // Not retried: exit 6 at once, naming the base URL and the proxy.
+    assert_eq!(code, 6, "{stdout}");
     assert!(stdout.contains("certificate"), "{stdout}");
+    assert!(
+        stdout.contains("--base-url")
+            && stdout.contains(&format!("the proxy {}", proxy.url()))
+            && stdout.contains("HTTPS_PROXY"),
+        "{stdout}"
+    );
 }
 
 #[test]

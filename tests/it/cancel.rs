@@ -6,7 +6,7 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-mod common;
+use crate::common;
 use common::{gate_at, json_summary, run, start_fake};
 
 fn cancel_of(summary: &serde_json::Value) -> Option<&str> {

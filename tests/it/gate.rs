@@ -595,13 +595,23 @@ async fn a_trigger_that_may_have_reached_the_server_is_never_repeated() {
         json!({"id": id, "executionMode": "INCREMENTAL", "status": status, "createdAt": created,
                "updatedAt": created, "finishedAt": if status == "COMPLETED" { Value::String(created.into()) } else { Value::Null }})
     };
+    // The new record is created after the trigger, by the server's clock.
+    let now = jiff::Timestamp::now();
     let before = self::status(
         "COMPLETED",
-        record("old", "2026-11-24T09:00:00Z", "COMPLETED"),
+        record(
+            "old",
+            &(now - jiff::SignedDuration::from_hours(1)).to_string(),
+            "COMPLETED",
+        ),
     );
     let after = self::status(
         "COMPLETED",
-        record("new", "2026-11-24T10:00:00Z", "COMPLETED"),
+        record(
+            "new",
+            &(now + jiff::SignedDuration::from_secs(1)).to_string(),
+            "COMPLETED",
+        ),
     );
     // The baseline read, then the old record twice more (the new one is not visible yet), then the new one.
     sequence(&server, before, 3, after).await;

@@ -19,18 +19,14 @@ use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
-mod common;
+use crate::common;
 use common::{BIN, serve_forever};
 
-#[path = "adversarial/clock.rs"]
 mod clock;
-#[path = "adversarial/commands.rs"]
 mod commands;
-#[path = "adversarial/key.rs"]
 mod key;
-#[path = "adversarial/limits.rs"]
 mod limits;
-#[path = "adversarial/wrong_ready.rs"]
+mod triggered;
 mod wrong_ready;
 
 /// The API key of every run: long enough to be real, and with characters

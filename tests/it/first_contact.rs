@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
-mod common;
+use crate::common;
 use common::{BIN, json_summary, run};
 
 /// A key long enough to be accepted, and distinctive enough to grep for.

@@ -5,7 +5,7 @@
 use std::process::Command;
 use std::sync::OnceLock;
 
-mod common;
+use crate::common;
 use common::{BIN, run, start_fake};
 
 fn fake() -> &'static fake_peaka::Running {

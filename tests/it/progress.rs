@@ -2,7 +2,7 @@
 //! binary runs inside `script` (util-linux), which gives it a terminal for
 //! stderr and records everything drawn on it.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

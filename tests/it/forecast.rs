@@ -4,7 +4,7 @@
 //! deadline warning, the heartbeat, the summary's fields, and what the
 //! forecast costs in requests.
 
-mod common;
+use crate::common;
 
 use std::sync::OnceLock;
 

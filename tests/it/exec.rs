@@ -7,7 +7,7 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-mod common;
+use crate::common;
 use common::{gate_at, run, start_fake};
 
 /// A job that records what it saw, then exits 42.

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-mod common;
+use crate::common;
 use common::{gate_at, json_summary, run, start_fake};
 
 /// A project `shop` with tables in two catalogs.

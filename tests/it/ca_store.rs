@@ -9,7 +9,7 @@
 use std::path::Path;
 use std::process::Command;
 
-mod common;
+use crate::common;
 use common::{BIN, serve_forever, start_fake};
 
 /// Runs the gate under `strace -f -e trace=openat,open`; returns its exit

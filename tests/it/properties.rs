@@ -83,14 +83,20 @@ fn criteria() -> impl Strategy<Value = Criteria> {
         Just(ExecutionFilter::Both)
     ];
     let baseline = proptest::option::of(
-        (kind(), proptest::option::of("e[0-3]"), time(), time()).prop_map(
-            |(kind, id, created_at, not_before)| Baseline {
+        (
+            kind(),
+            proptest::option::of("e[0-3]"),
+            time(),
+            (-100i64..100).prop_map(at),
+            (0i64..10).prop_map(SignedDuration::from_mins),
+        )
+            .prop_map(|(kind, id, created_at, triggered_at, tolerance)| Baseline {
                 kind,
                 id,
                 created_at,
-                not_before,
-            },
-        ),
+                triggered_at,
+                tolerance,
+            }),
     );
     (filter, time(), time(), baseline, any::<bool>()).prop_map(
         |(execution, since, started_after, newer_than, starting_grace_over)| Criteria {
@@ -116,20 +122,15 @@ fn satisfies(e: &Execution, c: &Criteria) -> bool {
     let started_ok = c
         .started_after
         .is_none_or(|t| e.created_at.is_some_and(|s| s >= t));
+    // After a trigger: an id, not the baseline's, and a readable
+    // createdAt no earlier than the trigger less the tolerance, and after
+    // the baseline's own.
     let newer_ok = c.newer_than.as_ref().is_none_or(|b| {
-        let other_id = match (&b.id, &e.id) {
-            (None, _) => true,
-            (Some(old), Some(new)) => old != new,
-            (Some(_), None) => false,
-        };
-        let later = match (b.created_at, e.created_at) {
-            (Some(old), Some(new)) => new > old,
-            _ => true,
-        };
-        let after_trigger = b.id.is_some()
-            || b.not_before
-                .is_none_or(|t| e.created_at.is_some_and(|c| c >= t));
-        other_id && later && after_trigger
+        let other_id = e.id.is_some() && e.id != b.id;
+        let floor = b.triggered_at - b.tolerance;
+        e.created_at.is_some_and(|created| {
+            other_id && created >= floor && b.created_at.is_none_or(|old| created > old)
+        })
     });
     since_ok && started_ok && newer_ok
 }
