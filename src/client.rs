@@ -378,12 +378,14 @@ impl Client {
         kind: ExecutionKind,
         budget: Duration,
     ) -> Result<Reply<()>, FetchError> {
-        // The body of a trigger's answer is not documented; only its status counts.
+        // The body of a trigger's answer is not documented; only its status
+        // counts, unless it is a page: then a proxy or a firewall answered,
+        // and Peaka may never have seen the trigger.
         self.fetch(
             Method::POST,
             self.trigger_url(project_id, cache_id, kind),
             budget,
-            Whole::new(|_| Ok(())),
+            Whole::new(not_a_page),
         )
         .await
     }
@@ -757,6 +759,16 @@ fn undecodable(err: FetchError, content_type: Option<&str>, start: &[u8]) -> Fet
     ))
 }
 
+/// Accepts any 2xx body of a trigger but markup (HTML or XML, whatever its
+/// `Content-Type`), which [`undecodable`] then names a web page.
+fn not_a_page(body: &[u8]) -> Result<(), String> {
+    let body = body.strip_prefix(crate::stream::BOM).unwrap_or(body);
+    match body.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'<') => Err("the answer is markup, not JSON".to_owned()),
+        _ => Ok(()),
+    }
+}
+
 /// The part of an error chain that says a certificate was not accepted.
 fn certificate_failure(chain: &str) -> Option<&str> {
     let at = chain.find("invalid peer certificate")?;
@@ -845,6 +857,27 @@ mod tests {
 
     fn client(base: &str) -> Client {
         Client::new(Url::parse(base).unwrap(), "k").unwrap()
+    }
+
+    #[test]
+    fn a_trigger_answered_with_markup_was_answered_by_a_page() {
+        for page in [
+            &b"<html>"[..],
+            b" \n<!DOCTYPE html>",
+            b"\xEF\xBB\xBF<?xml ?>",
+        ] {
+            assert!(not_a_page(page).is_err(), "{page:?}");
+        }
+        for answer in [
+            &b""[..],
+            b"{}",
+            b"\xEF\xBB\xBF{\"a\":1}",
+            b"[]",
+            b"true",
+            b"OK",
+        ] {
+            assert_eq!(not_a_page(answer), Ok(()), "{answer:?}");
+        }
     }
 
     #[test]

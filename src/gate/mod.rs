@@ -315,6 +315,8 @@ pub async fn run(
 struct Watch {
     /// The slot's record before `--trigger`.
     baseline: Option<Baseline>,
+    /// When the trigger was last sent, on this machine's clock.
+    trigger_sent: Option<Timestamp>,
     /// The last record seen in each slot.
     seen: missed::SeenSlots,
     /// Executions that ended between polls, read from the history.

@@ -331,6 +331,7 @@ impl Gate<'_> {
     pub(super) async fn observe(&mut self, i: usize, reply: Reply<CacheStatus>) -> Option<Ended> {
         self.retry.answered();
         self.measure_skew(&reply, latest_time(&reply.value));
+        self.reread_trigger_time(i);
         let server_now = self.server_now(reply.received_at);
         let mut status = reply.value;
         status.forget_times_after(server_now + FUTURE_TOLERANCE);

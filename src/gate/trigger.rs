@@ -74,7 +74,7 @@ impl Gate<'_> {
         &mut self,
         i: usize,
         kind: ExecutionKind,
-        baseline: Baseline,
+        mut baseline: Baseline,
         schedule: &mut Schedule,
     ) -> Result<(), Ended> {
         let cache_id = self.caches[i].cache_id.clone();
@@ -83,6 +83,12 @@ impl Gate<'_> {
             // --request-timeout must not cut it off.
             let budget = self.retry.trigger_budget();
             self.polls += 1;
+            // The trigger's time is when it is sent, not when the slot was
+            // read: a run created while it could not be sent (a restart
+            // refusing connections) is not the one it starts.
+            let sending = Timestamp::now();
+            baseline.triggered_at = self.server_now(sending);
+            self.watches[i].trigger_sent = Some(sending);
             match self
                 .client
                 .trigger(&self.plan.project_id, &cache_id, kind, budget)
@@ -147,7 +153,9 @@ impl Gate<'_> {
         Ok(())
     }
 
-    /// The server's time just before the trigger: the triggered execution
+    /// The server's time just before the trigger, as a `--no-wait` token
+    /// records it (a gate that waits re-reads it from when the trigger
+    /// was sent: [`Self::reread_trigger_time`]): the triggered execution
     /// is created after it (less the baseline's tolerance). The earlier of
     /// the server's own `Date` (when it is not absurd) and our clock read
     /// on the server's, so that a clock correction not yet trusted cannot
@@ -160,6 +168,22 @@ impl Gate<'_> {
             .filter(|date| date.duration_since(reply.received_at).abs() <= MAX_SKEW);
         date.map_or(ours, |date| date.min(ours))
     }
+
+    /// Reads the trigger's time again on the server's clock as now known.
+    /// A correction towards the past needs several `Date` readings that
+    /// agree (see [`super::skew`]), so one lying `Date` before the trigger
+    /// cannot admit a record from long before it, while a server whose
+    /// clock is really behind sees its triggered execution count as soon
+    /// as the correction is trusted.
+    pub(super) fn reread_trigger_time(&mut self, i: usize) {
+        let Some(sent) = self.watches[i].trigger_sent else {
+            return;
+        };
+        let at = self.server_now(sent);
+        if let Some(baseline) = self.watches[i].baseline.as_mut() {
+            baseline.triggered_at = at;
+        }
+    }
 }
 
 /// Why a trigger that got an error, or no answer, may not have started
@@ -170,6 +194,7 @@ fn doubt(err: &FetchError) -> String {
         FetchError::Transient {
             status: Some(code), ..
         } => format!("the trigger's answer was HTTP {code}"),
+        FetchError::NotTheApi(_) => "the trigger's answer was a web page, not Peaka's".to_owned(),
         _ => format!("the trigger got no answer ({})", err.message()),
     }
 }

@@ -66,7 +66,7 @@ fn triggered(before: Value, after: Value, trigger: u16) -> (String, Arc<AtomicUs
     (base, cancels)
 }
 
-const TRIGGERED_WAIT: [&str; 6] = [
+pub(super) const TRIGGERED_WAIT: [&str; 6] = [
     "--cache-id",
     "c",
     "--trigger",
