@@ -36,7 +36,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 # A fake API of its own, so that the trigger and cancel counts are this test's alone.
-_fake = subprocess.Popen([str(ROOT / "target" / "debug" / "fake-peaka")], stdout=subprocess.PIPE, text=True)
+# Where cargo built it: CARGO_TARGET_DIR when set (relative to the repo root).
+TARGET = ROOT / os.environ.get("CARGO_TARGET_DIR", "target")
+_fake = subprocess.Popen([str(TARGET / "debug" / "fake-peaka")], stdout=subprocess.PIPE, text=True)
 FAKE = _fake.stdout.readline().strip()
 TAG = f"~r{int(time.time())}"
 

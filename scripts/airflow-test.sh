@@ -13,7 +13,6 @@
 # pins and the Python version; a fresh machine builds them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-root=$PWD
 
 python=${PYTHON:-python3}
 # cached_venv NAME REQUIREMENTS: prints the path of a venv with those pins,
@@ -43,6 +42,8 @@ venv30=$(cached_venv airflow30-venv airflow-provider/requirements-ci-3.0.txt)
 # sources are newer than it, e.g. when scripts/wheel-test.sh did not just
 # run) and the provider from the working tree.
 cargo build --locked --quiet -p peaka-wait -p fake-peaka
+# Where cargo built them: CARGO_TARGET_DIR when set (relative to the repo root).
+bin=$(cd "${CARGO_TARGET_DIR:-target}/debug" && pwd)
 wheel=$(ls dist/peaka_wait-*.whl 2>/dev/null | head -n 1)
 if [ -z "$wheel" ] || [ -n "$(find src Cargo.toml Cargo.lock -newer "$wheel" | head -n 1)" ]; then
   ./scripts/wheel-build.sh
@@ -56,7 +57,7 @@ rm -rf airflow-provider/build
 
 work=$(mktemp -d)
 url_file="$work/fake-url"
-target/debug/fake-peaka >"$url_file" &
+"$bin/fake-peaka" >"$url_file" &
 fake=$!
 trap 'kill "$fake" 2>/dev/null || true; rm -rf "$work"' EXIT
 for _ in $(seq 50); do [ -s "$url_file" ] && break; sleep 0.1; done
@@ -67,10 +68,10 @@ echo "airflow: ruff (lint and format) and pytest"
 (cd airflow-provider && "$venv/bin/ruff" check --quiet . && "$venv/bin/ruff" format --check --quiet .)
 "$venv/bin/ruff" check --quiet --config airflow-provider/pyproject.toml scripts/airflow-restart-test.py
 "$venv/bin/ruff" format --check --quiet --config airflow-provider/pyproject.toml scripts/airflow-restart-test.py
-PEAKA_FAKE_URL="$base_url" PEAKA_WAIT_BIN="$root/target/debug/peaka-wait" \
+PEAKA_FAKE_URL="$base_url" PEAKA_WAIT_BIN="$bin/peaka-wait" \
   "$venv/bin/python" -m pytest -q -p no:cacheprovider airflow-provider/tests
 echo "airflow: pytest under Airflow $("$venv30/bin/python" -c 'import airflow; print(airflow.__version__)')"
-PEAKA_FAKE_URL="$base_url" PEAKA_WAIT_BIN="$root/target/debug/peaka-wait" \
+PEAKA_FAKE_URL="$base_url" PEAKA_WAIT_BIN="$bin/peaka-wait" \
   "$venv30/bin/python" -m pytest -q -p no:cacheprovider airflow-provider/tests
 
 export AIRFLOW_HOME="$work/airflow"

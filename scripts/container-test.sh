@@ -5,6 +5,8 @@
 # ready exits 0, a failed refresh 1, JSON logs when asked, SIGTERM 143.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Where cargo builds: CARGO_TARGET_DIR when set (relative to the repo root).
+target=${CARGO_TARGET_DIR:-target}
 
 hadolint --failure-threshold warning Dockerfile
 
@@ -12,7 +14,7 @@ host=$(rustc -vV | sed -n 's/^host: //p')
 RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --locked --quiet -p peaka-wait --target "$host"
 cargo build --locked --quiet -p fake-peaka
 ctx=$(mktemp -d)
-cp "target/$host/release/peaka-wait" "$ctx/peaka-wait"
+cp "$target/$host/release/peaka-wait" "$ctx/peaka-wait"
 
 image=localhost/peaka-wait:ci
 podman build --quiet --runtime runc --network host --build-context build="$ctx" -t "$image" . >/dev/null
@@ -23,7 +25,7 @@ echo "image: $size bytes, user $user"
 [ "$user" = "65532:65532" ] || { echo "image user is '$user'" >&2; exit 1; }
 
 url_file=$(mktemp)
-target/debug/fake-peaka >"$url_file" &
+"$target/debug/fake-peaka" >"$url_file" &
 fake=$!
 trap 'kill "$fake" 2>/dev/null || true; podman rm -f peaka-wait-sigterm >/dev/null 2>&1 || true' EXIT
 for _ in $(seq 50); do [ -s "$url_file" ] && break; sleep 0.1; done

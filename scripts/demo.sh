@@ -9,7 +9,8 @@ cd "$(dirname "$0")/.."
 # progress rather than sit silent.
 echo "demo: building peaka-wait and the fake Peaka API (cargo build; a few minutes on a fresh clone, seconds after that)..."
 cargo build --workspace --locked
-bin=target/debug
+# Where cargo put them: CARGO_TARGET_DIR when set (relative to the repo root).
+bin="${CARGO_TARGET_DIR:-target}/debug"
 echo "demo: built; starting the fake Peaka API"
 
 url_file=$(mktemp)

@@ -10,6 +10,8 @@
 # that same binary on its own.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Where cargo builds: CARGO_TARGET_DIR when set (relative to the repo root).
+target=${CARGO_TARGET_DIR:-target}
 
 python=${PYTHON:-python3}
 work=$(mktemp -d)
@@ -27,7 +29,7 @@ echo "wheel: $(basename "$wheel") ($(wc -c <"$wheel") bytes)"
   || { echo "wheel: pip did not install peaka-wait from dist/" >&2; exit 1; }
 
 cargo build --locked --quiet -p fake-peaka
-target/debug/fake-peaka >"$work/url" &
+"$target/debug/fake-peaka" >"$work/url" &
 fake=$!
 for _ in $(seq 50); do [ -s "$work/url" ] && break; sleep 0.1; done
 base_url=$(head -n 1 "$work/url")

@@ -11,7 +11,7 @@ use crate::client::Client;
 use crate::exit_codes::Outcome;
 use crate::gate::{self, Caches, Plan};
 use crate::schedule::Schedule;
-use crate::{list, logging, progress, report};
+use crate::{list, logging, progress, report, terminal};
 
 /// Runs peaka-wait with these arguments and this environment; returns the
 /// process exit code.
@@ -25,6 +25,11 @@ where
     let config = match cli::parse(args.clone(), env) {
         Ok(Request::Run(config)) => *config,
         Ok(Request::Generate(what)) => return generate(what),
+        Ok(Request::QuickHelp(text)) => {
+            // Into a closed pipe (`| head`) it is not worth a panic.
+            let _ = std::io::stdout().lock().write_all(text.as_bytes());
+            return Outcome::Ready.code();
+        }
         Err(CliError::Clap(err)) => {
             let code = err.exit_code();
             // --help into a closed pipe is not worth a panic.
@@ -41,10 +46,10 @@ where
             return usage_error(&message, cli::requested_output(&args, env), env);
         }
     };
-    logging::init(config.log_format, config.log_level);
-    if progress::wanted(config.log_format == cli::Format::Json) && !config.timeout.is_zero() {
-        progress::start(progress::colour(env));
-    }
+    logging::init(config.log_format, config.log_level, env);
+    let json_logs = config.log_format == cli::Format::Json;
+    // `-q` (log level `error`) keeps stderr to errors: no progress line.
+    let quiet = config.log_level == cli::LogLevel::Error;
     for warning in &config.warnings {
         tracing::warn!("{warning}");
     }
@@ -82,10 +87,19 @@ where
         let listing = runtime.block_on(list::run(&config, &client, schedule));
         return finish_listing(&listing, output);
     }
+    // Only the wait has a progress line: a listing or an error before it
+    // would leave one drawn.
+    if progress::wanted(json_logs, quiet, env) && !config.timeout.is_zero() {
+        progress::start(terminal::colour(env));
+    }
     let plan = plan(&config, started);
     let report = runtime.block_on(gate::run(&plan, &client, schedule, gate::shutdown_signal()));
     progress::clear();
-    log_outcome(&report);
+    // A person at a terminal reads the outcome in the summary just below;
+    // a log (a pipe, a file, JSON) keeps its own line of it.
+    if json_logs || !(terminal::stderr() && terminal::stdout()) {
+        log_outcome(&report);
+    }
     report::emit(&report, config.output, env);
     if !config.command.is_empty() {
         return run_command(&config, &report);
@@ -96,11 +110,11 @@ where
 /// `-- COMMAND`: run it when ready (the summary is already written), or
 /// say why not and keep the gate's code.
 fn run_command(config: &Config, report: &gate::Report) -> u8 {
-    let name = config.command[0].to_string_lossy();
+    let name = crate::exec::display(&config.command);
     if report.outcome != Outcome::Ready {
         tracing::warn!(
             result = report.outcome.name(),
-            "not running {name}: the gate ended {}",
+            "not running {name}: not ready (the gate's result is {})",
             report.outcome.name()
         );
         return report.outcome.code();
@@ -124,7 +138,7 @@ fn generate(what: Generate) -> u8 {
     let mut stdout = std::io::stdout().lock();
     let shell = match what {
         Generate::Man => {
-            return match clap_mangen::Man::new(command).render(&mut stdout) {
+            return match cli::man::render(&mut stdout) {
                 Ok(()) => Outcome::Ready.code(),
                 Err(err) => {
                     eprintln!("error: cannot write the man page: {err}");

@@ -23,6 +23,8 @@ use crate::tables::{CatalogScope, TableRef};
 use crate::timespec::TimeSpec;
 
 mod check;
+pub mod man;
+mod quick;
 mod token;
 
 /// Peaka's US API, the default.
@@ -351,8 +353,8 @@ pub struct Args {
     pub detection_delay: String,
 
     /// Turn off the jitter of the poll schedule (for benchmarks that measure what it buys).
-    /// Env PEAKA_NO_JITTER.
-    #[arg(long, hide = true)]
+    /// Env PEAKA_NO_JITTER: true/false, 1/0, yes/no, on/off.
+    #[arg(long, hide_short_help = true)]
     pub no_jitter: bool,
 
     /// Log format on stderr: human `text`, or `json` (one object per line).
@@ -546,6 +548,8 @@ pub enum Request {
     Run(Box<Config>),
     /// `--generate`: print this and exit 0.
     Generate(Generate),
+    /// `-h`: print this quick look on stdout and exit 0.
+    QuickHelp(String),
 }
 
 /// What went wrong on the command line: print it, exit 2 (or 0 for
@@ -577,7 +581,21 @@ where
 {
     let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
     refuse_key_flag(&args)?;
-    let command = Args::command();
+    if quick::asked(&args) {
+        return Ok(Request::QuickHelp(quick::text()));
+    }
+    // An empty variable (`PEAKA_TIMEOUT=` from a template, an unset
+    // GitHub input) is an unset one, as empty booleans and proxy variables
+    // already are. The key alone keeps its own message: an empty
+    // PEAKA_API_KEY is most often a secret that does not exist.
+    let env = |name: &str| env(name).filter(|v| !v.is_empty() || name == "PEAKA_API_KEY");
+    let command = Args::command().mut_args(|arg| {
+        let unset = arg
+            .get_env()
+            .and_then(|name| name.to_str())
+            .is_some_and(|name| env(name).is_none());
+        if unset { arg.env(None) } else { arg }
+    });
     let matches = command
         .clone()
         .try_get_matches_from(&args)
@@ -708,6 +726,7 @@ mod tests {
         match request {
             Request::Run(config) => *config,
             Request::Generate(what) => panic!("not a run: {what:?}"),
+            Request::QuickHelp(_) => panic!("not a run: -h"),
         }
     }
 

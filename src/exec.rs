@@ -43,6 +43,32 @@ pub fn command(argv: &[OsString], extra: &[(&str, String)], pass_api_key: bool) 
     Some(command)
 }
 
+/// The most characters of the command line shown in a log line.
+const SHOWN_COMMAND_CHARS: usize = 120;
+
+/// The command line as a log names it: every word, the ones a shell would
+/// split quoted (`sh -c 'dbt run'` is the job, not `sh`), escaped and cut
+/// to [`SHOWN_COMMAND_CHARS`].
+pub fn display(argv: &[OsString]) -> String {
+    let line = argv
+        .iter()
+        .map(|word| {
+            let word = word.to_string_lossy();
+            if !word.is_empty()
+                && word
+                    .chars()
+                    .all(|c| c.is_alphanumeric() || "-_./=:,+@%".contains(c))
+            {
+                word.into_owned()
+            } else {
+                format!("'{}'", word.replace('\'', r"'\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
+    crate::text::printable(&line, SHOWN_COMMAND_CHARS)
+}
+
 /// Server text made fit for an environment variable: no control
 /// characters (a NUL would make the exec fail, a line break would split a
 /// `.env` dump), bounded in length.
@@ -123,5 +149,15 @@ mod tests {
         let kept = command(&argv, &extra, true).unwrap();
         assert!(kept.get_envs().all(|(name, _)| name != "PEAKA_API_KEY"));
         assert!(command(&[], &extra, false).is_none());
+    }
+
+    #[test]
+    fn a_command_is_shown_whole_and_quoted_as_a_shell_reads_it() {
+        let argv = |words: &[&str]| words.iter().map(OsString::from).collect::<Vec<_>>();
+        assert_eq!(display(&argv(&["sh", "-c", "dbt run"])), "sh -c 'dbt run'");
+        assert_eq!(display(&argv(&["./job.sh", "--day=1"])), "./job.sh --day=1");
+        assert_eq!(display(&argv(&["echo", "it's", ""])), r"echo 'it'\''s' ''");
+        assert_eq!(display(&argv(&["x\n"])), r"'x\n'");
+        assert!(display(&argv(&[&"y".repeat(500)])).chars().count() <= SHOWN_COMMAND_CHARS);
     }
 }

@@ -29,6 +29,7 @@ pub mod settings;
 pub mod simulation;
 pub mod stream;
 pub mod tables;
+pub mod terminal;
 pub mod text;
 pub mod timespec;
 pub mod tls;

@@ -1,38 +1,112 @@
-//! The live progress line on a terminal: records so far, the share of the
-//! last run's count, the time elapsed and the expected end, redrawn in
-//! place by `indicatif` and cleared when the gate ends.
+//! The live progress line on a terminal: the cache, its records so far and
+//! the share of the last run's count, the time elapsed and the countdown
+//! to the expected end, redrawn in place by `indicatif` and cleared when
+//! the gate ends.
 //!
-//! It exists only when stderr is a terminal and the logs are text (a JSON
-//! log is for machines); without colour for `NO_COLOR` and `TERM=dumb`.
-//! Log lines go through [`LogWriter`], which lifts the line while a log
-//! line is written, so the two never garble each other. The text shown
-//! comes from the server (ids, counts) and is stripped of control
-//! characters before it reaches the terminal.
+//! The gate sets the line's facts after each poll ([`show`]); a ticker
+//! redraws it twice a second from them, so the elapsed time and the
+//! countdown move between polls that may be minutes apart. The line is cut
+//! to the terminal's width (indicatif's `wide_msg`), or a redraw could not
+//! clear what it drew.
+//!
+//! It exists only when a person watches stderr ([`wanted`]); without colour
+//! for `NO_COLOR` and `TERM=dumb`. Log lines go through [`LogWriter`],
+//! which lifts the line while a log line is written, so the two never
+//! garble each other. Server text (ids, counts) is escaped with
+//! [`one_line`] before it reaches the terminal.
 
-use std::io::{IsTerminal, Write};
-use std::sync::OnceLock;
-use std::time::Duration;
+use std::io::Write;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use crate::terminal;
+use crate::text::one_line;
+use crate::timespec::format_duration;
+
 static LINE: OnceLock<ProgressBar> = OnceLock::new();
+static FACTS: Mutex<Option<Line>> = Mutex::new(None);
 
-/// Whether a progress line belongs on this stderr: a terminal, text logs.
-pub fn wanted(json_logs: bool) -> bool {
-    !json_logs && std::io::stderr().is_terminal()
+/// How often the line is redrawn from its facts: often enough that the
+/// seconds never skip.
+const TICK: Duration = Duration::from_millis(500);
+
+/// What the line says, as of the last poll.
+#[derive(Debug, Clone)]
+pub struct Line {
+    /// The cache ("cache c1"); escaped here.
+    pub cache: String,
+    /// What is known of its run ("incremental sync, 1200 records (40% of
+    /// the last run's)"); escaped here.
+    pub run: String,
+    /// When the gate started.
+    pub started: Instant,
+    /// The expected end, when a forecast has one.
+    pub expected: Option<Expected>,
 }
 
-/// Whether the line may use colour (not with `NO_COLOR` or `TERM=dumb`).
-pub fn colour(env: &dyn Fn(&str) -> Option<String>) -> bool {
-    env("NO_COLOR").is_none_or(|v| v.is_empty()) && env("TERM").as_deref() != Some("dumb")
+/// The expected end of the awaited run.
+#[derive(Debug, Clone)]
+pub struct Expected {
+    /// As shown: the server's time, to the second.
+    pub at: String,
+    /// The same moment on this machine's monotonic clock; `None` when it
+    /// is already past.
+    pub when: Option<Instant>,
 }
 
-/// Starts the line (once per process).
+impl Line {
+    /// The text at `now`: the cache, the time elapsed and the countdown,
+    /// then the run (last: where the terminal is narrow, it is what is cut).
+    pub fn render(&self, now: Instant) -> String {
+        let mut text = format!(
+            "{}: {} elapsed",
+            one_line(&self.cache),
+            seconds(now.saturating_duration_since(self.started))
+        );
+        if let Some(expected) = &self.expected {
+            let left = expected
+                .when
+                .map(|when| when.saturating_duration_since(now))
+                .filter(|left| !left.is_zero());
+            let eta = match left {
+                // Rounded up: "in 0s" while it is not yet due reads wrong.
+                Some(left) => format!("in {}", seconds(seconds_up(left))),
+                None => "overdue".to_owned(),
+            };
+            text.push_str(&format!(", expected at {} ({eta})", expected.at));
+        }
+        text.push_str("; ");
+        text.push_str(&one_line(&self.run));
+        text
+    }
+}
+
+/// To the whole second, "0s" included: the line counts seconds.
+fn seconds(d: Duration) -> String {
+    match d.as_secs() {
+        0 => "0s".to_owned(),
+        s => format_duration(Duration::from_secs(s)),
+    }
+}
+
+fn seconds_up(d: Duration) -> Duration {
+    Duration::from_secs(d.as_secs() + u64::from(d.subsec_nanos() > 0))
+}
+
+/// Whether a progress line belongs on this stderr: text logs, not `-q`,
+/// not under CI, and a terminal.
+pub fn wanted(json_logs: bool, quiet: bool, env: &dyn Fn(&str) -> Option<String>) -> bool {
+    !json_logs && !quiet && !terminal::ci(env) && terminal::stderr()
+}
+
+/// Starts the line (once per process) and its ticker.
 pub fn start(colour: bool) {
     let template = if colour {
-        "{spinner:.cyan} {msg}"
+        "{spinner:.cyan} {wide_msg}"
     } else {
-        "{spinner} {msg}"
+        "{spinner} {wide_msg}"
     };
     // The template is a constant known to parse; if a future indicatif
     // refused it, the default style is still a progress line.
@@ -40,14 +114,38 @@ pub fn start(colour: bool) {
         ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_spinner());
     let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()).with_style(style);
     bar.enable_steady_tick(Duration::from_millis(250));
-    let _ = LINE.set(bar);
+    if LINE.set(bar.clone()).is_err() {
+        return;
+    }
+    // A plain thread: the gate's runtime is single-threaded and busy
+    // polling; the ticker only reads the facts and ends with the line.
+    std::thread::spawn(move || {
+        while !bar.is_finished() {
+            redraw(&bar);
+            std::thread::sleep(TICK);
+        }
+    });
 }
 
-/// Shows `text` as the line, if there is one.
-pub fn show(text: &str) {
-    if let Some(bar) = LINE.get() {
-        bar.set_message(clean(text));
+fn redraw(bar: &ProgressBar) {
+    let text = match FACTS.lock() {
+        Ok(facts) => facts.as_ref().map(|line| line.render(Instant::now())),
+        Err(_) => None,
+    };
+    if let Some(text) = text {
+        bar.set_message(text);
     }
+}
+
+/// Sets the line's facts, if there is a line.
+pub fn show(line: Line) {
+    let Some(bar) = LINE.get() else {
+        return;
+    };
+    if let Ok(mut facts) = FACTS.lock() {
+        *facts = Some(line);
+    }
+    redraw(bar);
 }
 
 /// Clears the line for good (before the summary is printed).
@@ -55,13 +153,6 @@ pub fn clear() {
     if let Some(bar) = LINE.get() {
         bar.finish_and_clear();
     }
-}
-
-/// Server text made safe for one terminal line: control characters out.
-fn clean(text: &str) -> String {
-    text.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
 }
 
 /// The stderr writer of the logs: lifts the progress line while a log line
@@ -102,23 +193,59 @@ mod tests {
     use super::*;
 
     #[test]
-    fn colour_is_off_for_no_color_and_a_dumb_terminal() {
-        let env = |pairs: &'static [(&'static str, &'static str)]| {
-            move |name: &str| {
-                pairs
-                    .iter()
-                    .find(|(n, _)| *n == name)
-                    .map(|(_, v)| v.to_string())
-            }
+    fn server_text_is_escaped_bidi_and_separators_too() {
+        let start = Instant::now();
+        let line = Line {
+            cache: "cache c1\u{1b}[2J\r\n\u{202e}x\u{2028}".to_owned(),
+            run: "incremental sync\u{7}".to_owned(),
+            started: start,
+            expected: None,
         };
-        assert!(colour(&env(&[("TERM", "xterm")])));
-        assert!(!colour(&env(&[("TERM", "xterm"), ("NO_COLOR", "1")])));
-        assert!(colour(&env(&[("TERM", "xterm"), ("NO_COLOR", "")])));
-        assert!(!colour(&env(&[("TERM", "dumb")])));
+        let text = line.render(start);
+        assert!(!text.chars().any(|c| c.is_control()), "{text:?}");
+        assert!(
+            !text.contains('\u{202e}') && !text.contains('\u{2028}'),
+            "{text:?}"
+        );
+        assert_eq!(
+            text,
+            "cache c1\\u{1b}[2J\\r\\n\\u{202e}x\\u{2028}: 0s elapsed; incremental sync\\u{7}"
+        );
     }
 
     #[test]
-    fn control_characters_never_reach_the_terminal() {
-        assert_eq!(clean("c1\u{1b}[2J\r\nx\u{7}"), "c1 [2J  x ");
+    fn elapsed_and_countdown_move_with_the_clock() {
+        let start = Instant::now();
+        let line = Line {
+            cache: "cache c1".to_owned(),
+            run: "incremental sync".to_owned(),
+            started: start,
+            expected: Some(Expected {
+                at: "2026-01-01T00:00:40Z".to_owned(),
+                when: Some(start + Duration::from_secs(40)),
+            }),
+        };
+        assert_eq!(
+            line.render(start + Duration::from_millis(1500)),
+            "cache c1: 1s elapsed, expected at 2026-01-01T00:00:40Z (in 39s); incremental sync"
+        );
+        assert_eq!(
+            line.render(start + Duration::from_secs(31)),
+            "cache c1: 31s elapsed, expected at 2026-01-01T00:00:40Z (in 9s); incremental sync"
+        );
+        assert!(
+            line.render(start + Duration::from_secs(40))
+                .contains("(overdue);"),
+            "{}",
+            line.render(start + Duration::from_secs(40))
+        );
+        let past = Line {
+            expected: Some(Expected {
+                at: "x".to_owned(),
+                when: None,
+            }),
+            ..line
+        };
+        assert!(past.render(start).contains("(overdue);"));
     }
 }

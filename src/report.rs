@@ -20,14 +20,6 @@ use crate::timespec::{format_duration, millis};
 /// How long writing one GitHub file may take before it is given up.
 pub const GITHUB_FILE_BUDGET: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// The summary as the JSON object documented in the README.
-pub fn summary_json(report: &Report) -> Value {
-    let mut bytes = Vec::new();
-    // Writing to a Vec cannot fail, and what is written is JSON.
-    let _ = write_summary_json(report, &mut bytes);
-    serde_json::from_slice(&bytes).unwrap_or(Value::Null)
-}
-
 /// Writes the summary JSON object on one line, one cache at a time, so
 /// that the summary of 10,000 caches is never held whole in memory.
 /// U+2028/U+2029 are written escaped (serde leaves them raw, and some
@@ -592,6 +584,13 @@ mod tests {
     use crate::decision::{Decision, Verdict};
     use crate::gate::CacheState;
     use std::time::Duration;
+
+    /// The summary as a JSON value, as stdout carries it.
+    fn summary_json(report: &Report) -> Value {
+        let mut bytes = Vec::new();
+        write_summary_json(report, &mut bytes).unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    }
 
     fn report(outcome: Outcome, message: &str) -> Report {
         let execution = Execution {

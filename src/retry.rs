@@ -159,7 +159,10 @@ impl RetryPolicy {
         let how_long = format_duration(lasted);
         let message = match mistake {
             Mistake::NoSuchHost => {
-                format!("{}; the name has not existed for {how_long}", err.message())
+                format!(
+                    "{}; it did not resolve for {how_long}, so the gate stopped trying",
+                    err.message()
+                )
             }
             Mistake::NotTheApi => {
                 format!(
@@ -263,7 +266,7 @@ mod tests {
         for (err, says) in [
             (
                 FetchError::NoSuchHost("cannot resolve h".into()),
-                "the name has not existed for 1m",
+                "it did not resolve for 1m, so the gate stopped trying",
             ),
             (
                 FetchError::NotTheApi("a web page".into()),

@@ -117,6 +117,15 @@ impl<W: std::io::Write> std::io::Write for SeparatorEscaper<W> {
     }
 }
 
+/// "1 run", "3 runs": a count with its noun in the right number.
+pub fn count(n: usize, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {many}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,5 +188,12 @@ mod tests {
         assert!(!cut.contains('\u{1b}'));
         assert_eq!(printable("exactly", 7), "exactly");
         assert_eq!(printable("", 0), "");
+    }
+
+    #[test]
+    fn a_count_takes_the_noun_in_its_number() {
+        assert_eq!(count(0, "run", "runs"), "0 runs");
+        assert_eq!(count(1, "run", "runs"), "1 run");
+        assert_eq!(count(2, "run", "runs"), "2 runs");
     }
 }

@@ -182,6 +182,19 @@ pub fn format_duration(duration: Duration) -> String {
     out
 }
 
+/// A span that may be far longer than any wait, as a person says it:
+/// to the second below two days, then in whole days, then in years
+/// ("27168h10m44s" reads as "about 3 years").
+pub fn format_far(duration: Duration) -> String {
+    const DAY: u64 = 24 * 3600;
+    let secs = duration.as_secs();
+    match secs / DAY {
+        0..=1 => format_duration(duration),
+        days @ 2..=729 => format!("about {days} days"),
+        days => format!("about {} years", days / 365),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -285,5 +298,19 @@ mod tests {
         ] {
             assert_eq!(format_duration(Duration::from_millis(millis)), want);
         }
+    }
+
+    #[test]
+    fn a_far_span_is_said_in_days_or_years() {
+        assert_eq!(format_far(Duration::from_secs(3600 * 47)), "47h");
+        assert_eq!(format_far(Duration::from_secs(3600 * 48)), "about 2 days");
+        assert_eq!(
+            format_far(Duration::from_secs(27168 * 3600 + 644)),
+            "about 3 years"
+        );
+        assert_eq!(
+            format_far(Duration::from_secs(729 * 86400)),
+            "about 729 days"
+        );
     }
 }

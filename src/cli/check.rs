@@ -23,7 +23,7 @@ use crate::tables::{CatalogScope, TableRef};
 use crate::text::printable;
 
 use super::token as resume;
-use crate::timespec::{TimeSpec, format_duration, parse_duration, parse_time};
+use crate::timespec::{TimeSpec, format_duration, format_far, parse_duration, parse_time};
 
 /// At most this much of a key file is read: a key is a line, and a path
 /// like `/dev/zero` must not fill the memory.
@@ -467,13 +467,13 @@ fn check_future_bound(
     if ahead > timeout + Duration::from_secs(60) {
         return Err(format!(
             "{named}: is {} in the future, after the deadline (--timeout {}): no execution could count; give a time in the past",
-            format_duration(ahead),
+            format_far(ahead),
             format_duration(timeout)
         ));
     }
     warnings.push(format!(
         "{named} is {} in the future: only an execution after it counts; did you mean a time in the past?",
-        format_duration(ahead)
+        format_far(ahead)
     ));
     Ok(())
 }

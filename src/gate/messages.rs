@@ -7,7 +7,7 @@ use std::time::Duration;
 use jiff::SignedDuration;
 use tokio::time::Instant;
 
-use super::{CacheState, Caches, Gate};
+use super::{CacheReport, CacheState, Caches, Gate};
 use crate::api::CacheStatus;
 use crate::decision::{Decision, ExecutionFilter, show_time};
 use crate::timespec::format_duration;
@@ -44,8 +44,31 @@ impl Gate<'_> {
         };
         let caches = match (&self.plan.caches, self.caches.as_slice()) {
             (Caches::All, _) => "every cache".to_owned(),
-            (_, [only]) => format!("cache {}", only.cache_id),
-            (_, all) => format!("{} caches", all.len()),
+            (_, all) => {
+                // Before the setup, `--table` and `--catalog-id` are names
+                // still to be looked up: say them, not "0 caches".
+                let mut named = match all {
+                    [] => Vec::new(),
+                    [only] => vec![format!("cache {}", only.cache_id)],
+                    all => vec![format!("{} caches", all.len())],
+                };
+                match self.plan.tables.as_slice() {
+                    [] => {}
+                    [only] => named.push(format!("the cache of table {}", only.name())),
+                    tables => named.push(format!(
+                        "the caches of tables {}",
+                        tables
+                            .iter()
+                            .map(|t| t.name())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )),
+                }
+                if let Some(scope) = &self.plan.catalog {
+                    named.push(format!("every cache of {}", scope.describe()));
+                }
+                named.join(" and ")
+            }
         };
         let mut text = format!(
             "{what} {caches} in project {} at {}",
@@ -156,17 +179,17 @@ impl Gate<'_> {
             "still waiting after {} ({} left): {}",
             format_duration(self.started.elapsed()),
             format_duration(left),
-            self.waiting_on()
+            self.waiting_on(Self::eta_note, false)
         )
     }
 
-    pub(super) fn waiting_on(&self) -> String {
-        self.waiting_on_with(false)
-    }
-
-    /// What each waiting cache waits for; with `moved`, since when its
-    /// running execution has not moved.
-    fn waiting_on_with(&self, moved: bool) -> String {
+    /// The waiting caches, each with its state, its last error and `note`;
+    /// with `moved`, since when its running execution has not moved.
+    pub(super) fn waiting_on(
+        &self,
+        note: fn(&CacheReport) -> Option<String>,
+        moved: bool,
+    ) -> String {
         let server_now = self.server_now(jiff::Timestamp::now());
         let waiting: Vec<_> = self
             .caches
@@ -199,7 +222,8 @@ impl Gate<'_> {
                     }
                     None => String::new(),
                 };
-                format!("cache {}: {state}{still}{error}", c.cache_id)
+                let note = note(c).map(|n| format!(" [{n}]")).unwrap_or_default();
+                format!("cache {}: {state}{still}{error}{note}", c.cache_id)
             })
             .collect::<Vec<_>>()
             .join("; ");
@@ -215,6 +239,6 @@ impl Gate<'_> {
         } else {
             format!("timed out after {}", format_duration(self.plan.timeout))
         };
-        format!("{when}; {}", self.waiting_on_with(true))
+        format!("{when}; {}", self.waiting_on(|_| None, true))
     }
 }

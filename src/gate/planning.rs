@@ -67,13 +67,16 @@ impl CacheForecast {
     /// "usually takes 4m10s (last 12 runs, ±18%)".
     pub fn usually(&self) -> String {
         format!(
-            "usually takes {} (last {} runs, ±{:.0}%)",
+            "usually takes {} (last {}, ±{:.0}%)",
             format_duration(round_s(self.usual.median)),
-            self.usual.runs,
+            crate::text::count(self.usual.runs, "run", "runs"),
             self.usual.spread * 100.0
         )
     }
 }
+
+/// The most characters of a cache id on the progress line.
+const PROGRESS_ID_CHARS: usize = 32;
 
 /// A duration to the whole second, for reading.
 fn round_s(d: Duration) -> Duration {
@@ -181,7 +184,7 @@ impl Gate<'_> {
         // `Date` header only whole seconds.
         let server_now = self.clock.on_server(Timestamp::now()).max(server_now);
         if self.caches[i].state == CacheState::Waiting {
-            crate::progress::show(&self.progress_text(i, server_now));
+            crate::progress::show(self.progress_line(i, server_now));
         }
         if self.planner.is_none()
             || self.check_once()
@@ -310,6 +313,8 @@ impl Gate<'_> {
             self.take_in_one(read);
             let server_now = self.clock.on_server(Timestamp::now());
             self.update_forecast(i, server_now);
+            // The expected end is news for the line before the next poll.
+            crate::progress::show(self.progress_line(i, server_now));
         }
         self.replan();
     }
@@ -372,7 +377,7 @@ impl Gate<'_> {
                 .iter()
                 .filter(|e| e.kind() == Some(kind))
                 .count();
-            tracing::info!(cache_id = %cache_id, kind = kind.as_str(), "cache {cache_id}: no forecast for its {} ({past} runs of it in the history; {} completed ones with a credible duration are needed); polling on the exponential schedule", kind.label(), forecast::MIN_RUNS);
+            tracing::info!(cache_id = %cache_id, kind = kind.as_str(), "cache {cache_id}: no forecast for its {} ({} of it in the history; {} completed ones with a credible duration are needed); polling on the exponential schedule", kind.label(), crate::text::count(past, "run", "runs"), forecast::MIN_RUNS);
         }
     }
 
@@ -535,12 +540,14 @@ impl Gate<'_> {
 
     /// The live progress line of cache `i`: records (and the share of the
     /// last run's count), elapsed, and the expected end.
-    fn progress_text(&self, i: usize, server_now: Timestamp) -> String {
+    fn progress_line(&self, i: usize, server_now: Timestamp) -> crate::progress::Line {
         let cache = &self.caches[i];
         let planning = &self.watches[i].planning;
         let kind = planning.kind.unwrap_or_else(|| self.forecast_kind(i));
         let execution = cache.status.as_ref().and_then(|s| s.execution(kind));
-        let mut text = format!("cache {}: {}", cache.cache_id, kind.label());
+        // A long id is cut so that the time elapsed and the countdown
+        // still fit on the line (the start line names the id in full).
+        let mut text = kind.label().to_owned();
         if let Some(records) = execution.and_then(Execution::records) {
             text.push_str(&format!(", {records} records"));
             let last = planning
@@ -560,48 +567,45 @@ impl Gate<'_> {
                 ));
             }
         }
-        text.push_str(&format!(
-            ", {} elapsed",
-            format_duration(round_s(self.started.elapsed()))
-        ));
-        if let Some(expected) = cache.forecast.as_ref().and_then(|f| f.expected) {
-            let left = expected.duration_since(server_now);
-            let eta = if left.is_positive() {
-                format!("in {}", format_duration(round_s(left.unsigned_abs())))
-            } else {
-                "overdue".to_owned()
-            };
-            text.push_str(&format!(", expected at {} ({eta})", at_s(expected)));
+        let expected = cache
+            .forecast
+            .as_ref()
+            .and_then(|f| f.expected)
+            .map(|expected| {
+                let left = expected.duration_since(server_now);
+                crate::progress::Expected {
+                    at: at_s(expected),
+                    when: Duration::try_from(left)
+                        .ok()
+                        .and_then(|left| std::time::Instant::now().checked_add(left)),
+                }
+            });
+        crate::progress::Line {
+            cache: format!(
+                "cache {}",
+                crate::text::printable(&cache.cache_id, PROGRESS_ID_CHARS)
+            ),
+            run: text,
+            started: self.started.into_std(),
+            expected,
         }
-        text
     }
 
-    /// For the heartbeat (which already says the time elapsed and left):
-    /// the records so far and the expected end of each awaited cache with
-    /// a forecast.
-    pub(super) fn eta_note(&self) -> String {
-        let notes: Vec<String> = self
-            .caches
-            .iter()
-            .filter(|c| c.state == CacheState::Waiting)
-            .filter_map(|c| {
-                let f = c.forecast.as_ref()?;
-                let records = c
-                    .status
-                    .as_ref()
-                    .and_then(|s| s.execution(f.kind))
-                    .and_then(Execution::records)
-                    .map(|n| format!("{n} records, "))
-                    .unwrap_or_default();
-                let expected = f.expected.map_or("no expected end".to_owned(), |t| {
-                    format!("expected at {}", at_s(t))
-                });
-                Some(format!("cache {}: {records}{expected}", c.cache_id))
-            })
-            .collect();
-        if notes.is_empty() {
-            return String::new();
-        }
-        format!(" [{}]", notes.join("; "))
+    /// For the heartbeat (which already says the time elapsed and left),
+    /// beside a waiting cache's state: its records so far and its expected
+    /// end, when it has a forecast.
+    pub(super) fn eta_note(cache: &super::CacheReport) -> Option<String> {
+        let f = cache.forecast.as_ref()?;
+        let records = cache
+            .status
+            .as_ref()
+            .and_then(|s| s.execution(f.kind))
+            .and_then(Execution::records)
+            .map(|n| format!("{n} records, "))
+            .unwrap_or_default();
+        let expected = f.expected.map_or("no expected end".to_owned(), |t| {
+            format!("expected at {}", at_s(t))
+        });
+        Some(format!("{records}{expected}"))
     }
 }

@@ -89,9 +89,8 @@ impl Gate<'_> {
                 tracing::info!(
                     elapsed_ms = millis(self.started.elapsed()),
                     left_ms = millis(self.deadline.saturating_duration_since(now)),
-                    "{}{}",
-                    self.heartbeat_message(),
-                    self.eta_note()
+                    "{}",
+                    self.heartbeat_message()
                 );
             }
             if let Err(ended) = self

@@ -469,3 +469,67 @@ fn signals_stop_the_gate_at_once_with_130_and_143() {
         );
     }
 }
+
+#[test]
+fn short_help_is_a_quick_look_and_long_help_the_manual() {
+    let (code, quick, _) = run(Command::new(BIN).env_clear().arg("-h"));
+    assert_eq!(code, 0);
+    assert!(quick.lines().count() <= 40, "{quick}");
+    assert!(quick.contains("--cache-id <ID>"), "{quick}");
+    assert!(quick.contains("peaka-wait --help"), "{quick}");
+    let (code, manual, _) = run(Command::new(BIN).env_clear().arg("--help"));
+    assert_eq!(code, 0);
+    assert!(manual.lines().count() > 100, "{manual}");
+    assert!(manual.contains("--request-timeout"), "{manual}");
+    // After `--`, -h is the command's.
+    let (code, _, stderr) = run(Command::new(BIN).env_clear().args(["--", "ls", "-h"]));
+    assert_eq!(code, 2, "{stderr}");
+}
+
+#[test]
+fn the_man_page_has_exit_status_environment_and_examples() {
+    let (code, page, _) = run(Command::new(BIN).args(["--generate", "man"]));
+    assert_eq!(code, 0);
+    for heading in [
+        ".SH \"EXIT STATUS\"",
+        ".SH \"ENVIRONMENT\"",
+        ".SH \"EXAMPLES\"",
+    ] {
+        assert!(page.contains(heading), "{heading} missing");
+    }
+    assert!(!page.contains(".SH EXTRA"), "{page}");
+}
+
+#[test]
+fn an_empty_variable_is_an_unset_one() {
+    // A template or an unset CI input leaves `PEAKA_TIMEOUT=`: the default
+    // holds, as for empty booleans and proxy variables.
+    let mut command = gate(&["--cache-id", "completes-after-100ms~cli-empty"]);
+    for name in [
+        "PEAKA_TIMEOUT",
+        "PEAKA_SINCE",
+        "PEAKA_STARTED_AFTER",
+        "PEAKA_OUTPUT",
+        "PEAKA_LOG_LEVEL",
+        "PEAKA_LOG_FORMAT",
+        "PEAKA_TRIGGER",
+        "PEAKA_EXECUTION",
+        "PEAKA_STALL_TIMEOUT",
+        "PEAKA_REQUEST_TIMEOUT",
+        "PEAKA_API_KEY_FILE",
+        "PEAKA_TABLE",
+        "PEAKA_SCHEMA",
+        "PEAKA_PROXY",
+        "PEAKA_ALL_CACHES",
+        "PEAKA_QUIET",
+    ] {
+        command.env(name, "");
+    }
+    let (code, stdout, stderr) = run(command);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.starts_with("ready: "), "{stdout}");
+    // An empty cache id list is no list: the message for none at all.
+    let (code, _, stderr) = run(common::gate_at(fake(), "demo", &[]).env("PEAKA_CACHE_ID", ""));
+    assert_eq!(code, 2);
+    assert!(stderr.contains("no cache: pass --cache-id"), "{stderr}");
+}

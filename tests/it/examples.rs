@@ -149,6 +149,46 @@ fn the_cronjob_fails_at_once_on_a_permanent_failure_but_retries_a_timeout() {
         !deployment.contains("name: PEAKA_SINCE"),
         "a time bound keeps rescheduled pods of a Deployment from starting"
     );
+    // The rollout's deadline outlasts the gate's: a pod that is still
+    // waiting is not a stuck rollout.
+    let deadline: u64 = deployment
+        .lines()
+        .find_map(|l| l.split_once("progressDeadlineSeconds:"))
+        .map(|(_, v)| v.trim().parse().unwrap())
+        .expect("progressDeadlineSeconds");
+    let timeout = deployment
+        .lines()
+        .skip_while(|l| !l.contains("name: PEAKA_TIMEOUT"))
+        .nth(1)
+        .and_then(|l| l.split_once("value:"))
+        .map(|(_, v)| v.trim().to_owned())
+        .expect("PEAKA_TIMEOUT's value");
+    let timeout = peaka_wait::timespec::parse_duration(&timeout).unwrap();
+    assert!(
+        deadline > timeout.as_secs() + 60,
+        "progressDeadlineSeconds {deadline} does not outlast PEAKA_TIMEOUT {timeout:?}"
+    );
+}
+
+#[test]
+fn the_crontab_logs_where_its_user_can_write() {
+    let crontab = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/cron/crontab"
+    ))
+    .unwrap();
+    let job = crontab
+        .lines()
+        .find(|l| l.contains("gated-job.sh") && !l.starts_with('#'))
+        .expect("the job line");
+    let log = job
+        .split(">>")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("the job logs to a file");
+    // The key file is in etl's home: the job runs as etl.
+    assert!(crontab.contains("/home/etl/"), "{crontab}");
+    assert!(log.starts_with("/home/etl/"), "etl cannot write {log}");
 }
 
 #[test]
@@ -175,4 +215,84 @@ fn the_demo_says_what_it_does_before_it_compiles() {
         .expect("the demo says it builds");
     let built = stdout.find("CARGO-RAN").expect("cargo ran");
     assert!(said < built, "{stdout}");
+}
+
+#[test]
+fn the_demo_runs_the_binaries_where_cargo_target_dir_says() {
+    // A stand-in cargo that builds nothing, and stand-in binaries in a
+    // target directory of its own: the demo must run these.
+    let dir = tempfile::tempdir().unwrap();
+    let script = |path: std::path::PathBuf, text: &str| {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::write(&path, text).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    };
+    script(dir.path().join("cargo"), "#!/bin/sh\nexit 0\n");
+    let debug = dir.path().join("elsewhere/debug");
+    std::fs::create_dir_all(&debug).unwrap();
+    script(
+        debug.join("fake-peaka"),
+        "#!/bin/sh\necho http://127.0.0.1:9/api/v1\nexec sleep 30\n",
+    );
+    script(
+        debug.join("peaka-wait"),
+        "#!/bin/sh\necho \"STAND-IN $*\"\ncase \"$*\" in *fails*) exit 1 ;; esac\n",
+    );
+    let path = format!(
+        "{}:{}",
+        dir.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut command = Command::new("bash");
+    command
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/demo.sh"))
+        .env("PATH", path)
+        .env("CARGO_TARGET_DIR", dir.path().join("elsewhere"));
+    let (code, stdout, stderr) = run(command);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("STAND-IN --cache-id completes-after-4s"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("STAND-IN --cache-id fails-after-2s"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn architecture_names_every_module_and_no_other() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let map = std::fs::read_to_string(root.join("ARCHITECTURE.md")).unwrap();
+    let mut files = Vec::new();
+    let mut dirs = vec![root.join("src")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let relative = path.strip_prefix(root).unwrap();
+                files.push(relative.to_string_lossy().replace('\\', "/"));
+            }
+        }
+    }
+    assert!(files.len() > 20, "{files:?}");
+    for file in &files {
+        assert!(
+            map.contains(&format!("- `{file}` — ")),
+            "ARCHITECTURE.md has no line for {file}: add one (what it owns)"
+        );
+    }
+    // And no line for a module that is gone.
+    for listed in map.lines().filter_map(|l| {
+        l.strip_prefix("- `src/")
+            .and_then(|rest| rest.split_once('`'))
+            .map(|(path, _)| format!("src/{path}"))
+    }) {
+        assert!(
+            files.contains(&listed),
+            "ARCHITECTURE.md names {listed}, which is gone"
+        );
+    }
 }

@@ -585,3 +585,20 @@ fn the_action_passes_booleans_as_written_and_names_a_bad_input() {
         "{outputs}"
     );
 }
+
+#[test]
+fn a_far_future_bound_is_said_in_years_not_hours() {
+    let far =
+        (jiff::Timestamp::now() + jiff::SignedDuration::from_hours(3 * 365 * 24 + 100)).to_string();
+    let stderr = usage_error(gate(&[
+        "--cache-id",
+        "completes-after-100ms~fc-far",
+        "--since",
+        &far,
+    ]));
+    assert!(
+        stderr.contains("is about 3 years in the future"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("h10m"), "{stderr}");
+}

@@ -281,7 +281,7 @@ fn a_host_that_does_not_exist_ends_with_api_error_after_a_minute_on_every_path()
         assert!(
             said.contains("cannot resolve partner.peaka.stuido")
                 && said.contains("check --base-url")
-                && said.contains("the name has not existed for 1m"),
+                && said.contains("it did not resolve for 1m"),
             "{args}: {said}"
         );
         let retry = stderr

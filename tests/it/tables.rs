@@ -234,3 +234,34 @@ fn an_empty_catalog_is_not_found_and_schema_needs_a_catalog() {
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("--catalog-id"), "{stderr}");
 }
+
+#[test]
+fn the_start_line_names_the_tables_and_the_catalog_it_waits_for() {
+    let fake = shop();
+    let (code, stdout, stderr) = run(gate_at(
+        &fake,
+        "shop",
+        &[
+            "--table",
+            "sales.orders",
+            "--catalog-id",
+            "cat-a",
+            "--schema",
+            "crm",
+            "--timeout",
+            "20s",
+        ],
+    ));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let start = stderr
+        .lines()
+        .find(|l| l.contains("waiting for"))
+        .unwrap_or_else(|| panic!("no start line: {stderr}"));
+    assert!(!start.contains("0 caches"), "{start}");
+    assert!(
+        start.contains(
+            "of the cache of table sales.orders and every cache of schema crm of catalog cat-a in project shop"
+        ),
+        "{start}"
+    );
+}
