@@ -7,15 +7,19 @@
 //! and a timestamp or counter that does not parse is treated as absent
 //! rather than failing the whole reply. Each lenient field is first taken
 //! as raw JSON text, so that even a number no machine type holds (`1e400`)
-//! spoils only its own field.
+//! spoils only its own field; that text is borrowed from the body, and
+//! only the fields the gate uses are decoded, each within a bound (see
+//! [`crate::wire`]). A status and an execution are JSON objects.
 
 use jiff::Timestamp;
+use serde::de::{IgnoredAny, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
 use crate::secret::{Scrub, Scrubber};
-use crate::stream::{Decoder, ListDecoder};
+use crate::stream::{Decoder, ListDecoder, Sink};
+use crate::wire::{self, bounded_string, raw};
 
 /// A status, at the top level of a cache or of one execution.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,8 +75,17 @@ impl Status {
 }
 
 impl<'de> Deserialize<'de> for Status {
+    /// A string; one longer than any status is an unknown status, kept
+    /// as a short note rather than whole.
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        String::deserialize(deserializer).map(|text| Status::parse(&text))
+        let raw = <&'de RawValue>::deserialize(deserializer)?;
+        if !raw.get().starts_with('"') {
+            return Err(serde::de::Error::custom("a status is a string"));
+        }
+        Ok(match bounded_string(raw) {
+            Some(text) => Status::parse(&text),
+            None => Status::Other(format!("(a status of {} bytes)", raw.get().len())),
+        })
     }
 }
 
@@ -129,8 +142,9 @@ impl ExecutionKind {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CacheStatus {
-    /// The cache id, as the server names it.
-    #[serde(default)]
+    /// The cache id, as the server names it (an unreadable one is none:
+    /// that entry cannot be told apart from any cache).
+    #[serde(default, deserialize_with = "lenient_string")]
     pub id: Option<String>,
     /// The status of the most recent execution of either kind. Required:
     /// a reply without it is not a cache status.
@@ -146,10 +160,10 @@ pub struct CacheStatus {
     pub table_name: Option<String>,
     /// The last incremental sync, if there ever was one. Boxed, so that a
     /// list of 10,000 caches holds each execution once, at its own size.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "wire::optional_object")]
     pub last_incremental_cache_execution: Option<Box<Execution>>,
     /// The last full refresh, if there ever was one.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "wire::optional_object")]
     pub last_full_refresh_cache_execution: Option<Box<Execution>>,
 }
 
@@ -177,10 +191,12 @@ pub struct Execution {
     /// Its status; absent is treated like an unknown status.
     #[serde(default, deserialize_with = "lenient_status")]
     pub status: Option<Status>,
-    /// Free-form error details, present when it failed (boxed: almost
-    /// always absent, and 10,000 caches hold two executions each).
-    #[serde(default, deserialize_with = "lenient_value")]
-    pub error: Option<Box<Value>>,
+    /// Free-form error details as text, present when it failed: a string,
+    /// an object's `message`, or any other JSON's compact text, at most
+    /// [`wire::MAX_ERROR_CHARS`] shown whatever the server sent (boxed:
+    /// almost always absent, and 10,000 caches hold two executions each).
+    #[serde(default, deserialize_with = "lenient_error")]
+    pub error: Option<Box<str>>,
     /// Record counters; `null` until the execution reports any.
     #[serde(default, deserialize_with = "lenient_progress")]
     pub progress: Option<Progress>,
@@ -278,19 +294,10 @@ impl Execution {
             .and_then(|p| p.number_of_cached_records)
     }
 
-    /// The error as one line of text, for messages; `None` if there is none.
+    /// The error as text for messages and summaries, cut at
+    /// [`wire::MAX_ERROR_CHARS`]; `None` if there is none.
     pub fn error_text(&self) -> Option<String> {
-        match self.error.as_deref()? {
-            Value::Null => None,
-            Value::String(text) if text.is_empty() => None,
-            Value::String(text) => Some(text.clone()),
-            Value::Object(map) if map.is_empty() => None,
-            Value::Object(map) => match map.get("message") {
-                Some(Value::String(message)) => Some(message.clone()),
-                _ => Some(Value::Object(map.clone()).to_string()),
-            },
-            other => Some(other.to_string()),
-        }
+        self.error.as_deref().map(wire::shown_error)
     }
 }
 
@@ -347,7 +354,11 @@ impl Scrub for Execution {
             mode.scrub(scrubber);
         }
         self.status.scrub(scrubber);
-        self.error.scrub(scrubber);
+        if let Some(error) = &mut self.error {
+            let mut text = std::mem::take(error).into_string();
+            text.scrub(scrubber);
+            *error = text.into_boxed_str();
+        }
     }
 }
 
@@ -359,7 +370,15 @@ fn without_bom(body: &[u8]) -> &[u8] {
 
 /// Decodes a cache status from a response body.
 pub fn decode_status(body: &[u8]) -> Result<CacheStatus, String> {
-    serde_json::from_slice(without_bom(body)).map_err(|err| {
+    let body = without_bom(body);
+    if !wire::is_object(body) {
+        return Err(if serde_json::from_slice::<IgnoredAny>(body).is_ok() {
+            "the reply is JSON but not a cache status (a status is a JSON object)".to_owned()
+        } else {
+            "the reply is not valid JSON".to_owned()
+        });
+    }
+    serde_json::from_slice(body).map_err(|err| {
         if err.is_data() {
             format!("the reply is JSON but not a cache status ({err})")
         } else {
@@ -370,20 +389,65 @@ pub fn decode_status(body: &[u8]) -> Result<CacheStatus, String> {
 
 /// Decodes a list of cache statuses (`GET …/cache/status`).
 pub fn decode_status_list(body: &[u8]) -> Result<Vec<CacheStatus>, String> {
-    let mut decoder = status_list_decoder();
+    let mut decoder = status_list_decoder(Vec::new());
     decoder.feed(body)?;
     decoder.finish()
 }
 
-/// Decodes a list of cache statuses as it arrives, one cache at a time.
-pub fn status_list_decoder() -> ListDecoder<CacheStatus> {
-    ListDecoder::new("cache statuses")
+/// Decodes a list of cache statuses as it arrives, one cache at a time,
+/// handing each to `sink` (which keeps what it needs of it).
+pub fn status_list_decoder<S: Sink<CacheStatus>>(sink: S) -> ListDecoder<CacheStatus, S> {
+    ListDecoder::new("cache statuses", decode_entry, sink)
 }
 
-/// Decodes an execution history (`GET …/executionHistory`), newest first.
-pub fn decode_history(body: &[u8]) -> Result<Vec<Execution>, String> {
-    serde_json::from_slice(without_bom(body))
-        .map_err(|err| format!("the reply is not an execution history ({err})"))
+/// One entry of a list of cache statuses: an object, like a status alone.
+fn decode_entry(element: &[u8]) -> Result<CacheStatus, String> {
+    if !wire::is_object(element) {
+        return Err("not a cache status: a status is a JSON object".to_owned());
+    }
+    serde_json::from_slice(element).map_err(|err| err.to_string())
+}
+
+/// Decodes an execution history (`GET …/executionHistory`), newest first,
+/// keeping its first `limit` executions: the entries after them are
+/// skipped without being read into memory, whatever their number.
+pub fn decode_history(body: &[u8], limit: usize) -> Result<Vec<Execution>, String> {
+    let error =
+        |cause: &dyn std::fmt::Display| format!("the reply is not an execution history ({cause})");
+    let mut deserializer = serde_json::Deserializer::from_slice(without_bom(body));
+    let history = deserializer
+        .deserialize_seq(FirstExecutions { limit })
+        .map_err(|err| error(&err))?;
+    deserializer.end().map_err(|err| error(&err))?;
+    Ok(history)
+}
+
+/// A list's first executions, each an object.
+struct FirstExecutions {
+    limit: usize,
+}
+
+impl<'de> Visitor<'de> for FirstExecutions {
+    type Value = Vec<Execution>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a list of executions")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<Execution>, A::Error> {
+        let mut history = Vec::new();
+        while history.len() < self.limit {
+            let Some(entry) = seq.next_element::<&'de RawValue>()? else {
+                return Ok(history);
+            };
+            let execution = wire::object(entry.get()).map_err(|cause| {
+                serde::de::Error::custom(format!("entry {}: {cause}", history.len() + 1))
+            })?;
+            history.push(execution);
+        }
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(history)
+    }
 }
 
 /// The `message` of an error body (`{"error","message","errorCode"}`), if
@@ -394,13 +458,6 @@ pub fn error_message(body: &[u8]) -> Option<String> {
     (!message.is_empty()).then(|| message.to_owned())
 }
 
-/// A field's raw JSON text; `None` for an absent field or `null`. Taking
-/// the text instead of a value never fails on what a value cannot hold.
-fn raw<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Box<RawValue>>, D::Error> {
-    Option::<Box<RawValue>>::deserialize(d)
-}
-
-/// A string, or a number taken as its text (ids sometimes arrive as numbers).
 /// Whether a body has the shape of Peaka's JSON error
 /// (`{"error","message","errorCode"}`, any of them).
 pub fn is_error_body(body: &[u8]) -> bool {
@@ -411,18 +468,18 @@ pub fn is_error_body(body: &[u8]) -> bool {
     })
 }
 
+/// A string, or a number taken as its text (ids sometimes arrive as
+/// numbers); either at most [`wire::MAX_FIELD_BYTES`] long.
 fn lenient_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    Ok(raw(d)?.and_then(|raw| string_of(&raw)))
+    Ok(raw(d)?.and_then(string_of))
 }
 
 fn string_of(raw: &RawValue) -> Option<String> {
     let text = raw.get();
-    if text.starts_with('"') {
-        serde_json::from_str(text).ok()
-    } else if text.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
-        Some(text.to_owned())
+    if text.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
+        (text.len() <= wire::MAX_FIELD_BYTES).then(|| text.to_owned())
     } else {
-        None
+        bounded_string(raw)
     }
 }
 
@@ -441,18 +498,16 @@ fn lenient_status<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Status>, D::
     Ok(lenient_string(d)?.map(|text| Status::parse(&text)))
 }
 
+/// Progress is an object; anything else is no progress.
 fn lenient_progress<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Progress>, D::Error> {
-    Ok(raw(d)?.and_then(|raw| serde_json::from_str(raw.get()).ok()))
+    Ok(raw(d)?.and_then(|raw| wire::object(raw.get()).ok()))
 }
 
-/// Any JSON, or its raw text as a string when it holds what a value
-/// cannot (`1e400`).
-fn lenient_value<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Box<Value>>, D::Error> {
-    Ok(raw(d)?.map(|raw| {
-        Box::new(
-            serde_json::from_str(raw.get()).unwrap_or_else(|_| Value::String(raw.get().to_owned())),
-        )
-    }))
+/// Any JSON, as bounded text ([`wire::error_text`]).
+fn lenient_error<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Box<str>>, D::Error> {
+    Ok(raw(d)?
+        .and_then(wire::error_text)
+        .map(String::into_boxed_str))
 }
 
 /// A whole number, as a number or a string; anything else, or a number
@@ -461,9 +516,7 @@ fn lenient_count<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Erro
     Ok(raw(d)?.and_then(|raw| {
         let text = raw.get();
         match text.strip_prefix('"') {
-            Some(_) => serde_json::from_str::<String>(text)
-                .ok()
-                .and_then(|s| s.trim().parse().ok()),
+            Some(_) => bounded_string(raw).and_then(|s| s.trim().parse().ok()),
             None => text.parse().ok(),
         }
     }))
@@ -480,8 +533,7 @@ fn lenient_timestamp<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Timestamp
 fn lenient_stamp<'de, D: Deserializer<'de>>(d: D) -> Result<Stamp, D::Error> {
     Ok(match raw(d)? {
         None => Stamp::Absent,
-        Some(raw) => serde_json::from_str::<String>(raw.get())
-            .ok()
+        Some(raw) => bounded_string(raw)
             .and_then(|text| parse_timestamp(text.trim()))
             .map_or(Stamp::Unreadable, Stamp::At),
     })
@@ -639,29 +691,118 @@ mod tests {
         ] {
             assert_eq!(ExecutionKind::from_mode(mode), want, "{mode}");
         }
-        let history = decode_history(br#"[{"id":"e2","executionMode":"FULL_REFRESH","status":"RUNNING"},{"id":"e1","status":"COMPLETED"}]"#).unwrap();
+        let history = decode_history(br#"[{"id":"e2","executionMode":"FULL_REFRESH","status":"RUNNING"},{"id":"e1","status":"COMPLETED"}]"#, 50).unwrap();
         assert_eq!(history.len(), 2);
         assert_eq!(history[0].execution_mode.as_deref(), Some("FULL_REFRESH"));
-        assert!(decode_history(b"{}").is_err());
+        assert!(decode_history(b"{}", 50).is_err());
+    }
+
+    #[test]
+    fn a_history_is_read_only_as_far_as_its_limit() {
+        let mut body = String::from("\u{feff}[{\"id\":\"e1\"},{\"id\":\"e2\"}");
+        // What follows the limit is skipped whatever it holds...
+        for _ in 0..1000 {
+            body.push_str(",{},[1,2],\"x\",{\"error\":[0,0]}");
+        }
+        body.push(']');
+        let history = decode_history(body.as_bytes(), 2).unwrap();
+        let ids: Vec<_> = history.iter().map(|e| e.id.as_deref()).collect();
+        assert_eq!(ids, [Some("e1"), Some("e2")]);
+        assert_eq!(decode_history(body.as_bytes(), 0).unwrap(), []);
+        // ...but must still be JSON, and what is read must be objects.
+        assert!(decode_history(b"[{},{},}", 1).is_err());
+        assert!(decode_history(b"[{}] x", 1).is_err());
+        let positional = decode_history(br#"[["e9","INCREMENTAL","COMPLETED"]]"#, 5).unwrap_err();
+        assert!(
+            positional.contains("entry 1: not a JSON object"),
+            "{positional}"
+        );
     }
 
     #[test]
     fn error_text_of_every_shape() {
-        let with = |error: Value| {
-            Execution {
-                error: Some(Box::new(error)),
-                ..Execution::default()
-            }
-            .error_text()
+        let with = |error: &str| {
+            let body = format!(
+                r#"{{"status":"FAILED","lastFullRefreshCacheExecution":{{"error":{error}}}}}"#
+            );
+            let status = decode_status(body.as_bytes()).unwrap();
+            status.execution(ExecutionKind::Full).unwrap().error_text()
         };
-        assert_eq!(with(Value::Null), None);
-        assert_eq!(with(serde_json::json!("boom")).as_deref(), Some("boom"));
-        assert_eq!(with(serde_json::json!({})), None);
+        assert_eq!(with("null"), None);
+        assert_eq!(with("\"boom\"").as_deref(), Some("boom"));
+        assert_eq!(with("{}"), None);
+        assert_eq!(with(r#"{"code": 1}"#).as_deref(), Some("{\"code\":1}"));
+        assert_eq!(with("[1]").as_deref(), Some("[1]"));
+        let huge = format!("[{}0]", "0,".repeat(500_000));
+        let text = with(&huge).unwrap();
+        assert!(text.starts_with("[0,0,"), "{}", &text[..20]);
+        assert!(text.len() < 5000, "{}", text.len());
+    }
+
+    #[test]
+    fn a_key_across_the_cut_of_a_long_error_is_scrubbed_whole() {
+        let key = "sk-live-0123456789abcdef";
+        for before in [4080, 4090, 4095, 8180] {
+            let error = format!("{}{key}{}", "x".repeat(before), "y".repeat(20_000));
+            let body = format!(
+                r#"{{"status":"FAILED","lastFullRefreshCacheExecution":{{"error":"{error}"}}}}"#
+            );
+            let mut status = decode_status(body.as_bytes()).unwrap();
+            status.scrub(&Scrubber::new(key));
+            let text = status
+                .execution(ExecutionKind::Full)
+                .unwrap()
+                .error_text()
+                .unwrap();
+            assert!(
+                !text.contains("sk-live-0123"),
+                "{before}: {}",
+                &text[4000..]
+            );
+            assert!(text.ends_with("(cut at 4096 characters)"), "{before}");
+        }
+    }
+
+    #[test]
+    fn a_status_or_an_execution_is_an_object_never_an_array() {
+        for body in [
+            &br#"["a","COMPLETED",null,null,null,null,null]"#[..],
+            br#"{"id":"a","status":"RUNNING","lastIncrementalCacheExecution":["e1","INCREMENTAL","COMPLETED"]}"#,
+        ] {
+            assert!(decode_status(body).is_err(), "{}", String::from_utf8_lossy(body));
+        }
+        let list = decode_status_list(br#"[{"id":"b","status":"RUNNING"},["a","COMPLETED"]]"#)
+            .unwrap_err();
+        assert!(list.contains("entry 2: not a cache status"), "{list}");
+        // Progress read by position would be a record count.
+        let status = decode_status(br#"{"status":"RUNNING","lastIncrementalCacheExecution":{"status":"RUNNING","progress":[5]}}"#).unwrap();
         assert_eq!(
-            with(serde_json::json!({"code": 1})).as_deref(),
-            Some("{\"code\":1}")
+            status
+                .execution(ExecutionKind::Incremental)
+                .unwrap()
+                .progress,
+            None
         );
-        assert_eq!(with(serde_json::json!([1])).as_deref(), Some("[1]"));
+    }
+
+    #[test]
+    fn fields_longer_than_any_real_one_are_unreadable() {
+        let long = "x".repeat(crate::wire::MAX_FIELD_BYTES + 1);
+        let body = format!(
+            r#"{{"id":"{long}","status":"{long}","tableName":"{long}","lastFullRefreshCacheExecution":{{"id":"{long}","status":"COMPLETED","createdAt":"{long}","progress":{{"numberOfCachedRecords":"{long}"}}}}}}"#
+        );
+        let status = decode_status(body.as_bytes()).unwrap();
+        assert_eq!(status.id, None);
+        assert_eq!(status.table_name, None);
+        assert_eq!(
+            status.status,
+            Status::Other(format!("(a status of {} bytes)", long.len() + 2))
+        );
+        let e = status.execution(ExecutionKind::Full).unwrap();
+        assert_eq!(
+            (e.id.as_deref(), e.created_at, e.records()),
+            (None, None, None)
+        );
     }
 
     #[test]

@@ -84,7 +84,7 @@ where
         Schedule::without_jitter(config.initial_interval, config.max_interval)
     };
     if config.list_caches {
-        let listing = runtime.block_on(list::run(&config, &client, schedule));
+        let listing = runtime.block_on(list::run(&config, &client, schedule, std::io::stdout()));
         return finish_listing(&listing, output);
     }
     // Only the wait has a progress line: a listing or an error before it
@@ -155,14 +155,12 @@ fn generate(what: Generate) -> u8 {
     Outcome::Ready.code()
 }
 
-/// Prints a `--list-caches` result: the listing on stdout, or the error
-/// on stderr (and as a JSON object on stdout with `--output json`).
+/// Ends a `--list-caches` run: the listing is already on stdout; an error
+/// goes to stderr (and as a JSON object on stdout with `--output json`).
 fn finish_listing(listing: &list::Listing, output: Format) -> u8 {
     let outcome = listing.outcome;
     let mut stdout = std::io::stdout().lock();
-    if outcome == Outcome::Ready {
-        let _ = writeln!(stdout, "{}", listing.text);
-    } else {
+    if outcome != Outcome::Ready {
         tracing::error!(result = outcome.name(), "{}", listing.text);
         if output == Format::Json {
             let summary = serde_json::json!({

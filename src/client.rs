@@ -14,7 +14,7 @@ use reqwest::{Method, StatusCode, Url};
 use crate::api::{self, CacheStatus, Execution, ExecutionKind};
 use crate::proxy::ProxyChoice;
 use crate::secret::{Scrub, Scrubber};
-use crate::stream::{Decoder, Whole};
+use crate::stream::{Decoder, Sink, Whole};
 
 /// The largest body read from the API for one cache (a status, a history,
 /// settings): a few KiB is usual.
@@ -216,20 +216,35 @@ impl Client {
         ])
     }
 
-    /// Fetches the status of every cache of a catalog in one request.
-    pub async fn catalog_statuses(
+    /// Fetches the status of every cache of a catalog in one request,
+    /// handing each (scrubbed) to `sink`.
+    pub async fn catalog_statuses<S>(
         &self,
         project_id: &str,
         catalog_id: &str,
         budget: Duration,
-    ) -> Result<Reply<Vec<CacheStatus>>, FetchError> {
+        sink: S,
+    ) -> Result<Reply<S::Value>, FetchError>
+    where
+        S: Sink<CacheStatus>,
+        S::Value: Scrub,
+    {
         self.fetch(
             Method::GET,
             self.catalog_status_url(project_id, catalog_id),
             budget,
-            api::status_list_decoder(),
+            api::status_list_decoder(self.scrubbing(sink)),
         )
         .await
+    }
+
+    /// `sink`, given each entry once the key is scrubbed from it: a sink
+    /// may write entries out before the list has ended.
+    fn scrubbing<S>(&self, sink: S) -> Scrubbing<S> {
+        Scrubbing {
+            scrubber: self.scrubber.clone(),
+            sink,
+        }
     }
 
     /// `{base}/data/projects/{projectId}/cache/{cacheId}/executionHistory?limit=N`.
@@ -321,22 +336,29 @@ impl Client {
         .await
     }
 
-    /// Fetches the status of every cache of a project in one request.
-    pub async fn project_statuses(
+    /// Fetches the status of every cache of a project in one request,
+    /// handing each (scrubbed) to `sink`.
+    pub async fn project_statuses<S>(
         &self,
         project_id: &str,
         budget: Duration,
-    ) -> Result<Reply<Vec<CacheStatus>>, FetchError> {
+        sink: S,
+    ) -> Result<Reply<S::Value>, FetchError>
+    where
+        S: Sink<CacheStatus>,
+        S::Value: Scrub,
+    {
         self.fetch(
             Method::GET,
             self.project_status_url(project_id),
             budget,
-            api::status_list_decoder(),
+            api::status_list_decoder(self.scrubbing(sink)),
         )
         .await
     }
 
-    /// Fetches the newest `limit` executions of a cache, newest first.
+    /// Fetches the newest `limit` executions of a cache, newest first (a
+    /// reply with more is read only as far as `limit`).
     pub async fn execution_history(
         &self,
         project_id: &str,
@@ -348,7 +370,7 @@ impl Client {
             Method::GET,
             self.execution_history_url(project_id, cache_id, limit),
             budget,
-            Whole::new(api::decode_history),
+            Whole::new(move |body: &[u8]| api::decode_history(body, limit as usize)),
         )
         .await
     }
@@ -651,6 +673,25 @@ fn classify(
             location.as_deref().unwrap_or("(no Location)")
         )),
         _ => FetchError::Api(format!("the API refused the request (HTTP {code}{said})")),
+    }
+}
+
+/// A sink that sees each entry only once the key is scrubbed from it.
+struct Scrubbing<S> {
+    scrubber: Scrubber,
+    sink: S,
+}
+
+impl<T: Scrub, S: Sink<T>> Sink<T> for Scrubbing<S> {
+    type Value = S::Value;
+
+    fn take(&mut self, mut item: T) -> Result<(), String> {
+        item.scrub(&self.scrubber);
+        self.sink.take(item)
+    }
+
+    fn finish(self) -> S::Value {
+        self.sink.finish()
     }
 }
 

@@ -264,6 +264,9 @@ pub struct Decision {
     /// The cache is `RUNNING` but no running record is visible yet: a new
     /// execution is starting (the loop times [`STARTING_GRACE`] from this).
     pub starting: bool,
+    /// The id of the execution that ended and decided, when it has one: it
+    /// may be a missed one, no longer in its slot.
+    pub execution_id: Option<String>,
 }
 
 /// Decides where one cache stands against the criteria.
@@ -284,6 +287,7 @@ pub fn decide(
             detail: "the cache is DELETED".into(),
             unknown_status: None,
             starting: false,
+            execution_id: None,
         };
     }
     let slots = criteria.execution.slots();
@@ -487,6 +491,7 @@ fn ended_decision(kind: ExecutionKind, execution: &Execution) -> Decision {
         detail,
         unknown_status: None,
         starting: false,
+        execution_id: execution.id.clone(),
     }
 }
 
@@ -497,6 +502,7 @@ fn waiting(focus: Option<ExecutionKind>, detail: String) -> Decision {
         detail,
         unknown_status: None,
         starting: false,
+        execution_id: None,
     }
 }
 
@@ -1024,9 +1030,7 @@ mod tests {
     fn failures_carry_the_execution_error() {
         let mut failed = ex("f9", "FAILED", 1, Some(2));
         if let Some(e) = failed.as_mut() {
-            e.error = Some(Box::new(
-                serde_json::json!({"message": "source unreachable"}),
-            ));
+            e.error = Some("source unreachable".into());
         }
         let decision = decide(
             &cache("FAILED", None, failed),
@@ -1226,11 +1230,11 @@ mod tests {
             ),
         ];
         for (name, criteria, missed, verdict) in table {
-            assert_eq!(
-                decide(&flipped, &criteria, &missed).verdict,
-                verdict,
-                "{name}"
-            );
+            let decision = decide(&flipped, &criteria, &missed);
+            assert_eq!(decision.verdict, verdict, "{name}");
+            // What ended names itself, even gone from its slot; a wait names none.
+            let named = (verdict != Waiting).then(|| "i1".to_owned());
+            assert_eq!(decision.execution_id, named, "{name}");
         }
         // For `both`, the last to end in a slot speaks for it.
         let both = cache(
@@ -1681,7 +1685,7 @@ mod tests {
     fn a_completed_execution_is_ready_whatever_its_error_field_says() {
         let mut completed = ex("i1", "COMPLETED", 0, Some(5));
         if let Some(e) = completed.as_mut() {
-            e.error = Some(Box::new(serde_json::json!("retried once")));
+            e.error = Some("retried once".into());
         }
         let decision = decide(
             &cache("COMPLETED", completed, None),

@@ -271,7 +271,7 @@ mod tests {
             "progress": {"numberOfCachedRecords": records},
             "createdAt": t(start).to_string(), "finishedAt": t(start + took).to_string(),
         });
-        serde_json::from_value(json).unwrap()
+        serde_json::from_str(&json.to_string()).unwrap()
     }
 
     fn incremental(durations: &[i64]) -> Vec<Execution> {

@@ -33,3 +33,4 @@ pub mod terminal;
 pub mod text;
 pub mod timespec;
 pub mod tls;
+pub mod wire;

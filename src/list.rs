@@ -4,6 +4,14 @@
 //!
 //! Everything in the listing comes from the server and is shown through
 //! [`printable`]: one line per cache, whatever the names contain.
+//!
+//! The rows are written out as the list arrives ([`Rows`]): the first
+//! [`HELD_ROWS`] are held, so that a listing of an ordinary project is
+//! written whole and aligned, or not at all when its reply fails and is
+//! retried; past them, rows go out one by one, so that a project of any
+//! size is listed in bounded memory.
+
+use std::io::Write;
 
 use serde_json::{Value, json};
 
@@ -13,6 +21,7 @@ use crate::client::Client;
 use crate::exit_codes::Outcome;
 use crate::retry::{Next, RetryPolicy};
 use crate::schedule::Schedule;
+use crate::tables::CatalogScope;
 use crate::text::printable;
 
 /// The widest a cell of the text table gets.
@@ -21,20 +30,32 @@ const MAX_CELL_CHARS: usize = 48;
 /// The longest string in the JSON listing.
 const MAX_JSON_CHARS: usize = 1024;
 
-/// What `--list-caches` ends with: the exit outcome, and the listing (on
-/// success) or the error message.
+/// The rows held before any is written: the table is aligned over them,
+/// and a reply that fails before them is retried without a trace.
+pub const HELD_ROWS: usize = 1000;
+
+/// What `--list-caches` ends with: the exit outcome, and the error
+/// message (empty when the listing was written).
 #[derive(Debug)]
 pub struct Listing {
-    /// Ready (exit 0) when the listing was read.
+    /// Ready (exit 0) when the listing was read and written.
     pub outcome: Outcome,
-    /// The listing for stdout, or the error for stderr.
+    /// The error for stderr.
     pub text: String,
 }
 
 /// Reads the project's caches (with `--catalog-id`, the catalog's, and
 /// with `--schema` only that schema's), retried as [`crate::retry`] says
-/// until `--timeout`, and renders them in `config.output`.
-pub async fn run(config: &Config, client: &Client, mut schedule: Schedule) -> Listing {
+/// until `--timeout`, and writes them to `out` in `config.output` as they
+/// arrive. A reply that fails after rows were written is not retried (the
+/// rows cannot be taken back): the listing ends with `api_error`, saying
+/// how many caches were listed.
+pub async fn run<W: Write>(
+    config: &Config,
+    client: &Client,
+    mut schedule: Schedule,
+    out: W,
+) -> Listing {
     let mut retry = RetryPolicy::new(
         tokio::time::Instant::now(),
         config.timeout,
@@ -49,6 +70,8 @@ pub async fn run(config: &Config, client: &Client, mut schedule: Schedule) -> Li
         ),
         None => format!("project {}", printable(&config.project_id, MAX_CELL_CHARS)),
     };
+    let mut rows = Rows::new(config.output, out, format!("{whose} has no caches"));
+    rows.scope = scope.cloned();
     loop {
         let budget = retry.budget();
         let listed = match scope {
@@ -56,31 +79,36 @@ pub async fn run(config: &Config, client: &Client, mut schedule: Schedule) -> Li
             // schema-level list answered 500 for live catalogs.
             Some(scope) => {
                 client
-                    .catalog_statuses(&config.project_id, &scope.catalog_id, budget)
+                    .catalog_statuses(&config.project_id, &scope.catalog_id, budget, &mut rows)
                     .await
             }
-            None => client.project_statuses(&config.project_id, budget).await,
+            None => {
+                client
+                    .project_statuses(&config.project_id, budget, &mut rows)
+                    .await
+            }
         };
         let err = match listed {
-            Ok(mut reply) => {
-                let text = match scope {
-                    Some(scope) => {
-                        reply.value.retain(|cache| scope.holds(cache));
-                        if reply.value.is_empty() && config.output == Format::Text {
-                            format!("{whose} has no caches")
-                        } else {
-                            render(&reply.value, config.output)
-                        }
-                    }
-                    None => render(&reply.value, config.output),
-                };
+            Ok(_) => {
+                rows.end();
                 return Listing {
                     outcome: Outcome::Ready,
-                    text,
+                    text: String::new(),
                 };
             }
             Err(err) => err,
         };
+        if rows.written > 0 {
+            return Listing {
+                outcome: err.outcome().unwrap_or(Outcome::ApiError),
+                text: format!(
+                    "the listing of {whose} was cut off after {} caches: {}",
+                    rows.written,
+                    err.message()
+                ),
+            };
+        }
+        rows.forget();
         let retry_after = match retry.failed(&err) {
             Next::End(outcome, why) => {
                 return Listing {
@@ -104,12 +132,155 @@ pub async fn run(config: &Config, client: &Client, mut schedule: Schedule) -> Li
     }
 }
 
-/// The listing in the chosen format.
-pub fn render(caches: &[CacheStatus], format: Format) -> String {
-    match format {
-        Format::Json => Value::Array(caches.iter().map(cache_json).collect()).to_string(),
-        Format::Text => table(caches),
+/// The rows of a listing on their way out: held up to [`HELD_ROWS`], then
+/// written one by one.
+pub struct Rows<W: Write> {
+    format: Format,
+    out: W,
+    /// What the text listing says when there is no row.
+    empty: String,
+    /// With `--catalog-id` (and `--schema`), only its caches are rows.
+    scope: Option<CatalogScope>,
+    /// Rows not yet written (text: the cells; JSON: the entry).
+    held: Vec<Row>,
+    /// The width of each text column, fixed when rows are first written.
+    widths: Option<[usize; 7]>,
+    /// Rows written.
+    written: usize,
+}
+
+/// One cache's row.
+enum Row {
+    Cells([String; 7]),
+    Json(String),
+}
+
+impl<W: Write> Rows<W> {
+    /// No rows yet; `empty` is the text listing when none comes.
+    pub fn new(format: Format, out: W, empty: String) -> Self {
+        Rows {
+            format,
+            out,
+            empty,
+            scope: None,
+            held: Vec::new(),
+            widths: None,
+            written: 0,
+        }
     }
+
+    /// Drops the held rows of a reply that failed (it is asked again).
+    fn forget(&mut self) {
+        self.held.clear();
+    }
+
+    /// Writes what is held, and the end of the listing. Output errors (a
+    /// closed pipe) are ignored, as for every other line the tool writes.
+    pub fn end(&mut self) {
+        if self.written == 0 && self.held.is_empty() {
+            let empty = match self.format {
+                Format::Json => "[]",
+                Format::Text => self.empty.as_str(),
+            };
+            let _ = writeln!(self.out, "{empty}");
+            return;
+        }
+        self.write_held();
+        if self.format == Format::Json {
+            let _ = writeln!(self.out, "]");
+        }
+        let _ = self.out.flush();
+    }
+
+    fn write_held(&mut self) {
+        if self.written == 0 {
+            match self.format {
+                Format::Json => {
+                    let _ = write!(self.out, "[");
+                }
+                Format::Text => {
+                    let header = HEADER.map(str::to_owned);
+                    let mut widths = [0usize; 7];
+                    for cells in std::iter::once(&header).chain(self.held.iter().filter_map(
+                        |row| match row {
+                            Row::Cells(cells) => Some(cells),
+                            Row::Json(_) => None,
+                        },
+                    )) {
+                        for (width, cell) in widths.iter_mut().zip(cells) {
+                            *width = (*width).max(cell.chars().count());
+                        }
+                    }
+                    self.widths = Some(widths);
+                    self.write_line(&header);
+                }
+            }
+        }
+        for row in std::mem::take(&mut self.held) {
+            match row {
+                Row::Json(entry) => {
+                    let comma = if self.written == 0 { "" } else { "," };
+                    let _ = write!(self.out, "{comma}{entry}");
+                }
+                Row::Cells(cells) => self.write_line(&cells),
+            }
+            self.written += 1;
+        }
+    }
+
+    /// One table line, each cell padded to its column (a cell wider than
+    /// a column fixed by the first rows just pushes the next one over).
+    fn write_line(&mut self, cells: &[String; 7]) {
+        let widths = self.widths.unwrap_or_default();
+        let mut line = String::new();
+        for (i, (cell, width)) in cells.iter().zip(widths).enumerate() {
+            line.push_str(cell);
+            if i + 1 < cells.len() {
+                let pad = width.saturating_sub(cell.chars().count()) + 2;
+                line.push_str(&" ".repeat(pad));
+            }
+        }
+        let _ = writeln!(self.out, "{}", line.trim_end());
+    }
+}
+
+/// Each cache goes to the rows as it is decoded (already scrubbed).
+impl<W: Write> crate::stream::Sink<CacheStatus> for &mut Rows<W> {
+    type Value = ();
+
+    fn take(&mut self, cache: CacheStatus) -> Result<(), String> {
+        if self
+            .scope
+            .as_ref()
+            .is_some_and(|scope| !scope.holds(&cache))
+        {
+            return Ok(());
+        }
+        self.held.push(match self.format {
+            Format::Json => Row::Json(cache_json(&cache).to_string()),
+            Format::Text => Row::Cells(cells(&cache)),
+        });
+        if self.held.len() >= HELD_ROWS {
+            self.write_held();
+        }
+        Ok(())
+    }
+
+    fn finish(self) {}
+}
+
+/// The listing of `caches` in the chosen format, as [`run`] writes it
+/// (without the last line break).
+pub fn render(caches: &[CacheStatus], format: Format) -> String {
+    let mut out = Vec::new();
+    let mut rows = Rows::new(format, &mut out, "the project has no caches".to_owned());
+    for cache in caches {
+        let _ = crate::stream::Sink::take(&mut &mut rows, cache.clone());
+    }
+    rows.end();
+    let mut text = String::from_utf8_lossy(&out).into_owned();
+    text.pop();
+    text
 }
 
 fn json_text(text: Option<&str>) -> Value {
@@ -151,60 +322,34 @@ fn slot_cell(cache: &CacheStatus, kind: ExecutionKind) -> String {
     }
 }
 
-fn table(caches: &[CacheStatus]) -> String {
-    if caches.is_empty() {
-        return "the project has no caches".to_owned();
-    }
-    let header = [
-        "ID",
-        "CATALOG",
-        "SCHEMA",
-        "TABLE",
-        "STATUS",
-        "LAST INCREMENTAL SYNC",
-        "LAST FULL REFRESH",
-    ]
-    .map(str::to_owned);
+const HEADER: [&str; 7] = [
+    "ID",
+    "CATALOG",
+    "SCHEMA",
+    "TABLE",
+    "STATUS",
+    "LAST INCREMENTAL SYNC",
+    "LAST FULL REFRESH",
+];
+
+/// One cache's cells in the text table.
+fn cells(cache: &CacheStatus) -> [String; 7] {
     let cell = |text: Option<&str>| printable(text.unwrap_or("-"), MAX_CELL_CHARS);
-    let mut rows = vec![header];
-    for cache in caches {
-        let mut id = cell(cache.id.as_deref());
-        // A line that starts with `::` would be a workflow command in
-        // GitHub Actions.
-        if id.starts_with("::") {
-            id.replace_range(..1, "\\u{3a}");
-        }
-        rows.push([
-            id,
-            cell(cache.catalog_id.as_deref()),
-            cell(cache.schema_name.as_deref()),
-            cell(cache.table_name.as_deref()),
-            cell(Some(cache.status.as_str())),
-            cell(Some(&slot_cell(cache, ExecutionKind::Incremental))),
-            cell(Some(&slot_cell(cache, ExecutionKind::Full))),
-        ]);
+    let mut id = cell(cache.id.as_deref());
+    // A line that starts with `::` would be a workflow command in
+    // GitHub Actions.
+    if id.starts_with("::") {
+        id.replace_range(..1, "\\u{3a}");
     }
-    let mut widths = [0usize; 7];
-    for row in &rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
-        }
-    }
-    let mut out = String::new();
-    for row in &rows {
-        let mut line = String::new();
-        for (i, (cell, width)) in row.iter().zip(widths).enumerate() {
-            line.push_str(cell);
-            if i + 1 < row.len() {
-                let pad = width - cell.chars().count() + 2;
-                line.push_str(&" ".repeat(pad));
-            }
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out.pop();
-    out
+    [
+        id,
+        cell(cache.catalog_id.as_deref()),
+        cell(cache.schema_name.as_deref()),
+        cell(cache.table_name.as_deref()),
+        cell(Some(cache.status.as_str())),
+        cell(Some(&slot_cell(cache, ExecutionKind::Incremental))),
+        cell(Some(&slot_cell(cache, ExecutionKind::Full))),
+    ]
 }
 
 #[cfg(test)]

@@ -135,7 +135,7 @@ fn execution_json((kind, e): (ExecutionKind, &Execution)) -> Value {
         "createdAt": e.created_at.map(|t| t.to_string()),
         "finishedAt": e.finished_at.at().map(|t| t.to_string()),
         "records": e.records(),
-        "error": e.error.as_deref().cloned().unwrap_or(Value::Null),
+        "error": e.error_text(),
     })
 }
 
@@ -621,6 +621,7 @@ mod tests {
                 detail: "done".into(),
                 unknown_status: None,
                 starting: false,
+                execution_id: None,
             }),
             last_error: None,
             forecast: None,

@@ -5,13 +5,17 @@
 //! so an unknown schedule type, a missing or odd expression, or a period
 //! outside [`MIN_PERIOD`]..=[`MAX_PERIOD`] all mean "no usable schedule"
 //! rather than an error. Only a body that is not a JSON object is an error.
+//! Only the two schedules are read; every other member is skipped without
+//! being read into memory (see [`crate::wire`]).
 
 use std::time::Duration;
 
 use jiff::{Span, SpanTotal, Unit};
-use serde_json::Value;
+use serde::Deserialize;
+use serde_json::value::RawValue;
 
 use crate::api::ExecutionKind;
+use crate::wire;
 
 /// A schedule period below this is not believed (and would not help).
 pub const MIN_PERIOD: Duration = Duration::from_secs(60);
@@ -44,27 +48,53 @@ impl crate::secret::Scrub for CacheSettings {
     fn scrub(&mut self, _: &crate::secret::Scrubber) {}
 }
 
+/// The members of the settings the forecast reads, as raw text.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Wire<'a> {
+    #[serde(borrow, default)]
+    incremental_cache_schedule: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    full_refresh_cache_schedule: Option<&'a RawValue>,
+}
+
+/// A schedule's members, as raw text.
+#[derive(Deserialize)]
+struct ScheduleWire<'a> {
+    #[serde(borrow, default, rename = "type")]
+    kind: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    expression: Option<&'a RawValue>,
+}
+
 /// Decodes the settings reply.
 pub fn decode_settings(body: &[u8]) -> Result<CacheSettings, String> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|err| format!("the reply is not valid JSON ({err})"))?;
-    if !value.is_object() {
-        return Err("the reply is JSON but not a cache's settings".into());
+    let body = body.strip_prefix(crate::stream::BOM).unwrap_or(body);
+    if !wire::is_object(body) {
+        return Err(
+            match serde_json::from_slice::<serde::de::IgnoredAny>(body) {
+                Ok(_) => "the reply is JSON but not a cache's settings".into(),
+                Err(err) => format!("the reply is not valid JSON ({err})"),
+            },
+        );
     }
+    let wire: Wire = serde_json::from_slice(body)
+        .map_err(|err| format!("the reply is not valid JSON ({err})"))?;
     Ok(CacheSettings {
-        incremental: schedule(value.get("incrementalCacheSchedule")),
-        full: schedule(value.get("fullRefreshCacheSchedule")),
+        incremental: schedule(wire.incremental_cache_schedule),
+        full: schedule(wire.full_refresh_cache_schedule),
     })
 }
 
-/// `{type: BASIC, expression: "PT15M"}` → 15 minutes; anything else → `None`.
-fn schedule(value: Option<&Value>) -> Option<Duration> {
-    let value = value?;
-    let kind = value.get("type")?.as_str()?;
+/// `{type: BASIC, expression: "PT15M"}` → 15 minutes; anything else
+/// (including an array, which is no schedule) → `None`.
+fn schedule(raw: Option<&RawValue>) -> Option<Duration> {
+    let schedule: ScheduleWire = wire::object(raw?.get()).ok()?;
+    let kind = wire::bounded_string(schedule.kind?)?;
     if !kind.trim().eq_ignore_ascii_case("BASIC") {
         return None;
     }
-    parse_period(value.get("expression")?.as_str()?)
+    parse_period(&wire::bounded_string(schedule.expression?)?)
 }
 
 /// An ISO-8601 period (`PT15M`, `PT10H`, `P2D`), days taken as 24 hours,
@@ -121,7 +151,7 @@ mod tests {
 
     #[test]
     fn settings_of_every_shape() {
-        let table: [(&[u8], Result<CacheSettings, ()>); 6] = [
+        let table: [(&[u8], Result<CacheSettings, ()>); 9] = [
             (
                 br#"{"catalogId":"c","incrementalCacheSchedule":{"type":"BASIC","expression":"PT15M"},
                     "fullRefreshCacheSchedule":{"type":"NONE"}}"#,
@@ -137,6 +167,16 @@ mod tests {
                 Ok(CacheSettings::default()),
             ),
             (b"{}", Ok(CacheSettings::default())),
+            // A schedule is an object, never read by position.
+            (
+                br#"{"incrementalCacheSchedule":["BASIC","PT15M"],"fullRefreshCacheSchedule":"BASIC"}"#,
+                Ok(CacheSettings::default()),
+            ),
+            (
+                br#"{"catalogId":[1,2,3],"x":{"y":[[]]},"incrementalCacheSchedule":{"expression":"PT15M","type":"BASIC","n":[0]}}"#,
+                Ok(CacheSettings { incremental: Some(M(15)), full: None }),
+            ),
+            (b"{\"incrementalCacheSchedule\":", Err(())),
             (b"[]", Err(())),
             (b"<html>", Err(())),
         ];

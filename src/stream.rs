@@ -1,10 +1,9 @@
 //! Decoding a reply while it arrives. A small reply is kept whole and
 //! decoded at its end ([`Whole`]); a list of caches (up to 16 MiB for a
 //! project of 10,000) is split into its elements as the bytes come and
-//! each is decoded at once ([`ListDecoder`]), so that the body is never
-//! held whole beside the statuses decoded from it.
-
-use serde::de::DeserializeOwned;
+//! each is decoded at once and handed to a [`Sink`] ([`ListDecoder`]),
+//! so that the body is never held whole, and the sink keeps only the
+//! entries it needs (the awaited caches) or writes them out (a listing).
 
 /// Turns the body of a successful reply into a value, chunk by chunk.
 pub trait Decoder {
@@ -75,20 +74,81 @@ impl Decoder for Vec<u8> {
     }
 }
 
-/// Decodes a JSON list one element at a time; `what` names the elements
-/// in errors ("the reply is not a list of {what}").
-pub struct ListDecoder<T> {
-    splitter: ListSplitter,
+/// Where the decoded entries of a list go.
+pub trait Sink<T> {
+    /// What is left once the list has ended.
+    type Value;
+    /// Takes the next entry (an error ends the reading).
+    fn take(&mut self, item: T) -> Result<(), String>;
+    /// The value, once the list has ended.
+    fn finish(self) -> Self::Value;
+}
+
+/// Keeps every entry.
+impl<T> Sink<T> for Vec<T> {
+    type Value = Vec<T>;
+
+    fn take(&mut self, item: T) -> Result<(), String> {
+        self.push(item);
+        Ok(())
+    }
+
+    fn finish(self) -> Vec<T> {
+        self
+    }
+}
+
+/// Keeps the entries `keep` accepts, and drops the others as they come.
+pub struct Filter<T, F> {
+    keep: F,
     items: Vec<T>,
+}
+
+impl<T, F: FnMut(&T) -> bool> Filter<T, F> {
+    /// A sink that keeps what `keep` accepts.
+    pub fn new(keep: F) -> Self {
+        Filter {
+            keep,
+            items: Vec::new(),
+        }
+    }
+}
+
+impl<T, F: FnMut(&T) -> bool> Sink<T> for Filter<T, F> {
+    type Value = Vec<T>;
+
+    fn take(&mut self, item: T) -> Result<(), String> {
+        if (self.keep)(&item) {
+            self.items.push(item);
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Vec<T> {
+        self.items
+    }
+}
+
+/// Decodes a JSON list one element at a time with `decode`, handing each
+/// to a [`Sink`]; `what` names the elements in errors ("the reply is not
+/// a list of {what}").
+pub struct ListDecoder<T, S> {
+    splitter: ListSplitter,
+    decode: fn(&[u8]) -> Result<T, String>,
+    sink: S,
+    /// Entries read so far, to name one in an error.
+    entries: usize,
     what: &'static str,
 }
 
-impl<T> ListDecoder<T> {
+impl<T, S: Sink<T>> ListDecoder<T, S> {
     /// An empty decoder for a list of `what`.
-    pub fn new(what: &'static str) -> Self {
+    pub fn new(what: &'static str, decode: fn(&[u8]) -> Result<T, String>, sink: S) -> Self {
         ListDecoder {
             splitter: ListSplitter::default(),
-            items: Vec::new(),
+            decode,
+            sink,
+            entries: 0,
             what,
         }
     }
@@ -98,26 +158,30 @@ impl<T> ListDecoder<T> {
     }
 }
 
-impl<T: DeserializeOwned> Decoder for ListDecoder<T> {
-    type Value = Vec<T>;
+impl<T, S: Sink<T>> Decoder for ListDecoder<T, S> {
+    type Value = S::Value;
 
     fn feed(&mut self, chunk: &[u8]) -> Result<(), String> {
-        let items = &mut self.items;
+        let (decode, sink, entries) = (self.decode, &mut self.sink, &mut self.entries);
         let result = self.splitter.feed(chunk, |element| {
-            serde_json::from_slice(element)
-                .map(|item| items.push(item))
-                .map_err(|err| format!("entry {}: {err}", items.len() + 1))
+            *entries += 1;
+            let item = decode(element).map_err(|err| format!("entry {entries}: {err}"))?;
+            sink.take(item)
         });
         result.map_err(|cause| self.error(cause))
     }
 
-    fn finish(self) -> Result<Vec<T>, String> {
+    fn finish(self) -> Result<S::Value, String> {
         match self.splitter.finish() {
-            Ok(()) => Ok(self.items),
+            Ok(()) => Ok(self.sink.finish()),
             Err(cause) => Err(self.error(cause)),
         }
     }
 }
+
+/// An element buffer larger than this is given back once its element is
+/// decoded, rather than kept for the next (small) one.
+const KEPT_ELEMENT_CAPACITY: usize = 64 * 1024;
 
 /// Where the splitter is in the list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -193,7 +257,11 @@ impl ListSplitter {
                 }
                 Phase::Element if !self.in_string && self.depth == 0 && b == b',' => {
                     element(&self.element)?;
-                    self.element.clear();
+                    if self.element.capacity() > KEPT_ELEMENT_CAPACITY {
+                        self.element = Vec::new();
+                    } else {
+                        self.element.clear();
+                    }
                     self.phase = Phase::Next;
                 }
                 Phase::Element if !self.in_string && self.depth == 0 && b == b']' => {
@@ -342,7 +410,7 @@ mod tests {
         ];
         for body in bodies {
             let whole: Vec<Value> = serde_json::from_str(body).unwrap();
-            let mut decoder = ListDecoder::<Value>::new("values");
+            let mut decoder = ListDecoder::new("values", json::<Value>, Vec::new());
             for chunk in body.as_bytes().chunks(3) {
                 decoder.feed(chunk).unwrap();
             }
@@ -350,15 +418,19 @@ mod tests {
         }
     }
 
+    fn json<T: serde::de::DeserializeOwned>(element: &[u8]) -> Result<T, String> {
+        serde_json::from_slice(element).map_err(|err| err.to_string())
+    }
+
     #[test]
     fn an_element_error_names_the_entry() {
-        let mut decoder = ListDecoder::<Vec<u8>>::new("numbers lists");
+        let mut decoder = ListDecoder::new("numbers lists", json::<Vec<u8>>, Vec::new());
         let err = decoder.feed(b"[[1],[2],[\"x\"]]").unwrap_err();
         assert!(
             err.starts_with("the reply is not a list of numbers lists (entry 3: invalid type"),
             "{err}"
         );
-        let decoder = ListDecoder::<Value>::new("values");
+        let decoder = ListDecoder::new("values", json::<Value>, Vec::new());
         assert_eq!(
             decoder.finish().unwrap_err(),
             "the reply is not a list of values (the reply is empty, or has no list)"

@@ -133,6 +133,10 @@ pub const SCENARIOS: &[(&str, &str)] = &[
         "idle until triggered; the record appears and is never touched, and a cancel answers 404 no active workflow",
     ),
     (
+        "triggered-then-scheduled-after-3s",
+        "as triggered-completes-after-D, then a scheduled run starts in the slot and runs on (the triggered one is only in the history)",
+    ),
+    (
         "never-picked-up-10m",
         "RUNNING, no progress, updatedAt == createdAt, created D before the first request and never touched",
     ),
@@ -215,6 +219,9 @@ pub enum Quirk {
     /// The record appears but is never picked up: it never moves, and a
     /// cancel answers 404 "no active workflow".
     NoWorkflow,
+    /// Once it completed, a scheduled run starts in the same slot and runs
+    /// on: the triggered one is then only in the history.
+    ThenScheduled,
 }
 
 /// What a cache does over time.
@@ -307,7 +314,7 @@ impl Scenario {
             })
         };
         type Make<'a> = &'a dyn Fn(&str) -> Option<Scenario>;
-        let prefixed: [(&str, Make); 15] = [
+        let prefixed: [(&str, Make); 16] = [
             ("completes-after-", &|d| refresh(End::Completed, d, None)),
             ("fails-after-", &|d| refresh(End::Failed, d, None)),
             ("cancelled-after-", &|d| refresh(End::Cancelled, d, None)),
@@ -334,6 +341,14 @@ impl Scenario {
                     after: parse_duration(d)?,
                     appears: true,
                     quirk: Quirk::SlowAnswer,
+                })
+            }),
+            ("triggered-then-scheduled-after-", &|d| {
+                Some(Scenario::Triggered {
+                    end: End::Completed,
+                    after: parse_duration(d)?,
+                    appears: true,
+                    quirk: Quirk::ThenScheduled,
                 })
             }),
             ("triggered-fails-after-", &|d| {
@@ -773,6 +788,19 @@ async fn play(app: &App, cache: &str, seen: Seen) -> Answer {
                 // triggered-stuck: the record never moves.
                 current["updatedAt"] = current["createdAt"].clone();
                 current["progress"] = Value::Null;
+            }
+            if quirk == Quirk::ThenScheduled && status == End::Completed {
+                let scheduled = execution(
+                    &format!("{cache}-scheduled"),
+                    app.at(at + TRIGGER_APPEARS_AFTER + after),
+                    Duration::from_secs(3600),
+                    End::Never,
+                    running_for - after,
+                );
+                let mut shown = snapshot("RUNNING", scheduled, full);
+                current["executionMode"] = json!(if full { "FULL_REFRESH" } else { "INCREMENTAL" });
+                shown.history.insert(1, current);
+                return Answer::Snapshot(shown);
             }
             Answer::Snapshot(snapshot(status.status(), current, full))
         }

@@ -9,7 +9,7 @@ use peaka_wait::decision::{Baseline, Criteria, ExecutionFilter, decide};
 
 fuzz_target!(|data: &[u8]| {
     let _ = api::error_message(data);
-    let history = api::decode_history(data).unwrap_or_default();
+    let history = api::decode_history(data, 50).unwrap_or_default();
     let missed: Vec<(ExecutionKind, api::Execution)> = history
         .into_iter()
         .map(|e| (ExecutionKind::Incremental, e))

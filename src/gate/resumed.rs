@@ -68,15 +68,25 @@ impl Gate<'_> {
         for i in 0..self.caches.len() {
             baselines.push(self.read_baseline(i, kind, schedule).await?);
         }
-        // The token is made before anything is triggered: one too long
-        // to pass back would strand the runs it names.
-        let token = match self.token(kind, &baselines).encode() {
+        // A token is drafted before anything is triggered: one too long to
+        // pass back would strand the runs it names.
+        let draft = match self.token(kind, &baselines).encode() {
             Ok(token) => token,
             Err(why) => return Err((Outcome::Usage, format!("nothing was triggered: {why}"))),
         };
         for (i, baseline) in baselines.into_iter().enumerate() {
             self.send_trigger(i, kind, baseline, schedule).await?;
         }
+        // The token given holds each trigger's time of sending. Should it
+        // not fit (its times a few digits longer), the draft's earlier
+        // times are still floors the triggered runs were created after.
+        let sent: Vec<_> = (self.watches.iter())
+            .filter_map(|w| w.baseline.clone())
+            .collect();
+        let token = (sent.len() == self.caches.len())
+            .then(|| self.token(kind, &sent).encode().ok())
+            .flatten()
+            .unwrap_or(draft);
         self.resume_token = Some(token);
         Ok(())
     }

@@ -9,9 +9,9 @@ use futures_util::future::join_all;
 use tokio::time::Instant;
 
 use super::{CacheState, Caches, Ended, FUTURE_TOLERANCE, Gate, HEARTBEAT, latest_time};
-use crate::api::{CacheStatus, Status};
+use crate::api::{CacheStatus, ExecutionKind, Status};
 use crate::client::{FetchError, Reply};
-use crate::decision::{Verdict, decide};
+use crate::decision::{Decision, Verdict, decide};
 use crate::exit_codes::Outcome;
 use crate::retry::Next;
 use crate::schedule::Schedule;
@@ -373,6 +373,7 @@ impl Gate<'_> {
         if !said_at_the_end {
             self.log_change(i, &status, &decision);
         }
+        self.show_the_deciding_one(i, &mut status, &decision);
         let cache = &mut self.caches[i];
         cache.state = match (&ending, decision.verdict) {
             (Some((outcome, _)), _) => CacheState::of(*outcome),
@@ -385,6 +386,33 @@ impl Gate<'_> {
             self.plan_ahead(i, server_now).await;
         }
         ending
+    }
+}
+
+impl Gate<'_> {
+    /// When a missed execution (read from the history) decided, puts it in
+    /// its slot of the status kept for the summary, so that `execution`,
+    /// `execution-id` and `PEAKA_EXECUTION_ID` name it, not the later run
+    /// that holds the slot now.
+    fn show_the_deciding_one(&self, i: usize, status: &mut CacheStatus, decision: &Decision) {
+        let (Some(kind), Some(id)) = (decision.focus, decision.execution_id.as_ref()) else {
+            return;
+        };
+        if status.execution(kind).and_then(|e| e.id.as_ref()) == Some(id) {
+            return;
+        }
+        let missed = self.watches[i].missed.iter();
+        let Some((_, execution)) = missed
+            .filter(|(k, _)| *k == kind)
+            .find(|(_, e)| e.id.as_ref() == Some(id))
+        else {
+            return;
+        };
+        let slot = match kind {
+            ExecutionKind::Incremental => &mut status.last_incremental_cache_execution,
+            ExecutionKind::Full => &mut status.last_full_refresh_cache_execution,
+        };
+        *slot = Some(Box::new(execution.clone()));
     }
 }
 

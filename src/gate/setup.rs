@@ -24,7 +24,7 @@ impl Gate<'_> {
                 self.polls += 1;
                 match self
                     .client
-                    .project_statuses(&self.plan.project_id, budget)
+                    .project_statuses(&self.plan.project_id, budget, Vec::new())
                     .await
                 {
                     Ok(reply) => {

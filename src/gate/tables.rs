@@ -6,6 +6,7 @@
 //! `schemaName`: Peaka's schema-level list answered 500 for live catalogs
 //! (see the reference, "More of the live API"), the catalog's worked.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use super::{CacheReport, CacheState, Ended, Gate, Watch, latest_time};
@@ -13,6 +14,7 @@ use crate::api::CacheStatus;
 use crate::client::{FetchError, Reply};
 use crate::exit_codes::Outcome;
 use crate::schedule::Schedule;
+use crate::stream::Filter;
 use crate::tables::{CatalogScope, resolve};
 
 impl Gate<'_> {
@@ -77,14 +79,21 @@ impl Gate<'_> {
             let budget = self.budget();
             self.polls += 1;
             let reply = match scope {
+                // Only the caches of the catalog (or schema) are kept.
                 Some(scope) => {
                     self.client
-                        .catalog_statuses(&self.plan.project_id, &scope.catalog_id, budget)
+                        .catalog_statuses(
+                            &self.plan.project_id,
+                            &scope.catalog_id,
+                            budget,
+                            Filter::new(|s: &CacheStatus| scope.holds(s)),
+                        )
                         .await
                 }
+                // Table names are resolved against the whole project.
                 None => {
                     self.client
-                        .project_statuses(&self.plan.project_id, budget)
+                        .project_statuses(&self.plan.project_id, budget, Vec::new())
                         .await
                 }
             };
@@ -134,11 +143,20 @@ impl Gate<'_> {
     }
 
     /// The round's one list request: the catalog's list when every awaited
-    /// cache is known to be in it, else the project's.
+    /// cache is known to be in it, else the project's. Only the entries of
+    /// awaited caches are kept (every one of them, for a cache listed
+    /// twice), and the first entry without an id, which could be any
+    /// cache: a list of 480,000 caches costs what its awaited entries cost.
     pub(super) async fn list_statuses(
         &self,
         budget: Duration,
     ) -> Result<Reply<Vec<CacheStatus>>, FetchError> {
+        let awaited: HashSet<&str> = self.caches.iter().map(|c| c.cache_id.as_str()).collect();
+        let mut without_id = false;
+        let keep = Filter::new(move |s: &CacheStatus| match s.id.as_deref() {
+            Some(id) => awaited.contains(id),
+            None => !std::mem::replace(&mut without_id, true),
+        });
         if let Some(scope) = &self.plan.catalog {
             let covered = self
                 .caches
@@ -147,12 +165,12 @@ impl Gate<'_> {
             if covered {
                 return self
                     .client
-                    .catalog_statuses(&self.plan.project_id, &scope.catalog_id, budget)
+                    .catalog_statuses(&self.plan.project_id, &scope.catalog_id, budget, keep)
                     .await;
             }
         }
         self.client
-            .project_statuses(&self.plan.project_id, budget)
+            .project_statuses(&self.plan.project_id, budget, keep)
             .await
     }
 }

@@ -26,6 +26,7 @@ mod clock;
 mod commands;
 mod key;
 mod limits;
+mod memory;
 mod second_round;
 mod triggered;
 mod wrong_ready;

@@ -188,7 +188,7 @@ proptest! {
     fn the_decoder_never_panics_on_bytes(body in proptest::collection::vec(any::<u8>(), 0..512)) {
         let _ = api::decode_status(&body);
         let _ = api::decode_status_list(&body);
-        let _ = api::decode_history(&body);
+        let _ = api::decode_history(&body, 50);
         let _ = api::error_message(&body);
     }
 
@@ -218,7 +218,7 @@ fn fuzz_seeds_and_regressions_never_panic() {
     let mut seen = 0;
     for entry in std::fs::read_dir(dir).expect("fuzz/seeds") {
         let body = std::fs::read(entry.expect("entry").path()).expect("seed");
-        let _ = api::decode_history(&body);
+        let _ = api::decode_history(&body, 50);
         let _ = api::error_message(&body);
         if let Ok(status) = api::decode_status(&body) {
             for execution in [

@@ -27,6 +27,31 @@ fn trigger_for_later(fake: &fake_peaka::Running, cache: &str, kind: &str) -> Str
     token.to_owned()
 }
 
+/// `--resume TOKEN --cancel` with a JSON summary: must end 0 `cancelled`;
+/// returns what it says of the (first) cache's cancel.
+fn cancel_says(fake: &fake_peaka::Running, token: &str) -> String {
+    let (code, stdout, stderr) = run(gate_at(
+        fake,
+        "p",
+        &[
+            "--resume",
+            token,
+            "--cancel",
+            "--timeout",
+            "20s",
+            "--output",
+            "json",
+        ],
+    ));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let summary = json_summary(&stdout);
+    assert_eq!(summary["result"], "cancelled", "{summary}");
+    summary["caches"][0]["cancel"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no cancel field: {summary}"))
+        .to_owned()
+}
+
 #[test]
 fn no_wait_triggers_once_and_ends_with_a_token_in_every_output() {
     let fake = start_fake(fake_peaka::Options::default());
@@ -178,36 +203,12 @@ fn cancel_waits_for_the_record_then_cancels_that_run_only() {
     let token = trigger_for_later(&fake, cache, "full");
     // At once: the record appears 1.5 s after the trigger, and the cancel
     // waits for it (a cancel before it is Peaka's 500 or a no-op).
-    let (code, stdout, stderr) = run(gate_at(
-        &fake,
-        "p",
-        &[
-            "--resume",
-            &token,
-            "--cancel",
-            "--timeout",
-            "20s",
-            "--output",
-            "json",
-        ],
-    ));
-    assert_eq!(code, 0, "{stdout}{stderr}");
-    let summary = json_summary(&stdout);
-    assert_eq!(summary["result"], "cancelled", "{summary}");
-    assert_eq!(summary["caches"][0]["cancel"], "accepted", "{summary}");
+    assert_eq!(cancel_says(&fake, &token), "accepted");
     assert_eq!(fake.cancels(), 1);
     // Peaka now shows it CANCELLED: a second cancel sends nothing.
-    let (code, stdout, stderr) = run(gate_at(
-        &fake,
-        "p",
-        &["--resume", &token, "--cancel", "--output", "json"],
-    ));
-    assert_eq!(code, 0, "{stdout}{stderr}");
-    let summary = json_summary(&stdout);
-    assert_eq!(summary["result"], "cancelled", "{summary}");
     assert_eq!(
-        summary["caches"][0]["cancel"], "nothing to cancel: it had already ended",
-        "{summary}"
+        cancel_says(&fake, &token),
+        "nothing to cancel: it had already ended"
     );
     assert_eq!(fake.cancels(), 1, "nothing sent for a run that ended");
     assert_eq!(fake.triggers(), 1);
@@ -446,4 +447,33 @@ fn the_summary_shows_the_absolute_bounds_it_used() {
         "{summary}"
     );
     assert!(summary.get("resume").is_none(), "{summary}");
+}
+
+#[test]
+fn resumed_after_a_later_run_took_the_slot_the_history_has_the_triggered_one() {
+    let fake = start_fake(fake_peaka::Options::default());
+    // The triggered run completes 1.5 s + 1 s after the trigger; then a
+    // scheduled run holds the slot, RUNNING, created after the trigger too.
+    let cache = "triggered-then-scheduled-after-1s~later-run";
+    let token = trigger_for_later(&fake, cache, "full");
+    std::thread::sleep(Duration::from_millis(3500));
+    let (code, stdout, stderr) = run(gate_at(
+        &fake,
+        "p",
+        &["--resume", &token, "--timeout", "5s", "--output", "json"],
+    ));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let summary = json_summary(&stdout);
+    assert_eq!(
+        summary["caches"][0]["execution"]["id"],
+        format!("{cache}-triggered"),
+        "the triggered run decides, not the scheduled one: {summary}"
+    );
+    // Cancelling now must not touch the scheduled run: the token's ended.
+    assert_eq!(
+        cancel_says(&fake, &token),
+        "nothing to cancel: it had already ended"
+    );
+    assert_eq!(fake.cancels(), 0, "the scheduled run is not the token's");
+    assert_eq!(fake.triggers(), 1);
 }

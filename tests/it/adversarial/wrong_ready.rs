@@ -321,3 +321,54 @@ fn control_every_cache_ready_in_the_same_round_is_ready() {
         "the summary must show a's latest execution\n{summary}"
     );
 }
+
+// Issue 16, section 4 ---------------------------------------------------
+
+/// A cache status written as an array, in the order of the fields of a
+/// status: serde's derive once read it by position, as a ready cache.
+fn positional(id: &str) -> Value {
+    json!([
+        id,
+        "COMPLETED",
+        "cat-1",
+        "public",
+        "orders",
+        ["e1", "INCREMENTAL", "COMPLETED"],
+        null
+    ])
+}
+
+#[test]
+fn a_status_written_as_an_array_is_no_status() {
+    let list = json!([positional("a"), positional("b")]);
+    let listed = serve(vec![route("GET", LIST, always(list))]);
+    let ran = run(
+        &listed,
+        &["--cache-id", "a", "--cache-id", "b", "--timeout", "2s"],
+    );
+    assert_code(&ran, 3, "list entries written as arrays");
+    let last = ran.stderr.lines().last().unwrap_or_default();
+    assert!(last.contains("not a cache status"), "{last}");
+    let alone = serve_status(positional("c"));
+    let ran = run(&alone, &["--cache-id", "c", "--timeout", "2s"]);
+    assert_code(&ran, 3, "a status written as an array");
+    // An execution written as an array is no execution either.
+    let mut status = completed_cache("c", 30);
+    status["lastIncrementalCacheExecution"] = json!(["e1", "INCREMENTAL", "COMPLETED"]);
+    let ran = run(
+        &serve_status(status),
+        &["--cache-id", "c", "--timeout", "2s"],
+    );
+    assert_code(&ran, 3, "an execution written as an array");
+}
+
+#[test]
+fn control_the_same_statuses_as_objects_are_ready() {
+    let list = json!([completed_cache("a", 30), completed_cache("b", 30)]);
+    let listed = serve(vec![route("GET", LIST, always(list))]);
+    let ran = run(
+        &listed,
+        &["--cache-id", "a", "--cache-id", "b", "--timeout", "2s"],
+    );
+    assert_code(&ran, 0, "the same caches as objects");
+}
