@@ -1,40 +1,59 @@
 #!/usr/bin/env bash
 # Proves the Airflow provider under real Airflow (pinned in
-# airflow-provider/requirements-ci.txt, SQLite metadata DB, no services):
-# runs its pytest suite, then the example DAG with `airflow dags test`
-# against the fake Peaka API — a refresh that completes (task success, the
-# execution id in XCom, the task deferred to PeakaWaitTrigger and resumed
-# by its event) and one that fails (task failure, the execution's error in
-# the log). The venv is cached under ~/.cache/peaka-wait/, keyed by the
-# pinned requirements and the Python version; a fresh machine builds it.
+# airflow-provider/requirements-ci.txt, SQLite metadata DB): runs its pytest
+# suite (also under the oldest supported Airflow, requirements-ci-3.0.txt),
+# then DAGs with `airflow dags test` against the fake Peaka API — the
+# example for a refresh that completes (deferred to PeakaWaitTrigger,
+# resumed by its event, the execution id in XCom) and one that fails (the
+# execution's error in the log), a wait on the worker, and the conventions
+# DAG (XComArg, .expand, templates, mode="reschedule", default_deferrable,
+# the check before deferring, asset events) — and finally
+# scripts/airflow-restart-test.py, Airflow's components as separate
+# processes. The venvs are cached under ~/.cache/peaka-wait/, keyed by the
+# pins and the Python version; a fresh machine builds them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-root=$PWD
 
 python=${PYTHON:-python3}
-requirements=airflow-provider/requirements-ci.txt
-key=$({ cat "$requirements"; "$python" --version; } | sha256sum | cut -c1-16)
-venv="${HOME}/.cache/peaka-wait/airflow-venv-$key"
-if [ ! -x "$venv/bin/airflow" ] || [ ! -f "$venv/.complete" ]; then
-  echo "airflow: building the venv $venv"
-  # Venvs of older pins are never used again.
-  rm -rf "${HOME}"/.cache/peaka-wait/airflow-venv-*
-  "$python" -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$requirements"
-  touch "$venv/.complete"
-else
-  echo "airflow: reusing the venv $venv"
-fi
+# cached_venv NAME REQUIREMENTS: prints the path of a venv with those pins,
+# cached under ~/.cache/peaka-wait/NAME-KEY (KEY: the pins and the Python
+# version); a fresh machine builds it, and venvs of older pins go.
+cached_venv() {
+  local key dir
+  key=$({ cat "$2"; "$python" --version; } | sha256sum | cut -c1-16)
+  dir="${HOME}/.cache/peaka-wait/$1-$key"
+  if [ ! -x "$dir/bin/airflow" ] || [ ! -f "$dir/.complete" ]; then
+    echo "airflow: building the venv $dir" >&2
+    rm -rf "${HOME}/.cache/peaka-wait/$1"-*
+    "$python" -m venv "$dir"
+    "$dir/bin/pip" install --quiet --disable-pip-version-check -r "$2" >&2
+    touch "$dir/.complete"
+  else
+    echo "airflow: reusing the venv $dir" >&2
+  fi
+  echo "$dir"
+}
+venv=$(cached_venv airflow-venv airflow-provider/requirements-ci.txt)
+# The oldest supported Airflow: the provider's pytest suite only.
+venv30=$(cached_venv airflow30-venv airflow-provider/requirements-ci-3.0.txt)
 
-# The code under test is reinstalled on every run: the wheel built from this
-# workspace (cargo makes a rebuild cheap) and the provider.
+# The code under test is reinstalled on every run: the manylinux wheel of
+# the binary from dist/ (scripts/wheel-build.sh, rebuilt here when the
+# sources are newer than it, e.g. when scripts/wheel-test.sh did not just
+# run) and the provider from the working tree.
 cargo build --locked --quiet -p peaka-wait -p fake-peaka
 # Where cargo built them: CARGO_TARGET_DIR when set (relative to the repo root).
 bin=$(cd "${CARGO_TARGET_DIR:-target}/debug" && pwd)
-"$venv/bin/pip" wheel --quiet --disable-pip-version-check --no-deps -w "$bin/../wheels" .
-wheel=$(ls -t "$bin"/../wheels/peaka_wait-*.whl | head -n 1)
-"$venv/bin/pip" install --quiet --disable-pip-version-check --no-deps --force-reinstall \
-  "$wheel" ./airflow-provider
+wheel=$(ls dist/peaka_wait-*.whl 2>/dev/null | head -n 1)
+if [ -z "$wheel" ] || [ -n "$(find src Cargo.toml Cargo.lock -newer "$wheel" | head -n 1)" ]; then
+  ./scripts/wheel-build.sh
+  wheel=$(ls dist/peaka_wait-*.whl)
+fi
+for v in "$venv" "$venv30"; do
+  "$v/bin/pip" install --quiet --disable-pip-version-check --no-deps --force-reinstall \
+    "$wheel" ./airflow-provider
+done
+rm -rf airflow-provider/build
 
 work=$(mktemp -d)
 url_file="$work/fake-url"
@@ -47,8 +66,13 @@ base_url=$(head -n 1 "$url_file")
 
 echo "airflow: ruff (lint and format) and pytest"
 (cd airflow-provider && "$venv/bin/ruff" check --quiet . && "$venv/bin/ruff" format --check --quiet .)
+"$venv/bin/ruff" check --quiet --config airflow-provider/pyproject.toml scripts/airflow-restart-test.py
+"$venv/bin/ruff" format --check --quiet --config airflow-provider/pyproject.toml scripts/airflow-restart-test.py
 PEAKA_FAKE_URL="$base_url" PEAKA_WAIT_BIN="$bin/peaka-wait" \
   "$venv/bin/python" -m pytest -q -p no:cacheprovider airflow-provider/tests
+echo "airflow: pytest under Airflow $("$venv30/bin/python" -c 'import airflow; print(airflow.__version__)')"
+PEAKA_FAKE_URL="$base_url" PEAKA_WAIT_BIN="$bin/peaka-wait" \
+  "$venv30/bin/python" -m pytest -q -p no:cacheprovider airflow-provider/tests
 
 export AIRFLOW_HOME="$work/airflow"
 # The example DAG, and a test DAG that waits without deferring.
@@ -126,4 +150,44 @@ printf '%s' "$rendered" | grep -qE '"started_after": "20[0-9]{2}-[0-9]{2}-[0-9]{
   || fail "started_after was not rendered from the macro: $rendered"
 case "$rendered" in *demo-key*) fail "the API key is in the rendered fields" ;; esac
 if grep -qF demo-key "$work/sync.log" "$work/failed.log"; then fail "the API key is in a log"; fi
+grep -qE "cache triggered-fails-after-2s~bad: execution [^ ]+ error: .*Source connection refused" "$work/failed.log" \
+  || { cat "$work/failed.log"; fail "the failed execution's error is not logged per cache"; }
+if grep -qF "finished at None" "$work/failed.log"; then fail "a failure logged 'finished at None'"; fi
+
+echo "airflow: dags test, the conventions (XComArg, expand, templates, reschedule, default_deferrable, assets)"
+tag="~c$(date +%s)"
+# fake_triggers: how many refreshes the fake API was asked to start so far
+fake_triggers() { "$venv/bin/python" -c "import json,sys,urllib.request; print(json.load(urllib.request.urlopen(sys.argv[1] + '/_fake/stats'))['triggers'])" "$base_url"; }
+triggers_before=$(fake_triggers)
+code=0
+AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE=True "$venv/bin/airflow" dags test peaka_conventions \
+  -c "{\"tag\": \"$tag\"}" >"$work/conventions.log" 2>&1 || code=$?
+states=$(sql "select task_id || coalesce('[' || nullif(map_index, -1) || ']', '') || '=' || state || ':' || (trigger_id is not null) from task_instance where dag_id = 'peaka_conventions' order by task_id, map_index")
+echo "$states" | tr '\n' ' '; echo
+[ "$code" -eq 0 ] || { cat "$work/conventions.log"; fail "dags test peaka_conventions exited $code"; }
+# from_xcom deferred (default_deferrable), ready_at_once did not (checked once first).
+expected=$'from_xcom=success:1\nids=success:0\nmapped[0]=success:0\nmapped[1]=success:0\nready_at_once=success:0\nrescheduled=success:0\ntemplated=success:0'
+[ "$states" = "$expected" ] || { cat "$work/conventions.log"; fail "unexpected conventions states"; }
+reschedules=$(sql "select count(*) from task_reschedule r join task_instance ti on ti.id = r.ti_id where ti.dag_id = 'peaka_conventions' and ti.task_id = 'rescheduled'")
+triggers_after=$(fake_triggers)
+echo "rescheduled: $reschedules reschedules, $((triggers_after - triggers_before)) trigger"
+[ "$reschedules" -ge 1 ] || fail "the rescheduled sensor was never rescheduled"
+[ "$((triggers_after - triggers_before))" -eq 1 ] || fail "the rescheduled sensor triggered $((triggers_after - triggers_before)) times, not once"
+rendered=$(sql "select rendered_fields from rendered_task_instance_fields where dag_id = 'peaka_conventions' and task_id = 'templated'")
+printf '%s' "$rendered" | grep -qF '"timeout": "120"' || fail "timeout was not rendered: $rendered"
+printf '%s' "$rendered" | grep -qF '"peaka_conn_id": "peaka_default"' || fail "peaka_conn_id was not rendered: $rendered"
+events=$(sql "select a.uri, e.extra from asset_event e join asset a on a.id = e.asset_id where a.uri like 'peaka://demo/caches/%$tag%' order by a.uri")
+echo "$events"
+printf '%s\n' "$events" | grep -qE "^peaka://demo/caches/completes-after-2s$tag\|.*\"execution_id\": \"completes-after-2s$tag-exec-[0-9]+\"" \
+  || fail "no asset event with the execution for completes-after-2s$tag"
+for id in "finished-ago-1m$tag" "completes-after-1s${tag}t" "triggered-completes-after-6s$tag"; do
+  printf '%s\n' "$events" | grep -qF "peaka://demo/caches/$id|" || fail "no asset event for $id"
+done
+printf '%s\n' "$events" | grep -qF '"execution_kind": "incremental"' || fail "no execution_kind in the asset events"
+printf '%s\n' "$events" | grep -qE '"records": [0-9]+' || fail "no records in the asset events"
+if grep -qF demo-key "$work/conventions.log"; then fail "the API key is in a log"; fi
+
+echo "airflow: the scheduler, dag-processor and triggerer as processes: restarts and clears"
+"$venv/bin/python" scripts/airflow-restart-test.py
+
 echo "airflow: ok"

@@ -7,15 +7,15 @@ import logging
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from airflow.sdk.exceptions import (
+
+from conftest import KEY
+from peaka_airflow import gate
+from peaka_airflow.compat import (
     AirflowException,
     AirflowFailException,
     AirflowSensorTimeout,
     AirflowSkipException,
 )
-
-from conftest import KEY
-from peaka_airflow import gate
 from peaka_airflow.gate import GateSpec
 
 
@@ -226,3 +226,65 @@ def test_a_refresh_that_fails(binary, base_url, unique):
     assert any(
         r.levelno == logging.ERROR and "Source connection refused" in r.getMessage() for r in records.records
     )
+
+
+def test_relative_bounds_are_pinned_to_the_start():
+    started = datetime(2026, 11, 25, 23, 42, 10, 500000, tzinfo=timezone.utc)
+    assert gate.pin("now", started) == "2026-11-25T23:42:10.500Z"
+    assert gate.pin(" NOW ", started) == "2026-11-25T23:42:10.500Z"
+    assert gate.pin("15m", started) == "2026-11-25T23:27:10.500Z"
+    assert gate.pin("1h 30m", started) == "2026-11-25T22:12:10.500Z"
+    assert gate.pin("500ms", started) == "2026-11-25T23:42:10.000Z"
+    # Absolute times and what the binary must judge pass as written.
+    assert gate.pin("2026-11-24T10:00:00Z", started) == "2026-11-24T10:00:00Z"
+    assert gate.pin("15 parsecs", started) == "15 parsecs"
+    assert gate.pin("-15m", started) == "-15m"
+    assert gate.pin(None, started) is None
+
+
+def test_cache_ids_from_templates_xcom_and_lists():
+    assert gate.cache_id_list("orders") == ["orders"]
+    assert gate.cache_id_list(" orders, customers ,") == ["orders", "customers"]
+    assert gate.cache_id_list(["a", "b,c", 7]) == ["a", "b", "c", "7"]
+    assert gate.cache_id_list(("a",)) == ["a"]
+    assert gate.cache_id_list(None) == []
+    with pytest.raises(AirflowFailException, match="cache_ids=.*expected a cache id"):
+        gate.cache_id_list({"a": 1})
+    with pytest.raises(AirflowFailException, match="each cache id must be a string"):
+        gate.cache_id_list([None])
+
+
+def test_seconds_from_numbers_timedeltas_and_rendered_text():
+    assert gate.seconds_of(90, "timeout") == 90.0
+    assert gate.seconds_of(timedelta(minutes=2), "timeout") == 120.0
+    assert gate.seconds_of(" 600 ", "timeout") == 600.0
+    assert gate.seconds_of("10m", "timeout") == 600.0
+    assert gate.seconds_of("1h 30m", "timeout") == 5400.0
+    for bad in ("soon", "-5", -1, None, True):
+        with pytest.raises(AirflowFailException, match="timeout="):
+            gate.seconds_of(bad, "timeout")
+
+
+def test_resume_flags_and_tokens():
+    spec = GateSpec(project_id="p", cache_ids=["a"], trigger="full", timeout="0", resume="pw1.abc")
+    argv = spec.argv("x", "--cancel")
+    # The token names the run: the trigger is not sent again.
+    assert "--trigger" not in argv
+    assert argv[argv.index("--resume") + 1] == "pw1.abc" and argv[-1] == "--cancel"
+    assert "--trigger" in GateSpec(project_id="p", cache_ids=["a"], trigger="full").argv("x", "--no-wait")
+    triggered = gate.outcome(
+        b'{"result":"triggered","resume":"pw1.tok-en_1","caches":[]}', 0, KEY, None, "triggered"
+    )
+    assert triggered["result"] == "triggered" and triggered["resume"] == "pw1.tok-en_1"
+    for bad in ('"has space"', '"demo-key"', "42", '""'):
+        value = gate.outcome(b'{"resume":' + bad.encode() + b"}", 0, KEY, None, "triggered")
+        assert "resume" not in value
+    cancelled = gate.outcome(
+        b'{"caches":[{"cacheId":"c","cancel":"accepted","execution":{"error":{"code":7}}}]}',
+        0,
+        KEY,
+        None,
+        "cancelled",
+    )
+    assert cancelled["result"] == "cancelled" and cancelled["caches"]["c"]["cancel"] == "accepted"
+    assert cancelled["caches"]["c"]["error"] == '{"code": 7}'

@@ -313,8 +313,9 @@ pub async fn run(
 /// The loop's memory of one cache.
 #[derive(Debug, Default)]
 struct Watch {
-    /// The slot's record before `--trigger`.
-    baseline: Option<Baseline>,
+    /// The slot's record before `--trigger`. Boxed: only a trigger or a
+    /// resume fills it, and `--all-caches` keeps a `Watch` per cache.
+    baseline: Option<Box<Baseline>>,
     /// When the trigger was last sent, on this machine's clock.
     trigger_sent: Option<Timestamp>,
     /// The last record seen in each slot.
@@ -471,7 +472,7 @@ impl<'a> Gate<'a> {
                 // createdAt >= bound: one nanosecond past the last start.
                 SignedDuration::from_nanos(1),
             ),
-            newer_than: cache.and_then(|i| self.watches[i].baseline.clone()),
+            newer_than: cache.and_then(|i| self.watches[i].baseline.as_deref().cloned()),
             starting_grace_over: cache
                 .and_then(|i| self.watches[i].starting_since)
                 .is_some_and(|since| since.elapsed() >= STARTING_GRACE),

@@ -40,7 +40,7 @@ impl Gate<'_> {
             if self.caches.get(i).map(|c| &c.cache_id) != Some(&cache.cache_id) {
                 continue;
             }
-            self.watches[i].baseline = Some(cache.baseline.clone());
+            self.watches[i].baseline = Some(Box::new(cache.baseline.clone()));
             // A token is only given for a trigger Peaka accepted.
             self.watches[i].triggered = Some(Box::new(super::cancel::Triggered {
                 doubt: None,
@@ -81,7 +81,7 @@ impl Gate<'_> {
         // not fit (its times a few digits longer), the draft's earlier
         // times are still floors the triggered runs were created after.
         let sent: Vec<_> = (self.watches.iter())
-            .filter_map(|w| w.baseline.clone())
+            .filter_map(|w| w.baseline.as_deref().cloned())
             .collect();
         let token = (sent.len() == self.caches.len())
             .then(|| self.token(kind, &sent).encode().ok())

@@ -149,7 +149,7 @@ impl Gate<'_> {
                 }
             }
         }
-        self.watches[i].baseline = Some(baseline);
+        self.watches[i].baseline = Some(Box::new(baseline));
         Ok(())
     }
 

@@ -16,6 +16,16 @@ def get_provider_info() -> dict:
         "name": "Peaka",
         "description": "Wait for Peaka cache refreshes (incremental sync, full refresh) with peaka-wait.",
         "versions": ["0.1.0"],
+        "sensors": [{"integration-name": "Peaka", "python-modules": ["peaka_airflow.sensors"]}],
+        "triggers": [{"integration-name": "Peaka", "python-modules": ["peaka_airflow.triggers"]}],
+        "hooks": [{"integration-name": "Peaka", "python-modules": ["peaka_airflow.hooks"]}],
+        "integrations": [
+            {
+                "integration-name": "Peaka",
+                "external-doc-url": "https://peaka.com",
+                "tags": ["service"],
+            }
+        ],
         "connection-types": [
             {
                 "connection-type": "peaka",

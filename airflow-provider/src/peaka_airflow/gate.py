@@ -18,13 +18,14 @@ import os
 import re
 import shutil
 import signal
+import subprocess
 import sysconfig
 from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from airflow.sdk.exceptions import (
+from peaka_airflow.compat import (
     AirflowException,
     AirflowFailException,
     AirflowSensorTimeout,
@@ -58,6 +59,8 @@ STOP_GRACE_SECONDS = 5.0
 # C0/C1 controls, bidi overrides and line separators: they could forge log
 # lines or reorder text on a terminal.
 _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+# A resume token: one printable ASCII word, bounded (the binary's contract).
+_TOKEN = re.compile(r"[\x21-\x7e]{1,4096}")
 _LEVELS = {
     "TRACE": logging.DEBUG,
     "DEBUG": logging.DEBUG,
@@ -116,6 +119,90 @@ def moment(value: datetime | str | None, name: str) -> str | None:
     )
 
 
+_UNITS_MS = {
+    "ms": 1,
+    "msec": 1,
+    "msecs": 1,
+    "millisecond": 1,
+    "milliseconds": 1,
+    "s": 1000,
+    "sec": 1000,
+    "secs": 1000,
+    "second": 1000,
+    "seconds": 1000,
+    "m": 60_000,
+    "min": 60_000,
+    "mins": 60_000,
+    "minute": 60_000,
+    "minutes": 60_000,
+    "h": 3_600_000,
+    "hr": 3_600_000,
+    "hrs": 3_600_000,
+    "hour": 3_600_000,
+    "hours": 3_600_000,
+    "d": 86_400_000,
+    "day": 86_400_000,
+    "days": 86_400_000,
+}
+_AGO_PART = re.compile(r"\s*(\d{1,9})\s*([a-z]+)", re.IGNORECASE)
+
+
+def rfc3339(at: datetime) -> str:
+    """An aware datetime as RFC 3339 UTC with `Z`, to the millisecond."""
+    return at.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _milliseconds(text: str) -> int | None:
+    """`15m`, `1h 30m`, `500ms` in milliseconds; None for anything else."""
+    parts = _AGO_PART.findall(text)
+    if not parts or "".join(f"{n}{u}" for n, u in parts) != re.sub(r"\s+", "", text):
+        return None
+    if any(unit.lower() not in _UNITS_MS for _, unit in parts):
+        return None
+    return sum(int(n) * _UNITS_MS[unit.lower()] for n, unit in parts)
+
+
+def seconds_of(value: timedelta | float | int | str, name: str) -> float:
+    """A sensor argument in seconds: a number, a timedelta, or text (`600`, `10m`) from a template."""
+    if isinstance(value, timedelta):
+        seconds = value.total_seconds()
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        seconds = float(value)
+    elif isinstance(value, str):
+        text = value.strip()
+        try:
+            seconds = float(text)
+        except ValueError:
+            ms = _milliseconds(text)
+            if ms is None:
+                raise AirflowFailException(
+                    f"{name}={clean(value)!r}: expected seconds (600) or a duration such as '10m'"
+                ) from None
+            seconds = ms / 1000
+    else:
+        raise AirflowFailException(f"{name}={clean(repr(value))}: expected seconds or a timedelta")
+    if seconds < 0 or seconds != seconds:
+        raise AirflowFailException(f"{name}={clean(repr(value))}: must be zero or more seconds")
+    return seconds
+
+
+def pin(value: str | None, started: datetime) -> str | None:
+    """A relative TIME (`now`, `15m`, `1h 30m`) as the instant it means from `started`.
+
+    A wait that is resumed later (another poke, a restarted triggerer, a
+    resumed deferral) must count from when the task started, not from when
+    it happens to run again. Absolute times, and anything else, pass
+    unchanged: the binary reads them as before.
+    """
+    if value is None:
+        return None
+    text = value.strip()
+    if text.lower() == "now":
+        return rfc3339(started)
+    ago = _milliseconds(text)
+    return value if ago is None else rfc3339(started - timedelta(milliseconds=ago))
+
+
 @dataclass(frozen=True)
 class GateSpec:
     """What the binary is asked, except the key and base URL (they come from the connection).
@@ -132,6 +219,9 @@ class GateSpec:
     trigger: str | None = None
     stall_timeout: str | None = None
     timeout: str = "30m"
+    #: The binary's resume token: wait for exactly the run it names, sending
+    #: no trigger (the refresh was started by `--trigger KIND --no-wait`).
+    resume: str | None = None
 
     def to_kwargs(self) -> dict[str, Any]:
         """The fields, for `BaseTrigger.serialize`."""
@@ -155,8 +245,15 @@ class GateSpec:
         if self.trigger is not None and self.trigger not in TRIGGER_KINDS:
             raise AirflowFailException(f"trigger={self.trigger!r}: use one of {', '.join(TRIGGER_KINDS)}")
 
-    def argv(self, binary: str) -> list[str]:
-        """The command line: flags only, never the key (it would show in the process list)."""
+    def argv(self, binary: str, *extra: str) -> list[str]:
+        """The command line: flags only, never the key (it would show in the process list).
+
+        With a resume token the trigger is not repeated: the token already
+        names the run (and holds the bounds and the kind the trigger used),
+        and a second trigger is what it exists to prevent. `extra` flags
+        (`--no-wait`, `--cancel`) go last.
+        """
+        resumed = self.resume is not None
         args = [binary, "--project-id", str(self.project_id), "--output", "json", "--log-format", "json"]
         for cache_id in self.cache_ids:
             if str(cache_id).strip():
@@ -164,16 +261,39 @@ class GateSpec:
         if self.all_caches:
             args.append("--all-caches")
         for flag, value in (
-            ("--since", self.since),
-            ("--started-after", self.started_after),
-            ("--execution", self.execution),
-            ("--trigger", self.trigger),
+            ("--since", None if resumed else self.since),
+            ("--started-after", None if resumed else self.started_after),
+            ("--execution", None if resumed else self.execution),
+            ("--trigger", None if resumed else self.trigger),
+            ("--resume", self.resume),
             ("--stall-timeout", self.stall_timeout),
             ("--timeout", self.timeout),
         ):
             if value is not None:
                 args += [flag, str(value)]
-        return args
+        return args + list(extra)
+
+
+def cache_id_list(value: Any) -> list[str]:
+    """`cache_ids` as rendered or pulled from XCom: a list of ids, or a string of one or several
+    comma-separated ids (a templated field, one `.expand` element)."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        items: list[Any] = value.split(",")
+    elif isinstance(value, (list, tuple, set, frozenset)):
+        items = [part for item in value for part in (item.split(",") if isinstance(item, str) else [item])]
+    else:
+        raise AirflowFailException(
+            f"cache_ids={clean(repr(value))}: expected a cache id, comma-separated ids or a list of ids"
+        )
+    ids = []
+    for item in items:
+        if not isinstance(item, (str, int)) or isinstance(item, bool):
+            raise AirflowFailException(f"cache_ids holds {clean(repr(item))}: each cache id must be a string")
+        if str(item).strip():
+            ids.append(str(item).strip())
+    return ids
 
 
 def find_binary() -> str:
@@ -285,13 +405,20 @@ async def run_gate(
     base_url: str | None,
     logger: Any,
     binary: str | None = None,
+    extra: tuple[str, ...] = (),
+    ok_result: str = "ready",
+    running: set[int] | None = None,
 ) -> dict[str, Any]:
     """Run the binary to its end, streaming its log, and return the outcome (see `outcome`).
 
+    `running` holds the binary's pid while it runs, for a caller that must
+    stop it from outside the loop (a worker's `on_kill`).
+
     If this coroutine is cancelled (the triggerer dropped the trigger, the
-    task was killed), the binary is stopped before the cancellation goes on.
+    task was killed), the binary is stopped before the cancellation goes on;
+    stopping it never cancels the refresh (no `--cancel-on-exit`).
     """
-    argv = spec.argv(binary or find_binary())
+    argv = spec.argv(binary or find_binary(), *extra)
     process = await asyncio.create_subprocess_exec(
         *argv,
         stdin=asyncio.subprocess.DEVNULL,
@@ -300,6 +427,8 @@ async def run_gate(
         env=child_env(key, base_url),
     )
     logger.info("peaka-wait started (pid %s): %s", process.pid, clean(" ".join(argv[1:]), key))
+    if running is not None:
+        running.add(process.pid)
     summary_task = asyncio.ensure_future(read_bounded(process.stdout))
     last_error = None
     try:
@@ -311,7 +440,44 @@ async def run_gate(
         summary_task.cancel()
         if process.returncode is None:
             await stop(process)
-    return outcome(stdout, code, key, last_error)
+        if running is not None:
+            running.discard(process.pid)
+    return outcome(stdout, code, key, last_error, ok_result)
+
+
+def run_once(
+    spec: GateSpec,
+    key: str,
+    base_url: str | None,
+    logger: Any,
+    binary: str | None,
+    extra: tuple[str, ...],
+    ok_result: str,
+    seconds: float,
+) -> dict[str, Any]:
+    """Run the binary synchronously for a short request (trigger without waiting, cancel).
+
+    For callers that may not start an event loop: a worker's `on_kill`
+    runs in a signal handler, possibly inside the loop of a running wait.
+    `seconds` bounds it; a binary still running then is killed.
+    """
+    argv = spec.argv(binary or find_binary(), *extra)
+    logger.info("peaka-wait: %s", clean(" ".join(argv[1:]), key))
+    try:
+        done = subprocess.run(
+            argv,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            env=child_env(key, base_url),
+            timeout=seconds,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return outcome(b"", 143, key, f"peaka-wait did not answer within {seconds:g}s")
+    last_error = None
+    for raw in done.stderr[:MAX_SUMMARY_BYTES].splitlines():
+        last_error = log_line(logger, raw[:MAX_LINE_BYTES], key) or last_error
+    return outcome(done.stdout[:MAX_SUMMARY_BYTES], done.returncode, key, last_error, ok_result)
 
 
 def _text(value: Any, key: str | None) -> str | None:
@@ -322,7 +488,23 @@ def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def outcome(stdout: bytes, code: int, key: str | None, last_error: str | None = None) -> dict[str, Any]:
+def _token(value: Any) -> str | None:
+    """A resume token as the binary's contract has it (one printable ASCII word), else None."""
+    if isinstance(value, str) and _TOKEN.fullmatch(value):
+        return value
+    return None
+
+
+def _error(value: Any, key: str | None) -> str | None:
+    """An execution's error as one line of text: a string as it is, anything else as JSON."""
+    if value is None or value == "":
+        return None
+    return clean(value if isinstance(value, str) else json.dumps(value, sort_keys=True), key)
+
+
+def outcome(
+    stdout: bytes, code: int, key: str | None, last_error: str | None = None, ok_result: str = "ready"
+) -> dict[str, Any]:
     """The XCom value / trigger event: the exit code's result plus the summary's details.
 
     The result comes from the exit code alone: a summary that says `ready`
@@ -338,7 +520,8 @@ def outcome(stdout: bytes, code: int, key: str | None, last_error: str | None = 
             summary = parsed if isinstance(parsed, dict) else {}
         except ValueError:
             summary = {}
-    result = RESULTS.get(code, "error")
+    # Exit 0 is success of what was asked: ready, or `triggered` / `cancelled`.
+    result = ok_result if code == 0 else RESULTS.get(code, "error")
     message = summary.get("message")
     if not isinstance(message, str) or not message:
         message = last_error or f"peaka-wait exited with code {code} without a summary (see the log above)"
@@ -357,8 +540,11 @@ def outcome(stdout: bytes, code: int, key: str | None, last_error: str | None = 
             "created_at": _text(execution.get("createdAt"), key),
             "finished_at": _text(execution.get("finishedAt"), key),
             "records": _int(execution.get("records")),
+            "error": _error(execution.get("error"), key),
         }
-    return {
+        if cache.get("cancel") is not None:
+            caches[clean(cache["cacheId"], key)]["cancel"] = _text(cache.get("cancel"), key)
+    value = {
         "result": result,
         "exit_code": code,
         "message": clean(message, key),
@@ -366,9 +552,14 @@ def outcome(stdout: bytes, code: int, key: str | None, last_error: str | None = 
         "polls": _int(summary.get("polls")),
         "caches": caches,
     }
+    # Only a triggered run without waiting prints one; the key is never in it.
+    token = _token(summary.get("resume"))
+    if token and (not key or key not in token):
+        value["resume"] = token
+    return value
 
 
-def conclude(event: dict[str, Any], soft_fail: bool) -> dict[str, Any]:
+def conclude(event: dict[str, Any], soft_fail: bool, never_fail: bool = False) -> dict[str, Any]:
     """Turn an outcome into the task's end: return it (ready) or raise.
 
     `timeout` is Airflow's sensor timeout; `failed` and `stalled` fail the
@@ -376,8 +567,20 @@ def conclude(event: dict[str, Any], soft_fail: bool) -> dict[str, Any]:
     `unauthorized`, `not_found` and `api_error` fail without retries (a
     retry cannot fix a key or a cache id). With soft_fail these are skips.
     `usage`, `interrupted` and unknown codes always fail: they are not
-    about the cache.
+    about the cache. With never_fail (Airflow's sensor flag) every failure
+    is a skip.
     """
+    try:
+        return _conclude(event, soft_fail)
+    except AirflowSkipException:
+        raise
+    except AirflowException as error:
+        if never_fail:
+            raise AirflowSkipException(f"never_fail: {error}") from error
+        raise
+
+
+def _conclude(event: dict[str, Any], soft_fail: bool) -> dict[str, Any]:
     result = str(event.get("result"))
     message = clean(event.get("message", ""))
     if result == "ready":

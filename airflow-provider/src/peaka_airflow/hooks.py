@@ -7,10 +7,20 @@ command line: the gate receives them in its environment.
 
 from __future__ import annotations
 
+import json
+import urllib.error
+import urllib.request
 from typing import Any
+from urllib.parse import quote
 
-from airflow.sdk import BaseHook
-from airflow.sdk.exceptions import AirflowFailException
+from peaka_airflow.compat import AirflowFailException, BaseHook
+from peaka_airflow.gate import clean
+
+#: Peaka's API base URL when the connection names none (the binary's default).
+DEFAULT_BASE_URL = "https://partner.peaka.studio/api/v1"
+# Bounds on the Test button's one request: its time and the reply read.
+TEST_SECONDS = 15
+TEST_MAX_BYTES = 1 << 20
 
 
 class PeakaHook(BaseHook):
@@ -38,6 +48,22 @@ class PeakaHook(BaseHook):
         """The API key and the base URL (None: the binary's default, Peaka's US zone)."""
         return credentials(self.get_connection(self.peaka_conn_id), self.peaka_conn_id)
 
+    def test_connection(self) -> tuple[bool, str]:
+        """The UI's Test button: one request for the cache list of the extra's `project_id`."""
+        try:
+            conn = self.get_connection(self.peaka_conn_id)
+            key, base_url = credentials(conn, self.peaka_conn_id)
+        except AirflowFailException as error:
+            return False, str(error)
+        extra = conn.extra_dejson if isinstance(conn.extra_dejson, dict) else {}
+        project_id = str(extra.get("project_id") or "").strip()
+        if not project_id:
+            return False, (
+                f"the connection '{self.peaka_conn_id}' has no extra 'project_id': set it "
+                '(e.g. {"project_id": "my-project"}) so that Test can read that project\'s cache list'
+            )
+        return list_caches(base_url or DEFAULT_BASE_URL, key, project_id)
+
 
 def credentials(conn: Any, conn_id: str) -> tuple[str, str | None]:
     """Take the key and base URL from a connection, or say which field is wrong.
@@ -58,3 +84,28 @@ def credentials(conn: Any, conn_id: str) -> tuple[str, str | None]:
             "e.g. https://partner.peaka.studio/api/v1, or leave it empty for that default"
         )
     return key, base_url
+
+
+def list_caches(base_url: str, key: str, project_id: str) -> tuple[bool, str]:
+    """GET the project's cache status list once; say what came back, never the key."""
+    url = f"{base_url.rstrip('/')}/data/projects/{quote(project_id, safe='')}/cache/status"
+    request = urllib.request.Request(
+        url, headers={"Authorization": f"Bearer {key}", "Accept": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=TEST_SECONDS) as reply:
+            body = reply.read(TEST_MAX_BYTES + 1)
+    except urllib.error.HTTPError as error:
+        hint = {401: "the API key was refused", 403: "the key may not read this project"}.get(error.code, "")
+        return False, clean(
+            f"Peaka answered HTTP {error.code} for project '{project_id}'. {hint}".strip(), key
+        )
+    except (urllib.error.URLError, OSError, ValueError) as error:
+        return False, clean(f"could not reach {base_url}: {error}", key)
+    try:
+        caches = json.loads(body) if len(body) <= TEST_MAX_BYTES else None
+    except ValueError:
+        caches = None
+    if not isinstance(caches, list):
+        return False, clean(f"{base_url} answered, but not with a cache list for project '{project_id}'", key)
+    return True, clean(f"reached Peaka: project '{project_id}' has {len(caches)} caches", key)

@@ -321,8 +321,8 @@ fn big_project(n: usize, running: bool) -> Vec<u8> {
 }
 
 /// The release binary's peak RSS waiting on one cache (BENCHMARKS.md,
-/// "Memory with 10,000 caches").
-const RELEASE_ONE_CACHE_KIB: u64 = 6 * 1024;
+/// "Memory with 10,000 caches": 5.7 MiB).
+const RELEASE_ONE_CACHE_KIB: u64 = 5837;
 
 #[test]
 fn ten_thousand_caches_fit_in_32_mib() {
@@ -335,12 +335,13 @@ fn ten_thousand_caches_fit_in_32_mib() {
         "10,000 caches: the project list is {} bytes",
         completed.len()
     );
-    let served = std::sync::atomic::AtomicUsize::new(0);
+    let served = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let rounds = served.clone();
     let base = serve(vec![route(
         "GET",
         LIST,
         Box::new(move |_| {
-            let round = served.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let round = rounds.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             let body = if round < 3 { &running } else { &completed };
             ResponseTemplate::new(200).set_body_raw(body.clone(), "application/json")
         }),
@@ -364,16 +365,25 @@ fn ten_thousand_caches_fit_in_32_mib() {
         (ran, peak_kib)
     };
     let (_, start_kib) = peak_rss(&one_cache, &["--cache-id", "c"]);
-    let (ran, peak_kib) = peak_rss(
-        &base,
-        &[
-            "--all-caches",
-            "--timeout",
-            "10s",
-            "--request-timeout",
-            "5s",
-        ],
-    );
+    // The median of three runs: one run's peak moves by about 1 MiB with
+    // how the rounds fall against the allocator, as BENCHMARKS' medians do.
+    let mut runs: Vec<_> = (0..3)
+        .map(|_| {
+            served.store(0, std::sync::atomic::Ordering::SeqCst);
+            peak_rss(
+                &base,
+                &[
+                    "--all-caches",
+                    "--timeout",
+                    "10s",
+                    "--request-timeout",
+                    "5s",
+                ],
+            )
+        })
+        .collect();
+    runs.sort_by_key(|(_, peak)| *peak);
+    let (ran, peak_kib) = runs.swap_remove(1);
     eprintln!("10,000 caches: peak RSS {peak_kib} KiB (one cache: {start_kib} KiB)");
     assert_code(&ran, 0, "10,000 caches completed after three rounds");
     assert!(ran.stderr.contains("all 10000 caches"), "{}", ran.stderr);
