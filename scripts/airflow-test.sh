@@ -146,7 +146,7 @@ echo "exit $code; wait_for_cache $state; rendered: $rendered"
 # The binary's own log lines reached the task log, and nothing deferred.
 grep -qE "peaka-wait: cache $cache: incremental sync [^ ]+ COMPLETED" "$work/sync.log" || { cat "$work/sync.log"; fail "the binary's log is not in the task log"; }
 if grep -qF "Pausing task as DEFERRED" "$work/sync.log"; then fail "the synchronous sensor deferred"; fi
-printf '%s' "$rendered" | grep -qE '"started_after": "20[0-9]{2}-[0-9]{2}-[0-9]{2}[ T][0-9:.]+\+00:00"' \
+grep -qE '"started_after": "20[0-9]{2}-[0-9]{2}-[0-9]{2}[ T][0-9:.]+\+00:00"' <<<"$rendered" \
   || fail "started_after was not rendered from the macro: $rendered"
 case "$rendered" in *demo-key*) fail "the API key is in the rendered fields" ;; esac
 if grep -qF demo-key "$work/sync.log" "$work/failed.log"; then fail "the API key is in a log"; fi
@@ -174,17 +174,17 @@ echo "rescheduled: $reschedules reschedules, $((triggers_after - triggers_before
 [ "$reschedules" -ge 1 ] || fail "the rescheduled sensor was never rescheduled"
 [ "$((triggers_after - triggers_before))" -eq 1 ] || fail "the rescheduled sensor triggered $((triggers_after - triggers_before)) times, not once"
 rendered=$(sql "select rendered_fields from rendered_task_instance_fields where dag_id = 'peaka_conventions' and task_id = 'templated'")
-printf '%s' "$rendered" | grep -qF '"timeout": "120"' || fail "timeout was not rendered: $rendered"
-printf '%s' "$rendered" | grep -qF '"peaka_conn_id": "peaka_default"' || fail "peaka_conn_id was not rendered: $rendered"
+grep -qF '"timeout": "120"' <<<"$rendered" || fail "timeout was not rendered: $rendered"
+grep -qF '"peaka_conn_id": "peaka_default"' <<<"$rendered" || fail "peaka_conn_id was not rendered: $rendered"
 events=$(sql "select a.uri, e.extra from asset_event e join asset a on a.id = e.asset_id where a.uri like 'peaka://demo/caches/%$tag%' order by a.uri")
 echo "$events"
-printf '%s\n' "$events" | grep -qE "^peaka://demo/caches/completes-after-2s$tag\|.*\"execution_id\": \"completes-after-2s$tag-exec-[0-9]+\"" \
+grep -qE "^peaka://demo/caches/completes-after-2s$tag\|.*\"execution_id\": \"completes-after-2s$tag-exec-[0-9]+\"" <<<"$events" \
   || fail "no asset event with the execution for completes-after-2s$tag"
 for id in "finished-ago-1m$tag" "completes-after-1s${tag}t" "triggered-completes-after-6s$tag"; do
-  printf '%s\n' "$events" | grep -qF "peaka://demo/caches/$id|" || fail "no asset event for $id"
+  grep -qF "peaka://demo/caches/$id|" <<<"$events" || fail "no asset event for $id"
 done
-printf '%s\n' "$events" | grep -qF '"execution_kind": "incremental"' || fail "no execution_kind in the asset events"
-printf '%s\n' "$events" | grep -qE '"records": [0-9]+' || fail "no records in the asset events"
+grep -qF '"execution_kind": "incremental"' <<<"$events" || fail "no execution_kind in the asset events"
+grep -qE '"records": [0-9]+' <<<"$events" || fail "no records in the asset events"
 if grep -qF demo-key "$work/conventions.log"; then fail "the API key is in a log"; fi
 
 echo "airflow: the scheduler, dag-processor and triggerer as processes: restarts and clears"

@@ -25,7 +25,10 @@ echo "wheel: $(basename "$wheel") ($(wc -c <"$wheel") bytes)"
 "$python" -m venv "$work/venv"
 "$work/venv/bin/pip" install --quiet --disable-pip-version-check --find-links dist \
   -c airflow-provider/requirements-ci.txt airflow-provider-peaka
-"$work/venv/bin/pip" show --files peaka-wait | grep -q 'bin/peaka-wait$' \
+# Read whole, not piped into `grep -q`: grep would stop at the first match and
+# pip, writing on, would fail on the closed pipe (pipefail).
+files=$("$work/venv/bin/pip" show --files peaka-wait)
+grep -q 'bin/peaka-wait$' <<<"$files" \
   || { echo "wheel: pip did not install peaka-wait from dist/" >&2; exit 1; }
 
 cargo build --locked --quiet -p fake-peaka
