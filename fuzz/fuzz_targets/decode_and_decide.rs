@@ -2,7 +2,7 @@
 //! panic, whatever the API sends.
 #![no_main]
 
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 use libfuzzer_sys::fuzz_target;
 use peaka_wait::api::{self, ExecutionKind};
 use peaka_wait::decision::{Baseline, Criteria, ExecutionFilter, decide};
@@ -29,7 +29,12 @@ fuzz_target!(|data: &[u8]| {
             execution,
             since: bound,
             started_after: bound,
-            newer_than: Some(Baseline::of(&status, ExecutionKind::Full)),
+            newer_than: Some(Baseline::of(
+                &status,
+                ExecutionKind::Full,
+                Timestamp::UNIX_EPOCH,
+                SignedDuration::from_secs(5),
+            )),
             starting_grace_over: true,
         };
         let _ = decide(&status, &bounded, &missed);
