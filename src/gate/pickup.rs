@@ -14,7 +14,7 @@ use jiff::Timestamp;
 
 use super::Gate;
 use crate::api::{CacheStatus, Execution, Status};
-use crate::decision::{Decision, Verdict, show_time};
+use crate::decision::{Decision, show_time};
 use crate::timespec::format_duration;
 
 /// An execution untouched since its creation for longer than this (or the
@@ -31,14 +31,7 @@ impl Gate<'_> {
         decision: &Decision,
         server_now: Timestamp,
     ) {
-        let running = match (decision.verdict, decision.focus) {
-            (Verdict::Waiting, Some(kind)) => status
-                .execution(kind)
-                .filter(|e| !e.is_terminal())
-                .map(|e| (kind, e)),
-            _ => None,
-        };
-        let Some((kind, execution)) = running else {
+        let Some((kind, execution)) = super::stall::awaited_running(status, decision) else {
             self.caches[i].last_moved_at = None;
             return;
         };

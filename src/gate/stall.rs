@@ -4,7 +4,7 @@ use jiff::Timestamp;
 use tokio::time::Instant;
 
 use super::{Ended, Gate};
-use crate::api::CacheStatus;
+use crate::api::{CacheStatus, Execution, ExecutionKind};
 use crate::decision::{Decision, Motion, Verdict, still_for};
 use crate::exit_codes::Outcome;
 use crate::timespec::format_duration;
@@ -20,14 +20,7 @@ impl Gate<'_> {
         server_now: Timestamp,
     ) -> Option<Ended> {
         let limit = self.plan.stall_timeout?;
-        let running = match (decision.verdict, decision.focus) {
-            (Verdict::Waiting, Some(kind)) => status
-                .execution(kind)
-                .filter(|e| !e.is_terminal())
-                .map(|e| (kind, e)),
-            _ => None,
-        };
-        let Some((kind, execution)) = running else {
+        let Some((kind, execution)) = awaited_running(status, decision) else {
             self.watches[i].motion = None;
             return None;
         };
@@ -68,5 +61,21 @@ impl Gate<'_> {
                 format_duration(limit)
             ),
         ))
+    }
+}
+
+/// The awaited execution while the gate waits for it to end: the slot the
+/// decision focuses on, if its record has not ended. Stall and pickup
+/// watch the same record.
+pub(super) fn awaited_running<'s>(
+    status: &'s CacheStatus,
+    decision: &Decision,
+) -> Option<(ExecutionKind, &'s Execution)> {
+    match (decision.verdict, decision.focus) {
+        (Verdict::Waiting, Some(kind)) => status
+            .execution(kind)
+            .filter(|e| !e.is_terminal())
+            .map(|e| (kind, e)),
+        _ => None,
     }
 }
