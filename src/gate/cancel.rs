@@ -47,10 +47,20 @@ impl Gate<'_> {
     /// be the one the trigger started: the earliest such one among the
     /// slot and what ended unseen between polls (a resumed gate may first
     /// look long after the trigger, when a later run holds the slot).
-    pub(super) fn note_triggered(&mut self, i: usize, status: &CacheStatus) {
+    /// While the slot's history is `unexplained` (not read yet), nothing is
+    /// noted: the record the slot shows may be a later one.
+    pub(super) fn note_triggered(
+        &mut self,
+        i: usize,
+        status: &CacheStatus,
+        unexplained: &[ExecutionKind],
+    ) {
         let Some(kind) = self.plan.trigger else {
             return;
         };
+        if unexplained.contains(&kind) {
+            return;
+        }
         // Only the first one counts: a later record is not the trigger's.
         if self.watches[i]
             .triggered

@@ -1,12 +1,26 @@
 //! Executions that ended between two polls: when a slot shows a new
 //! execution while the one seen there before was not seen ending, the
 //! execution history says how that one ended.
+//!
+//! The history is read beside the polls, in a task of its own, so that a
+//! slow reply never holds a status poll (each read is bounded by
+//! `--request-timeout`; one that fails is sent again at the next pause).
+//! Until it is back, the cache is decided only on what its status settles
+//! by itself ([`settled_without_history`]): a completion or a failure that
+//! the missed execution could overturn waits for the history.
 
 use jiff::Timestamp;
 
-use super::{FUTURE_TOLERANCE, Gate, HISTORY_LIMIT};
+use super::inflight::Inflight;
+use super::{CacheState, FUTURE_TOLERANCE, Gate, HISTORY_LIMIT};
 use crate::api::{CacheStatus, Execution, ExecutionKind};
-use crate::decision::ExecutionFilter;
+use crate::client::{Client, FetchError, Reply};
+use crate::decision::{Decision, ExecutionFilter, Verdict};
+use crate::text::shown;
+
+/// At most this many history reads are in flight at once: a wave of
+/// scheduled runs over `--all-caches` must not be a burst of thousands.
+const MAX_MISSED_READS: usize = 20;
 
 /// The last record seen in a slot.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,72 +88,485 @@ impl Gate<'_> {
         }
     }
 
-    /// When a slot shows a new execution while the one seen there before
-    /// was not seen ending, reads the execution history for what ended in
-    /// between, so that no completion is missed and no failure hidden.
-    pub(super) async fn read_missed(
+    /// The awaited slots of cache `i` whose last record `status` shows
+    /// replaced while it was not seen ending, and whose history is not
+    /// taken in yet.
+    fn unexplained(&self, i: usize, status: &CacheStatus) -> Vec<ExecutionKind> {
+        let seen = &self.watches[i].seen;
+        (self.execution().slots().iter())
+            .copied()
+            .filter(|&kind| replaced_unseen(seen.get(kind), status.execution(kind)))
+            .collect()
+    }
+
+    /// Takes in a poll's `status` of cache `i` against what was seen of its
+    /// slots: takes in the history reads that are back, remembers each
+    /// slot's record, and returns the slots still waiting for their
+    /// history (their last record stays the one seen, so that the read is
+    /// sent, and sent again after a failure, until it is back). A single
+    /// check (`--timeout 0`) has no pause to read it in: it reads it now.
+    pub(super) async fn note_slots(
         &mut self,
         i: usize,
         status: &CacheStatus,
-        server_now: Timestamp,
-    ) {
-        let cache_id = self.caches[i].cache_id.clone();
-        for &kind in self.execution().slots() {
-            let current = status.execution(kind).map(Seen::of);
-            let previous = self.watches[i].seen.get(kind).cloned();
-            let moved_on = match (&previous, &current) {
-                (Some(prev), Some(now)) => !prev.terminal && prev.id.is_some() && prev.id != now.id,
-                _ => false,
-            };
-            if let (true, Some(prev)) = (moved_on, previous) {
-                self.polls += 1;
-                match self
-                    .client
-                    .execution_history(
-                        &self.plan.project_id,
-                        &cache_id,
-                        HISTORY_LIMIT,
-                        self.budget(),
-                    )
-                    .await
-                {
-                    Ok(reply) => {
-                        let current_id = current.as_ref().and_then(|c| c.id.clone());
-                        let found: Vec<Execution> = reply
-                            .value
-                            .into_iter()
-                            .filter(|e| e.id.is_some() && e.id != current_id)
-                            .filter(|e| match e.kind() {
-                                Some(mode) => mode == kind,
-                                // Without a mode, only the record we watched is surely of this slot.
-                                None => e.id == prev.id,
-                            })
-                            .filter(|e| e.id == prev.id || matches!((e.created_at, prev.created_at), (Some(c), Some(p)) if c > p))
-                            .collect();
-                        if found.is_empty() {
-                            tracing::warn!(cache_id = %cache_id, "cache {cache_id}: {} {} was replaced between polls and is not in the last {HISTORY_LIMIT} executions of the history", kind.label(), prev.id.as_deref().unwrap_or(""));
-                        }
-                        for mut execution in found {
-                            execution.forget_times_after(server_now + FUTURE_TOLERANCE);
-                            tracing::info!(cache_id = %cache_id, kind = kind.as_str(), execution_id = execution.id.as_deref(), execution_status = execution.status.as_ref().map(|s| s.as_str()), "cache {cache_id}: {} {} ended between polls ({}), read from the execution history", kind.label(), execution.id.as_deref().unwrap_or(""), execution.status.as_ref().map_or("no status", |s| s.as_str()));
-                            let watch = &mut self.watches[i];
-                            watch.missed.retain(|(_, e)| e.id != execution.id);
-                            watch.missed.push((kind, execution));
-                        }
-                    }
-                    Err(err) if err.outcome().is_none() => {
-                        // Keep the old record as seen, so the next poll tries again.
-                        tracing::warn!(cache_id = %cache_id, "cache {cache_id}: cannot read the execution history ({}); trying again at the next poll", err.message());
-                        continue;
-                    }
-                    Err(err) => {
-                        tracing::warn!(cache_id = %cache_id, "cache {cache_id}: cannot read the execution history ({}); {} that ended between polls may be missed", err.message(), kind.a_label());
-                    }
-                }
-            }
-            if let Some(current) = current {
-                self.watches[i].seen.insert(kind, current);
+    ) -> Vec<ExecutionKind> {
+        if let Some(back) = self.missed_reads.as_mut().and_then(|r| r.if_back()) {
+            self.missed_reads = None;
+            self.take_in_missed(back.unwrap_or_default());
+        }
+        if self.check_once() {
+            let asked = self.asked(i, status);
+            if !asked.is_empty() {
+                self.polls += asked.len() as u64;
+                let client = self.client.clone();
+                let project = self.plan.project_id.clone();
+                let back = read_all(client, project, asked, self.budget()).await;
+                self.take_in_missed(back);
             }
         }
+        let unexplained = self.unexplained(i, status);
+        for &kind in self.execution().slots() {
+            if let Some(current) = status.execution(kind) {
+                if !unexplained.contains(&kind) {
+                    self.watches[i].seen.insert(kind, Seen::of(current));
+                }
+            }
+        }
+        unexplained
+    }
+
+    /// The history reads cache `i` needs for `status`.
+    fn asked(&self, i: usize, status: &CacheStatus) -> Vec<Asked> {
+        let seen = &self.watches[i].seen;
+        (self.unexplained(i, status).into_iter())
+            .filter_map(|kind| {
+                Some(Asked {
+                    i,
+                    cache_id: self.caches[i].cache_id.clone(),
+                    kind,
+                    prev: seen.get(kind)?.clone(),
+                    current: Seen::of(status.execution(kind)?),
+                })
+            })
+            .collect()
+    }
+
+    /// Sends the history reads of the slots that wait for one (at most
+    /// [`MAX_MISSED_READS`], unless reads are already in flight), in a task
+    /// beside the polls.
+    pub(super) fn send_missed_reads(&mut self) {
+        if self.missed_reads.is_some() {
+            return;
+        }
+        let mut asked = Vec::new();
+        for (i, cache) in self.caches.iter().enumerate() {
+            if asked.len() >= MAX_MISSED_READS {
+                break;
+            }
+            if let Some(status) = &cache.status {
+                asked.extend(self.asked(i, status));
+            }
+        }
+        asked.truncate(MAX_MISSED_READS);
+        if asked.is_empty() {
+            return;
+        }
+        self.polls += asked.len() as u64;
+        let client = self.client.clone();
+        let project = self.plan.project_id.clone();
+        let budget = self.budget();
+        self.missed_reads = Some(Inflight::spawn(read_all(client, project, asked, budget)));
+    }
+
+    /// Takes in what the history reads brought back: each execution that
+    /// ended between polls joins its cache's missed ones. Returns whether
+    /// an awaited cache's history was settled (read, or given up on), so
+    /// that the next poll may decide on it at once.
+    pub(super) fn take_in_missed(&mut self, reads: Vec<Read>) -> bool {
+        let mut settled = false;
+        for (asked, result) in reads {
+            let Asked {
+                i,
+                cache_id,
+                kind,
+                prev,
+                current,
+            } = asked;
+            // Taken in already, or the slot was reset since it was asked.
+            if self.watches[i].seen.get(kind) != Some(&prev) {
+                continue;
+            }
+            let prev_id = shown(prev.id.as_deref().unwrap_or(""));
+            match result {
+                Ok(reply) => {
+                    let server_now = self.server_now(reply.received_at);
+                    let found: Vec<Execution> = reply
+                        .value
+                        .into_iter()
+                        .filter(|e| e.id.is_some() && e.id != current.id)
+                        .filter(|e| match e.kind() {
+                            Some(mode) => mode == kind,
+                            // Without a mode, only the record we watched is surely of this slot.
+                            None => e.id == prev.id,
+                        })
+                        .filter(|e| e.id == prev.id || matches!((e.created_at, prev.created_at), (Some(c), Some(p)) if c > p))
+                        .collect();
+                    if found.is_empty() {
+                        tracing::warn!(cache_id = %cache_id, "cache {cache_id}: {} {prev_id} was replaced between polls and is not in the last {HISTORY_LIMIT} executions of the history", kind.label());
+                    }
+                    for mut execution in found {
+                        execution.forget_times_after(server_now + FUTURE_TOLERANCE);
+                        tracing::info!(cache_id = %cache_id, kind = kind.as_str(), execution_id = execution.id.as_deref(), execution_status = execution.status.as_ref().map(|s| s.as_str()), "cache {cache_id}: {} {} ended between polls ({}), read from the execution history", kind.label(), shown(execution.id.as_deref().unwrap_or("")), execution.status.as_ref().map_or("no status", |s| s.as_str()));
+                        let watch = &mut self.watches[i];
+                        watch.missed.retain(|(_, e)| e.id != execution.id);
+                        watch.missed.push((kind, execution));
+                    }
+                }
+                Err(err) if err.outcome().is_none() => {
+                    // The slot keeps its old record as seen: the read is sent again.
+                    tracing::warn!(cache_id = %cache_id, "cache {cache_id}: cannot read the execution history ({}); trying again at the next poll", err.message());
+                    continue;
+                }
+                Err(err) => {
+                    tracing::warn!(cache_id = %cache_id, "cache {cache_id}: cannot read the execution history ({}); {} that ended between polls may be missed", err.message(), kind.a_label());
+                }
+            }
+            self.watches[i].seen.insert(kind, current);
+            settled |= self.caches[i].state == CacheState::Waiting;
+        }
+        settled
+    }
+
+    /// `decision` on cache `i`'s `status`, or, when the history of an
+    /// `unexplained` slot could overturn it, a wait for that history.
+    pub(super) fn hold_for_history(
+        &self,
+        i: usize,
+        status: &CacheStatus,
+        decision: Decision,
+        unexplained: &[ExecutionKind],
+    ) -> Decision {
+        if settled_without_history(self.execution(), status, &decision, unexplained) {
+            return decision;
+        }
+        let Some(&kind) = unexplained.first() else {
+            return decision;
+        };
+        let seen = self.watches[i].seen.get(kind);
+        let prev_id = shown(seen.and_then(|s| s.id.as_deref()).unwrap_or(""));
+        Decision {
+            verdict: Verdict::Waiting,
+            focus: Some(kind),
+            detail: format!(
+                "{} {prev_id} was replaced between polls before it was seen ending; waiting for the execution history to say how it ended",
+                kind.label()
+            ),
+            unknown_status: decision.unknown_status,
+            starting: false,
+            execution_id: None,
+        }
+    }
+}
+
+/// One slot whose record was replaced while it was not seen ending: the
+/// record last seen there (`prev`) and the one that replaced it.
+#[derive(Debug, Clone)]
+pub(super) struct Asked {
+    i: usize,
+    cache_id: String,
+    kind: ExecutionKind,
+    prev: Seen,
+    current: Seen,
+}
+
+/// A history read and what it brought back.
+type Read = (Asked, Result<Reply<Vec<Execution>>, FetchError>);
+
+/// The history reads in flight.
+pub(super) type MissedReads = Inflight<Vec<Read>>;
+
+/// Whether the record seen last in a slot was replaced by `current`
+/// without being seen ending: then only the history says how it ended.
+fn replaced_unseen(prev: Option<&Seen>, current: Option<&Execution>) -> bool {
+    match (prev, current) {
+        (Some(prev), Some(now)) => !prev.terminal && prev.id.is_some() && prev.id != now.id,
+        _ => false,
+    }
+}
+
+/// Whether a `decision` on `status` alone stands whatever the history of
+/// the `unexplained` slots says (their last records were replaced unseen
+/// ending). A waiting decision always stands (it decides nothing). A
+/// completion or a failure stands only when each unexplained slot's
+/// current record has ended with a readable time, and, but for `both`,
+/// that record is the one that decided: it was created after the missed
+/// one was last seen running, so it ended after it, and "the one that
+/// ended last" (or, for `both`, each slot's last) is the same with the
+/// history or without. Anything else waits for the history.
+pub(super) fn settled_without_history(
+    filter: ExecutionFilter,
+    status: &CacheStatus,
+    decision: &Decision,
+    unexplained: &[ExecutionKind],
+) -> bool {
+    if decision.verdict == Verdict::Waiting || unexplained.is_empty() {
+        return true;
+    }
+    let ended = |kind: ExecutionKind| {
+        status
+            .execution(kind)
+            .and_then(Execution::terminal_at)
+            .is_some()
+    };
+    if !unexplained.iter().all(|&kind| ended(kind)) {
+        return false;
+    }
+    if filter == ExecutionFilter::Both {
+        return true;
+    }
+    decision.focus.is_some_and(|focus| {
+        unexplained.contains(&focus)
+            && decision.execution_id.is_some()
+            && status.execution(focus).and_then(|e| e.id.as_ref()) == decision.execution_id.as_ref()
+    })
+}
+
+/// Reads the history of each slot in `asked`, at once.
+async fn read_all(
+    client: Client,
+    project: String,
+    asked: Vec<Asked>,
+    budget: std::time::Duration,
+) -> Vec<Read> {
+    let reads = (asked.iter())
+        .map(|a| client.execution_history(&project, &a.cache_id, HISTORY_LIMIT, budget));
+    let replies = futures_util::future::join_all(reads).await;
+    asked.into_iter().zip(replies).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ExecutionFilter::{Any, Both, Full, Incremental};
+    use ExecutionKind as K;
+
+    /// A record: `(id, status, finished)`, `finished` as seconds past
+    /// 2026-01-01T00:00:00Z (`None`: running; `Some(-1)`: unreadable).
+    fn record(mode: &str, (id, status, finished): (&str, &str, Option<i64>)) -> serde_json::Value {
+        let at = |s: i64| format!("2026-01-01T00:{:02}:{:02}Z", s / 60, s % 60);
+        serde_json::json!({
+            "id": id,
+            "executionMode": mode,
+            "status": status,
+            "createdAt": at(0),
+            "updatedAt": at(0),
+            "finishedAt": match finished {
+                None => serde_json::Value::Null,
+                Some(-1) => serde_json::json!("yesterday"),
+                Some(s) => serde_json::json!(at(s)),
+            },
+        })
+    }
+
+    type Slot<'a> = Option<(&'a str, &'a str, Option<i64>)>;
+
+    /// A case: its name, the filter, the two slots, the decision on the
+    /// status alone, the unexplained slots, and whether it stands.
+    type Case<'a> = (
+        &'a str,
+        ExecutionFilter,
+        Slot<'a>,
+        Slot<'a>,
+        Decision,
+        &'a [K],
+        bool,
+    );
+
+    fn status(incremental: Slot, full: Slot) -> CacheStatus {
+        let body = serde_json::json!({
+            "id": "c",
+            "status": "RUNNING",
+            "lastIncrementalCacheExecution": incremental.map(|r| record("INCREMENTAL", r)),
+            "lastFullRefreshCacheExecution": full.map(|r| record("FULL", r)),
+        });
+        crate::api::decode_status(body.to_string().as_bytes()).unwrap()
+    }
+
+    fn decision(verdict: Verdict, focus: Option<K>, id: Option<&str>) -> Decision {
+        Decision {
+            verdict,
+            focus,
+            detail: String::new(),
+            unknown_status: None,
+            starting: false,
+            execution_id: id.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn only_what_the_history_cannot_overturn_is_decided_without_it() {
+        use Verdict::{Failed, Ready, Waiting};
+        let running = Some(("i2", "RUNNING", None));
+        let done = Some(("i2", "COMPLETED", Some(30)));
+        let undated = Some(("i2", "COMPLETED", Some(-1)));
+        let full_done = Some(("f1", "COMPLETED", Some(20)));
+        let inc = [K::Incremental];
+        let table: [Case; 12] = [
+            (
+                "a wait decides nothing",
+                Any,
+                running,
+                full_done,
+                decision(Waiting, None, None),
+                &inc,
+                true,
+            ),
+            (
+                "nothing unexplained",
+                Any,
+                running,
+                full_done,
+                decision(Ready, Some(K::Full), Some("f1")),
+                &[],
+                true,
+            ),
+            (
+                "the slot's new record ended and decided",
+                Incremental,
+                done,
+                None,
+                decision(Ready, Some(K::Incremental), Some("i2")),
+                &inc,
+                true,
+            ),
+            (
+                "a failure of it likewise",
+                Incremental,
+                done,
+                None,
+                decision(Failed, Some(K::Incremental), Some("i2")),
+                &inc,
+                true,
+            ),
+            (
+                "the new record runs: the missed one may have failed",
+                Incremental,
+                running,
+                None,
+                decision(Failed, Some(K::Incremental), Some("i1")),
+                &inc,
+                false,
+            ),
+            (
+                "another slot decided: the missed one may have ended after it",
+                Any,
+                running,
+                full_done,
+                decision(Ready, Some(K::Full), Some("f1")),
+                &inc,
+                false,
+            ),
+            (
+                "another slot decided though the new record ended",
+                Any,
+                done,
+                full_done,
+                decision(Ready, Some(K::Full), Some("f1")),
+                &inc,
+                false,
+            ),
+            (
+                "the new record ended at an unreadable time",
+                Incremental,
+                undated,
+                None,
+                decision(Ready, Some(K::Incremental), Some("i2")),
+                &inc,
+                false,
+            ),
+            (
+                "a decision naming no execution",
+                Incremental,
+                done,
+                None,
+                decision(Ready, Some(K::Incremental), None),
+                &inc,
+                false,
+            ),
+            (
+                "another execution of the slot decided",
+                Incremental,
+                done,
+                None,
+                decision(Ready, Some(K::Incremental), Some("i1")),
+                &inc,
+                false,
+            ),
+            (
+                "both: each unexplained slot's new record ended",
+                Both,
+                done,
+                full_done,
+                decision(Ready, Some(K::Full), Some("f1")),
+                &inc,
+                true,
+            ),
+            (
+                "both: an unexplained slot still runs",
+                Both,
+                running,
+                full_done,
+                decision(Failed, Some(K::Full), Some("f1")),
+                &inc,
+                false,
+            ),
+        ];
+        for (name, filter, incremental, full, decision, unexplained, settled) in table {
+            let status = status(incremental, full);
+            assert_eq!(
+                settled_without_history(filter, &status, &decision, unexplained),
+                settled,
+                "{name}"
+            );
+        }
+        // With the full slot unexplained, its record is the one to look at.
+        let status = status(running, full_done);
+        let full = decision(Ready, Some(K::Full), Some("f1"));
+        assert!(settled_without_history(Full, &status, &full, &[K::Full]));
+        assert!(!settled_without_history(
+            Full,
+            &status,
+            &full,
+            &[K::Full, K::Incremental]
+        ));
+    }
+
+    #[test]
+    fn a_record_is_unexplained_only_when_replaced_before_it_was_seen_ending() {
+        let seen = |id: Option<&str>, terminal| Seen {
+            id: id.map(str::to_owned),
+            created_at: None,
+            terminal,
+        };
+        let status = status(Some(("i2", "RUNNING", None)), None);
+        let now = status.execution(K::Incremental);
+        assert!(replaced_unseen(Some(&seen(Some("i1"), false)), now));
+        assert!(
+            !replaced_unseen(Some(&seen(Some("i1"), true)), now),
+            "seen ending"
+        );
+        assert!(
+            !replaced_unseen(Some(&seen(Some("i2"), false)), now),
+            "the same one"
+        );
+        assert!(
+            !replaced_unseen(Some(&seen(None, false)), now),
+            "no id to tell"
+        );
+        assert!(!replaced_unseen(None, now), "nothing seen before");
+        assert!(
+            !replaced_unseen(Some(&seen(Some("i1"), false)), None),
+            "an empty slot"
+        );
     }
 }

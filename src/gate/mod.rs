@@ -9,6 +9,7 @@
 //! reach the API of [`crate::client`].
 
 mod cancel;
+mod inflight;
 mod messages;
 mod missed;
 mod pickup;
@@ -369,7 +370,9 @@ struct Gate<'a> {
     /// `--no-wait`: the token, once every trigger was accepted.
     resume_token: Option<String>,
     /// The forecast's history and settings reads, while in flight.
-    reads: Option<planning::Inflight>,
+    reads: Option<planning::ForecastReads>,
+    /// The history reads of executions missed between polls, while in flight.
+    missed_reads: Option<missed::MissedReads>,
 }
 
 impl<'a> Gate<'a> {
@@ -396,6 +399,7 @@ impl<'a> Gate<'a> {
             forecast_deferred: false,
             resume_token: None,
             reads: None,
+            missed_reads: None,
         };
         if let Caches::Listed(ids) = &plan.caches {
             gate.set_caches(ids.clone());

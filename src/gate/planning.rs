@@ -19,6 +19,7 @@ use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
+use super::inflight::{Inflight, wait_back};
 use super::{CacheState, Gate};
 use crate::api::{CacheStatus, Execution, ExecutionKind};
 use crate::client::{FetchError, Reply};
@@ -123,7 +124,7 @@ pub(super) struct PlanningSlot {
 }
 
 /// What the forecast reads of one cache brought back.
-struct ReadBack {
+pub(super) struct ReadBack {
     /// The cache's index.
     i: usize,
     /// The slot forecast.
@@ -132,21 +133,8 @@ struct ReadBack {
     settings: Result<Reply<CacheSettings>, FetchError>,
 }
 
-/// The forecast reads in flight, in a task beside the polls; aborted when
-/// the gate ends before they are back.
-pub(super) struct Inflight(tokio::task::JoinHandle<Vec<ReadBack>>);
-
-impl Drop for Inflight {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-impl std::fmt::Debug for Inflight {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Inflight")
-    }
-}
+/// The forecast reads in flight.
+pub(super) type ForecastReads = Inflight<Vec<ReadBack>>;
 
 /// What a slot that was never used reads as.
 static UNUSED: Planning = Planning {
@@ -227,16 +215,27 @@ impl Gate<'_> {
     /// Sleeps `pause`. When some cache's forecast reads are due, sends them
     /// in a task of their own, at a random moment of the pause's first half
     /// (so that a fleet of gates started together does not send them all
-    /// at once); reads in flight are taken in whenever they are back. The
-    /// next poll still comes when the pause ends: the reads move no poll.
-    pub(super) async fn sleep_and_read(&mut self, pause: Duration) {
+    /// at once); likewise the history reads of executions missed between
+    /// polls, at once. Reads in flight are taken in whenever they are
+    /// back. The next poll still comes when the pause ends: the reads
+    /// never delay a poll. A missed execution's history that comes back
+    /// ends the pause early (unless `may_cut` is false: the server asked
+    /// for the wait), so that the next poll decides on it.
+    pub(super) async fn sleep_and_read(&mut self, pause: Duration, may_cut: bool) {
         let until = Instant::now() + pause;
         self.send_due_reads(pause);
-        while let Some(inflight) = self.reads.as_mut() {
+        self.send_missed_reads();
+        while self.reads.is_some() || self.missed_reads.is_some() {
             tokio::select! {
-                back = &mut inflight.0 => {
+                read = wait_back(self.reads.as_mut()) => {
                     self.reads = None;
-                    self.take_in(back.unwrap_or_default());
+                    self.take_in(read.unwrap_or_default());
+                }
+                read = wait_back(self.missed_reads.as_mut()) => {
+                    self.missed_reads = None;
+                    if self.take_in_missed(read.unwrap_or_default()) && may_cut {
+                        return;
+                    }
                 }
                 () = tokio::time::sleep_until(until) => return,
             }
@@ -286,7 +285,7 @@ impl Gate<'_> {
         self.polls += 2 * asked.len() as u64;
         let client = self.client.clone();
         let project = self.plan.project_id.clone();
-        self.reads = Some(Inflight(tokio::spawn(async move {
+        self.reads = Some(Inflight::spawn(async move {
             tokio::time::sleep(spread).await;
             let mut back = Vec::with_capacity(asked.len());
             for (i, kind, cache_id) in asked {
@@ -303,7 +302,7 @@ impl Gate<'_> {
                 });
             }
             back
-        })));
+        }));
     }
 
     /// Takes in what the forecast reads brought back, and re-plans.

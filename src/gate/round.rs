@@ -66,7 +66,7 @@ impl Gate<'_> {
             "next attempt in {}",
             format_duration(sleep)
         );
-        self.sleep_and_read(sleep).await;
+        self.sleep_and_read(sleep, retry_after.is_none()).await;
         Ok(())
     }
 
@@ -336,10 +336,11 @@ impl Gate<'_> {
         status.forget_times_after(server_now + FUTURE_TOLERANCE);
         self.note_evidence(i, &status);
         self.note_first_sight(i, &status);
-        self.read_missed(i, &status, server_now).await;
-        self.note_triggered(i, &status);
+        let unexplained = self.note_slots(i, &status).await;
+        self.note_triggered(i, &status, &unexplained);
         let criteria = self.criteria(Some(i));
         let decision = decide(&status, &criteria, &self.watches[i].missed);
+        let decision = self.hold_for_history(i, &status, decision, &unexplained);
         let watch = &mut self.watches[i];
         watch.starting_since = match (decision.starting, watch.starting_since) {
             (true, Some(since)) => Some(since),

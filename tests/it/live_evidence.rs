@@ -11,6 +11,7 @@
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::Command;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -274,5 +275,119 @@ fn a_trickling_history_or_settings_reply_holds_no_status_poll() {
             gap <= Duration::from_millis(600) && polls >= 8,
             "{slow}: {gap:?} between two status polls ({polls} polls): {stderr}"
         );
+    }
+}
+
+/// A full refresh created at `created` s from `t0`, ended at `finished`.
+fn full_refresh(
+    t0: Timestamp,
+    id: &str,
+    status: &str,
+    created: f64,
+    finished: Option<f64>,
+) -> Value {
+    let mut record = execution(t0, id, status, created, finished);
+    record["executionMode"] = json!("FULL");
+    record
+}
+
+#[test]
+fn a_trickling_history_of_a_missed_execution_holds_no_status_poll_and_still_decides() {
+    // Between two polls the slot moves from e1 (seen running) to e2: e1
+    // ended unseen, and only the history says how. Its first read trickles
+    // (one byte every 300 ms, cut by --request-timeout 2s); the status
+    // polls go on at their pace meanwhile, and the read sent again answers.
+    // The gate decides on that answer, not on the status alone: in the
+    // last case the status alone says ready (a full refresh completed
+    // within the bound), but e1 failed after it, and the one that ended
+    // last decides.
+    let cases = [
+        ("FAILED", false, None, 1),
+        ("COMPLETED", false, None, 0),
+        ("FAILED", true, Some("--started-after=5s"), 1),
+    ];
+    for schedule in ["exponential", "adaptive"] {
+        for (ended, with_full, bound, want) in cases {
+            let name = format!("{schedule}, e1 {ended}, {bound:?}");
+            let t0 = Timestamp::now();
+            let trickled = std::sync::atomic::AtomicBool::new(false);
+            let moved = Duration::from_millis(1500);
+            let before = move |full: Value| {
+                let mut status = cache("RUNNING", execution(t0, "e1", "RUNNING", -2.0, None));
+                status["lastFullRefreshCacheExecution"] = full;
+                status
+            };
+            let full_before = if with_full {
+                full_refresh(t0, "f1", "RUNNING", -1.0, None)
+            } else {
+                Value::Null
+            };
+            let full_after = if with_full {
+                full_refresh(t0, "f1", "COMPLETED", -1.0, Some(1.40))
+            } else {
+                Value::Null
+            };
+            let server = serve(move |path, since| match path {
+                STATUS if since < moved => Answer::Json(before(full_before.clone())),
+                STATUS => {
+                    let mut status = cache("RUNNING", execution(t0, "e2", "RUNNING", 1.46, None));
+                    status["lastFullRefreshCacheExecution"] = full_after.clone();
+                    Answer::Json(status)
+                }
+                HISTORY if since >= moved && !trickled.swap(true, Ordering::SeqCst) => {
+                    Answer::Trickle
+                }
+                HISTORY => {
+                    let mut runs = history(t0);
+                    let last = if since < moved {
+                        execution(t0, "e1", "RUNNING", -2.0, None)
+                    } else {
+                        execution(t0, "e1", ended, -2.0, Some(1.45))
+                    };
+                    let runs = runs.as_array_mut().unwrap();
+                    runs.insert(0, last);
+                    if since >= moved {
+                        runs.insert(0, execution(t0, "e2", "RUNNING", 1.46, None));
+                    }
+                    Answer::Json(Value::Array(runs.clone()))
+                }
+                _ => Answer::Json(settings()),
+            });
+            let mut args = vec![
+                "--timeout",
+                "15s",
+                "--request-timeout",
+                "2s",
+                "--schedule",
+                schedule,
+                "--log-level",
+                "debug",
+            ];
+            args.extend(bound);
+            let started = Instant::now();
+            let (code, stdout, stderr) = run(gate(&server, &args));
+            let took = started.elapsed();
+            assert_eq!(code, want, "{name}: {stdout}\n{stderr}");
+            assert!(
+                stderr.contains(&format!(
+                    "incremental sync e1 ended between polls ({ended})"
+                )),
+                "{name}: {stderr}"
+            );
+            assert!(
+                stderr.contains("waiting for the execution history to say how it ended")
+                    || bound.is_none(),
+                "{name}: the status alone did not decide: {stderr}"
+            );
+            assert!(
+                took < Duration::from_secs(7),
+                "{name}: decided after {took:?}: {stderr}"
+            );
+            let (gap, polls) = longest_gap(&server);
+            assert!(
+                gap <= Duration::from_millis(600) && polls >= 8,
+                "{name}: {gap:?} between two status polls ({polls} polls): {stderr}"
+            );
+        }
     }
 }
