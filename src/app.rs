@@ -11,7 +11,7 @@ use crate::client::Client;
 use crate::exit_codes::Outcome;
 use crate::gate::{self, Caches, Plan};
 use crate::schedule::Schedule;
-use crate::{list, logging, progress, report, terminal};
+use crate::{export, list, logging, progress, terminal};
 
 /// Runs peaka-wait with these arguments and this environment; returns the
 /// process exit code.
@@ -38,7 +38,7 @@ where
                 let rendered = err.to_string();
                 let first = rendered.lines().next().unwrap_or_default();
                 let message = first.strip_prefix("error: ").unwrap_or(first);
-                report::emit_usage_error(message, cli::requested_output(&args, env), env);
+                export::emit_usage_error(message, cli::requested_output(&args, env), env);
             }
             return u8::try_from(code).unwrap_or(Outcome::Usage.code());
         }
@@ -100,7 +100,7 @@ where
     if json_logs || !(terminal::stderr() && terminal::stdout()) {
         log_outcome(&report);
     }
-    report::emit(&report, config.output, env);
+    export::emit(&report, config.output, env);
     if !config.command.is_empty() {
         return run_command(&config, &report);
     }
@@ -121,7 +121,7 @@ fn run_command(config: &Config, report: &gate::Report) -> u8 {
     }
     // The job's output must come after the summary, not before it.
     let _ = std::io::Write::flush(&mut std::io::stdout());
-    let env = report::command_env(report);
+    let env = export::command_env(report);
     match crate::exec::command(&config.command, &env, config.pass_api_key) {
         Some(command) => {
             tracing::info!("running {name}");
@@ -229,6 +229,6 @@ fn log_outcome(report: &gate::Report) {
 
 fn usage_error(message: &str, output: Format, env: &dyn Fn(&str) -> Option<String>) -> u8 {
     eprintln!("error: {message}");
-    report::emit_usage_error(message, output, env);
+    export::emit_usage_error(message, output, env);
     Outcome::Usage.code()
 }

@@ -3,7 +3,7 @@
 //! The binary is a thin shell over this library so that each part can be
 //! read and tested alone: [`decision`] is the pure rule of readiness,
 //! [`client`] talks HTTP, [`schedule`] paces the polls, [`gate`] runs the
-//! loop, [`report`] writes the summary and the GitHub files, and [`app`]
+//! loop, [`export`] writes the summary and the GitHub files, and [`app`]
 //! wires them together.
 
 pub mod api;
@@ -13,6 +13,7 @@ pub mod client;
 pub mod decision;
 pub mod exec;
 pub mod exit_codes;
+pub mod export;
 pub mod forecast;
 pub mod gate;
 pub mod list;
@@ -20,7 +21,6 @@ pub mod logging;
 pub mod planned;
 pub mod progress;
 pub mod proxy;
-pub mod report;
 pub mod resume;
 pub mod retry;
 pub mod schedule;

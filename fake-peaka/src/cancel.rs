@@ -15,7 +15,8 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::{App, End, Quirk, Scenario, Seen, TRIGGER_APPEARS_AFTER, authorized, dated, error};
+use crate::scenarios::{End, Quirk, Scenario, TRIGGER_APPEARS_AFTER};
+use crate::server::{App, Seen, authorized, dated, error};
 
 pub(super) async fn cancel_incremental(
     state: State<App>,

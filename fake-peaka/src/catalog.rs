@@ -8,7 +8,8 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
-use super::{App, authorized, dated, error, project_statuses};
+use crate::server::{App, authorized, dated, error};
+use crate::status::project_statuses;
 
 pub(super) async fn catalog_status(
     State(app): State<App>,
