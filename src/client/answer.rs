@@ -106,7 +106,7 @@ pub(super) fn through_proxy(
                 proxy.source()
             )))
         }
-        (Some(_), err) => err.scrubbed(&proxy_scrubber),
+        (Some(_), err) => err.scrubbed(proxy_scrubber),
         (None, FetchError::Certificate(message)) => {
             FetchError::Certificate(format!("{message}{}", ca_store_note()))
         }
