@@ -102,7 +102,7 @@ impl Gate<'_> {
             return None;
         }
         let now = Instant::now();
-        let end = (now + CANCEL_BUDGET).min(self.deadline + AFTER_DEADLINE);
+        let end = (now + CANCEL_BUDGET).min(self.retry.deadline() + AFTER_DEADLINE);
         let budget = end.saturating_duration_since(now);
         let mut targets = Vec::new();
         for i in 0..self.caches.len() {

@@ -291,7 +291,7 @@ pub async fn run(
         "{}",
         gate.awaited()
     );
-    let hard_stop = gate.deadline + HARD_STOP_AFTER_DEADLINE;
+    let hard_stop = gate.retry.deadline() + HARD_STOP_AFTER_DEADLINE;
     let ended = tokio::select! {
         ended = gate.drive(&mut schedule) => Some(ended),
         () = tokio::time::sleep_until(hard_stop) => None,
@@ -357,7 +357,6 @@ struct Gate<'a> {
     /// What is retried, for how long, and each request's budget.
     retry: RetryPolicy,
     started: Instant,
-    deadline: Instant,
     last_change: Instant,
     /// `--schedule adaptive`: the planned schedule; `None` for exponential.
     planner: Option<Planner>,
@@ -379,7 +378,6 @@ impl<'a> Gate<'a> {
     fn new(plan: &'a Plan, client: &'a Client) -> Self {
         let started = Instant::now();
         let retry = RetryPolicy::new(started, plan.timeout, plan.request_timeout);
-        let deadline = retry.deadline();
         let mut gate = Gate {
             plan,
             client,
@@ -392,7 +390,6 @@ impl<'a> Gate<'a> {
             first_list: None,
             retry,
             started,
-            deadline,
             last_change: started,
             planner: None,
             planned_round: false,
