@@ -480,6 +480,11 @@ impl<'a> Gate<'a> {
         }
     }
 
+    /// Takes in the server's clock reading of one reply (see [`Clock`]).
+    fn measure_skew<T>(&mut self, reply: &Reply<T>, latest_reported: Option<Timestamp>) {
+        self.clock.measure(reply, latest_reported);
+    }
+
     /// The server's clock now, for a reply received at `received_at`:
     /// our clock plus the accepted correction, never a raw `Date`.
     fn server_now(&self, received_at: Timestamp) -> Timestamp {
@@ -559,3 +564,6 @@ fn latest_time(status: &CacheStatus) -> Option<Timestamp> {
         .flatten()
         .max()
 }
+
+#[cfg(test)]
+mod tests;
