@@ -212,9 +212,11 @@ pub fn parse_retry_after(value: &str, now: Timestamp) -> Option<Duration> {
     Some(Duration::try_from(at.duration_since(now)).unwrap_or_default())
 }
 
-/// A 2xx body that did not decode: a web page (`text/html`), or a body
-/// whose first byte cannot start Peaka's JSON, is not the API at all; a
-/// JSON body cut short or of the wrong shape stays a passing trouble.
+/// A 2xx body that did not decode: a web page (`text/html`), a body whose
+/// first byte cannot start Peaka's JSON, or JSON of another kind than the
+/// endpoint sends (`{"message": …}` where a list of caches should be) is
+/// not the API at all; a JSON body cut short, or a list with one entry
+/// that cannot be read, stays a passing trouble.
 pub(super) fn undecodable(err: FetchError, content_type: Option<&str>, start: &[u8]) -> FetchError {
     let FetchError::Transient { cause, .. } = &err else {
         return err;
@@ -226,6 +228,8 @@ pub(super) fn undecodable(err: FetchError, content_type: Option<&str>, start: &[
     let not_json = first.is_some_and(|at| !matches!(body[at], b'{' | b'['));
     let what = if html {
         "a web page (text/html)".to_owned()
+    } else if cause.starts_with(crate::stream::OTHER_JSON) {
+        format!("JSON of another kind ({cause})")
     } else if not_json {
         let shown: String = String::from_utf8_lossy(&body[first.unwrap_or(0)..])
             .chars()
@@ -238,8 +242,13 @@ pub(super) fn undecodable(err: FetchError, content_type: Option<&str>, start: &[
     } else {
         return err;
     };
+    let cause = if what.starts_with("JSON") {
+        String::new()
+    } else {
+        format!(" ({cause})")
+    };
     FetchError::NotTheApi(format!(
-        "the base URL answered with {what}, not Peaka's API ({cause}): check --base-url, which must be the API root, like {}",
+        "the base URL answered with {what}, not Peaka's API{cause}: check --base-url, which must be the API root, like {}",
         crate::cli::DEFAULT_BASE_URL
     ))
 }
