@@ -16,6 +16,8 @@ use crate::proxy::ProxyChoice;
 use crate::secret::{Scrub, Scrubber};
 use crate::stream::{Decoder, Sink, Whole};
 
+mod queries;
+
 /// The largest body read from the API for one cache (a status, a history,
 /// settings): a few KiB is usual.
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
@@ -423,11 +425,13 @@ impl Client {
         budget: Duration,
         decoder: impl Decoder<Value = T>,
     ) -> Result<Reply<T>, FetchError> {
-        let cap = if url.path().ends_with("/cache/status") {
-            MAX_LIST_BODY_BYTES
-        } else {
-            MAX_BODY_BYTES
-        };
+        let path = url.path();
+        let cap =
+            if path.ends_with("/cache/status") || path.ends_with("/materialized-queries/status") {
+                MAX_LIST_BODY_BYTES
+            } else {
+                MAX_BODY_BYTES
+            };
         let sent = std::time::Instant::now();
         let host = url.host_str().unwrap_or_default().to_owned();
         let exchange = async {
