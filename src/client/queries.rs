@@ -1,12 +1,12 @@
 //! The materialized-query endpoints: a query's status, the project's
 //! list, refresh and cancel. The requests, caps and answer sorting are the
-//! cache endpoints' own ([`Client::fetch`]).
+//! cache endpoints' own.
 
 use std::time::Duration;
 
 use reqwest::{Method, Url};
 
-use super::{Client, FetchError, Reply, not_a_page};
+use super::{Client, FetchError, MAX_BODY_BYTES, MAX_LIST_BODY_BYTES, Reply, not_a_page};
 use crate::query::{self, QueryStatus};
 use crate::stream::Whole;
 
@@ -59,6 +59,7 @@ impl Client {
             Method::GET,
             self.query_status_url(project_id, query_id),
             budget,
+            MAX_BODY_BYTES,
             Whole::new(query::decode_query),
         )
         .await
@@ -75,6 +76,7 @@ impl Client {
             Method::GET,
             self.query_list_url(project_id),
             budget,
+            MAX_LIST_BODY_BYTES,
             query::query_list_decoder(Vec::new()),
         )
         .await
@@ -92,6 +94,7 @@ impl Client {
             Method::POST,
             self.query_action_url(project_id, query_id, "refresh"),
             budget,
+            MAX_BODY_BYTES,
             Whole::new(not_a_page),
         )
         .await
@@ -108,6 +111,7 @@ impl Client {
             Method::POST,
             self.query_action_url(project_id, query_id, "cancel"),
             budget,
+            MAX_BODY_BYTES,
             Whole::new(|_: &[u8]| Ok(())),
         )
         .await
