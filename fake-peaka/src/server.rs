@@ -28,6 +28,9 @@ pub(crate) struct Seen {
     pub(crate) first: Instant,
     pub(crate) requests: u64,
     pub(crate) trigger: Option<(bool, Instant)>,
+    /// Triggers this cache got: the n-th triggered run's id ends `-triggered`
+    /// for the first and `-triggered-N` after, so two runs differ, as live.
+    pub(crate) triggers: u32,
     /// When a cancel for the triggered slot arrived.
     pub(crate) cancelled: Option<Instant>,
 }
@@ -85,6 +88,7 @@ impl App {
                 first: Instant::now(),
                 requests: 1,
                 trigger: None,
+                triggers: 0,
                 cancelled: None,
             };
         };
@@ -104,6 +108,7 @@ impl App {
             first: Instant::now(),
             requests: 0,
             trigger: None,
+            triggers: 0,
             cancelled: None,
         });
         seen.requests += 1;
