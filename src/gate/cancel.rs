@@ -220,6 +220,38 @@ impl Gate<'_> {
     }
 }
 
+/// What became of a cancel, in the summary's words (`accepted`, `nothing
+/// to cancel: …`, `refused: …`, `failed: …`), logged for `subject`'s `run`.
+pub(super) fn cancel_answer(
+    subject: &str,
+    run: &str,
+    answer: Result<crate::client::Reply<()>, FetchError>,
+) -> String {
+    match answer {
+        Ok(_) => {
+            tracing::info!("{subject}: asked Peaka to cancel {run}: accepted");
+            "accepted".to_owned()
+        }
+        // Peaka's 404 "no active workflow": the run ended between the
+        // last poll and the cancel.
+        Err(FetchError::NotFound(_)) => {
+            tracing::info!(
+                "{subject}: nothing to cancel: {run} had already ended (Peaka answered 404)"
+            );
+            "nothing to cancel: it had already ended".to_owned()
+        }
+        Err(err) => {
+            let verb = if err.outcome().is_some() {
+                "refused"
+            } else {
+                "failed"
+            };
+            tracing::warn!("{subject}: the cancel of {run} {verb}: {}", err.message());
+            format!("{verb}: {}", err.message())
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -273,37 +305,5 @@ mod tests {
             why(&doubted, false, Some(&run("e1", "RUNNING"))),
             "the trigger got no answer, so this run may not be ours"
         );
-    }
-}
-
-/// What became of a cancel, in the summary's words (`accepted`, `nothing
-/// to cancel: …`, `refused: …`, `failed: …`), logged for `subject`'s `run`.
-pub(super) fn cancel_answer(
-    subject: &str,
-    run: &str,
-    answer: Result<crate::client::Reply<()>, FetchError>,
-) -> String {
-    match answer {
-        Ok(_) => {
-            tracing::info!("{subject}: asked Peaka to cancel {run}: accepted");
-            "accepted".to_owned()
-        }
-        // Peaka's 404 "no active workflow": the run ended between the
-        // last poll and the cancel.
-        Err(FetchError::NotFound(_)) => {
-            tracing::info!(
-                "{subject}: nothing to cancel: {run} had already ended (Peaka answered 404)"
-            );
-            "nothing to cancel: it had already ended".to_owned()
-        }
-        Err(err) => {
-            let verb = if err.outcome().is_some() {
-                "refused"
-            } else {
-                "failed"
-            };
-            tracing::warn!("{subject}: the cancel of {run} {verb}: {}", err.message());
-            format!("{verb}: {}", err.message())
-        }
     }
 }
