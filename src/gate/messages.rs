@@ -70,8 +70,13 @@ impl Gate<'_> {
                 named.join(" and ")
             }
         };
+        let subject = match (self.awaits_caches(), self.queries_awaited()) {
+            (true, Some(queries)) => format!("{what} {caches}, then {queries}"),
+            (false, Some(queries)) => queries,
+            (_, None) => format!("{what} {caches}"),
+        };
         let mut text = format!(
-            "{what} {caches} in project {} at {}",
+            "{subject} in project {} at {}",
             self.plan.project_id,
             self.client.base_url()
         );
@@ -174,7 +179,10 @@ impl Gate<'_> {
     /// "still waiting …" for the heartbeat: elapsed, time left, and what
     /// each waiting cache is waiting for.
     pub(super) fn heartbeat_message(&self) -> String {
-        let left = self.deadline.saturating_duration_since(Instant::now());
+        let left = self
+            .retry
+            .deadline()
+            .saturating_duration_since(Instant::now());
         format!(
             "still waiting after {} ({} left): {}",
             format_duration(self.started.elapsed()),
