@@ -40,7 +40,7 @@ pub async fn run_queries<W: Write>(
     let whose = format!("project {}", printable(&config.project_id, MAX_CELL_CHARS));
     loop {
         let err = match client
-            .query_statuses(&config.project_id, retry.budget())
+            .query_statuses(&config.project_id, retry.budget(), Vec::new())
             .await
         {
             Ok(reply) => {
