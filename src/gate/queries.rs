@@ -151,7 +151,10 @@ impl Gate<'_> {
                 return (Outcome::Ready, self.queries_ready_message());
             }
             self.heartbeat(|gate| {
-                let left = gate.deadline.saturating_duration_since(Instant::now());
+                let left = gate
+                    .retry
+                    .deadline()
+                    .saturating_duration_since(Instant::now());
                 format!(
                     "still waiting after {} ({} left): {}",
                     format_duration(gate.started.elapsed()),
@@ -490,7 +493,8 @@ impl Gate<'_> {
         {
             return None;
         }
-        let end = (Instant::now() + CANCEL_BUDGET).min(self.deadline + Duration::from_secs(2));
+        let end =
+            (Instant::now() + CANCEL_BUDGET).min(self.retry.deadline() + Duration::from_secs(2));
         for i in 0..self.queries.len() {
             if !self.queries[i].refresh {
                 continue;

@@ -75,12 +75,13 @@ impl Gate<'_> {
         let now = Instant::now();
         // No heartbeat in the last second before the deadline: the
         // timeout line says it all a moment later.
-        let near_the_end = self.deadline.saturating_duration_since(now) < Duration::from_secs(1);
+        let near_the_end =
+            self.retry.deadline().saturating_duration_since(now) < Duration::from_secs(1);
         if now.duration_since(self.last_change) >= HEARTBEAT && !near_the_end {
             self.last_change = now;
             tracing::info!(
                 elapsed_ms = millis(self.started.elapsed()),
-                left_ms = millis(self.deadline.saturating_duration_since(now)),
+                left_ms = millis(self.retry.deadline().saturating_duration_since(now)),
                 "{}",
                 message(self)
             );
