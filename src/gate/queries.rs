@@ -59,10 +59,9 @@ pub(super) struct QueryWatch {
     /// Whether a lookup of it on its own (it was missing from the list)
     /// was answered: a lookup that failed shows nothing, so it is asked again.
     looked_up: bool,
-    /// The refresh got no clear answer (an error status, a cut
-    /// connection): it may not have started the run that moves next, so
-    /// that run is never cancelled as the gate's own.
-    refresh_doubt: bool,
+    /// The refresh got an error or no answer: it may or may not have
+    /// started a run, so no running run is provably the gate's to cancel.
+    refresh_doubted: bool,
     /// What was last logged of it, to log only changes.
     last_logged: Option<String>,
 }
@@ -154,6 +153,18 @@ impl Gate<'_> {
             if self.queries.iter().all(|q| q.state == CacheState::Ready) {
                 return (Outcome::Ready, self.queries_ready_message());
             }
+            self.heartbeat(|gate| {
+                let left = gate
+                    .retry
+                    .deadline()
+                    .saturating_duration_since(Instant::now());
+                format!(
+                    "still waiting after {} ({} left): {}",
+                    format_duration(gate.started.elapsed()),
+                    format_duration(left),
+                    gate.queries_waiting()
+                )
+            });
             if let Err(ended) = self
                 .pause_or_timeout(schedule, retry_after, Self::queries_timeout_message)
                 .await
@@ -253,7 +264,7 @@ impl Gate<'_> {
                 Err(err) if err.outcome().is_none() => {
                     tracing::warn!(query_id = %id, "materialized query {id}: the refresh may or may not have reached Peaka ({}); not sending it again, waiting for a run that starts after the one seen before", err.message());
                     self.queries[i].last_error = Some(format!("refresh: {}", err.message()));
-                    self.query_watches[i].refresh_doubt = true;
+                    self.query_watches[i].refresh_doubted = true;
                     break;
                 }
                 Err(err) => {
@@ -485,6 +496,11 @@ impl Gate<'_> {
         } else {
             format!("timed out after {}", format_duration(self.plan.timeout))
         };
+        format!("{when}; {}", self.queries_waiting())
+    }
+
+    /// The waiting queries, each with why (its last error, else the rule's word).
+    fn queries_waiting(&self) -> String {
         let waiting: Vec<String> = self
             .queries
             .iter()
@@ -498,7 +514,7 @@ impl Gate<'_> {
                 format!("materialized query {}: {}", q.query_id, one_line(why))
             })
             .collect();
-        format!("{when}; {}", waiting.join("; "))
+        waiting.join("; ")
     }
 
     /// With `--cancel-on-exit`, when `outcome` leaves a refreshed run
@@ -521,7 +537,7 @@ impl Gate<'_> {
             }
             let reason = match self.query_watches[i].refreshed_from {
                 None => Some("the refresh was never sent".to_owned()),
-                Some(_) if self.query_watches[i].refresh_doubt => Some(
+                Some(_) if self.query_watches[i].refresh_doubted => Some(
                     "the refresh got no clear answer, so a running run may not be ours".to_owned(),
                 ),
                 Some(from) => {

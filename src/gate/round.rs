@@ -70,6 +70,24 @@ impl Gate<'_> {
         Ok(())
     }
 
+    /// Logs `message` when nothing has changed for [`HEARTBEAT`].
+    pub(super) fn heartbeat(&mut self, message: impl FnOnce(&Self) -> String) {
+        let now = Instant::now();
+        // No heartbeat in the last second before the deadline: the
+        // timeout line says it all a moment later.
+        let near_the_end =
+            self.retry.deadline().saturating_duration_since(now) < Duration::from_secs(1);
+        if now.duration_since(self.last_change) >= HEARTBEAT && !near_the_end {
+            self.last_change = now;
+            tracing::info!(
+                elapsed_ms = millis(self.started.elapsed()),
+                left_ms = millis(self.retry.deadline().saturating_duration_since(now)),
+                "{}",
+                message(self)
+            );
+        }
+    }
+
     pub(super) async fn poll_until_decided(&mut self, schedule: &mut Schedule) -> Ended {
         loop {
             let retry_after = match self.poll_round().await {
@@ -79,20 +97,7 @@ impl Gate<'_> {
             if self.caches.iter().all(|c| c.state == CacheState::Ready) {
                 return (Outcome::Ready, self.ready_message());
             }
-            let now = Instant::now();
-            // No heartbeat in the last second before the deadline: the
-            // timeout line says it all a moment later.
-            let near_the_end =
-                self.retry.deadline().saturating_duration_since(now) < Duration::from_secs(1);
-            if now.duration_since(self.last_change) >= HEARTBEAT && !near_the_end {
-                self.last_change = now;
-                tracing::info!(
-                    elapsed_ms = millis(self.started.elapsed()),
-                    left_ms = millis(self.retry.deadline().saturating_duration_since(now)),
-                    "{}",
-                    self.heartbeat_message()
-                );
-            }
+            self.heartbeat(Self::heartbeat_message);
             if let Err(ended) = self
                 .pause_or_timeout(schedule, retry_after, Self::timeout_message)
                 .await
@@ -237,7 +242,11 @@ impl Gate<'_> {
         }
         answers
     }
+}
 
+/// Taking in a round's replies: the project's list paired with the awaited
+/// caches, then each cache's status.
+impl Gate<'_> {
     /// Pairs the project's list with the awaited caches: where in the list
     /// each cache's entry is (the list of 10,000 caches is not copied). A
     /// cache listed twice is decided on its less ready entry; an entry
