@@ -371,6 +371,8 @@ struct Gate<'a> {
     resume_token: Option<String>,
     /// The forecast's history and settings reads, while in flight.
     reads: Option<planning::ForecastReads>,
+    /// How the forecast reads and the first pause are paced.
+    pacing: planning::Pacing,
     /// The history reads of executions missed between polls, while in flight.
     missed_reads: Option<missed::MissedReads>,
 }
@@ -399,6 +401,7 @@ impl<'a> Gate<'a> {
             forecast_deferred: false,
             resume_token: None,
             reads: None,
+            pacing: planning::Pacing::default(),
             missed_reads: None,
         };
         if let Caches::Listed(ids) = &plan.caches {
