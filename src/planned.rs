@@ -6,7 +6,7 @@
 //! random generator's state), so that the benchmark's simulation drives
 //! exactly this code in virtual time. Without a window it *is* today's
 //! exponential [`Schedule`] (same delays, same jitter); with one it
-//! watches the run until the window's early bound — a step of half the
+//! watches the run until the window's early bound — a step as long as the
 //! run's age (failures cluster early), growing to √(usual duration) (a
 //! failure at a random point is seen about half a step late) — densely
 //! through the window, and exponentially again after its late bound. When
