@@ -373,14 +373,17 @@ pub fn decode_status(body: &[u8]) -> Result<CacheStatus, String> {
     let body = without_bom(body);
     if !wire::is_object(body) {
         return Err(if serde_json::from_slice::<IgnoredAny>(body).is_ok() {
-            "the reply is JSON but not a cache status (a status is a JSON object)".to_owned()
+            format!(
+                "{}a cache status (a status is a JSON object)",
+                crate::stream::OTHER_JSON
+            )
         } else {
             "the reply is not valid JSON".to_owned()
         });
     }
     serde_json::from_slice(body).map_err(|err| {
         if err.is_data() {
-            format!("the reply is JSON but not a cache status ({err})")
+            format!("{}a cache status ({err})", crate::stream::OTHER_JSON)
         } else {
             format!("the reply is not valid JSON ({err})")
         }

@@ -60,8 +60,14 @@ pub struct RetryPolicy {
     deadline: Instant,
     request_timeout: Duration,
     check_once: bool,
-    /// The mistake every request since that moment has met.
+    /// The first mistake since Peaka's API last answered, and when; only an
+    /// answer clears it. Other errors in between (a 502 from the proxy that
+    /// serves the web page, a resolver that fails before one that says
+    /// NXDOMAIN) do not start the count anew: a mistake that alternates
+    /// with them does not fix itself either.
     mistake: Option<(Mistake, Instant)>,
+    /// Whether every failure since the first mistake was that same mistake.
+    mistake_alone: bool,
 }
 
 impl FetchError {
@@ -89,6 +95,7 @@ impl RetryPolicy {
             request_timeout,
             check_once: timeout.is_zero(),
             mistake: None,
+            mistake_alone: true,
         }
     }
 
@@ -123,11 +130,13 @@ impl RetryPolicy {
     /// A reply that was Peaka's API: every mistake's count starts anew.
     pub fn answered(&mut self) {
         self.mistake = None;
+        self.mistake_alone = true;
     }
 
-    /// After a failed request: end at once on a final error or a mistake
-    /// seen on every request for [`MISTAKE_LIMIT`], else retry, honouring
-    /// the server's `Retry-After`.
+    /// After a failed request: end at once on a final error, or on a
+    /// mistake when the first mistake since the API last answered is
+    /// [`MISTAKE_LIMIT`] old; else retry, honouring the server's
+    /// `Retry-After`.
     pub fn failed(&mut self, err: &FetchError) -> Next {
         if let Some(outcome) = err.outcome() {
             return Next::End(outcome, err.message().to_owned());
@@ -138,15 +147,22 @@ impl RetryPolicy {
             _ => None,
         };
         let Some(mistake) = mistake else {
-            self.mistake = None;
+            if self.mistake.is_some() {
+                self.mistake_alone = false;
+            }
             return Next::Retry(match err {
                 FetchError::Transient { retry_after, .. } => *retry_after,
                 _ => None,
             });
         };
         let since = match self.mistake {
-            Some((seen, since)) if seen == mistake => since,
-            _ => {
+            Some((first, since)) => {
+                if first != mistake {
+                    self.mistake_alone = false;
+                }
+                since
+            }
+            None => {
                 let now = Instant::now();
                 self.mistake = Some((mistake, now));
                 now
@@ -158,6 +174,10 @@ impl RetryPolicy {
         }
         let how_long = format_duration(lasted);
         let message = match mistake {
+            _ if !self.mistake_alone => format!(
+                "{}; Peaka's API did not answer any request for {how_long}, and this mistake does not fix itself, so the gate stopped trying",
+                err.message()
+            ),
             Mistake::NoSuchHost => {
                 format!(
                     "{}; it did not resolve for {how_long}, so the gate stopped trying",
@@ -289,22 +309,59 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn any_other_answer_starts_the_count_anew() {
+    async fn only_an_answer_of_the_api_starts_the_count_anew() {
         let host = FetchError::NoSuchHost("h".into());
-        let page = FetchError::NotTheApi("w".into());
+        let mut policy = policy();
+        policy.failed(&host);
+        tokio::time::advance(Duration::from_secs(50)).await;
+        policy.answered();
+        tokio::time::advance(Duration::from_secs(50)).await;
+        assert_eq!(policy.failed(&host), Next::Retry(None));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_mistake_alternating_with_other_errors_still_ends_after_a_minute() {
+        let host = FetchError::NoSuchHost("cannot resolve h".into());
+        let page = FetchError::NotTheApi("a web page".into());
         let refused = FetchError::Unreached("refused".into());
-        for between in [None, Some(&refused), Some(&page)] {
+        let bad_gateway = FetchError::Transient {
+            cause: "HTTP 502".into(),
+            status: Some(502),
+            retry_after: None,
+        };
+        for (first, between) in [
+            (&host, &refused),
+            (&page, &bad_gateway),
+            (&host, &page),
+            (&page, &host),
+        ] {
             let mut policy = policy();
-            policy.failed(&host);
-            tokio::time::advance(Duration::from_secs(50)).await;
-            match between {
-                None => policy.answered(),
-                Some(err) => {
-                    policy.failed(err);
-                }
+            assert_eq!(policy.failed(first), Next::Retry(None));
+            for _ in 0..5 {
+                tokio::time::advance(Duration::from_secs(10)).await;
+                assert!(matches!(policy.failed(between), Next::Retry(_)));
+                assert_eq!(policy.failed(first), Next::Retry(None));
             }
-            tokio::time::advance(Duration::from_secs(50)).await;
-            assert_eq!(policy.failed(&host), Next::Retry(None), "{between:?}");
+            tokio::time::advance(Duration::from_secs(10)).await;
+            // Another error at the minute is retried: only a mistake ends.
+            if between.outcome().is_none()
+                && !matches!(
+                    between,
+                    FetchError::NoSuchHost(_) | FetchError::NotTheApi(_)
+                )
+            {
+                assert!(matches!(policy.failed(between), Next::Retry(_)));
+            }
+            match policy.failed(first) {
+                Next::End(Outcome::ApiError, message) => {
+                    assert!(message.starts_with(first.message()), "{message}");
+                    assert!(
+                        message.contains("did not answer any request for 1m"),
+                        "{message}"
+                    );
+                }
+                other => panic!("{first:?} / {between:?}: {other:?}"),
+            }
         }
     }
 

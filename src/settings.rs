@@ -73,7 +73,7 @@ pub fn decode_settings(body: &[u8]) -> Result<CacheSettings, String> {
     if !wire::is_object(body) {
         return Err(
             match serde_json::from_slice::<serde::de::IgnoredAny>(body) {
-                Ok(_) => "the reply is JSON but not a cache's settings".into(),
+                Ok(_) => format!("{}a cache's settings", crate::stream::OTHER_JSON),
                 Err(err) => format!("the reply is not valid JSON ({err})"),
             },
         );

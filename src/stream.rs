@@ -154,6 +154,9 @@ impl<T, S: Sink<T>> ListDecoder<T, S> {
     }
 
     fn error(&self, cause: impl std::fmt::Display) -> String {
+        if self.splitter.other_json {
+            return format!("{OTHER_JSON}a list of {} ({cause})", self.what);
+        }
         format!("the reply is not a list of {} ({cause})", self.what)
     }
 }
@@ -202,6 +205,12 @@ enum Phase {
 /// The UTF-8 byte-order mark, skipped before a JSON body.
 pub const BOM: &[u8] = b"\xEF\xBB\xBF";
 
+/// How a decoder's error begins when a reply is JSON of another kind than
+/// the endpoint sends (an object where a list should be, a list where a
+/// status should be): the client takes that as a base URL that is not
+/// Peaka's API (`retry.rs`'s 60-second rule), not as a passing trouble.
+pub const OTHER_JSON: &str = "the reply is JSON but not ";
+
 /// Splits a JSON array arriving in chunks into the bytes of each element.
 /// It only finds where elements begin and end (brackets, braces and
 /// strings, with their escapes); whether an element is valid JSON is for
@@ -219,6 +228,8 @@ pub struct ListSplitter {
     bom: usize,
     /// Bytes read, for the position in an error.
     offset: usize,
+    /// Whether the body began with a JSON value that is not a list.
+    other_json: bool,
 }
 
 fn is_space(b: u8) -> bool {
@@ -243,6 +254,8 @@ impl ListSplitter {
                     } else if b == b'[' {
                         self.phase = Phase::First;
                     } else if !is_space(b) {
+                        self.other_json =
+                            matches!(b, b'{' | b'"' | b'-' | b'0'..=b'9' | b't' | b'f' | b'n');
                         return Err(self.unexpected(b));
                     }
                 }
@@ -420,6 +433,35 @@ mod tests {
 
     fn json<T: serde::de::DeserializeOwned>(element: &[u8]) -> Result<T, String> {
         serde_json::from_slice(element).map_err(|err| err.to_string())
+    }
+
+    #[test]
+    fn json_of_another_kind_is_told_from_a_broken_list() {
+        let table = [
+            (&b"{\"message\": \"hi\"}"[..], true),
+            (b"  \"text\"", true),
+            (b"-1", true),
+            (b"7", true),
+            (b"true", true),
+            (b"null", true),
+            (b"<html>", false),
+            (b"x", false),
+            (b"[{\"a\": 1}}", false),
+            (b"[1, 2", false),
+        ];
+        for (body, other) in table {
+            let mut decoder = ListDecoder::new("values", json::<Value>, Vec::new());
+            let err = match decoder.feed(body) {
+                Err(err) => err,
+                Ok(()) => decoder.finish().unwrap_err(),
+            };
+            assert_eq!(
+                err.starts_with(OTHER_JSON),
+                other,
+                "{}: {err}",
+                String::from_utf8_lossy(body)
+            );
+        }
     }
 
     #[test]

@@ -118,7 +118,9 @@ running triggered refresh CANCELLED; with nothing running in that slot it
 answers 404 (no active workflow), and the full-refresh cancel answers 500 between
 the trigger and its record's appearance, as live.
 Under the base URL /site (http://HOST:PORT/site) every request gets a web page
-(200, text/html), as a --base-url pointing at a web site would.";
+(200, text/html), as a --base-url pointing at a web site would; under /other-api
+JSON of another API (200, a message object); under /flaky-site a web page and a
+502 in turn, as a proxy in front of a web site during a restart.";
 
 /// How a refresh ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

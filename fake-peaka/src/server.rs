@@ -45,6 +45,8 @@ pub(crate) struct Shared {
     /// When each request came, in ms since the server started (benchmarks
     /// compute the busiest 100 ms window from these).
     pub(crate) times_ms: Vec<u64>,
+    /// Requests under `/flaky-site`, which alternate between two answers.
+    pub(crate) flaky: u64,
 }
 
 #[derive(Clone)]
@@ -203,6 +205,8 @@ pub async fn start(addr: SocketAddr, options: Options) -> std::io::Result<Runnin
         .route(&format!("{prefix}/_fake/stats"), get(stats))
         .route("/site", get(web_page).post(web_page))
         .route("/site/{*rest}", get(web_page).post(web_page))
+        .route("/other-api/{*rest}", get(other_api).post(other_api))
+        .route("/flaky-site/{*rest}", get(flaky_site).post(flaky_site))
         .with_state(app);
     tokio::spawn(async move {
         // Serving ends only with the process (or the test's runtime).
@@ -224,6 +228,37 @@ pub(crate) async fn web_page() -> Response {
         "<!doctype html><html><head><title>Peaka</title></head><body>Sign in</body></html>",
     )
         .into_response()
+}
+
+/// Everything under `/other-api`: 200 with JSON of another API, as a
+/// `--base-url` pointing at the wrong service would get.
+pub(crate) async fn other_api() -> Response {
+    (
+        StatusCode::OK,
+        axum::Json(json!({"message": "Hello from another API", "version": "2.1"})),
+    )
+        .into_response()
+}
+
+/// Everything under `/flaky-site`: a web page and a 502 in turn.
+pub(crate) async fn flaky_site(State(app): State<App>) -> Response {
+    let answered = match app.shared.lock() {
+        Ok(mut shared) => {
+            shared.flaky += 1;
+            shared.flaky
+        }
+        Err(_) => return error(500, "InternalError", "fake state poisoned"),
+    };
+    if answered % 2 == 1 {
+        web_page().await
+    } else {
+        (
+            StatusCode::BAD_GATEWAY,
+            [(header::CONTENT_TYPE, "text/plain")],
+            "502 Bad Gateway",
+        )
+            .into_response()
+    }
 }
 
 /// `GET {prefix}/_fake/stats`: counters for tests and benchmarks.

@@ -170,11 +170,100 @@ fn check_settings(
     env: &dyn Fn(&str) -> Option<String>,
     key: Result<ApiKey, String>,
 ) -> Result<Config, String> {
+    // The groups are checked in this order, so that of several mistakes
+    // the same one is named first as ever.
+    let Selection {
+        project_id,
+        cache_ids,
+        tables,
+        catalog,
+        all_caches,
+        list_caches,
+        resume,
+        warnings: mut warnings_early,
+    } = check_selection(&args, names, env)?;
+    let api_key = key?;
+    let base_url = check_base_url(
+        &names.with_value("base_url", &args.base_url),
+        &args.base_url,
+    )?;
+    let pacing = check_pacing(&args, names)?;
+    let started = check_trigger(
+        &args,
+        names,
+        env,
+        resume.as_ref(),
+        list_caches,
+        pacing.timeout,
+    )?;
+    let mut warnings = Vec::new();
+    let (since, started_after) =
+        check_bounds(&args, names, resume.as_ref(), pacing.timeout, &mut warnings)?;
+    warnings.append(&mut warnings_early);
+    let log_level = check_log_level(&args, names, env)?;
+    let modes = check_modes(&args, names, env, &started, resume.is_some(), list_caches)?;
+    let proxy = crate::proxy::choose(&base_url, args.proxy.as_deref(), env)?;
+    Ok(Config {
+        project_id,
+        cache_ids,
+        all_caches,
+        list_caches,
+        trigger: started.trigger,
+        stall_timeout: pacing.stall_timeout,
+        api_key,
+        base_url,
+        execution: started.execution,
+        since,
+        started_after,
+        timeout: pacing.timeout,
+        initial_interval: pacing.initial_interval,
+        max_interval: pacing.max_interval,
+        request_timeout: pacing.request_timeout,
+        jitter: modes.jitter,
+        schedule: pacing.schedule,
+        detection_delay: pacing.detection_delay,
+        log_format: choice::<Format>(names, "log_format", &args.log_format)?,
+        log_level,
+        output: choice::<Format>(names, "output", &args.output)?,
+        warnings,
+        tables,
+        catalog,
+        cancel_on_exit: modes.cancel_on_exit,
+        proxy,
+        command: args.command,
+        pass_api_key: modes.pass_api_key,
+        no_wait: started.no_wait && !list_caches,
+        resume,
+        cancel: started.cancel && !list_caches,
+    })
+}
+
+/// Which caches the gate waits for (or lists), as checked.
+struct Selection {
+    project_id: String,
+    cache_ids: Vec<String>,
+    tables: Vec<TableRef>,
+    catalog: Option<CatalogScope>,
+    all_caches: bool,
+    list_caches: bool,
+    resume: Option<crate::resume::Token>,
+    /// Said once the run starts (a selection the resume token overrides).
+    warnings: Vec<String>,
+}
+
+/// `--project-id`, `--cache-id`, `--table`, `--catalog-id`, `--schema`,
+/// `--all-caches`, `--list-caches` and `--resume`: which caches, and that
+/// exactly one way of naming them was used.
+fn check_selection(
+    args: &Args,
+    names: &Names<'_>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Selection, String> {
     let Some(project_id) = args.project_id.as_deref() else {
         return Err("no project: pass --project-id ID (or set PEAKA_PROJECT_ID), the project as Peaka shows it; peaka-wait --help lists every flag".into());
     };
     let project_id = check_id(&names.of("project_id"), project_id)?;
-    let mut warnings_early: Vec<String> = Vec::new();
+    let mut warnings: Vec<String> = Vec::new();
     let all_caches = names.flag_or_env(args.all_caches, "PEAKA_ALL_CACHES", "all-caches", env)?;
     let list_caches = args.list_caches;
     let mut cache_ids: Vec<String> = Vec::new();
@@ -225,7 +314,7 @@ fn check_settings(
         // The token names the caches found at the first start: a job that
         // keeps its command line must not have them looked up again.
         if all_caches || !tables.is_empty() || catalog.is_some() {
-            resume::note_ignored_selection(&mut warnings_early);
+            resume::note_ignored_selection(&mut warnings);
         }
         all_caches = false;
         tables.clear();
@@ -258,11 +347,32 @@ peaka-wait --list-caches --project-id ID lists the project's caches"
             )
         });
     }
-    let api_key = key?;
-    let base_url = check_base_url(
-        &names.with_value("base_url", &args.base_url),
-        &args.base_url,
-    )?;
+    Ok(Selection {
+        project_id,
+        cache_ids,
+        tables,
+        catalog,
+        all_caches,
+        list_caches,
+        resume,
+        warnings,
+    })
+}
+
+/// How long the gate waits and how often it asks, as checked.
+struct Pacing {
+    timeout: Duration,
+    initial_interval: Duration,
+    max_interval: Duration,
+    request_timeout: Duration,
+    stall_timeout: Option<Duration>,
+    schedule: ScheduleMode,
+    detection_delay: Duration,
+}
+
+/// `--timeout`, the intervals, `--request-timeout`, `--stall-timeout`,
+/// `--schedule` and `--detection-delay`.
+fn check_pacing(args: &Args, names: &Names<'_>) -> Result<Pacing, String> {
     let duration = |id: &str, text: &str| {
         parse_duration(text).map_err(|why| format!("{}: {why}", names.with_value(id, text)))
     };
@@ -302,6 +412,36 @@ peaka-wait --list-caches --project-id ID lists the project's caches"
             names.with_value("detection_delay", &args.detection_delay)
         ));
     }
+    Ok(Pacing {
+        timeout,
+        initial_interval,
+        max_interval,
+        request_timeout,
+        stall_timeout,
+        schedule,
+        detection_delay,
+    })
+}
+
+/// Which execution counts, and the refresh the gate starts (or resumes,
+/// or cancels), as checked.
+struct Started {
+    execution: ExecutionFilter,
+    trigger: Option<ExecutionKind>,
+    no_wait: bool,
+    cancel: bool,
+}
+
+/// `--execution`, `--trigger`, `--no-wait` and `--cancel`, against the
+/// resume token and `--timeout`.
+fn check_trigger(
+    args: &Args,
+    names: &Names<'_>,
+    env: &dyn Fn(&str) -> Option<String>,
+    resume: Option<&crate::resume::Token>,
+    list_caches: bool,
+    timeout: Duration,
+) -> Result<Started, String> {
     let execution: ExecutionFilter = choice(names, "execution", &args.execution)?;
     let trigger = match &args.trigger {
         Some(text) => Some(ExecutionKind::from(choice::<TriggerKind>(
@@ -311,7 +451,7 @@ peaka-wait --list-caches --project-id ID lists the project's caches"
     };
     let no_wait = names.flag_or_env(args.no_wait, "PEAKA_NO_WAIT", "no-wait", env)?;
     let cancel = names.flag_or_env(args.cancel, "PEAKA_CANCEL", "cancel", env)?;
-    let trigger = match &resume {
+    let trigger = match resume {
         Some(token) => Some(resume::same_kind(token, trigger, execution, names)?),
         None => trigger,
     };
@@ -333,33 +473,76 @@ give a --timeout long enough for the refresh, like 30m",
             ));
         }
     }
-    let mut warnings = Vec::new();
+    Ok(Started {
+        execution,
+        trigger,
+        no_wait,
+        cancel,
+    })
+}
+
+/// `--since` and `--started-after`: a time in the future is refused or
+/// warned of; a relative one means the first start a resume token pinned.
+fn check_bounds(
+    args: &Args,
+    names: &Names<'_>,
+    resume: Option<&crate::resume::Token>,
+    timeout: Duration,
+    warnings: &mut Vec<String>,
+) -> Result<(Option<TimeSpec>, Option<TimeSpec>), String> {
     let now = Timestamp::now();
     let mut bound = |id: &str, text: &Option<String>| -> Result<Option<TimeSpec>, String> {
         let Some(text) = text else { return Ok(None) };
         let spec = time(names, id, text)?;
         if let TimeSpec::At(at) = spec {
-            check_future_bound(names.with_value(id, text), at, now, timeout, &mut warnings)?;
+            check_future_bound(names.with_value(id, text), at, now, timeout, warnings)?;
         }
         Ok(Some(spec))
     };
     let since = bound("since", &args.since)?;
     let started_after = bound("started_after", &args.started_after)?;
     // A relative bound means the first start, which the token pinned.
-    let (since, started_after) = match &resume {
+    Ok(match resume {
         Some(token) => (
             resume::pinned(since, token.since, token.first_start),
             resume::pinned(started_after, token.started_after, token.first_start),
         ),
         None => (since, started_after),
-    };
-    warnings.append(&mut warnings_early);
+    })
+}
+
+/// `--quiet` and `--log-level`: quiet keeps only errors.
+fn check_log_level(
+    args: &Args,
+    names: &Names<'_>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<LogLevel, String> {
     let quiet = names.flag_or_env(args.quiet, "PEAKA_QUIET", "quiet", env)?;
-    let log_level = if quiet {
+    Ok(if quiet {
         LogLevel::Error
     } else {
         choice(names, "log_level", &args.log_level)?
-    };
+    })
+}
+
+/// The switches that change how a run goes, as checked.
+struct Switches {
+    jitter: bool,
+    cancel_on_exit: bool,
+    pass_api_key: bool,
+}
+
+/// `--no-jitter`, `--cancel-on-exit` and `--pass-api-key`, and that the
+/// modes of a run (`--no-wait`, `--resume`, `--cancel`, `-- COMMAND`) fit
+/// together.
+fn check_modes(
+    args: &Args,
+    names: &Names<'_>,
+    env: &dyn Fn(&str) -> Option<String>,
+    started: &Started,
+    resumed: bool,
+    list_caches: bool,
+) -> Result<Switches, String> {
     let no_jitter = names.flag_or_env(args.no_jitter, "PEAKA_NO_JITTER", "no-jitter", env)?;
     let cancel_on_exit = names.flag_or_env(
         args.cancel_on_exit,
@@ -367,7 +550,7 @@ give a --timeout long enough for the refresh, like 30m",
         "cancel-on-exit",
         env,
     )?;
-    if cancel_on_exit && trigger.is_none() && !list_caches {
+    if cancel_on_exit && started.trigger.is_none() && !list_caches {
         return Err("--cancel-on-exit (PEAKA_CANCEL_ON_EXIT) cancels only a refresh the gate started: add --trigger incremental or --trigger full, or leave it out".into());
     }
     let pass_api_key =
@@ -379,48 +562,19 @@ give a --timeout long enough for the refresh, like 30m",
         resume::check_combination(
             names,
             resume::Modes {
-                no_wait,
-                resume: resume.is_some(),
-                cancel,
-                trigger: trigger.is_some(),
+                no_wait: started.no_wait,
+                resume: resumed,
+                cancel: started.cancel,
+                trigger: started.trigger.is_some(),
                 cancel_on_exit,
                 command: !args.command.is_empty(),
             },
         )?;
     }
-    let proxy = crate::proxy::choose(&base_url, args.proxy.as_deref(), env)?;
-    Ok(Config {
-        project_id,
-        cache_ids,
-        all_caches,
-        list_caches,
-        trigger,
-        stall_timeout,
-        api_key,
-        base_url,
-        execution,
-        since,
-        started_after,
-        timeout,
-        initial_interval,
-        max_interval,
-        request_timeout,
+    Ok(Switches {
         jitter: !no_jitter,
-        schedule,
-        detection_delay,
-        log_format: choice::<Format>(names, "log_format", &args.log_format)?,
-        log_level,
-        output: choice::<Format>(names, "output", &args.output)?,
-        warnings,
-        tables,
-        catalog,
         cancel_on_exit,
-        proxy,
-        command: args.command,
         pass_api_key,
-        no_wait: no_wait && !list_caches,
-        resume,
-        cancel: cancel && !list_caches,
     })
 }
 

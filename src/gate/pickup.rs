@@ -50,10 +50,16 @@ impl Gate<'_> {
             return;
         }
         let cache_id = &self.caches[i].cache_id;
+        // The ids are the server's text (or the list's, with
+        // --all-caches): bounded and on one line wherever the warning goes.
         let warning = format!(
-            "cache {cache_id}: {} {} has not been picked up: RUNNING with no progress and never updated since it was created at {} ({} ago); Peaka has been seen to leave executions like this for ever (--stall-timeout ends such a wait)",
+            "cache {}: {} {} has not been picked up: RUNNING with no progress and never updated since it was created at {} ({} ago); Peaka has been seen to leave executions like this for ever (--stall-timeout ends such a wait)",
+            crate::text::shown(cache_id),
             kind.label(),
-            execution.id.as_deref().unwrap_or("(no id)"),
+            execution
+                .id
+                .as_deref()
+                .map_or("(no id)".to_owned(), crate::text::shown),
             execution.created_at.map_or("?".to_owned(), show_time),
             format_duration(untouched),
         );

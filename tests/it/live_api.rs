@@ -331,9 +331,19 @@ fn every_path(
     timeout: &str,
     env: &[(&str, &str)],
 ) -> Vec<(String, u8, String, Duration)> {
+    every_path_at(&|| base.to_owned(), timeout, env)
+}
+
+/// [`every_path`], each path against the base `base()` gives it.
+fn every_path_at(
+    base: &dyn Fn() -> String,
+    timeout: &str,
+    env: &[(&str, &str)],
+) -> Vec<(String, u8, String, Duration)> {
     let runs: Vec<_> = PATHS
         .iter()
         .map(|args| {
+            let base = base();
             let mut command = Command::new(BIN);
             command
                 .env_clear()
@@ -341,7 +351,7 @@ fn every_path(
                 .envs(env.iter().copied())
                 .args([
                     "--base-url",
-                    base,
+                    &base,
                     "--project-id",
                     "p",
                     "--timeout",
@@ -420,6 +430,53 @@ fn a_web_page_at_the_base_url_ends_after_a_minute_on_every_path() {
             "a web page (text/html), not Peaka's API",
             "--base-url",
             "every reply for 1m",
+        ] {
+            assert!(message.contains(needle), "{what}: {needle}: {message}");
+        }
+    }
+}
+
+#[test]
+fn json_of_another_api_at_the_base_url_ends_after_a_minute_on_every_path() {
+    let fake = start_fake(fake_peaka::Options::default());
+    let base = format!("http://{}/other-api", fake.addr);
+    for (what, code, said, took) in every_path(&base, "2m", &[]) {
+        assert_eq!(code, 6, "{what}: {said}");
+        assert!(
+            took >= Duration::from_secs(60) && took < Duration::from_secs(90),
+            "{what}: {took:?}"
+        );
+        let summary: Value = serde_json::from_str(said.lines().next().unwrap()).unwrap();
+        let message = summary["message"].as_str().unwrap();
+        for needle in [
+            "JSON of another kind",
+            "not Peaka's API",
+            "--base-url",
+            "every reply for 1m",
+        ] {
+            assert!(message.contains(needle), "{what}: {needle}: {message}");
+        }
+    }
+}
+
+#[test]
+fn a_web_page_in_turn_with_bad_gateways_still_ends_after_a_minute() {
+    // A fake per path, so that each gate meets the two answers in turn.
+    let base = || {
+        let fake = start_fake(fake_peaka::Options::default());
+        format!("http://{}/flaky-site", fake.addr)
+    };
+    for (what, code, said, took) in every_path_at(&base, "2m", &[]) {
+        assert_eq!(code, 6, "{what}: {said}");
+        assert!(
+            took >= Duration::from_secs(60) && took < Duration::from_secs(90),
+            "{what}: {took:?}"
+        );
+        let summary: Value = serde_json::from_str(said.lines().next().unwrap()).unwrap();
+        let message = summary["message"].as_str().unwrap();
+        for needle in [
+            "a web page (text/html), not Peaka's API",
+            "did not answer any request for 1m",
         ] {
             assert!(message.contains(needle), "{what}: {needle}: {message}");
         }

@@ -451,3 +451,31 @@ fn retry_after_of_any_kind_never_moves_the_end_past_the_deadline() {
         }
     });
 }
+
+#[test]
+fn the_never_picked_up_warning_shows_a_long_id_bounded_on_every_output() {
+    let id = format!("e{}\u{1b}[31m", "x".repeat(3900));
+    let mut untouched = execution(&id, "RUNNING", -600, None);
+    untouched["progress"] = Value::Null;
+    untouched["updatedAt"] = untouched["createdAt"].clone();
+    let base = serve_status(cache("c", "RUNNING", untouched, Value::Null));
+    let ran = Gate::new(
+        &base,
+        &["--cache-id", "c", "--timeout", "2s", "--output", "json"],
+    )
+    .run();
+    assert_eq!(ran.code, 3, "{ran}");
+    assert!(ran.stderr.contains("has not been picked up"), "{ran}");
+    // The JSON summary's `execution.id` is data (bounded by the decoder
+    // at 4 KiB); every sentence that names the id shows it bounded.
+    assert!(ran.stdout.contains("::warning"), "{ran}");
+    for (name, text) in ran.everything() {
+        assert!(!text.contains('\u{1b}'), "{name} holds a raw escape");
+        for line in text.lines().filter(|l| l.contains("picked up")) {
+            assert!(
+                !line.contains(&"x".repeat(1001)),
+                "{name} shows more than 1,000 characters of the id"
+            );
+        }
+    }
+}
