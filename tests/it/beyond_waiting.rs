@@ -269,8 +269,14 @@ fn many_caches_cost_one_request_per_round() {
     let reads = (stderr.lines())
         .filter(|l| l.contains("DEBUG GET ") && !l.contains("/status"))
         .count() as u64;
-    assert!(reads <= rounds, "{reads} reads in {rounds} rounds: {stderr}");
-    assert!(!stderr.contains("executionHistory") || reads > 0, "{stderr}");
+    assert!(
+        reads <= rounds,
+        "{reads} reads in {rounds} rounds: {stderr}"
+    );
+    assert!(
+        !stderr.contains("executionHistory") || reads > 0,
+        "{stderr}"
+    );
     assert_eq!(polls, rounds + reads, "one request per round for 10 caches");
 }
 
