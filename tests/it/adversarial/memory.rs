@@ -184,7 +184,13 @@ fn runs_then_completes(
                     Awaits::History => h.load(Ordering::SeqCst),
                     Awaits::Settings => s.load(Ordering::SeqCst),
                 };
-                let done = n >= 4 && read > 0;
+                // (The settings are read in the second pause, after which
+                // an idle cache is polled sparsely: one poll more will do.)
+                let polls = match awaits {
+                    Awaits::History => 4,
+                    Awaits::Settings => 2,
+                };
+                let done = n >= polls && read > 0;
                 let record = match (awaits, done) {
                     (Awaits::History, false) => execution("e1", "RUNNING", -300, None),
                     (Awaits::History, true) => execution("e1", "COMPLETED", -300, Some(-1)),
