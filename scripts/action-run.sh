@@ -12,6 +12,8 @@ set_if PEAKA_PROJECT_ID "${INPUT_PROJECT_ID:-}"
 # Several caches: commas or newlines (a YAML block), spaces trimmed by peaka-wait.
 set_if PEAKA_CACHE_ID "$(printf '%s' "${INPUT_CACHE_ID:-}" | tr '\r\n' ',,')"
 set_if PEAKA_TABLE "$(printf '%s' "${INPUT_TABLE:-}" | tr '\r\n' ',,')"
+set_if PEAKA_MATERIALIZED_QUERY "$(printf '%s' "${INPUT_MATERIALIZED_QUERY:-}" | tr '\r\n' ',,')"
+set_if PEAKA_REFRESH_QUERY "$(printf '%s' "${INPUT_REFRESH_QUERY:-}" | tr '\r\n' ',,')"
 set_if PEAKA_CATALOG_ID "${INPUT_CATALOG_ID:-}"
 set_if PEAKA_SCHEMA "${INPUT_SCHEMA:-}"
 set_if PEAKA_BASE_URL "${INPUT_BASE_URL:-}"

@@ -364,7 +364,7 @@ impl Scrub for Execution {
 
 /// The body without a UTF-8 byte order mark, which some servers put
 /// before JSON and serde refuses.
-fn without_bom(body: &[u8]) -> &[u8] {
+pub(crate) fn without_bom(body: &[u8]) -> &[u8] {
     body.strip_prefix(crate::stream::BOM).unwrap_or(body)
 }
 
@@ -473,7 +473,7 @@ pub fn is_error_body(body: &[u8]) -> bool {
 
 /// A string, or a number taken as its text (ids sometimes arrive as
 /// numbers); either at most [`wire::MAX_FIELD_BYTES`] long.
-fn lenient_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+pub(crate) fn lenient_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     Ok(raw(d)?.and_then(string_of))
 }
 
@@ -525,7 +525,9 @@ fn lenient_count<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Erro
     }))
 }
 
-fn lenient_timestamp<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Timestamp>, D::Error> {
+pub(crate) fn lenient_timestamp<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Timestamp>, D::Error> {
     Ok(lenient_stamp(d)?.at())
 }
 

@@ -83,6 +83,15 @@ where
     } else {
         Schedule::without_jitter(config.initial_interval, config.max_interval)
     };
+    if config.list_materialized_queries {
+        let listing = runtime.block_on(list::run_queries(
+            &config,
+            &client,
+            schedule,
+            std::io::stdout(),
+        ));
+        return finish_listing(&listing, output);
+    }
     if config.list_caches {
         let listing = runtime.block_on(list::run(&config, &client, schedule, std::io::stdout()));
         return finish_listing(&listing, output);
@@ -203,6 +212,8 @@ pub fn plan(config: &Config, started_at: Timestamp) -> Plan {
         no_wait: config.no_wait,
         resume: config.resume.clone(),
         cancel: config.cancel,
+        materialized_queries: config.materialized_queries.clone(),
+        refresh_queries: config.refresh_queries.clone(),
     }
 }
 

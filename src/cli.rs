@@ -212,6 +212,33 @@ pub struct Args {
     #[arg(long)]
     pub list_caches: bool,
 
+    /// A materialized query to wait for, as for a cache (the same --since, --started-after, exit
+    /// codes and summary); repeat the flag, or separate ids with commas. Alone or beside caches:
+    /// with caches, the queries are awaited once every cache is ready.
+    #[arg(
+        long = "materialized-query",
+        env = "PEAKA_MATERIALIZED_QUERY",
+        value_name = "ID",
+        value_delimiter = ','
+    )]
+    pub materialized_queries: Vec<String>,
+
+    /// Refresh this materialized query, then wait for that very run (its start time moving past
+    /// the one seen before). With --cache-id, --table or --all-caches, the caches are awaited
+    /// first, and the queries are refreshed only once every cache is ready.
+    #[arg(
+        long = "refresh-query",
+        env = "PEAKA_REFRESH_QUERY",
+        value_name = "ID",
+        value_delimiter = ','
+    )]
+    pub refresh_queries: Vec<String>,
+
+    /// List the project's materialized queries (id, name, status, last start and update, next
+    /// run) and exit. Needs only --project-id and the key.
+    #[arg(long)]
+    pub list_materialized_queries: bool,
+
     /// Start a refresh of this kind (`incremental` or `full`) on each cache, then wait for that
     /// very refresh: only an execution with another id than the slot showed and a readable
     /// createdAt not before the trigger satisfies the gate.
@@ -539,6 +566,12 @@ pub struct Config {
     pub resume: Option<crate::resume::Token>,
     /// `--cancel` (only with `--resume`): cancel the token's run.
     pub cancel: bool,
+    /// `--materialized-query`, trimmed, without duplicates.
+    pub materialized_queries: Vec<String>,
+    /// `--refresh-query`, trimmed, without duplicates.
+    pub refresh_queries: Vec<String>,
+    /// `--list-materialized-queries`.
+    pub list_materialized_queries: bool,
 }
 
 /// What the command line asks for.

@@ -10,6 +10,8 @@ use jiff::{SignedDuration, Timestamp};
 
 use crate::api::{CacheStatus, Execution, ExecutionKind, Status};
 
+pub mod query;
+
 /// Which execution slots the gate looks at (`--execution`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ExecutionFilter {

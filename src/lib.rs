@@ -21,6 +21,7 @@ pub mod logging;
 pub mod planned;
 pub mod progress;
 pub mod proxy;
+pub mod query;
 pub mod resume;
 pub mod retry;
 pub mod schedule;

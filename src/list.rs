@@ -24,6 +24,10 @@ use crate::schedule::Schedule;
 use crate::tables::CatalogScope;
 use crate::text::printable;
 
+mod queries;
+
+pub use queries::{render_queries, run_queries};
+
 /// The widest a cell of the text table gets.
 const MAX_CELL_CHARS: usize = 48;
 

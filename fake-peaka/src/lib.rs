@@ -18,7 +18,8 @@
 //! `play.rs` plays one at a moment, `history.rs` gives its past runs;
 //! `server.rs` holds the shared state, the routes and the reply helpers,
 //! and the endpoints are `status.rs`, `trigger.rs`, `cancel.rs` and
-//! `catalog.rs`. `faults.rs` and `tls.rs` are servers that misbehave below
+//! `catalog.rs`; `queries.rs` is the materialized queries, scenarios and
+//! endpoints both. `faults.rs` and `tls.rs` are servers that misbehave below
 //! HTTP.
 
 mod cancel;
@@ -26,6 +27,7 @@ mod catalog;
 pub mod faults;
 mod history;
 mod play;
+mod queries;
 mod scenarios;
 mod server;
 mod status;
@@ -37,6 +39,7 @@ use std::collections::HashMap;
 use jiff::SignedDuration;
 
 pub use history::{PAST_RUNS, SCHEDULE_PERIOD};
+pub use queries::{QUERY_RULES, QUERY_SCENARIOS, REFRESH_RUNS_FOR, REFRESH_STARTS_AFTER};
 pub use scenarios::{
     End, Quirk, SCENARIO_RULES, SCENARIOS, SLOW_TRIGGER_ANSWER, Scenario, TRIGGER_APPEARS_AFTER,
 };

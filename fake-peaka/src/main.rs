@@ -24,6 +24,12 @@ fn help() -> String {
     }
     text.push('\n');
     text.push_str(fake_peaka::SCENARIO_RULES);
+    text.push_str("\n\nThe materialized query id is the scenario:\n");
+    for (id, what) in fake_peaka::QUERY_SCENARIOS {
+        text.push_str(&format!("  {id:width$}  {what}\n"));
+    }
+    text.push('\n');
+    text.push_str(fake_peaka::QUERY_RULES);
     text
 }
 

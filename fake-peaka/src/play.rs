@@ -128,13 +128,11 @@ pub(crate) async fn play(app: &App, cache: &str, seen: Seen) -> Answer {
                 _ => (End::Never, after),
             };
             let created = app.at(at + TRIGGER_APPEARS_AFTER);
-            let mut current = execution(
-                &format!("{cache}-triggered"),
-                created,
-                after,
-                status,
-                running_for,
-            );
+            let id = match seen.triggers {
+                0 | 1 => format!("{cache}-triggered"),
+                n => format!("{cache}-triggered-{n}"),
+            };
+            let mut current = execution(&id, created, after, status, running_for);
             if end == End::Never && status == End::Never {
                 // triggered-stuck: the record never moves.
                 current["updatedAt"] = current["createdAt"].clone();

@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use crate::Options;
 use crate::status::{cache_settings, cache_status, execution_history, project_status};
 use crate::trigger::{trigger_full, trigger_incremental};
-use crate::{cancel, catalog};
+use crate::{cancel, catalog, queries};
 
 /// Per-cache memory: when its clock started, how often it was asked, and
 /// the trigger it got, if any.
@@ -28,6 +28,9 @@ pub(crate) struct Seen {
     pub(crate) first: Instant,
     pub(crate) requests: u64,
     pub(crate) trigger: Option<(bool, Instant)>,
+    /// Triggers this cache got: the n-th triggered run's id ends `-triggered`
+    /// for the first and `-triggered-N` after, so two runs differ, as live.
+    pub(crate) triggers: u32,
     /// When a cancel for the triggered slot arrived.
     pub(crate) cancelled: Option<Instant>,
 }
@@ -47,6 +50,8 @@ pub(crate) struct Shared {
     pub(crate) times_ms: Vec<u64>,
     /// Requests under `/flaky-site`, which alternate between two answers.
     pub(crate) flaky: u64,
+    /// The materialized queries' memory.
+    pub(crate) queries: crate::queries::Queries,
 }
 
 #[derive(Clone)]
@@ -83,6 +88,7 @@ impl App {
                 first: Instant::now(),
                 requests: 1,
                 trigger: None,
+                triggers: 0,
                 cancelled: None,
             };
         };
@@ -102,6 +108,7 @@ impl App {
             first: Instant::now(),
             requests: 0,
             trigger: None,
+            triggers: 0,
             cancelled: None,
         });
         seen.requests += 1;
@@ -142,6 +149,26 @@ impl Running {
     /// Catalog- and schema-level list requests served so far.
     pub fn catalog_lists(&self) -> u64 {
         self.shared.lock().map(|s| s.catalog_lists).unwrap_or(0)
+    }
+
+    /// Materialized-query refreshes received so far.
+    pub fn query_refreshes(&self) -> u64 {
+        self.shared.lock().map(|s| s.queries.refreshes).unwrap_or(0)
+    }
+
+    /// Requests for a project's list of materialized queries so far.
+    pub fn query_lists(&self) -> u64 {
+        self.shared.lock().map(|s| s.queries.lists).unwrap_or(0)
+    }
+
+    /// Requests for one materialized query's status so far.
+    pub fn query_lookups(&self) -> u64 {
+        self.shared.lock().map(|s| s.queries.lookups).unwrap_or(0)
+    }
+
+    /// Materialized-query cancels received so far.
+    pub fn query_cancels(&self) -> u64 {
+        self.shared.lock().map(|s| s.queries.cancels).unwrap_or(0)
     }
 
     /// Cancels received so far (either endpoint, any cache).
@@ -201,6 +228,22 @@ pub async fn start(addr: SocketAddr, options: Options) -> std::io::Result<Runnin
         .route(
             &format!("{cache}/{{cache}}/cancelFullRefreshUpdate"),
             post(cancel::cancel_full),
+        )
+        .route(
+            &format!("{prefix}/data/projects/{{project}}/materialized-queries/status"),
+            get(queries::query_list),
+        )
+        .route(
+            &format!("{prefix}/data/projects/{{project}}/materialized-queries/{{query}}/status"),
+            get(queries::query_status),
+        )
+        .route(
+            &format!("{prefix}/data/projects/{{project}}/materialized-queries/{{query}}/refresh"),
+            post(queries::refresh),
+        )
+        .route(
+            &format!("{prefix}/data/projects/{{project}}/materialized-queries/{{query}}/cancel"),
+            post(queries::cancel),
         )
         .route(&format!("{prefix}/_fake/stats"), get(stats))
         .route("/site", get(web_page).post(web_page))
@@ -275,6 +318,8 @@ pub(crate) async fn stats(State(app): State<App>) -> Response {
         "requests": shared.requests,
         "triggers": shared.triggers,
         "cancels": shared.cancels,
+        "queryRefreshes": shared.queries.refreshes,
+        "queryCancels": shared.queries.cancels,
         "perCache": per_cache,
         "requestTimesMs": shared.times_ms,
     }))

@@ -57,6 +57,7 @@ pub(crate) async fn trigger(
                     shared.triggers += 1;
                     if let Some(seen) = shared.caches.get_mut(&cache) {
                         seen.trigger = Some((full, Instant::now()));
+                        seen.triggers += 1;
                     }
                 }
                 axum::Json(json!({})).into_response()

@@ -181,6 +181,7 @@ fn check_settings(
         list_caches,
         resume,
         warnings: mut warnings_early,
+        queries,
     } = check_selection(&args, names, env)?;
     let api_key = key?;
     let base_url = check_base_url(
@@ -201,13 +202,29 @@ fn check_settings(
         check_bounds(&args, names, resume.as_ref(), pacing.timeout, &mut warnings)?;
     warnings.append(&mut warnings_early);
     let log_level = check_log_level(&args, names, env)?;
-    let modes = check_modes(&args, names, env, &started, resume.is_some(), list_caches)?;
+    let modes = check_modes(
+        &args,
+        names,
+        env,
+        &started,
+        resume.is_some(),
+        list_caches,
+        !queries.refresh.is_empty(),
+    )?;
+    if !list_caches {
+        let no_cache =
+            cache_ids.is_empty() && !all_caches && tables.is_empty() && catalog.is_none();
+        queries.check_modes(
+            started.trigger.is_some() && no_cache,
+            started.no_wait || resume.is_some(),
+            pacing.timeout.is_zero(),
+        )?;
+    }
     let proxy = crate::proxy::choose(&base_url, args.proxy.as_deref(), env)?;
     Ok(Config {
         project_id,
         cache_ids,
         all_caches,
-        list_caches,
         trigger: started.trigger,
         stall_timeout: pacing.stall_timeout,
         api_key,
@@ -235,6 +252,18 @@ fn check_settings(
         no_wait: started.no_wait && !list_caches,
         resume,
         cancel: started.cancel && !list_caches,
+        list_caches: args.list_caches,
+        list_materialized_queries: queries.list,
+        materialized_queries: if list_caches {
+            Vec::new()
+        } else {
+            queries.wait
+        },
+        refresh_queries: if list_caches {
+            Vec::new()
+        } else {
+            queries.refresh
+        },
     })
 }
 
@@ -249,6 +278,8 @@ struct Selection {
     resume: Option<crate::resume::Token>,
     /// Said once the run starts (a selection the resume token overrides).
     warnings: Vec<String>,
+    /// `--materialized-query`, `--refresh-query`, `--list-materialized-queries`.
+    queries: Queries,
 }
 
 /// `--project-id`, `--cache-id`, `--table`, `--catalog-id`, `--schema`,
@@ -265,7 +296,9 @@ fn check_selection(
     let project_id = check_id(&names.of("project_id"), project_id)?;
     let mut warnings: Vec<String> = Vec::new();
     let all_caches = names.flag_or_env(args.all_caches, "PEAKA_ALL_CACHES", "all-caches", env)?;
-    let list_caches = args.list_caches;
+    let queries = check_queries(args, names)?;
+    // Either listing needs only the project and the key.
+    let list_caches = args.list_caches || queries.list;
     let mut cache_ids: Vec<String> = Vec::new();
     for id in &args.cache_ids {
         // "a,b," and "a, b" are common in env vars: skip empties, trim.
@@ -335,9 +368,10 @@ fn check_selection(
             "both {} and --all-caches (or PEAKA_ALL_CACHES) are set: use one",
             names.of("cache_ids")
         ));
-    } else if cache_ids.is_empty() && !all_caches {
+    } else if cache_ids.is_empty() && !all_caches && !queries.awaited() {
         return Err(if args.cache_ids.is_empty() {
-            "no cache: pass --cache-id ID (or set PEAKA_CACHE_ID, comma-separated for several), --table SCHEMA.TABLE, --catalog-id ID, or --all-caches; \
+            "no cache: pass --cache-id ID (or set PEAKA_CACHE_ID, comma-separated for several), --table SCHEMA.TABLE, --catalog-id ID, or --all-caches \
+(or a materialized query: --materialized-query ID, --refresh-query ID); \
 peaka-wait --list-caches --project-id ID lists the project's caches"
                 .to_owned()
         } else {
@@ -356,6 +390,7 @@ peaka-wait --list-caches --project-id ID lists the project's caches"
         list_caches,
         resume,
         warnings,
+        queries,
     })
 }
 
@@ -542,6 +577,7 @@ fn check_modes(
     started: &Started,
     resumed: bool,
     list_caches: bool,
+    refreshing: bool,
 ) -> Result<Switches, String> {
     let no_jitter = names.flag_or_env(args.no_jitter, "PEAKA_NO_JITTER", "no-jitter", env)?;
     let cancel_on_exit = names.flag_or_env(
@@ -550,8 +586,8 @@ fn check_modes(
         "cancel-on-exit",
         env,
     )?;
-    if cancel_on_exit && started.trigger.is_none() && !list_caches {
-        return Err("--cancel-on-exit (PEAKA_CANCEL_ON_EXIT) cancels only a refresh the gate started: add --trigger incremental or --trigger full, or leave it out".into());
+    if cancel_on_exit && started.trigger.is_none() && !refreshing && !list_caches {
+        return Err("--cancel-on-exit (PEAKA_CANCEL_ON_EXIT) cancels only a refresh the gate started: add --trigger incremental or --trigger full (or --refresh-query ID), or leave it out".into());
     }
     let pass_api_key =
         names.flag_or_env(args.pass_api_key, "PEAKA_PASS_API_KEY", "pass-api-key", env)?;
@@ -575,6 +611,81 @@ fn check_modes(
         jitter: !no_jitter,
         cancel_on_exit,
         pass_api_key,
+    })
+}
+
+/// The materialized-query settings, checked.
+struct Queries {
+    wait: Vec<String>,
+    refresh: Vec<String>,
+    list: bool,
+}
+
+impl Queries {
+    fn awaited(&self) -> bool {
+        !self.wait.is_empty() || !self.refresh.is_empty()
+    }
+
+    /// What does not go with materialized queries: `--trigger` with no
+    /// cache to trigger, `--no-wait`/`--resume` (a token names cache runs
+    /// only), and checking once after a refresh that cannot have run yet.
+    fn check_modes(
+        &self,
+        trigger_without_cache: bool,
+        token: bool,
+        once: bool,
+    ) -> Result<(), String> {
+        if !self.awaited() {
+            return Ok(());
+        }
+        if trigger_without_cache {
+            return Err("--trigger refreshes caches, and none is given: to refresh a materialized query use --refresh-query ID (PEAKA_REFRESH_QUERY)".into());
+        }
+        if token {
+            return Err("--no-wait and --resume work with caches only: leave out --materialized-query and --refresh-query, or --no-wait and --resume".into());
+        }
+        if once && !self.refresh.is_empty() {
+            return Err("--timeout 0 checks once without waiting, but --refresh-query starts a run that cannot have finished by then: give a --timeout long enough for the refresh, like 30m".into());
+        }
+        Ok(())
+    }
+}
+
+/// `--materialized-query`, `--refresh-query` and
+/// `--list-materialized-queries`: ids trimmed, empties (a trailing comma)
+/// skipped, duplicates dropped; a query both awaited and refreshed is
+/// refreshed.
+fn check_queries(args: &Args, names: &Names<'_>) -> Result<Queries, String> {
+    let ids = |id: &str, given: &[String]| -> Result<Vec<String>, String> {
+        let mut ids: Vec<String> = Vec::new();
+        for text in given.iter().filter(|t| !t.trim().is_empty()) {
+            let checked = check_id(&names.of(id), text)?;
+            if !ids.contains(&checked) {
+                ids.push(checked);
+            }
+        }
+        if ids.is_empty() && !given.is_empty() {
+            return Err(format!(
+                "{} is empty: give at least one materialized query id (comma-separated for several)",
+                names.of(id)
+            ));
+        }
+        Ok(ids)
+    };
+    let refresh = ids("refresh_queries", &args.refresh_queries)?;
+    let wait = ids("materialized_queries", &args.materialized_queries)?
+        .into_iter()
+        .filter(|id| !refresh.contains(id))
+        .collect();
+    if args.list_caches && args.list_materialized_queries {
+        return Err(
+            "--list-caches and --list-materialized-queries each list one thing: use one".into(),
+        );
+    }
+    Ok(Queries {
+        wait,
+        refresh,
+        list: args.list_materialized_queries,
     })
 }
 

@@ -18,6 +18,7 @@ use crate::stream::{Decoder, Sink, Whole};
 
 mod answer;
 mod body;
+mod queries;
 
 pub use answer::{FetchError, parse_retry_after};
 use answer::{classify, describe_send_error, error_chain, not_a_page, undecodable};

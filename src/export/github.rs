@@ -3,6 +3,7 @@
 //! as the runner unescapes it.
 
 use super::json::summary_json_within;
+use super::queries::{QueryText, deciding_query};
 use super::view::{ExecutionText, cache_status, deciding, focused_execution, line, looked_at};
 use crate::api::ExecutionKind;
 use crate::gate::Report;
@@ -15,6 +16,7 @@ use crate::text::one_line;
 pub fn github_outputs(report: &Report) -> String {
     let cache = deciding(report);
     let focus = ExecutionText::of(cache.and_then(focused_execution));
+    let query = QueryText::of(deciding_query(report));
     let slot = |kind: ExecutionKind| {
         cache
             .and_then(|c| {
@@ -43,6 +45,10 @@ pub fn github_outputs(report: &Report) -> String {
         // Empty but after --no-wait; a token is one printable ASCII word,
         // so it cannot break the file.
         ("resume", report.resume.clone().unwrap_or_default()),
+        ("materialized-query-id", query.id),
+        ("materialized-query-status", query.status),
+        ("materialized-query-started-at", query.started_at),
+        ("materialized-query-updated-at", query.updated_at),
     ];
     let mut out = String::new();
     for (name, value) in pairs {

@@ -65,7 +65,19 @@ fn write_summary_json_of(
         }
         serde_json::to_writer(&mut out, &cache_json(report, cache))?;
     }
-    out.write_all(b"]}")
+    out.write_all(b"]")?;
+    // Only when materialized queries were awaited.
+    if !report.queries.is_empty() {
+        out.write_all(b",\"materializedQueries\":[")?;
+        for (n, query) in report.queries.iter().enumerate() {
+            if n > 0 {
+                out.write_all(b",")?;
+            }
+            serde_json::to_writer(&mut out, &super::queries::query_json(query))?;
+        }
+        out.write_all(b"]")?;
+    }
+    out.write_all(b"}")
 }
 
 fn cache_json(report: &Report, cache: &CacheReport) -> Value {

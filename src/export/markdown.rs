@@ -72,6 +72,23 @@ pub fn step_summary(report: &Report) -> String {
             out.push_str(" |\n");
         }
     }
+    if !report.queries.is_empty() {
+        out.push_str("\n| Materialized query | Name | State | Status | Started at | Updated at |\n|---|---|---|---|---|---|\n");
+        for query in &report.queries {
+            let text = super::queries::QueryText::of(Some(query));
+            let row = [
+                text.id,
+                text.name,
+                text.state,
+                text.status,
+                text.started_at,
+                text.updated_at,
+            ];
+            out.push_str("| ");
+            out.push_str(&row.iter().map(|c| cell(c)).collect::<Vec<_>>().join(" | "));
+            out.push_str(" |\n");
+        }
+    }
     if unlisted > 0 {
         out.push_str(&format!("\n{unlisted} more caches are ready (all are in the JSON summary on stdout with `--output json`, and in the log).\n"));
     }

@@ -15,6 +15,7 @@ mod github;
 mod json;
 mod line;
 mod markdown;
+mod queries;
 #[cfg(test)]
 mod tests;
 mod view;

@@ -77,6 +77,7 @@ fn report(outcome: Outcome, message: &str) -> Report {
         resume: None,
         since: None,
         started_after: None,
+        queries: Vec::new(),
     }
 }
 
@@ -113,7 +114,7 @@ fn github_outputs_describe_the_deciding_cache() {
     let text = github_outputs(&r);
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(
-        &lines[..11],
+        &lines[..15],
         [
             "result=ready",
             "exit-code=0",
@@ -126,14 +127,19 @@ fn github_outputs_describe_the_deciding_cache() {
             "incremental-execution-id=",
             "full-execution-id=e|1",
             "resume=",
+            // Empty without materialized queries.
+            "materialized-query-id=",
+            "materialized-query-status=",
+            "materialized-query-started-at=",
+            "materialized-query-updated-at=",
         ]
     );
     assert!(
-        lines[11].starts_with("summary-json={\"result\":\"ready\","),
+        lines[15].starts_with("summary-json={\"result\":\"ready\","),
         "{}",
-        lines[11]
+        lines[15]
     );
-    assert_eq!(lines.len(), 12);
+    assert_eq!(lines.len(), 16);
     r.resume = Some("pw1.abc".into());
     assert!(github_outputs(&r).contains("\nresume=pw1.abc\n"));
     // When the second cache decided (it timed out), the outputs say so.

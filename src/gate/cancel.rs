@@ -130,27 +130,8 @@ impl Gate<'_> {
         self.polls += answers.len() as u64;
         for ((i, id), answer) in targets.into_iter().zip(answers) {
             let cache_id = self.caches[i].cache_id.clone();
-            let said = match answer {
-                Ok(_) => {
-                    tracing::info!(cache_id = %cache_id, execution_id = %id, "cache {cache_id}: asked Peaka to cancel the triggered {} {id}: accepted", kind.label());
-                    "accepted".to_owned()
-                }
-                // Peaka's 404 "no active workflow": the refresh ended
-                // between the last poll and the cancel.
-                Err(FetchError::NotFound(_)) => {
-                    tracing::info!(cache_id = %cache_id, execution_id = %id, "cache {cache_id}: nothing to cancel: the triggered {} {id} had already ended (Peaka answered 404)", kind.label());
-                    "nothing to cancel: it had already ended".to_owned()
-                }
-                Err(err) => {
-                    let verb = if err.outcome().is_some() {
-                        "refused"
-                    } else {
-                        "failed"
-                    };
-                    tracing::warn!(cache_id = %cache_id, execution_id = %id, "cache {cache_id}: the cancel of the triggered {} {id} {verb}: {}", kind.label(), err.message());
-                    format!("{verb}: {}", err.message())
-                }
-            };
+            let run = format!("the triggered {} {id}", kind.label());
+            let said = cancel_answer(&format!("cache {cache_id}"), &run, answer);
             self.caches[i].cancel = Some(said);
         }
         let told: Vec<String> = self
@@ -202,6 +183,38 @@ impl Gate<'_> {
             _ => Err(Some(format!(
                 "the slot no longer shows {id}; the execution there is not the gate's"
             ))),
+        }
+    }
+}
+
+/// What became of a cancel, in the summary's words (`accepted`, `nothing
+/// to cancel: …`, `refused: …`, `failed: …`), logged for `subject`'s `run`.
+pub(super) fn cancel_answer(
+    subject: &str,
+    run: &str,
+    answer: Result<crate::client::Reply<()>, FetchError>,
+) -> String {
+    match answer {
+        Ok(_) => {
+            tracing::info!("{subject}: asked Peaka to cancel {run}: accepted");
+            "accepted".to_owned()
+        }
+        // Peaka's 404 "no active workflow": the run ended between the
+        // last poll and the cancel.
+        Err(FetchError::NotFound(_)) => {
+            tracing::info!(
+                "{subject}: nothing to cancel: {run} had already ended (Peaka answered 404)"
+            );
+            "nothing to cancel: it had already ended".to_owned()
+        }
+        Err(err) => {
+            let verb = if err.outcome().is_some() {
+                "refused"
+            } else {
+                "failed"
+            };
+            tracing::warn!("{subject}: the cancel of {run} {verb}: {}", err.message());
+            format!("{verb}: {}", err.message())
         }
     }
 }

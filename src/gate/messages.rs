@@ -70,8 +70,13 @@ impl Gate<'_> {
                 named.join(" and ")
             }
         };
+        let subject = match (self.awaits_caches(), self.queries_awaited()) {
+            (true, Some(queries)) => format!("{what} {caches}, then {queries}"),
+            (false, Some(queries)) => queries,
+            (_, None) => format!("{what} {caches}"),
+        };
         let mut text = format!(
-            "{what} {caches} in project {} at {}",
+            "{subject} in project {} at {}",
             self.plan.project_id,
             self.client.base_url()
         );

@@ -14,6 +14,7 @@ mod messages;
 mod missed;
 mod pickup;
 mod planning;
+mod queries;
 mod resumed;
 mod round;
 mod setup;
@@ -26,6 +27,7 @@ mod trigger;
 pub use cancel::CANCEL_BUDGET;
 pub use pickup::NOT_PICKED_UP_AFTER;
 pub use planning::{CacheForecast, FORECAST_HISTORY};
+pub use queries::QueryReport;
 pub use signal::shutdown_signal;
 
 use std::collections::HashSet;
@@ -123,6 +125,12 @@ pub struct Plan {
     pub resume: Option<crate::resume::Token>,
     /// `--cancel`: cancel the token's runs instead of waiting for them.
     pub cancel: bool,
+    /// `--materialized-query`: materialized queries to wait for (after the
+    /// caches, if any).
+    pub materialized_queries: Vec<String>,
+    /// `--refresh-query`: materialized queries to refresh once every cache
+    /// is ready, then wait for.
+    pub refresh_queries: Vec<String>,
 }
 
 impl Plan {
@@ -157,6 +165,8 @@ impl Plan {
             no_wait: false,
             resume: None,
             cancel: false,
+            materialized_queries: Vec::new(),
+            refresh_queries: Vec::new(),
         }
     }
 }
@@ -257,6 +267,8 @@ pub struct Report {
     pub since: Option<Timestamp>,
     /// The `--started-after` bound used, likewise.
     pub started_after: Option<Timestamp>,
+    /// Every materialized query, awaited ones first, then refreshed ones.
+    pub queries: Vec<QueryReport>,
 }
 
 /// An ending: the outcome and the sentence that explains it.
@@ -293,18 +305,29 @@ pub async fn run(
     );
     let hard_stop = gate.deadline + HARD_STOP_AFTER_DEADLINE;
     let ended = tokio::select! {
-        ended = gate.drive(&mut schedule) => Some(ended),
+        ended = gate.drive_stages(&mut schedule) => Some(ended),
         () = tokio::time::sleep_until(hard_stop) => None,
         signal = stop => Some((signal, format!("interrupted by {} before the gate was decided", match signal {
             Outcome::Terminated => "SIGTERM",
             _ => "SIGINT",
         }))),
     };
-    let (outcome, message) = ended.unwrap_or_else(|| (Outcome::Timeout, gate.timeout_message()));
+    let (outcome, message) = ended.unwrap_or_else(|| {
+        let message = if gate.query_stage {
+            gate.queries_timeout_message()
+        } else {
+            gate.timeout_message()
+        };
+        (Outcome::Timeout, message)
+    });
     if outcome == Outcome::Ready {
         gate.warn_if_old();
     }
     let message = match gate.cancel_on_exit(outcome).await {
+        Some(told) => format!("{message}; {told}"),
+        None => message,
+    };
+    let message = match gate.cancel_queries(outcome).await {
         Some(told) => format!("{message}; {told}"),
         None => message,
     };
@@ -375,6 +398,11 @@ struct Gate<'a> {
     pacing: planning::Pacing,
     /// The history reads of executions missed between polls, while in flight.
     missed_reads: Option<missed::MissedReads>,
+    /// The materialized queries, and the loop's memory of each.
+    queries: Vec<QueryReport>,
+    query_watches: Vec<queries::QueryWatch>,
+    /// Whether the caches are behind and the queries are awaited.
+    query_stage: bool,
 }
 
 impl<'a> Gate<'a> {
@@ -403,7 +431,11 @@ impl<'a> Gate<'a> {
             reads: None,
             pacing: planning::Pacing::default(),
             missed_reads: None,
+            queries: queries::query_reports(plan),
+            query_watches: Vec::new(),
+            query_stage: false,
         };
+        gate.query_watches = gate.queries.iter().map(|_| Default::default()).collect();
         if let Caches::Listed(ids) = &plan.caches {
             gate.set_caches(ids.clone());
         }
@@ -522,6 +554,7 @@ impl<'a> Gate<'a> {
             project_id: self.plan.project_id.clone(),
             execution: self.execution(),
             caches: self.caches,
+            queries: self.queries,
             decided_by,
         }
     }

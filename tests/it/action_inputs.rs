@@ -14,6 +14,7 @@ const NO_INPUT: &[&str] = &[
     "generate",
     // Prints a table and exits: a tool for finding ids by hand.
     "list-caches",
+    "list-materialized-queries",
     // Hidden; only benchmarks turn the jitter off.
     "no-jitter",
     // Only with `-- COMMAND`, which the action has no input for: a

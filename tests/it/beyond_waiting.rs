@@ -51,6 +51,29 @@ fn a_triggered_wait_waits_for_the_new_execution_not_the_old_record() {
 }
 
 #[test]
+fn a_second_trigger_of_the_same_cache_waits_for_its_own_run() {
+    let cache = "triggered-completes-after-200ms~trig-twice";
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let (code, stdout, stderr) = run(gate(&[
+            "--cache-id",
+            cache,
+            "--trigger",
+            "incremental",
+            "--output",
+            "json",
+        ]));
+        assert_eq!(code, 0, "{stderr}");
+        ids.push(json_summary(&stdout)["caches"][0]["execution"]["id"].clone());
+    }
+    assert_eq!(
+        ids,
+        [format!("{cache}-triggered"), format!("{cache}-triggered-2")],
+        "the second run is a new execution, and the gate waited for it"
+    );
+}
+
+#[test]
 fn a_trigger_is_sent_once_per_cache() {
     let before = fake().triggers();
     let caches = "triggered-completes-after-200ms~trig-a,triggered-completes-after-200ms~trig-b";

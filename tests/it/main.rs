@@ -20,6 +20,7 @@ mod forecast;
 mod gate;
 mod live_api;
 mod live_evidence;
+mod materialized;
 mod messages;
 mod progress;
 mod properties;

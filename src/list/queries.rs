@@ -1,0 +1,184 @@
+//! `--list-materialized-queries`: the project's materialized queries as a
+//! table (one line per query with its status) or one JSON array. A
+//! project has few queries, so the reply is read whole, then written.
+
+use std::io::Write;
+
+use serde_json::{Value, json};
+
+use super::{Listing, MAX_CELL_CHARS, json_text};
+use crate::cli::{Config, Format};
+use crate::client::Client;
+use crate::exit_codes::Outcome;
+use crate::query::QueryStatus;
+use crate::retry::{Next, RetryPolicy};
+use crate::schedule::Schedule;
+use crate::text::printable;
+
+const HEADER: [&str; 6] = [
+    "QUERY ID",
+    "NAME",
+    "STATUS",
+    "LAST START",
+    "LAST UPDATE",
+    "NEXT RUN",
+];
+
+/// Reads the project's materialized queries, retried as [`crate::retry`]
+/// says until `--timeout`, and writes them to `out` in `config.output`.
+pub async fn run_queries<W: Write>(
+    config: &Config,
+    client: &Client,
+    mut schedule: Schedule,
+    mut out: W,
+) -> Listing {
+    let mut retry = RetryPolicy::new(
+        tokio::time::Instant::now(),
+        config.timeout,
+        config.request_timeout,
+    );
+    let whose = format!("project {}", printable(&config.project_id, MAX_CELL_CHARS));
+    loop {
+        let err = match client
+            .query_statuses(&config.project_id, retry.budget())
+            .await
+        {
+            Ok(reply) => {
+                let _ = writeln!(
+                    out,
+                    "{}",
+                    render_queries(&reply.value, config.output, &whose)
+                );
+                let _ = out.flush();
+                return Listing {
+                    outcome: Outcome::Ready,
+                    text: String::new(),
+                };
+            }
+            Err(err) => err,
+        };
+        let retry_after = match retry.failed(&err) {
+            Next::End(outcome, why) => {
+                return Listing {
+                    outcome,
+                    text: format!("cannot list the materialized queries of {whose}: {why}"),
+                };
+            }
+            Next::Retry(retry_after) => retry_after,
+        };
+        tracing::warn!(
+            "listing the materialized queries failed, retrying: {}",
+            err.message()
+        );
+        let Some(sleep) = retry.pause(schedule.next_delay(), retry_after) else {
+            return Listing {
+                outcome: Outcome::Timeout,
+                text: format!(
+                    "cannot list the materialized queries of {whose} within --timeout: {}",
+                    err.message()
+                ),
+            };
+        };
+        tokio::time::sleep(sleep).await;
+    }
+}
+
+/// The listing, without the last line break: an aligned table, or one
+/// JSON array.
+pub fn render_queries(queries: &[QueryStatus], format: Format, whose: &str) -> String {
+    if format == Format::Json {
+        return Value::Array(queries.iter().map(query_json).collect()).to_string();
+    }
+    if queries.is_empty() {
+        return format!("{whose} has no materialized queries");
+    }
+    let rows: Vec<[String; 6]> = std::iter::once(HEADER.map(str::to_owned))
+        .chain(queries.iter().map(cells))
+        .collect();
+    let mut widths = [0usize; 6];
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let lines: Vec<String> = rows
+        .iter()
+        .map(|row| {
+            let mut line = String::new();
+            for (cell, width) in row.iter().zip(widths) {
+                line.push_str(cell);
+                line.push_str(&" ".repeat(width - cell.chars().count() + 2));
+            }
+            line.trim_end().to_owned()
+        })
+        .collect();
+    lines.join("\n")
+}
+
+fn time(at: Option<jiff::Timestamp>) -> Value {
+    at.map_or(Value::Null, |t| Value::String(t.to_string()))
+}
+
+fn query_json(query: &QueryStatus) -> Value {
+    json!({
+        "queryId": json_text(query.query_id.as_deref()),
+        "queryName": json_text(query.query_name.as_deref()),
+        "status": json_text(query.status.as_deref()),
+        "lastExecutionStartTime": time(query.last_execution_start_time),
+        "lastUpdateTime": time(query.last_update_time),
+        "nextExecutionStartTime": time(query.next_execution_start_time),
+    })
+}
+
+fn cells(query: &QueryStatus) -> [String; 6] {
+    let cell = |text: Option<&str>| printable(text.unwrap_or("-"), MAX_CELL_CHARS);
+    let at = |t: Option<jiff::Timestamp>| t.map_or("-".to_owned(), |t| t.to_string());
+    let mut id = cell(query.query_id.as_deref());
+    // A line that starts with `::` would be a workflow command in
+    // GitHub Actions.
+    if id.starts_with("::") {
+        id.replace_range(..1, "\\u{3a}");
+    }
+    [
+        id,
+        cell(query.query_name.as_deref()),
+        cell(query.status.as_deref()),
+        at(query.last_execution_start_time),
+        at(query.last_update_time),
+        at(query.next_execution_start_time),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_line_per_query_with_its_status_and_one_json_array() {
+        let list = crate::query::decode_query_list(
+            br#"[{"queryId":"q1","queryName":"orders","status":"COMPLETED","lastExecutionStartTime":"2026-11-24T10:00:00Z","lastUpdateTime":"2026-11-24T10:00:05Z"},
+                {"queryId":"::error::x","queryName":"a\nb","status":"CANCELED"}]"#,
+        )
+        .unwrap();
+        let text = render_queries(&list, Format::Text, "project p");
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        assert!(lines[0].starts_with("QUERY ID"), "{text}");
+        assert!(
+            lines[1].starts_with("q1 ") && lines[1].contains("COMPLETED  2026-11-24T10:00:00Z"),
+            "{text}"
+        );
+        assert!(
+            lines[2].contains("CANCELED") && !lines[2].starts_with("::"),
+            "{text}"
+        );
+        let json: Value = serde_json::from_str(&render_queries(&list, Format::Json, "p")).unwrap();
+        assert_eq!(json[0]["queryName"], "orders");
+        assert_eq!(json[1]["lastExecutionStartTime"], Value::Null);
+        assert_eq!(
+            render_queries(&[], Format::Text, "project p"),
+            "project p has no materialized queries"
+        );
+        assert_eq!(render_queries(&[], Format::Json, "p"), "[]");
+    }
+}
