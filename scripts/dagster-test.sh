@@ -22,6 +22,7 @@ cargo build --locked --quiet -p peaka-wait -p fake-peaka
 
 echo "dagster: ruff (lint and format) and pytest"
 (cd dagster-peaka && "$venv/bin/ruff" check --quiet . && "$venv/bin/ruff" format --check --quiet .)
-PEAKA_WAIT_BIN="$root/target/debug/peaka-wait" PEAKA_FAKE_BIN="$root/target/debug/fake-peaka" \
+bin=$(cd "${CARGO_TARGET_DIR:-target}/debug" && pwd)
+PEAKA_WAIT_BIN="$bin/peaka-wait" PEAKA_FAKE_BIN="$bin/fake-peaka" \
   "$venv/bin/python" -m pytest -q -p no:cacheprovider dagster-peaka/tests
 echo "dagster: ok"

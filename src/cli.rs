@@ -23,7 +23,9 @@ use crate::tables::{CatalogScope, TableRef};
 use crate::timespec::TimeSpec;
 
 mod check;
+mod key;
 pub mod man;
+mod names;
 mod quick;
 mod token;
 
@@ -640,7 +642,7 @@ where
             .map(Request::Generate)
             .map_err(CliError::Invalid);
     }
-    let names = check::Names::new(&command, &matches, &env);
+    let names = names::Names::new(&command, &matches, &env);
     check::check(parsed, &names, &env)
         .map(|config| Request::Run(Box::new(config)))
         .map_err(CliError::Invalid)

@@ -5,6 +5,16 @@
 //! clock, no I/O, no logging. Every rule of "when is a cache ready?" lives
 //! here and nowhere else, and the table-driven tests below are the
 //! executable form of the README's rules.
+//!
+//! What the gate feeds it, and where: the criteria with `--since` and
+//! `--started-after` read on the server's clock (`gate/mod.rs`,
+//! `Gate::criteria`; the clock is `gate/skew.rs`'s); an execution that
+//! ended between two polls, read from the history (`gate/missed.rs`,
+//! which holds a decision the missed execution could overturn); the
+//! triggered run's baseline (`gate/trigger.rs`); a running execution that
+//! stopped moving (`gate/stall.rs`, `--stall-timeout`) or was never
+//! picked up (`gate/pickup.rs`). Each round applies the decision in
+//! `gate/round.rs`.
 
 use jiff::{SignedDuration, Timestamp};
 

@@ -6,8 +6,15 @@
 //!
 //! The loops keep only what differs: what they ask, and how they say what
 //! they were doing when the time ran out. Sorting an HTTP answer into a
-//! [`FetchError`] is [`crate::client`]'s; what each kind means for the run
-//! is decided here.
+//! [`FetchError`] is [`crate::client`]'s (`client/answer.rs`); what each
+//! kind means for the run is decided here.
+//!
+//! Its users: the poll round (`gate/round.rs`), the setup's project list
+//! (`gate/setup.rs`), the names of `--table` and `--catalog-id`
+//! (`gate/tables.rs`), the trigger (`gate/trigger.rs`), the forecast's
+//! reads (`gate/planning.rs`) and `--list-caches` (`list.rs`). The gate's
+//! deadline is this policy's ([`RetryPolicy::deadline`]); no loop keeps a
+//! copy of it.
 
 use std::time::Duration;
 

@@ -6,6 +6,8 @@
 //! The client scrubs each reply once, as it decodes it, so the loop, the
 //! logs and the reports only ever hold text that cannot contain the key.
 //! Our own wording never passes through here, so it is never garbled.
+//! Where scrubbed text is then escaped, and the whole way of outside text
+//! in, is told in [`crate::text`].
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};

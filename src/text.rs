@@ -7,6 +7,17 @@
 //! pretends to be ours. Every sink (the logs, the summary, the GitHub
 //! files) escapes through [`one_line`], so what reaches the screen is the
 //! text as data.
+//!
+//! Outside text on its way in, end to end: the body is read within a cap
+//! (`client/body.rs`) and each string within bounds (`wire.rs`); the API
+//! key is scrubbed from every reply and every error text once, as the
+//! client decodes it (`client/mod.rs`, with `secret.rs`'s [`Scrub`]), and
+//! from the wording of a bad setting (`cli/check.rs`); then each sink
+//! escapes it here: the logs (`logging.rs`, `progress.rs`), the summary
+//! and the GitHub files (`export/`), the listing (`list.rs`), the command's
+//! environment (`exec.rs`).
+//!
+//! [`Scrub`]: crate::secret::Scrub
 
 use std::borrow::Cow;
 use std::fmt::Write as _;

@@ -56,6 +56,24 @@ def test_a_wrong_variable_is_named(change: dict[str, str], named: str):
     assert BASE["PEAKA_API_KEY"] not in str(raised.value)
 
 
+def test_materialized_queries_come_from_their_variable_alone_or_beside_caches():
+    defs = definitions_from_env(BASE | {"PEAKA_MATERIALIZED_QUERY": "q-1, q~2"})
+    keys = {spec.key for spec in defs.resolve_all_asset_specs()}
+    assert keys == {
+        cache_asset_key("c-1"),
+        cache_asset_key("c~2"),
+        dg.AssetKey(["peaka", "materialized_query", "q_1"]),
+        dg.AssetKey(["peaka", "materialized_query", "q_2"]),
+    }
+    alone = definitions_from_env(BASE | {"PEAKA_CACHE_ID": "", "PEAKA_MATERIALIZED_QUERY": "q-1"})
+    assert {spec.key for spec in alone.resolve_all_asset_specs()} == {
+        dg.AssetKey(["peaka", "materialized_query", "q_1"])
+    }
+    dg.Definitions.validate_loadable(alone)
+    with pytest.raises(PeakaConfigError, match="or PEAKA_MATERIALIZED_QUERY"):
+        definitions_from_env(BASE | {"PEAKA_CACHE_ID": "", "PEAKA_MATERIALIZED_QUERY": " , "})
+
+
 def test_two_caches_that_would_share_a_key_are_refused():
     with pytest.raises(ValueError, match="would share the asset key peaka/a_b"):
         definitions_from_env(BASE | {"PEAKA_CACHE_ID": "a-b,a~b"})

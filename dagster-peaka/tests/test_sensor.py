@@ -10,7 +10,14 @@ import dagster as dg
 import pytest
 
 from conftest import wait_until
-from dagster_peaka import CHECK_NAME, PeakaCheckError, PeakaResource, build_peaka_definitions, cache_asset_key
+from dagster_peaka import (
+    CHECK_NAME,
+    PeakaCheckError,
+    PeakaResource,
+    build_peaka_definitions,
+    cache_asset_key,
+    query_asset_key,
+)
 
 
 def tick(defs: dg.Definitions, instance: dg.DagsterInstance, cursor: str | None) -> dg.SensorResult:
@@ -67,6 +74,49 @@ def test_a_completed_refresh_is_materialized_once_and_a_failed_one_fails_its_che
         assert json.loads(third.cursor or "") == json.loads(second.cursor or "")
         # A lost cursor reports the latest executions again rather than never.
         assert len(tick(defs, instance, "not json").asset_events) == 3
+        assert api_key not in repr([first, second, third])
+
+
+def test_materialized_query_runs_are_reported_once_even_while_a_cache_refreshes(
+    peaka: PeakaResource, tag: str, tmp_path: Path, api_key: str
+):
+    done, bad, new = f"mq-completes-after-3s~{tag}", f"mq-fails-after-3s~{tag}", f"mq-new~{tag}"
+    # The cache refreshes all along: beside it the binary looks at queries
+    # only once it is ready, so the sensor asks about them apart.
+    cache = f"stuck~{tag}"
+    defs = build_peaka_definitions(peaka, [cache], minimum_interval_seconds=1, query_ids=[done, bad, new])
+    with dg.DagsterInstance.local_temp(str(tmp_path)) as instance:
+        started = time.monotonic()
+        first = tick(defs, instance, None)
+        # RUNNING, and a new query's COMPLETED with no start time: nothing
+        # has been materialized, so nothing is reported.
+        assert not first.asset_events
+        assert json.loads(first.cursor or "{}") == {}
+
+        wait_until(started + 3.5)
+        second = tick(defs, instance, first.cursor)
+        by_kind = {(type(e).__name__, e.asset_key): e for e in second.asset_events}
+        done_key, bad_key = query_asset_key(done), query_asset_key(bad)
+        assert done_key == dg.AssetKey(["peaka", "materialized_query", f"mq_completes_after_3s_{tag}"])
+        assert set(by_kind) == {
+            ("AssetMaterialization", done_key),
+            ("AssetCheckEvaluation", done_key),
+            ("AssetCheckEvaluation", bad_key),
+        }
+        meta = by_kind[("AssetMaterialization", done_key)].metadata
+        assert meta["query_id"].value == done
+        assert meta["status"].value == "COMPLETED"
+        assert meta["updated_at"].value - meta["started_at"].value == pytest.approx(3.0, abs=0.01)
+        assert by_kind[("AssetCheckEvaluation", done_key)].passed
+        failed = by_kind[("AssetCheckEvaluation", bad_key)]
+        assert not failed.passed and failed.severity == dg.AssetCheckSeverity.ERROR
+        assert failed.description.endswith("ended FAILED"), failed.description
+        cursor = json.loads(second.cursor or "")
+        assert set(cursor) == {f"materialized-query:{done}", f"materialized-query:{bad}"}
+
+        # Reported once: the next tick sees the same runs.
+        third = tick(defs, instance, second.cursor)
+        assert not third.asset_events
         assert api_key not in repr([first, second, third])
 
 

@@ -6,12 +6,9 @@
 //! the GitHub Action, the input too). Nothing that may be the key is
 //! echoed: not the key, not a key file's path.
 
-use std::io::Read;
-use std::path::Path;
 use std::time::Duration;
 
-use clap::parser::ValueSource;
-use clap::{ArgMatches, Command, ValueEnum};
+use clap::ValueEnum;
 use jiff::{SignedDuration, Timestamp};
 use reqwest::Url;
 
@@ -20,128 +17,11 @@ use crate::api::ExecutionKind;
 use crate::decision::ExecutionFilter;
 use crate::planned::ScheduleMode;
 use crate::tables::{CatalogScope, TableRef};
-use crate::text::printable;
 
+use super::key::{MIN_KEY_CHARS, read_api_key};
+use super::names::Names;
 use super::token as resume;
 use crate::timespec::{TimeSpec, format_duration, format_far, parse_duration, parse_time};
-
-/// At most this much of a key file is read: a key is a line, and a path
-/// like `/dev/zero` must not fill the memory.
-pub const MAX_KEY_FILE_BYTES: u64 = 64 * 1024;
-
-/// No Peaka API key is shorter; a shorter one is a copy-paste accident, and
-/// scrubbing a 1-character key from messages would garble every word.
-const MIN_KEY_CHARS: usize = crate::secret::MIN_KEY_LEN;
-
-/// The longest echo of a user's value in a message.
-const MAX_ECHO_CHARS: usize = 120;
-
-/// Names settings the way the user set them.
-pub(super) struct Names<'a> {
-    command: &'a Command,
-    matches: &'a ArgMatches,
-    /// Set by the GitHub Action's run script: env vars there come from
-    /// inputs with the flag's name.
-    in_action: bool,
-}
-
-impl<'a> Names<'a> {
-    pub(super) fn new(
-        command: &'a Command,
-        matches: &'a ArgMatches,
-        env: &dyn Fn(&str) -> Option<String>,
-    ) -> Names<'a> {
-        Names {
-            command,
-            matches,
-            in_action: env("PEAKA_WAIT_ACTION").is_some_and(|v| !v.is_empty()),
-        }
-    }
-
-    fn long(&self, id: &str) -> String {
-        self.command
-            .get_arguments()
-            .find(|arg| arg.get_id() == id)
-            .and_then(|arg| arg.get_long())
-            .unwrap_or(id)
-            .to_owned()
-    }
-
-    fn env_var(&self, id: &str) -> Option<String> {
-        let arg = self.command.get_arguments().find(|a| a.get_id() == id)?;
-        Some(arg.get_env()?.to_string_lossy().into_owned())
-    }
-
-    fn env_source(&self, id: &str) -> Option<String> {
-        match self.matches.value_source(id) {
-            Some(ValueSource::EnvVariable) => self.env_var(id),
-            _ => None,
-        }
-    }
-
-    fn action_suffix(&self, long: &str) -> String {
-        if self.in_action {
-            format!(" (the action's `{long}` input)")
-        } else {
-            String::new()
-        }
-    }
-
-    /// The setting without its value: `--api-key-file` or
-    /// `PEAKA_API_KEY_FILE`.
-    pub(super) fn of(&self, id: &str) -> String {
-        let long = self.long(id);
-        match self.env_source(id) {
-            Some(var) => format!("{var}{}", self.action_suffix(&long)),
-            None => format!("--{long}"),
-        }
-    }
-
-    /// The setting with its value: `--timeout 10`, `PEAKA_TIMEOUT=10`, or
-    /// `--timeout 30m (the default)`.
-    pub(super) fn with_value(&self, id: &str, value: &str) -> String {
-        let long = self.long(id);
-        let value = printable(value, MAX_ECHO_CHARS);
-        match (self.env_source(id), self.matches.value_source(id)) {
-            (Some(var), _) => format!("{var}={value}{}", self.action_suffix(&long)),
-            (None, Some(ValueSource::DefaultValue)) => format!("--{long} {value} (the default)"),
-            (None, _) => format!("--{long} {value}"),
-        }
-    }
-
-    /// A boolean that comes from its flag or, as text, from `var`.
-    fn flag_or_env(
-        &self,
-        given: bool,
-        var: &str,
-        input: &str,
-        env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<bool, String> {
-        if given {
-            return Ok(true);
-        }
-        let Some(text) = env(var) else {
-            return Ok(false);
-        };
-        parse_bool(&text).ok_or_else(|| {
-            let suffix = self.action_suffix(input);
-            format!(
-                "{var}={}{suffix}: not a yes or no; accepted values are true/false, 1/0, yes/no, on/off (any case), or empty for false",
-                printable(&text, MAX_ECHO_CHARS)
-            )
-        })
-    }
-}
-
-/// The usual spellings of a boolean, in any case; empty is false (an unset
-/// GitHub input is empty).
-pub fn parse_bool(text: &str) -> Option<bool> {
-    match text.trim().to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" | "on" | "y" => Some(true),
-        "false" | "0" | "no" | "off" | "n" | "" => Some(false),
-        _ => None,
-    }
-}
 
 pub(super) fn check(
     args: Args,
@@ -777,75 +657,6 @@ fn check_id(named: &str, id: &str) -> Result<String, String> {
     Ok(id.to_owned())
 }
 
-fn read_api_key(
-    file: Option<&Path>,
-    names: &Names<'_>,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<ApiKey, String> {
-    // The action always sets PEAKA_API_KEY, empty when its input is.
-    let from_env = env("PEAKA_API_KEY").filter(|k| file.is_none() || !k.trim().is_empty());
-    // The path is never shown: a key typed where the path goes is a key.
-    let file_name = names.of("api_key_file");
-    let key = match (file, from_env) {
-        (Some(_), Some(_)) => {
-            return Err(format!(
-                "both PEAKA_API_KEY and a key file ({file_name}) are set: use one"
-            ));
-        }
-        (Some(path), None) => read_key_file(path, &file_name)?,
-        (None, Some(key)) => key,
-        (None, None) => {
-            return Err("no API key: set PEAKA_API_KEY, or pass --api-key-file PATH (or set PEAKA_API_KEY_FILE)".into());
-        }
-    };
-    let key = key.trim();
-    let source = match file {
-        Some(_) => format!("the API key in the file named by {file_name}"),
-        None => "PEAKA_API_KEY".to_owned(),
-    };
-    if key.is_empty() {
-        return Err(match file {
-            Some(_) => format!("the file named by {file_name} is empty"),
-            None => "PEAKA_API_KEY is empty (in GitHub Actions, a secret that does not exist is empty: check its name)".into(),
-        });
-    }
-    if key.len() < MIN_KEY_CHARS {
-        return Err(format!(
-            "{source} is shorter than {MIN_KEY_CHARS} characters, which no Peaka API key is: check that the whole key was copied"
-        ));
-    }
-    Ok(ApiKey(key.to_owned()))
-}
-
-fn read_key_file(path: &Path, file_name: &str) -> Result<String, String> {
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .and_then(|file| file.take(MAX_KEY_FILE_BYTES + 1).read_to_end(&mut bytes))
-        .map_err(|err| {
-            format!(
-                "cannot read the API key file named by {file_name} ({}); the path is not shown, in case it is the key itself",
-                io_reason(&err)
-            )
-        })?;
-    if bytes.len() as u64 > MAX_KEY_FILE_BYTES {
-        return Err(format!(
-            "the file named by {file_name} is larger than 64 KiB, so it does not hold just a key: point it at the file with the key"
-        ));
-    }
-    String::from_utf8(bytes).map_err(|_| {
-        format!("the file named by {file_name} is not UTF-8 text, so it does not hold a key")
-    })
-}
-
-/// The reason of an I/O error without the OS error number clutter.
-fn io_reason(err: &std::io::Error) -> String {
-    let text = err.to_string();
-    match text.find(" (os error") {
-        Some(at) => text[..at].to_owned(),
-        None => text,
-    }
-}
-
 fn check_base_url(named: &str, text: &str) -> Result<Url, String> {
     let url = Url::parse(text.trim())
         .map_err(|err| format!("{named}: not a URL ({err}); the default is {DEFAULT_BASE_URL}"))?;
@@ -879,19 +690,6 @@ fn is_loopback(url: &Url) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn booleans_in_the_usual_spellings() {
-        for text in ["true", "TRUE", "True", "1", "yes", "YES", "on", " On "] {
-            assert_eq!(parse_bool(text), Some(true), "{text}");
-        }
-        for text in ["false", "FALSE", "0", "no", "off", ""] {
-            assert_eq!(parse_bool(text), Some(false), "{text}");
-        }
-        for text in ["maybe", "2", "tru"] {
-            assert_eq!(parse_bool(text), None, "{text}");
-        }
-    }
 
     #[test]
     fn loopback_is_the_only_place_for_http() {

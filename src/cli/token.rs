@@ -9,7 +9,7 @@ use crate::decision::ExecutionFilter;
 use crate::resume::Token;
 use crate::timespec::TimeSpec;
 
-use super::check::Names;
+use super::names::Names;
 
 /// Reads the token and checks it against the project and the cache ids
 /// given (if any).

@@ -15,7 +15,7 @@ use futures_util::future::join_all;
 use tokio::time::Instant;
 
 use super::{CacheState, Gate};
-use crate::api::{CacheStatus, ExecutionKind};
+use crate::api::{CacheStatus, Execution, ExecutionKind};
 use crate::client::FetchError;
 use crate::exit_codes::Outcome;
 
@@ -26,21 +26,76 @@ pub const CANCEL_BUDGET: Duration = Duration::from_millis(1500);
 /// The gate ends later than this after its deadline only by the cancel.
 const AFTER_DEADLINE: Duration = Duration::from_secs(2);
 
-/// What is known of the execution a trigger started.
+/// What is known of the execution a trigger started, changed only
+/// through its methods: sent, then its id noted once.
 #[derive(Debug)]
 pub(super) struct Triggered {
     /// Why no run can be shown to be the trigger's, whatever the slot
     /// shows: the trigger was answered with an error, or not at all.
-    pub(super) doubt: Option<String>,
+    doubt: Option<String>,
     /// Its id, once seen in the slot (or, resumed, in the history).
-    pub(super) id: Option<String>,
+    id: Option<String>,
+}
+
+impl Triggered {
+    /// A trigger was sent; `doubt` says why it may not have started
+    /// anything (`None`: the server accepted it).
+    pub(super) fn sent(doubt: Option<String>) -> Triggered {
+        Triggered { doubt, id: None }
+    }
+
+    /// The id of the execution it started, once noted.
+    pub(super) fn id(&self) -> Option<&str> {
+        self.id.as_deref()
+    }
+
+    /// Notes the id of the execution the trigger started; only the first
+    /// one counts: a later record is not the trigger's.
+    fn note(&mut self, id: Option<String>) {
+        if self.id.is_none() {
+            self.id = id;
+        }
+    }
+
+    /// The execution to cancel if it is still running, or why it is not
+    /// cancelled: `ended` says the gate saw the cache ready or failed, and
+    /// `current` is the record the slot of `kind` shows now.
+    fn cancel_target(
+        &self,
+        ended: bool,
+        current: Option<&Execution>,
+        kind: ExecutionKind,
+    ) -> Result<String, String> {
+        if ended {
+            return Err("it had ended".into());
+        }
+        if let Some(doubt) = &self.doubt {
+            return Err(format!("{doubt}, so this run may not be ours"));
+        }
+        let Some(id) = &self.id else {
+            return Err(format!(
+                "the triggered {} never appeared in the slot, and a running one may be somebody else's",
+                kind.label()
+            ));
+        };
+        match current {
+            Some(e) if e.id.as_ref() == Some(id) && !e.is_terminal() => Ok(id.clone()),
+            Some(e) if e.id.as_ref() == Some(id) => Err(format!(
+                "{id} had ended ({})",
+                e.status.as_ref().map_or("no status", |s| s.as_str())
+            )),
+            _ => Err(format!(
+                "the slot no longer shows {id}; the execution there is not the gate's"
+            )),
+        }
+    }
 }
 
 impl Gate<'_> {
     /// Notes that the trigger was sent; `doubt` says why it may not have
     /// started anything (`None`: the server accepted it).
     pub(super) fn note_trigger_sent(&mut self, i: usize, doubt: Option<String>) {
-        self.watches[i].triggered = Some(Box::new(Triggered { doubt, id: None }));
+        self.watches[i].triggered = Some(Box::new(Triggered::sent(doubt)));
     }
 
     /// Remembers the first execution in the triggered slot that can only
@@ -65,7 +120,7 @@ impl Gate<'_> {
         if self.watches[i]
             .triggered
             .as_ref()
-            .is_none_or(|triggered| triggered.id.is_some())
+            .is_none_or(|triggered| triggered.id().is_some())
         {
             return;
         }
@@ -82,7 +137,7 @@ impl Gate<'_> {
         if let Some(execution) = ours {
             let id = execution.id.clone();
             if let Some(triggered) = self.watches[i].triggered.as_mut() {
-                triggered.id = id;
+                triggered.note(id);
             }
         }
     }
@@ -102,7 +157,7 @@ impl Gate<'_> {
             return None;
         }
         let now = Instant::now();
-        let end = (now + CANCEL_BUDGET).min(self.deadline + AFTER_DEADLINE);
+        let end = (now + CANCEL_BUDGET).min(self.retry.deadline() + AFTER_DEADLINE);
         let budget = end.saturating_duration_since(now);
         let mut targets = Vec::new();
         for i in 0..self.caches.len() {
@@ -158,32 +213,10 @@ impl Gate<'_> {
         let Some(triggered) = &self.watches[i].triggered else {
             return Err(None);
         };
-        if matches!(self.caches[i].state, CacheState::Ready | CacheState::Failed) {
-            return Err(Some("it had ended".into()));
-        }
-        if let Some(doubt) = &triggered.doubt {
-            return Err(Some(format!("{doubt}, so this run may not be ours")));
-        }
-        let Some(id) = &triggered.id else {
-            return Err(Some(format!(
-                "the triggered {} never appeared in the slot, and a running one may be somebody else's",
-                kind.label()
-            )));
-        };
-        let current = self.caches[i]
-            .status
-            .as_ref()
-            .and_then(|s| s.execution(kind));
-        match current {
-            Some(e) if e.id.as_ref() == Some(id) && !e.is_terminal() => Ok(id.clone()),
-            Some(e) if e.id.as_ref() == Some(id) => Err(Some(format!(
-                "{id} had ended ({})",
-                e.status.as_ref().map_or("no status", |s| s.as_str())
-            ))),
-            _ => Err(Some(format!(
-                "the slot no longer shows {id}; the execution there is not the gate's"
-            ))),
-        }
+        let cache = &self.caches[i];
+        let ended = matches!(cache.state, CacheState::Ready | CacheState::Failed);
+        let current = cache.status.as_ref().and_then(|s| s.execution(kind));
+        triggered.cancel_target(ended, current, kind).map_err(Some)
     }
 }
 
@@ -216,5 +249,61 @@ pub(super) fn cancel_answer(
             tracing::warn!("{subject}: the cancel of {run} {verb}: {}", err.message());
             format!("{verb}: {}", err.message())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::Status;
+
+    fn run(id: &str, status: &str) -> Execution {
+        Execution {
+            id: Some(id.into()),
+            status: Some(Status::parse(status)),
+            ..Execution::default()
+        }
+    }
+
+    #[test]
+    fn only_the_first_execution_noted_is_the_triggers() {
+        let mut triggered = Triggered::sent(None);
+        assert_eq!(triggered.id(), None);
+        triggered.note(None);
+        assert_eq!(triggered.id(), None);
+        triggered.note(Some("e1".into()));
+        triggered.note(Some("e2".into()));
+        assert_eq!(triggered.id(), Some("e1"));
+    }
+
+    #[test]
+    fn only_a_running_execution_the_gate_can_show_it_started_is_cancelled() {
+        let kind = ExecutionKind::Incremental;
+        let mut seen = Triggered::sent(None);
+        seen.note(Some("e1".into()));
+        assert_eq!(
+            seen.cancel_target(false, Some(&run("e1", "RUNNING")), kind),
+            Ok("e1".into())
+        );
+        let why = |t: &Triggered, ended, current: Option<&Execution>| {
+            t.cancel_target(ended, current, kind).unwrap_err()
+        };
+        assert_eq!(
+            why(&seen, true, Some(&run("e1", "RUNNING"))),
+            "it had ended"
+        );
+        assert!(
+            why(&seen, false, Some(&run("e1", "COMPLETED"))).starts_with("e1 had ended (COMPLETED")
+        );
+        assert!(why(&seen, false, Some(&run("e2", "RUNNING"))).contains("no longer shows e1"));
+        assert!(why(&seen, false, None).contains("no longer shows e1"));
+        let unseen = Triggered::sent(None);
+        assert!(why(&unseen, false, Some(&run("e2", "RUNNING"))).contains("never appeared"));
+        let mut doubted = Triggered::sent(Some("the trigger got no answer".into()));
+        doubted.note(Some("e1".into()));
+        assert_eq!(
+            why(&doubted, false, Some(&run("e1", "RUNNING"))),
+            "the trigger got no answer, so this run may not be ours"
+        );
     }
 }

@@ -179,7 +179,10 @@ impl Gate<'_> {
     /// "still waiting …" for the heartbeat: elapsed, time left, and what
     /// each waiting cache is waiting for.
     pub(super) fn heartbeat_message(&self) -> String {
-        let left = self.deadline.saturating_duration_since(Instant::now());
+        let left = self
+            .retry
+            .deadline()
+            .saturating_duration_since(Instant::now());
         format!(
             "still waiting after {} ({} left): {}",
             format_duration(self.started.elapsed()),

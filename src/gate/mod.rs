@@ -303,7 +303,7 @@ pub async fn run(
         "{}",
         gate.awaited()
     );
-    let hard_stop = gate.deadline + HARD_STOP_AFTER_DEADLINE;
+    let hard_stop = gate.retry.deadline() + HARD_STOP_AFTER_DEADLINE;
     let ended = tokio::select! {
         ended = gate.drive_stages(&mut schedule) => Some(ended),
         () = tokio::time::sleep_until(hard_stop) => None,
@@ -380,7 +380,6 @@ struct Gate<'a> {
     /// What is retried, for how long, and each request's budget.
     retry: RetryPolicy,
     started: Instant,
-    deadline: Instant,
     last_change: Instant,
     /// `--schedule adaptive`: the planned schedule; `None` for exponential.
     planner: Option<Planner>,
@@ -409,7 +408,6 @@ impl<'a> Gate<'a> {
     fn new(plan: &'a Plan, client: &'a Client) -> Self {
         let started = Instant::now();
         let retry = RetryPolicy::new(started, plan.timeout, plan.request_timeout);
-        let deadline = retry.deadline();
         let mut gate = Gate {
             plan,
             client,
@@ -422,7 +420,6 @@ impl<'a> Gate<'a> {
             first_list: None,
             retry,
             started,
-            deadline,
             last_change: started,
             planner: None,
             planned_round: false,
@@ -518,6 +515,11 @@ impl<'a> Gate<'a> {
         }
     }
 
+    /// Takes in the server's clock reading of one reply (see [`Clock`]).
+    fn measure_skew<T>(&mut self, reply: &Reply<T>, latest_reported: Option<Timestamp>) {
+        self.clock.measure(reply, latest_reported);
+    }
+
     /// The server's clock now, for a reply received at `received_at`:
     /// our clock plus the accepted correction, never a raw `Date`.
     fn server_now(&self, received_at: Timestamp) -> Timestamp {
@@ -598,3 +600,6 @@ fn latest_time(status: &CacheStatus) -> Option<Timestamp> {
         .flatten()
         .max()
 }
+
+#[cfg(test)]
+mod tests;

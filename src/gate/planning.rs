@@ -342,7 +342,7 @@ impl Gate<'_> {
             .as_mut()
             .map_or(Duration::ZERO, |p| p.read_jitter(pause.saturating_mul(5)));
         // Nothing runs past the deadline and the final poll's budget.
-        let hard_left = (self.deadline + FINAL_REQUEST_BUDGET)
+        let hard_left = (self.retry.deadline() + FINAL_REQUEST_BUDGET)
             .saturating_duration_since(Instant::now())
             .saturating_sub(spread);
         let budget = self.budget().min(hard_left);
@@ -610,7 +610,10 @@ impl Gate<'_> {
             f.usually(),
             at_s(expected)
         );
-        let left = self.deadline.saturating_duration_since(Instant::now());
+        let left = self
+            .retry
+            .deadline()
+            .saturating_duration_since(Instant::now());
         let deadline = server_now
             .checked_add(SignedDuration::try_from(left).unwrap_or_default())
             .unwrap_or(server_now);

@@ -472,7 +472,8 @@ impl Gate<'_> {
         {
             return None;
         }
-        let end = (Instant::now() + CANCEL_BUDGET).min(self.deadline + Duration::from_secs(2));
+        let end =
+            (Instant::now() + CANCEL_BUDGET).min(self.retry.deadline() + Duration::from_secs(2));
         for i in 0..self.queries.len() {
             if !self.queries[i].refresh {
                 continue;

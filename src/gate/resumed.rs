@@ -42,10 +42,7 @@ impl Gate<'_> {
             }
             self.watches[i].baseline = Some(Box::new(cache.baseline.clone()));
             // A token is only given for a trigger Peaka accepted.
-            self.watches[i].triggered = Some(Box::new(super::cancel::Triggered {
-                doubt: None,
-                id: None,
-            }));
+            self.watches[i].triggered = Some(Box::new(super::cancel::Triggered::sent(None)));
             // Only what was created since the trigger is looked for in the
             // history: anything older cannot be the triggered run.
             let seen = Seen {
@@ -175,7 +172,7 @@ impl Gate<'_> {
         let Some(id) = self.watches[i]
             .triggered
             .as_ref()
-            .and_then(|t| t.id.clone())
+            .and_then(|t| t.id().map(str::to_owned))
         else {
             return Cancel::Pending;
         };

@@ -91,12 +91,12 @@ impl Gate<'_> {
             // No heartbeat in the last second before the deadline: the
             // timeout line says it all a moment later.
             let near_the_end =
-                self.deadline.saturating_duration_since(now) < Duration::from_secs(1);
+                self.retry.deadline().saturating_duration_since(now) < Duration::from_secs(1);
             if now.duration_since(self.last_change) >= HEARTBEAT && !near_the_end {
                 self.last_change = now;
                 tracing::info!(
                     elapsed_ms = millis(self.started.elapsed()),
-                    left_ms = millis(self.deadline.saturating_duration_since(now)),
+                    left_ms = millis(self.retry.deadline().saturating_duration_since(now)),
                     "{}",
                     self.heartbeat_message()
                 );

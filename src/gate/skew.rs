@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
 
-use super::{Gate, MAX_SKEW, SKEW_TOLERANCE};
+use super::{MAX_SKEW, SKEW_TOLERANCE};
 use crate::client::Reply;
 use crate::timespec::format_duration;
 
@@ -99,23 +99,24 @@ fn abs(d: SignedDuration) -> Duration {
     Duration::try_from(d.abs()).unwrap_or(Duration::MAX)
 }
 
-impl Gate<'_> {
+impl Clock {
     /// Measures the server's clock against ours from a reply's `Date`,
-    /// checked against `latest_reported`, the latest time the reply holds.
-    pub(super) fn measure_skew<T>(&mut self, reply: &Reply<T>, latest_reported: Option<Timestamp>) {
+    /// checked against `latest_reported`, the latest time the reply holds;
+    /// warns once of a `Date` discarded, and of each correction that moves.
+    pub(super) fn measure<T>(&mut self, reply: &Reply<T>, latest_reported: Option<Timestamp>) {
         let Some(date) = reply.server_date else {
             return;
         };
-        let before = self.clock.correction();
-        match self.clock.take(date, reply.received_at, latest_reported) {
+        let before = self.correction();
+        match self.take(date, reply.received_at, latest_reported) {
             Err(why) => {
-                if !self.clock.warned_discarded {
-                    self.clock.warned_discarded = true;
+                if !self.warned_discarded {
+                    self.warned_discarded = true;
                     tracing::warn!("not correcting for the server's clock: {why}");
                 }
             }
             Ok(()) => {
-                let after = self.clock.correction();
+                let after = self.correction();
                 if after != before && (after - before).abs() > SKEW_TOLERANCE {
                     let direction = if after.is_negative() {
                         "behind"
@@ -186,6 +187,23 @@ mod tests {
             let got = clock.correction().as_secs();
             assert!((got - want).abs() <= 1, "{name}: {got} s, want {want} s");
         }
+    }
+
+    #[test]
+    fn a_reply_without_a_date_or_with_a_discarded_one_changes_nothing() {
+        let mut clock = Clock::default();
+        let reply = |date| Reply {
+            value: (),
+            server_date: date,
+            received_at: t(0),
+        };
+        clock.measure(&reply(None), None);
+        assert!(clock.readings.is_empty());
+        clock.measure(&reply(Some(t(-86_400))), None);
+        assert_eq!(clock.correction(), SignedDuration::ZERO);
+        assert!(clock.warned_discarded);
+        clock.measure(&reply(Some(t(120))), None);
+        assert_eq!(clock.correction().as_secs(), 120);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 This module owns the boundary with the binary: its command line (flags only,
 never the key), its environment (this process's minus every PEAKA_*
 variable, plus the key), the bound on its run and on what it prints, and the
-reading of its one summary into per-cache outcomes. The binary decides
+reading of its one summary into per-cache and per-query outcomes. The binary decides
 whether a refresh counts; everything it prints is outside data, bounded and
 escaped here before it reaches Dagster's logs or event log.
 """
@@ -15,7 +15,7 @@ import os
 import re
 import shutil
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -64,6 +64,27 @@ class CacheOutcome:
 
 
 @dataclass(frozen=True)
+class QueryOutcome:
+    """One materialized query in the summary: its state, Peaka's status and the run's times.
+
+    A materialized query has no execution id: a run is known by its start
+    time (`startedAt`, Peaka's `lastExecutionStartTime`), as the binary
+    knows it.
+    """
+
+    query_id: str
+    state: str
+    status: str | None
+    name: str | None
+    started_at: str | None
+    updated_at: str | None
+
+    @property
+    def run_id(self) -> str | None:
+        return self.started_at or None
+
+
+@dataclass(frozen=True)
 class Summary:
     """The binary's verdict on one check: `result` and `exitCode` are its contract."""
 
@@ -71,6 +92,7 @@ class Summary:
     exit_code: int
     message: str
     caches: list[CacheOutcome]
+    queries: list[QueryOutcome] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -79,6 +101,7 @@ class CheckRequest:
 
     project_id: str
     cache_ids: list[str]
+    query_ids: list[str] = field(default_factory=list)
     api_key: str | None = None
     api_key_file: str | None = None
     base_url: str | None = None
@@ -89,9 +112,11 @@ class CheckRequest:
         args = [binary_path, "--project-id", self.project_id, "--timeout", "0", "--output", "json", "--quiet"]
         for cache_id in self.cache_ids:
             args += ["--cache-id", cache_id]
+        for query_id in self.query_ids:
+            args += ["--materialized-query", query_id]
         if self.base_url:
             args += ["--base-url", self.base_url]
-        if self.execution:
+        if self.execution and self.cache_ids:
             args += ["--execution", self.execution]
         return args
 
@@ -154,11 +179,26 @@ def read_summary(stdout: bytes, code: int, stderr: bytes, key: str | None) -> Su
                 execution=execution if isinstance(execution, dict) else None,
             )
         )
+    queries = []
+    for item in doc.get("materializedQueries") or []:
+        if not isinstance(item, dict) or not isinstance(item.get("queryId"), str):
+            continue
+        queries.append(
+            QueryOutcome(
+                query_id=item["queryId"],
+                state=str(item.get("state")),
+                status=_text(item.get("status"), key),
+                name=_text(item.get("queryName"), key),
+                started_at=_text(item.get("startedAt"), key),
+                updated_at=_text(item.get("updatedAt"), key),
+            )
+        )
     return Summary(
         result=doc["result"],
         exit_code=code,
         message=clean(doc.get("message") or "", key),
         caches=caches,
+        queries=queries,
     )
 
 

@@ -1,8 +1,8 @@
 """Reads the PEAKA_* environment into Definitions, for `dagster dev -m dagster_peaka.definitions`.
 
 The variables are the binary's where they mean the same thing
-(PEAKA_PROJECT_ID, PEAKA_CACHE_ID, PEAKA_API_KEY, PEAKA_API_KEY_FILE,
-PEAKA_BASE_URL, PEAKA_EXECUTION) plus PEAKA_DAGSTER_INTERVAL, the seconds
+(PEAKA_PROJECT_ID, PEAKA_CACHE_ID, PEAKA_MATERIALIZED_QUERY, PEAKA_API_KEY,
+PEAKA_API_KEY_FILE, PEAKA_BASE_URL, PEAKA_EXECUTION) plus PEAKA_DAGSTER_INTERVAL, the seconds
 between sensor ticks. The key is passed as EnvVar, so Dagster keeps the
 variable's name, never its value.
 """
@@ -32,10 +32,12 @@ def definitions_from_env(env: Mapping[str, str]) -> Definitions:
             "PEAKA_PROJECT_ID is not set: set it to the Peaka project that owns the caches"
         )
     cache_ids = [c.strip() for c in env.get("PEAKA_CACHE_ID", "").split(",") if c.strip()]
-    if not cache_ids:
+    query_ids = [q.strip() for q in env.get("PEAKA_MATERIALIZED_QUERY", "").split(",") if q.strip()]
+    if not cache_ids and not query_ids:
         raise PeakaConfigError(
             "PEAKA_CACHE_ID is not set: set it to the cache ids to watch, comma-separated "
-            "(`peaka-wait --list-caches` lists them)"
+            "(`peaka-wait --list-caches` lists them), or PEAKA_MATERIALIZED_QUERY to materialized "
+            "query ids (`peaka-wait --list-materialized-queries`)"
         )
     has_key = bool(env.get("PEAKA_API_KEY", "").strip())
     has_file = bool(env.get("PEAKA_API_KEY_FILE", "").strip())
@@ -62,5 +64,9 @@ def definitions_from_env(env: Mapping[str, str]) -> Definitions:
         execution=execution,
     )
     return build_peaka_definitions(
-        peaka, cache_ids, minimum_interval_seconds=interval, default_status=DefaultSensorStatus.RUNNING
+        peaka,
+        cache_ids,
+        minimum_interval_seconds=interval,
+        default_status=DefaultSensorStatus.RUNNING,
+        query_ids=query_ids,
     )

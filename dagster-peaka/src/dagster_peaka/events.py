@@ -1,11 +1,13 @@
-"""Turns the single check's per-cache outcomes into Dagster asset events, once per execution.
+"""Turns the single check's per-cache and per-query outcomes into Dagster asset events, once per run.
 
 A completed refresh becomes an AssetMaterialization of the cache's asset
 (execution id, kind, records, start and finish times) and a passed
 `peaka_refresh` check; a failed or stalled one becomes a failed
 `peaka_refresh` check (severity ERROR) with the execution's error. The
 cursor maps each cache id to the last execution reported, so a refresh is
-reported once however many ticks see it.
+reported once however many ticks see it. A materialized query's run is
+reported the same way, known by its start time (it has no execution id);
+`FAILED` and `CANCELED` fail its check.
 """
 
 from __future__ import annotations
@@ -16,15 +18,27 @@ from collections.abc import Mapping
 
 from dagster import AssetCheckEvaluation, AssetCheckSeverity, AssetKey, AssetMaterialization, MetadataValue
 
-from dagster_peaka.check import CacheOutcome, clean, parse_time
+from dagster_peaka.check import CacheOutcome, QueryOutcome, clean, parse_time
 
 CHECK_NAME = "peaka_refresh"
 FAILED_STATES = ("failed", "stalled")
+# A query's entry in the cursor: its own name space, so that a cache and a
+# query with the same id never hide each other's runs.
+QUERY_CURSOR_PREFIX = "materialized-query:"
+
+
+def _name(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_]", "_", text)
 
 
 def cache_asset_key(cache_id: str) -> AssetKey:
     """`peaka/<cache id>`, with every character Dagster refuses in a name made `_`."""
-    return AssetKey(["peaka", re.sub(r"[^A-Za-z0-9_]", "_", cache_id)])
+    return AssetKey(["peaka", _name(cache_id)])
+
+
+def query_asset_key(query_id: str) -> AssetKey:
+    """`peaka/materialized_query/<query id>`, made safe as `cache_asset_key` does."""
+    return AssetKey(["peaka", "materialized_query", _name(query_id)])
 
 
 def read_cursor(cursor: str | None) -> dict[str, str]:
@@ -75,6 +89,43 @@ def new_events(
                 passed=False,
                 severity=AssetCheckSeverity.ERROR,
                 description=description,
+                metadata=metadata,
+            )
+        ]
+    return []
+
+
+def new_query_events(
+    outcome: QueryOutcome, key: AssetKey, seen: Mapping[str, str]
+) -> list[AssetMaterialization | AssetCheckEvaluation]:
+    """The events for this query's run (known by its start time), or none when it was reported already."""
+    run = outcome.run_id
+    if run is None or seen.get(QUERY_CURSOR_PREFIX + outcome.query_id) == run:
+        return []
+    metadata: dict[str, MetadataValue] = {
+        "query_id": MetadataValue.text(clean(outcome.query_id)),
+        "status": MetadataValue.text(clean(outcome.status or "")),
+    }
+    if outcome.name:
+        metadata["query_name"] = MetadataValue.text(outcome.name)
+    for name, value in (("started_at", outcome.started_at), ("updated_at", outcome.updated_at)):
+        moment = parse_time(value)
+        if moment is not None:
+            metadata[name] = MetadataValue.timestamp(moment)
+    what = f"Peaka materialized query {clean(outcome.query_id)}: the run started {clean(run)}"
+    if outcome.state == "ready":
+        return [
+            AssetMaterialization(asset_key=key, description=f"{what} completed", metadata=metadata),
+            AssetCheckEvaluation(asset_key=key, check_name=CHECK_NAME, passed=True, metadata=metadata),
+        ]
+    if outcome.state in FAILED_STATES:
+        return [
+            AssetCheckEvaluation(
+                asset_key=key,
+                check_name=CHECK_NAME,
+                passed=False,
+                severity=AssetCheckSeverity.ERROR,
+                description=f"{what} ended {clean(outcome.status or outcome.state)}",
                 metadata=metadata,
             )
         ]
