@@ -272,7 +272,7 @@ impl Gate<'_> {
                     self.reads = None;
                     self.take_in(read.unwrap_or_default());
                     if let Some(planned) = self.stretched(schedule) {
-                        until = until.max((start + planned).min(self.deadline));
+                        until = until.max((start + planned).min(self.retry.deadline()));
                         let left = until.saturating_duration_since(Instant::now());
                         tracing::debug!(next_poll_ms = millis(left), "the forecast is in: the pause lasts {} more, as planned from it", format_duration(left));
                     }
