@@ -14,28 +14,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-python=${PYTHON:-python3}
-# cached_venv NAME REQUIREMENTS: prints the path of a venv with those pins,
-# cached under ~/.cache/peaka-wait/NAME-KEY (KEY: the pins and the Python
-# version); a fresh machine builds it, and venvs of older pins go.
-cached_venv() {
-  local key dir
-  key=$({ cat "$2"; "$python" --version; } | sha256sum | cut -c1-16)
-  dir="${HOME}/.cache/peaka-wait/$1-$key"
-  if [ ! -x "$dir/bin/airflow" ] || [ ! -f "$dir/.complete" ]; then
-    echo "airflow: building the venv $dir" >&2
-    rm -rf "${HOME}/.cache/peaka-wait/$1"-*
-    "$python" -m venv "$dir"
-    "$dir/bin/pip" install --quiet --disable-pip-version-check -r "$2" >&2
-    touch "$dir/.complete"
-  else
-    echo "airflow: reusing the venv $dir" >&2
-  fi
-  echo "$dir"
-}
-venv=$(cached_venv airflow-venv airflow-provider/requirements-ci.txt)
+# The venvs: scripts/cached-venv.sh builds each once per pin set.
+venv=$(./scripts/cached-venv.sh airflow airflow-provider/requirements-ci.txt)
 # The oldest supported Airflow: the provider's pytest suite only.
-venv30=$(cached_venv airflow30-venv airflow-provider/requirements-ci-3.0.txt)
+venv30=$(./scripts/cached-venv.sh airflow30 airflow-provider/requirements-ci-3.0.txt)
 
 # The code under test is reinstalled on every run: the manylinux wheel of
 # the binary from dist/ (scripts/wheel-build.sh, rebuilt here when the
@@ -44,7 +26,7 @@ venv30=$(cached_venv airflow30-venv airflow-provider/requirements-ci-3.0.txt)
 cargo build --locked --quiet -p peaka-wait -p fake-peaka
 # Where cargo built them: CARGO_TARGET_DIR when set (relative to the repo root).
 bin=$(cd "${CARGO_TARGET_DIR:-target}/debug" && pwd)
-wheel=$(ls dist/peaka_wait-*.whl 2>/dev/null | head -n 1)
+wheel=$(ls dist/peaka_wait-*.whl 2>/dev/null | head -n 1 || true)
 if [ -z "$wheel" ] || [ -n "$(find src Cargo.toml Cargo.lock -newer "$wheel" | head -n 1)" ]; then
   ./scripts/wheel-build.sh
   wheel=$(ls dist/peaka_wait-*.whl)
