@@ -52,6 +52,10 @@ pub const QUERY_SCENARIOS: &[(&str, &str)] = &[
         "mq-refresh-answers-502",
         "as mq-done-ago-1h, but a refresh is answered 502 although its run starts",
     ),
+    (
+        "mq-refresh-drops-connection",
+        "as mq-done-ago-1h, but a refresh's connection is dropped unanswered although its run starts",
+    ),
 ];
 
 /// The rest of the rules, for `--help` and the README.
@@ -96,6 +100,9 @@ enum QueryScenario {
     New,
     /// As done an hour ago; a refresh is answered 502 (its run starts).
     RefreshAnswers502,
+    /// As done an hour ago; a refresh's connection is dropped before any
+    /// answer (its run starts).
+    RefreshDropsConnection,
 }
 
 impl QueryScenario {
@@ -107,6 +114,7 @@ impl QueryScenario {
             "stuck" => QueryScenario::Runs(End::Never, Duration::ZERO),
             "new" => QueryScenario::New,
             "refresh-answers-502" => QueryScenario::RefreshAnswers502,
+            "refresh-drops-connection" => QueryScenario::RefreshDropsConnection,
             _ => {
                 if let Some(d) = after("completes-after-") {
                     QueryScenario::Runs(End::Completed, d)
@@ -201,7 +209,7 @@ fn shown(scenario: QueryScenario, seen: Seen, now: Instant) -> Shown {
                 Some(ended),
             )
         }
-        QueryScenario::RefreshAnswers502 => {
+        QueryScenario::RefreshAnswers502 | QueryScenario::RefreshDropsConnection => {
             let ended = -SignedDuration::from_hours(1);
             (
                 "COMPLETED",
@@ -386,6 +394,12 @@ pub(crate) async fn refresh(
                 seen.refresh = Some(Instant::now());
                 seen.cancelled = None;
             }
+        }
+        if scenario == QueryScenario::RefreshDropsConnection {
+            // Ends the connection's task: the client sees it closed with
+            // no answer. `resume_unwind` skips the panic hook, so nothing
+            // is printed.
+            std::panic::resume_unwind(Box::new("the connection is dropped"));
         }
         if scenario == QueryScenario::RefreshAnswers502 {
             error(502, "BadGateway", "upstream reset")

@@ -56,6 +56,9 @@ pub(super) struct QueryWatch {
     baseline: Option<Option<Timestamp>>,
     /// Whether it was looked up on its own (it was missing from the list).
     looked_up: bool,
+    /// The refresh got an error or no answer: it may or may not have
+    /// started a run, so no running run is provably the gate's to cancel.
+    refresh_doubted: bool,
     /// What was last logged of it, to log only changes.
     last_logged: Option<String>,
 }
@@ -147,6 +150,18 @@ impl Gate<'_> {
             if self.queries.iter().all(|q| q.state == CacheState::Ready) {
                 return (Outcome::Ready, self.queries_ready_message());
             }
+            self.heartbeat(|gate| {
+                let left = gate
+                    .retry
+                    .deadline()
+                    .saturating_duration_since(Instant::now());
+                format!(
+                    "still waiting after {} ({} left): {}",
+                    format_duration(gate.started.elapsed()),
+                    format_duration(left),
+                    gate.queries_waiting()
+                )
+            });
             if let Err(ended) = self
                 .pause_or_timeout(schedule, retry_after, Self::queries_timeout_message)
                 .await
@@ -234,6 +249,7 @@ impl Gate<'_> {
                 Err(err) if err.outcome().is_none() => {
                     tracing::warn!(query_id = %id, "materialized query {id}: the refresh may or may not have reached Peaka ({}); not sending it again, waiting for a run that starts after the one seen before", err.message());
                     self.queries[i].last_error = Some(format!("refresh: {}", err.message()));
+                    self.query_watches[i].refresh_doubted = true;
                     break;
                 }
                 Err(err) => {
@@ -444,6 +460,11 @@ impl Gate<'_> {
         } else {
             format!("timed out after {}", format_duration(self.plan.timeout))
         };
+        format!("{when}; {}", self.queries_waiting())
+    }
+
+    /// The waiting queries, each with why (its last error, else the rule's word).
+    fn queries_waiting(&self) -> String {
         let waiting: Vec<String> = self
             .queries
             .iter()
@@ -457,7 +478,7 @@ impl Gate<'_> {
                 format!("materialized query {}: {}", q.query_id, one_line(why))
             })
             .collect();
-        format!("{when}; {}", waiting.join("; "))
+        waiting.join("; ")
     }
 
     /// With `--cancel-on-exit`, when `outcome` leaves a refreshed run
@@ -480,17 +501,9 @@ impl Gate<'_> {
             }
             let reason = match self.query_watches[i].refreshed_from {
                 None => Some("the refresh was never sent".to_owned()),
-                Some(_)
-                    if self.queries[i]
-                        .last_error
-                        .as_deref()
-                        .is_some_and(|e| e.starts_with("refresh: ")) =>
-                {
-                    Some(
-                        "the refresh got no clear answer, so a running run may not be ours"
-                            .to_owned(),
-                    )
-                }
+                Some(_) if self.query_watches[i].refresh_doubted => Some(
+                    "the refresh got no clear answer, so a running run may not be ours".to_owned(),
+                ),
                 Some(from) => {
                     let status = self.queries[i].status.as_ref();
                     let started = status.and_then(|s| s.last_execution_start_time);

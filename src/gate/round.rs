@@ -78,6 +78,24 @@ impl Gate<'_> {
         Ok(())
     }
 
+    /// Logs `message` when nothing has changed for [`HEARTBEAT`].
+    pub(super) fn heartbeat(&mut self, message: impl FnOnce(&Self) -> String) {
+        let now = Instant::now();
+        // No heartbeat in the last second before the deadline: the
+        // timeout line says it all a moment later.
+        let near_the_end =
+            self.retry.deadline().saturating_duration_since(now) < Duration::from_secs(1);
+        if now.duration_since(self.last_change) >= HEARTBEAT && !near_the_end {
+            self.last_change = now;
+            tracing::info!(
+                elapsed_ms = millis(self.started.elapsed()),
+                left_ms = millis(self.retry.deadline().saturating_duration_since(now)),
+                "{}",
+                message(self)
+            );
+        }
+    }
+
     pub(super) async fn poll_until_decided(&mut self, schedule: &mut Schedule) -> Ended {
         loop {
             let retry_after = match self.poll_round().await {
@@ -87,20 +105,7 @@ impl Gate<'_> {
             if self.caches.iter().all(|c| c.state == CacheState::Ready) {
                 return (Outcome::Ready, self.ready_message());
             }
-            let now = Instant::now();
-            // No heartbeat in the last second before the deadline: the
-            // timeout line says it all a moment later.
-            let near_the_end =
-                self.retry.deadline().saturating_duration_since(now) < Duration::from_secs(1);
-            if now.duration_since(self.last_change) >= HEARTBEAT && !near_the_end {
-                self.last_change = now;
-                tracing::info!(
-                    elapsed_ms = millis(self.started.elapsed()),
-                    left_ms = millis(self.retry.deadline().saturating_duration_since(now)),
-                    "{}",
-                    self.heartbeat_message()
-                );
-            }
+            self.heartbeat(Self::heartbeat_message);
             if let Err(ended) = self
                 .pause_or_timeout(schedule, retry_after, Self::timeout_message)
                 .await

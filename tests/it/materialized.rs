@@ -313,7 +313,7 @@ fn a_refresh_is_sent_once_and_that_very_run_is_awaited() {
 }
 
 #[test]
-fn a_refresh_whose_answer_is_an_error_is_not_sent_again() {
+fn a_refresh_answered_with_an_error_or_cut_off_is_not_sent_again() {
     let fake = fake();
     // The refresh is answered 502 although its run starts: it may have
     // arrived, so it is never sent twice, and the run shows it did.
@@ -331,6 +331,25 @@ fn a_refresh_whose_answer_is_an_error_is_not_sent_again() {
     ));
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert_eq!(fake.query_refreshes(), 1);
+    assert!(
+        stderr.contains("may or may not have reached Peaka"),
+        "{stderr}"
+    );
+    // A connection dropped after the refresh was sent: the same.
+    let (code, stdout, stderr) = run(gate_at(
+        &fake,
+        "p",
+        &[
+            "--refresh-query",
+            "mq-refresh-drops-connection~once",
+            "--timeout",
+            "20s",
+            "--output",
+            "json",
+        ],
+    ));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert_eq!(fake.query_refreshes(), 2, "sent once: {stderr}");
     assert!(
         stderr.contains("may or may not have reached Peaka"),
         "{stderr}"
@@ -456,6 +475,30 @@ fn cancel_on_exit_cancels_the_refreshed_run_only() {
         .unwrap()
         .to_owned();
     assert!(said.starts_with("not sent"), "{summary}");
+    assert_eq!(fake.query_cancels(), 1);
+    // After a refresh answered 502, the run that starts may be another's:
+    // it is awaited, but never cancelled (it runs from 1.6 s to 3.6 s).
+    let (code, stdout, _) = run(gate_at(
+        &fake,
+        "p",
+        &[
+            "--refresh-query",
+            "mq-refresh-answers-502~cancel",
+            "--cancel-on-exit",
+            "--timeout",
+            "3s",
+            "--output",
+            "json",
+        ],
+    ));
+    assert_eq!(code, 3, "{stdout}");
+    let summary = json_summary(&stdout);
+    let q = query(&summary, "mq-refresh-answers-502~cancel");
+    assert_eq!(q["status"], "RUNNING", "{summary}");
+    assert!(
+        q["cancel"].as_str().unwrap().contains("no clear answer"),
+        "{summary}"
+    );
     assert_eq!(fake.query_cancels(), 1);
 }
 
