@@ -84,6 +84,7 @@ for i in $(seq 1 "$runs"); do
 done
 
 figure() { awk -v l="$1" -v c="$2" '$1 == l {print $c}' "$work/results" | median; }
+seconds() { figure "$1" "$2" | awk '{printf "%.1f", $1}'; }
 cpus=$(nproc)
 rustc_version=$(rustc --version)
 echo "### Cold build: one integration-test crate (issue 19 §3)"
@@ -96,14 +97,14 @@ echo
 if [ "$run_tests" = 1 ]; then
     echo "| | before | after |"
     echo "|---|---|---|"
-    echo "| \`cargo test --workspace --no-run\`, wall s | $(figure before 2) | $(figure head 2) |"
+    echo "| \`cargo test --workspace --no-run\`, wall s | $(seconds before 2) | $(seconds head 2) |"
     echo "| target dir, MiB | $(figure before 3 | awk '{printf "%.0f", $1/1048576}') | $(figure head 3 | awk '{printf "%.0f", $1/1048576}') |"
     echo "| executables in target/debug/deps | $(figure before 4) | $(figure head 4) |"
-    echo "| \`cargo test --workspace\` after it, wall s | $(figure before 5) | $(figure head 5) |"
+    echo "| \`cargo test --workspace\` after it, wall s | $(seconds before 5) | $(seconds head 5) |"
 else
     echo "| | before | after |"
     echo "|---|---|---|"
-    echo "| \`cargo test --workspace --no-run\`, wall s | $(figure before 2) | $(figure head 2) |"
+    echo "| \`cargo test --workspace --no-run\`, wall s | $(seconds before 2) | $(seconds head 2) |"
     echo "| target dir, MiB | $(figure before 3 | awk '{printf "%.0f", $1/1048576}') | $(figure head 3 | awk '{printf "%.0f", $1/1048576}') |"
     echo "| executables in target/debug/deps | $(figure before 4) | $(figure head 4) |"
 fi

@@ -164,38 +164,6 @@ impl Client {
         ])
     }
 
-    /// Fetches the status of every cache of a catalog in one request,
-    /// handing each (scrubbed) to `sink`.
-    pub async fn catalog_statuses<S>(
-        &self,
-        project_id: &str,
-        catalog_id: &str,
-        budget: Duration,
-        sink: S,
-    ) -> Result<Reply<S::Value>, FetchError>
-    where
-        S: Sink<CacheStatus>,
-        S::Value: Scrub,
-    {
-        self.fetch(
-            Method::GET,
-            self.catalog_status_url(project_id, catalog_id),
-            budget,
-            MAX_LIST_BODY_BYTES,
-            api::status_list_decoder(self.scrubbing(sink)),
-        )
-        .await
-    }
-
-    /// `sink`, given each entry once the key is scrubbed from it: a sink
-    /// may write entries out before the list has ended.
-    fn scrubbing<S>(&self, sink: S) -> Scrubbing<S> {
-        Scrubbing {
-            scrubber: self.scrubber.clone(),
-            sink,
-        }
-    }
-
     /// `{base}/data/projects/{projectId}/cache/{cacheId}/executionHistory?limit=N`.
     pub fn execution_history_url(&self, project_id: &str, cache_id: &str, limit: u32) -> Url {
         let mut url = self.endpoint(&[
@@ -237,27 +205,6 @@ impl Client {
         self.endpoint(&["data", "projects", project_id, "cache", cache_id, action])
     }
 
-    /// Asks Peaka to cancel the running refresh of the given kind (best
-    /// effort on Peaka's side: no effect on one that is already ending).
-    /// Sent once.
-    pub async fn cancel(
-        &self,
-        project_id: &str,
-        cache_id: &str,
-        kind: ExecutionKind,
-        budget: Duration,
-    ) -> Result<Reply<()>, FetchError> {
-        // As for a trigger, only the status of the answer counts.
-        self.fetch(
-            Method::POST,
-            self.cancel_url(project_id, cache_id, kind),
-            budget,
-            MAX_BODY_BYTES,
-            Whole::new(|_| Ok(())),
-        )
-        .await
-    }
-
     fn endpoint(&self, segments: &[&str]) -> Url {
         let mut url = self.base.clone();
         // The base was checked to be an http(s) URL, which always has a
@@ -269,7 +216,10 @@ impl Client {
         url.set_query(None);
         url
     }
+}
 
+/// The requests: each endpoint sends one, with its own body cap.
+impl Client {
     /// Fetches the status of one cache, giving up after `budget`.
     pub async fn cache_status(
         &self,
@@ -307,6 +257,38 @@ impl Client {
             api::status_list_decoder(self.scrubbing(sink)),
         )
         .await
+    }
+
+    /// Fetches the status of every cache of a catalog in one request,
+    /// handing each (scrubbed) to `sink`.
+    pub async fn catalog_statuses<S>(
+        &self,
+        project_id: &str,
+        catalog_id: &str,
+        budget: Duration,
+        sink: S,
+    ) -> Result<Reply<S::Value>, FetchError>
+    where
+        S: Sink<CacheStatus>,
+        S::Value: Scrub,
+    {
+        self.fetch(
+            Method::GET,
+            self.catalog_status_url(project_id, catalog_id),
+            budget,
+            MAX_LIST_BODY_BYTES,
+            api::status_list_decoder(self.scrubbing(sink)),
+        )
+        .await
+    }
+
+    /// `sink`, given each entry once the key is scrubbed from it: a sink
+    /// may write entries out before the list has ended.
+    fn scrubbing<S>(&self, sink: S) -> Scrubbing<S> {
+        Scrubbing {
+            scrubber: self.scrubber.clone(),
+            sink,
+        }
     }
 
     /// Fetches the newest `limit` executions of a cache, newest first (a
@@ -363,6 +345,27 @@ impl Client {
             budget,
             MAX_BODY_BYTES,
             Whole::new(not_a_page),
+        )
+        .await
+    }
+
+    /// Asks Peaka to cancel the running refresh of the given kind (best
+    /// effort on Peaka's side: no effect on one that is already ending).
+    /// Sent once.
+    pub async fn cancel(
+        &self,
+        project_id: &str,
+        cache_id: &str,
+        kind: ExecutionKind,
+        budget: Duration,
+    ) -> Result<Reply<()>, FetchError> {
+        // As for a trigger, only the status of the answer counts.
+        self.fetch(
+            Method::POST,
+            self.cancel_url(project_id, cache_id, kind),
+            budget,
+            MAX_BODY_BYTES,
+            Whole::new(|_| Ok(())),
         )
         .await
     }

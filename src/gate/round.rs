@@ -250,7 +250,11 @@ impl Gate<'_> {
         }
         answers
     }
+}
 
+/// Taking in a round's replies: the project's list paired with the awaited
+/// caches, then each cache's status.
+impl Gate<'_> {
     /// Pairs the project's list with the awaited caches: where in the list
     /// each cache's entry is (the list of 10,000 caches is not copied). A
     /// cache listed twice is decided on its less ready entry; an entry

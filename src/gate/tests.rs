@@ -188,3 +188,45 @@ async fn the_report_carries_the_bounds_used_and_every_cache() {
     assert_eq!(report.project_id, "p");
     assert_eq!(report.message, "gone");
 }
+
+fn waiting_on(kind: ExecutionKind) -> Decision {
+    Decision {
+        verdict: crate::decision::Verdict::Waiting,
+        focus: Some(kind),
+        detail: "waiting".into(),
+        unknown_status: None,
+        starting: false,
+        execution_id: None,
+    }
+}
+
+#[tokio::test]
+async fn a_run_that_has_not_moved_for_the_stall_timeout_ends_the_gate() {
+    let client = client();
+    let mut plan = plan(&["a"]);
+    plan.stall_timeout = Some(Duration::from_secs(60));
+    let mut gate = Gate::new(&plan, &client);
+    let running = status("RUNNING", 0, None);
+    let waiting = waiting_on(ExecutionKind::Incremental);
+    // Updated 30 s ago by the server's clock: not yet.
+    let soon = at(0) + SignedDuration::from_secs(30);
+    assert!(gate.check_stall(0, &running, &waiting, soon).is_none());
+    assert!(gate.watches[0].motion.is_some());
+    // Five minutes since its last update.
+    let (outcome, message) = gate.check_stall(0, &running, &waiting, at(5)).unwrap();
+    assert_eq!(outcome, Outcome::Stalled);
+    assert!(
+        message.starts_with("cache a: incremental sync e has not moved for 5m"),
+        "{message}"
+    );
+    assert!(message.ends_with("--stall-timeout is 1m"), "{message}");
+    // An ended record is not awaited: nothing stalls, and the motion is
+    // forgotten.
+    let ended = status("COMPLETED", 0, Some(1));
+    assert!(gate.check_stall(0, &ended, &waiting, at(50)).is_none());
+    assert!(gate.watches[0].motion.is_none());
+    // Without --stall-timeout nothing is watched.
+    let plan = self::plan(&["a"]);
+    let mut gate = Gate::new(&plan, &client);
+    assert!(gate.check_stall(0, &running, &waiting, at(50)).is_none());
+}
