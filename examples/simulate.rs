@@ -21,7 +21,7 @@ fn main() {
     let lengths = [30u64, 120, 600, 3600];
     let spreads = [0.0, 0.2, 0.5];
     println!(
-        "{count} refreshes per cell, seed {seed}; requests are the mean per refresh (adaptive includes its 2 reads)\n"
+        "{count} refreshes per cell, seed {seed}; requests are the mean per refresh (adaptive includes its read of the history), p10 / p90 nearest-rank\n"
     );
     println!(
         "| spread | refresh | policy | requests | requests p10 / p90 | delay median | delay p90 | timed out | adaptive vs blind at the same median |"
@@ -178,32 +178,3 @@ fn main() {
     }
 }
 
-/// A blind loop over the same runs (same seed) whose period makes it send
-/// `polls` status polls per refresh on average, and what it did.
-fn blind_with_as_many_polls(
-    seed: u64,
-    count: usize,
-    setup: &Setup,
-    polls: f64,
-) -> (Duration, Cell) {
-    let (mut short, mut long) = (0.05_f64, setup.length.as_secs_f64() * 3.0);
-    let mut best = None;
-    for _ in 0..40 {
-        let period = (short + long) / 2.0;
-        let cell = Cell::simulate(
-            seed,
-            count,
-            setup,
-            Policy::Periodic {
-                period: Duration::from_secs_f64(period),
-            },
-        );
-        if cell.status_polls() > polls {
-            short = period;
-        } else {
-            long = period;
-        }
-        best = Some((Duration::from_secs_f64(period), cell));
-    }
-    best.unwrap_or_default()
-}

@@ -340,6 +340,30 @@ impl Cell {
         delays.get((last as f64 * q).round() as usize).copied()
     }
 
+    /// A blind loop over the same runs (`seed`, `count`, `setup`) whose
+    /// period makes it send `polls` status polls per refresh on average
+    /// (found by bisection), and what it did.
+    pub fn blind_with_as_many_polls(
+        seed: u64,
+        count: usize,
+        setup: &Setup,
+        polls: f64,
+    ) -> (Duration, Cell) {
+        let (mut short, mut long) = (0.05_f64, setup.length.as_secs_f64() * 3.0);
+        let mut best = (Duration::ZERO, Cell::default());
+        for _ in 0..40 {
+            let period = Duration::from_secs_f64((short + long) / 2.0);
+            let cell = Cell::simulate(seed, count, setup, Policy::Periodic { period });
+            if cell.status_polls() > polls {
+                short = period.as_secs_f64();
+            } else {
+                long = period.as_secs_f64();
+            }
+            best = (period, cell);
+        }
+        best
+    }
+
     /// Runs that timed out before seeing the end.
     pub fn missed(&self) -> usize {
         self.runs.iter().filter(|r| r.delay.is_none()).count()
@@ -387,6 +411,33 @@ mod tests {
             let reads = if a.requests > 1 { 1 } else { 0 };
             assert_eq!(a.requests, e.requests + reads);
             assert_eq!(a.reads, reads);
+        }
+    }
+
+    #[test]
+    fn the_issue_20_targets_hold_in_virtual_time() {
+        // (length s, requests per refresh in the simulation before issue
+        // 20, failure delay median target s)
+        let table = [(30, 7.1, 3.0), (120, 15.3, 5.0), (600, 49.3, 10.0), (3600, 227.3, 30.0)];
+        for (length, before, target) in table {
+            let completes = setup(length, 0.2);
+            let cell = Cell::simulate(length + 7, 400, &completes, Policy::adaptive());
+            let median = cell.delay(0.5).unwrap().as_secs_f64();
+            assert!(median <= 2.2, "{length}s: success median {median}");
+            assert!(
+                cell.requests() <= before * 1.2,
+                "{length}s: {} requests, {before} before",
+                cell.requests()
+            );
+            let mut fails = setup(length, 0.2);
+            fails.fails = true;
+            let cell = Cell::simulate(length + 8, 400, &fails, Policy::adaptive());
+            let (_, blind) =
+                Cell::blind_with_as_many_polls(length + 8, 400, &fails, cell.status_polls());
+            let median = cell.delay(0.5).unwrap().as_secs_f64();
+            let blind = blind.delay(0.5).unwrap().as_secs_f64();
+            assert!(median <= target, "{length}s: failure median {median}");
+            assert!(median <= blind * 1.5, "{length}s: {median} vs blind {blind}");
         }
     }
 
