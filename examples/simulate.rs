@@ -124,7 +124,7 @@ fn main() {
         let mut allowed: Vec<Duration> = cell.runs.iter().filter_map(|r| r.sparse_step).collect();
         allowed.sort();
         let (period, blind) =
-            blind_with_as_many_polls(cell_seed, count, &setup, cell.status_polls());
+            Cell::blind_with_as_many_polls(cell_seed, count, &setup, cell.status_polls());
         let ratio = match (cell.delay(0.5), blind.delay(0.5)) {
             (Some(a), Some(b)) if !b.is_zero() => {
                 format!("{:.2}", a.as_secs_f64() / b.as_secs_f64())
@@ -177,4 +177,3 @@ fn main() {
         }
     }
 }
-

@@ -418,7 +418,12 @@ mod tests {
     fn the_issue_20_targets_hold_in_virtual_time() {
         // (length s, requests per refresh in the simulation before issue
         // 20, failure delay median target s)
-        let table = [(30, 7.1, 3.0), (120, 15.3, 5.0), (600, 49.3, 10.0), (3600, 227.3, 30.0)];
+        let table = [
+            (30, 7.1, 3.0),
+            (120, 15.3, 5.0),
+            (600, 49.3, 10.0),
+            (3600, 227.3, 30.0),
+        ];
         for (length, before, target) in table {
             let completes = setup(length, 0.2);
             let cell = Cell::simulate(length + 7, 400, &completes, Policy::adaptive());
@@ -437,7 +442,10 @@ mod tests {
             let median = cell.delay(0.5).unwrap().as_secs_f64();
             let blind = blind.delay(0.5).unwrap().as_secs_f64();
             assert!(median <= target, "{length}s: failure median {median}");
-            assert!(median <= blind * 1.5, "{length}s: {median} vs blind {blind}");
+            assert!(
+                median <= blind * 1.5,
+                "{length}s: {median} vs blind {blind}"
+            );
         }
     }
 
