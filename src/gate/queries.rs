@@ -1,11 +1,12 @@
 //! Materialized queries in the loop (`--materialized-query`,
 //! `--refresh-query`): the stage after the caches, or the only one. Each
 //! round asks the project's list once (a query missing from it is looked up
-//! once on its own: an unknown id is a 404, exit 5), and every query is
-//! decided by [`crate::decision::query`]. `--refresh-query` first reads
-//! each query's start time (the baseline), then sends the refresh, again
-//! only when it provably never reached the server, and waits for a run that
-//! starts after the baseline; `--cancel-on-exit` cancels that run only.
+//! on its own until a lookup is answered: an unknown id is a 404, exit 5),
+//! and every query is decided by [`crate::decision::query`].
+//! `--refresh-query` first reads each query's start time (the baseline),
+//! then sends the refresh, again only when it provably never reached the
+//! server, and waits for a run that starts after the baseline;
+//! `--cancel-on-exit` cancels that run only.
 
 use std::time::Duration;
 
