@@ -12,7 +12,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-10000}
 runs=${2:-5}
-cargo build -q --release -p peaka-wait -p fake-peaka
+# Two builds, so that the binary measured has peaka-wait's own features.
+cargo build -q --release -p peaka-wait
+cargo build -q --release -p fake-peaka
 bin=${PEAKA_WAIT:-./target/release/peaka-wait}
 port=$((20000 + RANDOM % 20000))
 ./target/release/fake-peaka --port "$port" >/dev/null &

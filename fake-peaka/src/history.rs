@@ -7,8 +7,9 @@ use std::time::Duration;
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
 
-use crate::play::execution;
+use crate::play::execution_at;
 use crate::scenarios::{End, Scenario};
+use crate::variation::Variation;
 
 /// The schedule every scenario's settings show for both slots.
 pub const SCHEDULE_PERIOD: &str = "PT15M";
@@ -41,10 +42,22 @@ pub(crate) fn usual_length(scenario: &Scenario) -> Option<Duration> {
 /// `triggered-…` scenario) the last run started 5 minutes before the
 /// first request, so the next is due 10 minutes after it.
 /// Scenarios without a duration have no past runs.
-pub(crate) fn past_runs(cache: &str, start: Timestamp) -> Vec<Value> {
+/// Under `--seed` ([`Variation`]), a `Refresh` scenario's past runs are
+/// drawn as the simulation's model draws them instead.
+pub(crate) fn past_runs(
+    cache: &str,
+    start: Timestamp,
+    variation: Option<&Variation>,
+) -> Vec<Value> {
     let scenario = Scenario::parse(cache);
     let Some(length) = scenario.as_ref().and_then(usual_length) else {
         return Vec::new();
+    };
+    let drawn = match (&scenario, variation) {
+        (Some(Scenario::Refresh { .. }), Some(variation)) => {
+            Some(variation.draw(cache, length, false).past)
+        }
+        _ => None,
     };
     // How long before the first request the newest past run started.
     let newest_ago = match scenario {
@@ -56,13 +69,17 @@ pub(crate) fn past_runs(cache: &str, start: Timestamp) -> Vec<Value> {
         for (slot, mode) in [("incremental", "INCREMENTAL"), ("full", "FULL_REFRESH")] {
             let ago = SignedDuration::from_mins(newest_ago + 15 * i as i64);
             let created = start.checked_sub(ago).unwrap_or(start);
-            let took = length.mul_f64(*factor);
-            let mut run = execution(
+            let (took, per_second) = match drawn.as_ref().and_then(|past| past.get(i)) {
+                Some(run) => (run.lasts, Some(run.per_second)),
+                None => (length.mul_f64(*factor), None),
+            };
+            let mut run = execution_at(
                 &format!("{cache}-{slot}-past-{}", i + 1),
                 created,
                 took,
                 End::Completed,
                 took,
+                per_second,
             );
             run["executionMode"] = json!(mode);
             runs.push(run);
@@ -78,7 +95,7 @@ mod tests {
     #[test]
     fn scenarios_with_a_duration_have_a_history_around_it() {
         let start: Timestamp = "2026-11-25T10:00:00Z".parse().unwrap();
-        let runs = past_runs("completes-after-2m~x", start);
+        let runs = past_runs("completes-after-2m~x", start, None);
         assert_eq!(runs.len(), 2 * PAST_RUNS);
         let mut took: Vec<i64> = runs
             .iter()
@@ -91,7 +108,32 @@ mod tests {
             .collect();
         took.sort();
         assert_eq!((took[0], took[6], took[11]), (102, 120, 138));
-        assert!(past_runs("stuck", start).is_empty());
-        assert!(past_runs("finished-ago-1m", start).is_empty());
+        assert!(past_runs("stuck", start, None).is_empty());
+        // Under --seed the past runs are the drawn ones: within ±20 %, not
+        // the fixed factors, and the same for the same seed.
+        let varied = Variation {
+            seed: 4,
+            spread: 0.2,
+        };
+        let drawn = past_runs("completes-after-2m~x", start, Some(&varied));
+        assert_eq!(
+            drawn,
+            past_runs("completes-after-2m~x", start, Some(&varied))
+        );
+        assert_ne!(drawn, runs);
+        for run in &drawn {
+            let at = |f: &str| run[f].as_str().unwrap().parse::<Timestamp>().unwrap();
+            let took = at("finishedAt")
+                .duration_since(at("createdAt"))
+                .as_secs_f64();
+            assert!((96.0..=144.0).contains(&took), "{took}");
+        }
+        assert!(
+            past_runs("triggered-completes-after-2m", start, Some(&varied))
+                .iter()
+                .zip(past_runs("triggered-completes-after-2m", start, None).iter())
+                .all(|(a, b)| a == b)
+        );
+        assert!(past_runs("finished-ago-1m", start, None).is_empty());
     }
 }

@@ -19,7 +19,8 @@
 //! `server.rs` holds the shared state, the routes and the reply helpers,
 //! and the endpoints are `status.rs`, `trigger.rs`, `cancel.rs` and
 //! `catalog.rs`; `queries.rs` is the materialized queries, scenarios and
-//! endpoints both. `faults.rs` and `tls.rs` are servers that misbehave below
+//! endpoints both; `variation.rs` draws the varied refreshes of `--seed`.
+//! `faults.rs` and `tls.rs` are servers that misbehave below
 //! HTTP.
 
 mod cancel;
@@ -33,6 +34,7 @@ mod server;
 mod status;
 pub mod tls;
 mod trigger;
+mod variation;
 
 use std::collections::HashMap;
 
@@ -44,6 +46,36 @@ pub use scenarios::{
     End, Quirk, SCENARIO_RULES, SCENARIOS, SLOW_TRIGGER_ANSWER, Scenario, TRIGGER_APPEARS_AFTER,
 };
 pub use server::{Running, start};
+pub use variation::{DEFAULT_SPREAD, MAX_SPREAD_PERCENT, Variation};
+
+/// `fake-peaka`'s flags and what each does: the one list `--help` and the
+/// README share (a test checks the README).
+pub const FLAGS: &[(&str, &str)] = &[
+    (
+        "--port PORT",
+        "listen on this port of 127.0.0.1 (default: any free port)",
+    ),
+    (
+        "--api-key KEY",
+        "the key accepted as Bearer (default: demo-key)",
+    ),
+    (
+        "--prefix /api/v1",
+        "the path before /data/projects/... (default: /api/v1)",
+    ),
+    (
+        "--project P=ID,ID",
+        "the caches of project P's list (repeatable)",
+    ),
+    (
+        "--seed N",
+        "vary the completes-/fails-/cancelled-after-D refreshes (and their flaky-, mostly-down-, rate-limited- forms) as the simulation's model does: each lasts D ± spread and ends with 100 records a nominal second ± spread/2, and so do its 12 past runs; a failing one fails within the middle 80 % of its run; the same seed and cache id give the same end",
+    ),
+    (
+        "--spread PCT",
+        "with --seed: how far a refresh strays from D, in percent (default 20, at most 90)",
+    ),
+];
 
 /// The API key the fake accepts unless told otherwise.
 pub const DEMO_KEY: &str = "demo-key";
@@ -63,6 +95,9 @@ pub struct Options {
     /// The table each cache holds, as `[catalogId, schemaName, tableName]`;
     /// a cache not listed holds `fake-catalog.public.<its id>`.
     pub tables: HashMap<String, [String; 3]>,
+    /// `--seed N --spread PCT`: refreshes that vary as the simulation's
+    /// model says; `None`, each lasts exactly its nominal length.
+    pub variation: Option<Variation>,
 }
 
 impl Default for Options {
@@ -81,6 +116,22 @@ impl Default for Options {
                 demo.iter().map(|s| s.to_string()).collect(),
             )]),
             tables: HashMap::new(),
+            variation: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_flag_of_the_help_is_in_the_readme() {
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
+            .expect("the workspace README");
+        for (flag, what) in super::FLAGS {
+            assert!(
+                readme.contains(&format!("| `{flag}` | {what} |")),
+                "README lacks the row of {flag}"
+            );
         }
     }
 }

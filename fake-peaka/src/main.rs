@@ -4,21 +4,27 @@
 use std::io::Write;
 use std::net::SocketAddr;
 
-const USAGE: &str =
-    "usage: fake-peaka [--port PORT] [--api-key KEY] [--prefix /api/v1] [--project P=ID,ID ...]
+const USAGE: &str = "usage: fake-peaka [--port PORT] [--api-key KEY] [--prefix /api/v1] [--project P=ID,ID ...] [--seed N [--spread PCT]]
 
 Serves a fake of Peaka's cache-status API on 127.0.0.1 and prints its base URL.
-The accepted API key is demo-key unless --api-key says otherwise.
-
-The cache id is the scenario:";
+";
 
 fn help() -> String {
+    let flag_width = fake_peaka::FLAGS
+        .iter()
+        .map(|(flag, _)| flag.len())
+        .max()
+        .unwrap_or(0);
+    let mut text = format!("{USAGE}\n");
+    for (flag, what) in fake_peaka::FLAGS {
+        text.push_str(&format!("  {flag:flag_width$}  {what}\n"));
+    }
+    text.push_str("\nThe cache id is the scenario:\n");
     let width = fake_peaka::SCENARIOS
         .iter()
         .map(|(id, _)| id.len())
         .max()
         .unwrap_or(0);
-    let mut text = format!("{USAGE}\n");
     for (id, what) in fake_peaka::SCENARIOS {
         text.push_str(&format!("  {id:width$}  {what}\n"));
     }
@@ -37,6 +43,8 @@ fn help() -> String {
 async fn main() {
     let mut options = fake_peaka::Options::default();
     let mut port = 0u16;
+    let mut seed = None;
+    let mut spread = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match (arg.as_str(), args.next()) {
@@ -58,6 +66,17 @@ async fn main() {
                 }
                 _ => fail(&format!("--project '{value}' is not P=ID,ID")),
             },
+            ("--seed", Some(value)) => match value.parse::<u64>() {
+                Ok(value) => seed = Some(value),
+                Err(_) => fail(&format!(
+                    "--seed '{value}' is not a whole number from 0 to {} (e.g. --seed 1)",
+                    u64::MAX
+                )),
+            },
+            ("--spread", Some(value)) => match fake_peaka::Variation::parse_spread(&value) {
+                Ok(value) => spread = Some(value),
+                Err(message) => fail(&message),
+            },
             ("--help" | "-h", _) => {
                 println!("{}", help());
                 return;
@@ -65,6 +84,16 @@ async fn main() {
             _ => fail(&help()),
         }
     }
+    options.variation = match (seed, spread) {
+        (Some(seed), spread) => Some(fake_peaka::Variation {
+            seed,
+            spread: spread.unwrap_or(fake_peaka::DEFAULT_SPREAD),
+        }),
+        (None, Some(_)) => fail(
+            "--spread varies refreshes drawn from a seed: add --seed N (e.g. --seed 1 --spread 20)",
+        ),
+        (None, None) => None,
+    };
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let running = match fake_peaka::start(addr, options).await {
         Ok(running) => running,

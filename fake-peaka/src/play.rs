@@ -73,8 +73,23 @@ pub(crate) async fn play(app: &App, cache: &str, seen: Seen) -> Answer {
                     .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
                 return Answer::Response(response);
             }
+            // Under `--seed`, the run lasts and grows as drawn for this cache.
+            let (after, per_second) = match app.options.variation {
+                Some(variation) => {
+                    let run = variation.draw(cache, after, end == End::Failed).current;
+                    (run.lasts, Some(run.per_second))
+                }
+                None => (after, None),
+            };
             let status = if elapsed >= after { end } else { End::Never };
-            let current = execution(&format!("{cache}-exec-2"), start, after, status, elapsed);
+            let current = execution_at(
+                &format!("{cache}-exec-2"),
+                start,
+                after,
+                status,
+                elapsed,
+                per_second,
+            );
             Answer::Snapshot(snapshot(status.status(), current, full))
         }
         Scenario::Stuck => {
@@ -257,13 +272,26 @@ pub(crate) async fn play(app: &App, cache: &str, seen: Seen) -> Answer {
 }
 
 /// An execution that started at `start` and, once `status` is terminal,
-/// ended `after` later; records grow with `elapsed`.
+/// ended `after` later; records grow by 100 a second with `elapsed`.
 pub(crate) fn execution(
     id: &str,
     start: Timestamp,
     after: Duration,
     status: End,
     elapsed: Duration,
+) -> Value {
+    execution_at(id, start, after, status, elapsed, None)
+}
+
+/// As [`execution`], with records growing by `per_second` (a run drawn
+/// by [`crate::variation`]) instead of 100 a whole second.
+pub(crate) fn execution_at(
+    id: &str,
+    start: Timestamp,
+    after: Duration,
+    status: End,
+    elapsed: Duration,
+    per_second: Option<f64>,
 ) -> Value {
     let terminal = status != End::Never;
     let end = start.checked_add(after).unwrap_or(start);
@@ -272,7 +300,12 @@ pub(crate) fn execution(
     } else {
         start.checked_add(elapsed).unwrap_or(start)
     };
-    let records = 1000 + 100 * (if terminal { after } else { elapsed }).as_secs() as i64;
+    let ran = if terminal { after } else { elapsed };
+    let added = match per_second {
+        Some(rate) => (rate * ran.as_secs_f64()) as i64,
+        None => 100 * ran.as_secs() as i64,
+    };
+    let records = 1000 + added;
     let error = if status == End::Failed {
         json!({"message": "Source connection refused", "code": "SOURCE_UNAVAILABLE"})
     } else {

@@ -57,7 +57,7 @@ pub(crate) async fn execution_history(
     serve_cache(&app, &project, &cache, &headers, |snapshot| {
         let mut history = snapshot.history;
         let start = app.at(start.unwrap_or_else(Instant::now));
-        history.extend(past_runs(&cache, start));
+        history.extend(past_runs(&cache, start, app.options.variation.as_ref()));
         axum::Json(Value::Array(history)).into_response()
     })
     .await

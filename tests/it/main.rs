@@ -7,6 +7,7 @@ mod common;
 mod action_inputs;
 mod action_install;
 mod adversarial;
+mod benchmarks;
 mod beyond_waiting;
 mod ca_store;
 mod cancel;
