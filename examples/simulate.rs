@@ -21,12 +21,12 @@ fn main() {
     let lengths = [30u64, 120, 600, 3600];
     let spreads = [0.0, 0.2, 0.5];
     println!(
-        "{count} refreshes per cell, seed {seed}; requests are the mean per refresh (adaptive includes its 2 reads)\n"
+        "{count} refreshes per cell, seed {seed}; requests are the mean per refresh (adaptive includes its read of the history), p10 / p90 nearest-rank\n"
     );
     println!(
-        "| spread | refresh | policy | requests | delay median | delay p90 | timed out | adaptive vs blind at the same median |"
+        "| spread | refresh | policy | requests | requests p10 / p90 | delay median | delay p90 | timed out | adaptive vs blind at the same median |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|");
     for spread in spreads {
         for length in lengths {
             let setup = Setup {
@@ -90,10 +90,12 @@ fn main() {
                     _ => String::new(),
                 };
                 println!(
-                    "| ±{:.0}% | {} | {name} | {:.1} | {} | {} | {} | {ratio} |",
+                    "| ±{:.0}% | {} | {name} | {:.1} | {} / {} | {} | {} | {} | {ratio} |",
                     spread * 100.0,
                     peaka_wait::timespec::format_duration(setup.length),
                     cell.requests(),
+                    cell.requests_at(0.1),
+                    cell.requests_at(0.9),
                     secs(cell.delay(0.5)),
                     secs(cell.delay(0.9)),
                     cell.missed(),
@@ -102,12 +104,12 @@ fn main() {
         }
     }
     println!(
-        "\nA refresh that FAILS (at a random point of its middle 80%), ±20% spread, adaptive:\n"
+        "\nA refresh that FAILS at a uniform point of 10–90% of its run, ±20% spread: adaptive against a blind loop sending as many status polls on the same runs (its period found by bisection):\n"
     );
     println!(
-        "| refresh | allowed: max(--max-interval, 10% of usual, at most 5 min), median | detection delay median | p90 | worst | runs over their allowance |"
+        "| refresh | adaptive requests (status polls) | failure delay median | p90 | worst | sparse step (the bound), median | blind period | blind median | p90 | adaptive / blind median |"
     );
-    println!("|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     for length in lengths {
         let setup = Setup {
             length: Duration::from_secs(length),
@@ -117,21 +119,30 @@ fn main() {
             fails: true,
             timeout: Duration::from_secs(length * 3),
         };
-        let cell = Cell::simulate(seed ^ length, count, &setup, Policy::adaptive());
+        let cell_seed = seed ^ length;
+        let cell = Cell::simulate(cell_seed, count, &setup, Policy::adaptive());
         let mut allowed: Vec<Duration> = cell.runs.iter().filter_map(|r| r.sparse_step).collect();
         allowed.sort();
-        let over = cell
-            .runs
-            .iter()
-            .filter(|r| r.delay.zip(r.sparse_step).is_some_and(|(d, a)| d > a))
-            .count();
+        let (period, blind) =
+            Cell::blind_with_as_many_polls(cell_seed, count, &setup, cell.status_polls());
+        let ratio = match (cell.delay(0.5), blind.delay(0.5)) {
+            (Some(a), Some(b)) if !b.is_zero() => {
+                format!("{:.2}", a.as_secs_f64() / b.as_secs_f64())
+            }
+            _ => "—".to_owned(),
+        };
         println!(
-            "| {} | {} | {} | {} | {} | {over} |",
+            "| {} | {:.1} ({:.1}) | {} | {} | {} | {} | {:.1} s | {} | {} | {ratio} |",
             peaka_wait::timespec::format_duration(setup.length),
-            secs(allowed.get(allowed.len() / 2).copied()),
+            cell.requests(),
+            cell.status_polls(),
             secs(cell.delay(0.5)),
             secs(cell.delay(0.9)),
             secs(cell.delay(1.0)),
+            secs(allowed.get(allowed.len() / 2).copied()),
+            period.as_secs_f64(),
+            secs(blind.delay(0.5)),
+            secs(blind.delay(0.9)),
         );
     }
     println!(

@@ -363,9 +363,9 @@ pub struct Args {
     )]
     pub request_timeout: String,
 
-    /// How polls are paced: `adaptive` reads the cache's history and schedule once (2 requests,
-    /// only when the first poll shows the wait is not over), then polls sparsely until the
-    /// refresh's usual end and densely around it; `exponential` polls from --initial-interval
+    /// How polls are paced: `adaptive` reads the cache's history once (and its schedule when
+    /// no run is under way; only when the first poll shows the wait is not over), then watches
+    /// the run for a failure until its usual end and polls densely around it; `exponential` polls from --initial-interval
     /// doubling up to --max-interval. Without at least 3 past runs, adaptive is exponential.
     #[arg(long, env = "PEAKA_SCHEDULE", value_name = "SCHEDULE", default_value = "adaptive", value_parser = one_of::<ScheduleMode>())]
     pub schedule: String,

@@ -104,6 +104,8 @@ pub struct Usual {
 pub struct Forecast {
     /// What the past runs say.
     pub usual: Usual,
+    /// When the run started (the planner measures its age from it).
+    pub started: Timestamp,
     /// The earliest the run is likely to end.
     pub early: Timestamp,
     /// The most likely end.
@@ -193,6 +195,7 @@ pub fn forecast(usual: &Usual, current: &Current, now: Timestamp) -> Forecast {
     let (early, expected, late) = (at(usual.shortest), at(usual.median), at(usual.longest));
     let by_history = Forecast {
         usual: *usual,
+        started: current.started,
         early,
         expected,
         late,

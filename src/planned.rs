@@ -5,10 +5,13 @@
 //! a refresh under way, the time elapsed since the gate started, the
 //! random generator's state), so that the benchmark's simulation drives
 //! exactly this code in virtual time. Without a window it *is* today's
-//! exponential [`Schedule`] (same delays, same jitter); with one it polls
-//! sparsely until the window's early bound (often enough that a run that
-//! fails early is still caught within one sparse step), densely through the
-//! window, and exponentially again after its late bound.
+//! exponential [`Schedule`] (same delays, same jitter); with one it
+//! watches the run until the window's early bound — a step as long as the
+//! run's age (failures cluster early), growing to √(usual duration) (a
+//! failure at a random point is seen about half a step late) — densely
+//! through the window, and exponentially again after its late bound. When
+//! the record count puts the end well after the early bound, dense polls
+//! start shortly before that estimate instead ([`dense_from`]).
 //!
 //! Live evidence outranks the forecast: while the last reply shows a
 //! refresh that may be the awaited one running or starting
@@ -82,6 +85,43 @@ pub struct Window {
     pub late: Duration,
     /// How long such a run usually takes (sets the sparse step).
     pub usual: Duration,
+    /// When the run started (or is expected to), on the gate's clock:
+    /// negative when it started before the gate did.
+    pub begun: SignedDuration,
+    /// Where dense polling starts: the early bound, or later when the
+    /// record count's estimate puts the end well after it
+    /// ([`dense_from`]).
+    pub dense_from: Duration,
+}
+
+impl Window {
+    /// The run's age at `elapsed` (zero before it starts).
+    pub fn age(&self, elapsed: Duration) -> Duration {
+        Duration::try_from(signed(elapsed).saturating_sub(self.begun)).unwrap_or(Duration::ZERO)
+    }
+}
+
+/// How far before the record count's estimate of the end dense polling
+/// starts, as a share of the usual duration: the final count of a run
+/// varies (the history's ±spread is half volume, half throughput), so the
+/// estimate is off by up to about half the history's spread.
+pub const PROGRESS_MARGIN: f64 = 0.15;
+
+/// Where dense polling starts: the early bound; when the record count's
+/// estimate `expected` rests on progress, [`PROGRESS_MARGIN`] of the usual
+/// duration before it if that is later. The count moving as expected is
+/// evidence that the run is alive and where it is, so the polls it saves
+/// near a distant end go to the middle of the run, where failures are seen.
+pub fn dense_from(
+    early: Duration,
+    expected: Duration,
+    usual: Duration,
+    by_progress: bool,
+) -> Duration {
+    if !by_progress {
+        return early;
+    }
+    early.max(expected.saturating_sub(usual.mul_f64(PROGRESS_MARGIN)))
 }
 
 impl Window {
@@ -89,12 +129,17 @@ impl Window {
     /// the latest reply) read as `elapsed` on the gate's clock.
     pub fn of(forecast: &Forecast, server_now: Timestamp, elapsed: Duration) -> Window {
         let at = |t: Timestamp| offset(elapsed, t.duration_since(server_now));
+        let (early, expected) = (at(forecast.early), at(forecast.expected));
+        let usual = forecast.usual.median;
+        let by_progress = forecast.basis == crate::forecast::Basis::HistoryAndProgress;
         Window {
             starts: None,
-            early: at(forecast.early),
-            expected: at(forecast.expected),
+            early,
+            expected,
             late: at(forecast.late),
-            usual: forecast.usual.median,
+            usual,
+            begun: signed(elapsed).saturating_add(forecast.started.duration_since(server_now)),
+            dense_from: dense_from(early, expected, usual, by_progress),
         }
     }
 
@@ -113,8 +158,14 @@ impl Window {
             expected: starts + usual.median,
             late: starts + usual.longest,
             usual: usual.median,
+            begun: signed(starts),
+            dense_from: starts + usual.shortest,
         }
     }
+}
+
+fn signed(d: Duration) -> SignedDuration {
+    SignedDuration::try_from(d).unwrap_or(SignedDuration::MAX)
 }
 
 /// `elapsed + delta`, never below zero.
@@ -125,6 +176,23 @@ fn offset(elapsed: Duration, delta: SignedDuration) -> Duration {
     } else {
         elapsed.saturating_add(magnitude)
     }
+}
+
+/// Early in a run the step between polls is this share of its age.
+pub const WATCH_SHARE: f64 = 1.0;
+
+/// In the middle of a run the step between polls, in seconds, is this
+/// times the square root of the usual duration in seconds.
+pub const MIDDLE_FACTOR: f64 = 1.0;
+
+/// The step in the middle of a run of `usual`: [`MIDDLE_FACTOR`] ×
+/// √(`usual` in seconds) seconds — 5.5 s for 30 s, 11 s for 2 minutes,
+/// 24 s for 10, 60 s for an hour. A failure at a random point is seen
+/// about half a step late and the step costs usual / step polls, so the
+/// step grows as the square root: fewer polls per minute of a long run,
+/// each failure seen later, in proportion to the wait.
+pub fn middle_step(usual: Duration) -> Duration {
+    Duration::from_secs_f64(MIDDLE_FACTOR * usual.as_secs_f64().sqrt())
 }
 
 /// The longest random wait before the forecast's reads.
@@ -231,6 +299,18 @@ impl Planner {
         )
     }
 
+    /// The step while the run cannot be near its end, at `elapsed`: a
+    /// [`WATCH_SHARE`] of the run's age (failures cluster early: bad
+    /// credentials or a source that does not answer fail a run in its first
+    /// moments), growing to the [`middle_step`]; never
+    /// shorter than the dense step, never longer than the sparse one.
+    pub fn watch_step(&self, window: &Window, elapsed: Duration) -> Duration {
+        let dense = self.dense_step();
+        let middle = middle_step(window.usual).max(dense);
+        let early = window.age(elapsed).mul_f64(WATCH_SHARE).max(dense);
+        early.min(middle).min(self.sparse_step(window.usual))
+    }
+
     fn cap(&self, step: Duration) -> Duration {
         match self.knobs.stall_timeout {
             Some(stall) => step.min(stall / 2).max(Duration::from_millis(1)),
@@ -243,7 +323,7 @@ impl Planner {
         match &self.window {
             None => Phase::Blind,
             Some(w) if w.starts.is_some_and(|s| elapsed < s) => Phase::BeforeStart,
-            Some(w) if elapsed < w.early => Phase::Sparse,
+            Some(w) if elapsed < w.dense_from.max(w.early) => Phase::Sparse,
             Some(w) if elapsed < w.late => Phase::Dense,
             Some(_) => Phase::Overdue,
         }
@@ -274,16 +354,17 @@ impl Planner {
                 until.saturating_sub(elapsed).min(most)
             }
             Phase::Sparse => {
-                let to_early = window.early.saturating_sub(elapsed);
-                if to_early <= dense {
+                let to_dense = window.dense_from.max(window.early).saturating_sub(elapsed);
+                if to_dense <= dense {
                     return self.around(dense);
                 }
                 // Not later than a random moment of the first dense step:
                 // gates waiting for the same cache share its window, and
                 // must not all poll in the instant it opens.
-                let first_dense = to_early + self.fraction(dense);
-                self.jittered(self.sparse_step(window.usual))
-                    .min(first_dense)
+                let first_dense = to_dense + self.fraction(dense);
+                let bound = self.sparse_step(window.usual);
+                let watch = self.watch_step(&window, elapsed);
+                self.spread(watch).min(bound).min(first_dense)
             }
             Phase::Dense => self.around(dense),
         }
@@ -294,10 +375,13 @@ impl Planner {
     /// short one, so gaps of 0.9 × `step` on average make its median
     /// detection delay about `step` / 2, the `--detection-delay` asked for.
     fn around(&mut self, step: Duration) -> Duration {
+        self.spread(step).min(self.knobs.max_interval)
+    }
+
+    /// A point within 65%–115% of `step` (`step` without jitter).
+    fn spread(&mut self, step: Duration) -> Duration {
         match self.rng.as_mut() {
-            Some(rng) => step
-                .mul_f64(0.65 + 0.5 * rng.f64())
-                .min(self.knobs.max_interval),
+            Some(rng) => step.mul_f64(0.65 + 0.5 * rng.f64()),
             None => step,
         }
     }
@@ -350,6 +434,8 @@ mod tests {
             expected: S(600),
             late: S(660),
             usual: S(600),
+            begun: SignedDuration::ZERO,
+            dense_from: S(540),
         }
     }
 
@@ -370,9 +456,13 @@ mod tests {
         let (mut p, mut schedule) = planner(3);
         p.set_window(Some(ten_minutes()));
         // (elapsed, phase, lowest, highest pause)
+        // The run started with the gate: its age is the time elapsed.
         let table = [
-            (0, Phase::Sparse, 30, 60),   // max(30 s, 10% of 10 min) = 60 s, jittered
-            (500, Phase::Sparse, 30, 44), // cut within the first dense step
+            (0, Phase::Sparse, 2, 5), // a run just started: the dense step (2 × 2 s), jittered
+            (8, Phase::Sparse, 5, 10), // its age, 8 s
+            (100, Phase::Sparse, 15, 29), // √600 s = 24.5 s, jittered 65%–115%
+            (500, Phase::Sparse, 15, 29),
+            (530, Phase::Sparse, 10, 14), // cut within the first dense step
             (537, Phase::Sparse, 2, 5),   // close to it: a dense step
             (540, Phase::Dense, 2, 5),    // every ~2 × detection delay
             (659, Phase::Dense, 2, 5),
@@ -402,6 +492,98 @@ mod tests {
         );
         assert!(pauses.iter().any(|d| *d > S(12)), "{pauses:?}");
         assert!(pauses.iter().any(|d| *d < S(11)), "{pauses:?}");
+    }
+
+    #[test]
+    fn the_watch_step_grows_with_the_runs_age_to_the_square_root_of_its_length() {
+        // (usual s, run's age s, --max-interval s, --stall-timeout s) → step ms
+        let table = [
+            (600, 0, 30, None, 4_000), // the dense step at least
+            (600, 3, 30, None, 4_000),
+            (600, 4, 30, None, 4_000),
+            (600, 5, 30, None, 5_000), // then its age
+            (600, 20, 30, None, 20_000),
+            (600, 24, 30, None, 24_000),
+            (600, 25, 30, None, 24_494), // then √600 s
+            (600, 500, 30, None, 24_494),
+            (3600, 500, 30, None, 60_000),
+            (100, 500, 30, None, 10_000),
+            (30, 500, 30, None, 5_477),
+            (9, 500, 30, None, 4_000), // √9 = 3 s: the dense step
+            // Never longer than the sparse step: half of --stall-timeout.
+            (3600, 500, 30, Some(40), 20_000),
+            (23 * 3600, 5000, 30, None, 287_749),
+            (23 * 3600 * 2, 5000, 30, None, 300_000),
+        ];
+        for (usual, age, max, stall, want) in table {
+            let p = Planner::new(
+                Knobs {
+                    max_interval: S(max),
+                    detection_delay: S(2),
+                    stall_timeout: stall.map(S),
+                },
+                None,
+            );
+            let mut w = ten_minutes();
+            w.usual = S(usual);
+            let step = p.watch_step(&w, S(age));
+            let row = (usual, age, max, stall);
+            assert_eq!(step.as_millis(), want, "{row:?}");
+        }
+    }
+
+    #[test]
+    fn a_runs_age_counts_from_its_start() {
+        let mut w = ten_minutes();
+        // (begun s, elapsed s) → age s
+        let table = [
+            (-30, 0, 30),
+            (-30, 5, 35),
+            (0, 7, 7),
+            (10, 5, 0),
+            (10, 10, 0),
+            (10, 12, 2),
+        ];
+        for (begun, elapsed, age) in table {
+            w.begun = SignedDuration::from_secs(begun);
+            assert_eq!(w.age(S(elapsed)), S(age), "{begun} {elapsed}");
+        }
+    }
+
+    #[test]
+    fn the_record_count_moves_the_start_of_dense_polls() {
+        // (early, expected, usual, by progress) → dense from; the margin is 15% of usual
+        let table = [
+            (540, 600, 600, false, 540),
+            (540, 700, 600, false, 540),
+            (540, 700, 600, true, 610),
+            (540, 630, 600, true, 540),
+            (540, 629, 600, true, 540),
+            (540, 631, 600, true, 541),
+            (0, 10, 600, true, 0),
+        ];
+        for (early, expected, usual, by_progress, want) in table {
+            let row = (early, expected, usual, by_progress);
+            assert_eq!(
+                dense_from(S(early), S(expected), S(usual), by_progress),
+                S(want),
+                "{row:?}"
+            );
+        }
+        // Polls stay sparse until then.
+        let (mut p, mut schedule) = planner(1);
+        let mut w = ten_minutes();
+        w.dense_from = S(610);
+        p.set_window(Some(w));
+        assert_eq!(p.phase(S(540)), Phase::Sparse);
+        assert_eq!(p.phase(S(609)), Phase::Sparse);
+        assert_eq!(p.phase(S(610)), Phase::Dense);
+        let pause = p.next_delay(S(560), &mut schedule);
+        assert!(pause > S(15) && pause < S(29), "{pause:?}");
+        // ... but never past the early bound's: a window narrower than it is not.
+        w.dense_from = S(100);
+        p.set_window(Some(w));
+        assert_eq!(p.phase(S(539)), Phase::Sparse);
     }
 
     #[test]
@@ -509,6 +691,8 @@ mod tests {
             expected: S(starts + usual),
             late: S(starts + usual * 11 / 10),
             usual: S(usual),
+            begun: SignedDuration::from_secs(starts as i64),
+            dense_from: S(starts + usual * 9 / 10),
         }
     }
 
@@ -567,6 +751,8 @@ mod tests {
                 expected: S(long),
                 late: S(long * 11 / 10),
                 usual: S(long),
+                begun: SignedDuration::ZERO,
+                dense_from: S(long * 9 / 10),
             },
             scheduled(3600, 600),
         ];
@@ -669,8 +855,40 @@ mod tests {
         let now = t0 + SignedDuration::from_secs(30);
         let w = Window::of(&forecast, now, S(5));
         assert_eq!((w.early, w.expected, w.late), (S(55), S(75), S(95)));
+        // It started 25 s before the gate: 30 s old at 5 s.
+        assert_eq!(w.begun, SignedDuration::from_secs(-25));
+        assert_eq!(w.age(S(5)), S(30));
+        assert_eq!(w.dense_from, S(55), "no progress: the early bound");
         let w = Window::scheduled(t0 + SignedDuration::from_secs(60), &usual, now, S(5));
         assert_eq!(w.starts, Some(S(35)));
         assert_eq!((w.early, w.late), (S(115), S(155)));
+        assert_eq!(
+            (w.begun, w.dense_from),
+            (SignedDuration::from_secs(35), S(115))
+        );
+        // With progress: the estimate at 10:01:20 (60% of 100,000 records
+        // after 50 s of 100) is 10:01:23, 78 s on the gate's clock; dense
+        // polls from 15 s before it.
+        let usual = crate::forecast::Usual {
+            records: Some(100_000),
+            ..usual
+        };
+        let at = |s: i64| t0 + SignedDuration::from_secs(s);
+        let current = crate::forecast::Current {
+            started: t0,
+            first: Some(crate::forecast::Sample {
+                at: at(30),
+                records: 30_000,
+            }),
+            last: Some(crate::forecast::Sample {
+                at: at(80),
+                records: 80_000,
+            }),
+        };
+        let f = crate::forecast::forecast(&usual, &current, at(80));
+        assert_eq!(f.basis, crate::forecast::Basis::HistoryAndProgress);
+        let w = Window::of(&f, at(80), S(55));
+        assert_eq!((w.early, w.expected), (S(55), S(75)));
+        assert_eq!(w.dense_from, S(60));
     }
 }

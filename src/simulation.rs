@@ -10,10 +10,12 @@
 //! A hostile history claims another nominal length than the awaited run's
 //! ([`Setup::claimed`]). Every reply before the end shows the run under way.
 //! The gate starts at a random moment within the first quarter of the run
-//! (the random start phase), reads the history and settings in the pause
-//! after its first poll (2 requests, as the real gate does; the read
-//! itself takes no virtual time), and polls until it sees the end, the run
-//! fails, or its `--timeout` passes.
+//! (the random start phase), polls at once (adaptive waits the start
+//! jitter that spreads a fleet in its first pause), reads the history in
+//! the pause after its first poll (1 request, as the real gate does while
+//! a run is under way: the settings matter only while nothing runs; the
+//! read itself takes no virtual time), and polls until it sees the end,
+//! the run fails, or its `--timeout` passes.
 
 use std::time::Duration;
 
@@ -93,6 +95,8 @@ pub struct Setup {
 pub struct Run {
     /// Requests sent (polls, plus history and settings reads).
     pub requests: u64,
+    /// Of those, the history and settings reads.
+    pub reads: u64,
     /// From the run's end (or failure) to the poll that saw it; `None`
     /// when the gate timed out first.
     pub delay: Option<Duration>,
@@ -168,6 +172,7 @@ pub fn simulate(rng: &mut fastrand::Rng, setup: &Setup, policy: Policy) -> Run {
     let seed = rng.u64(..);
     let mut run = Run {
         requests: 0,
+        reads: 0,
         delay: None,
         polls: Vec::new(),
         ends_at,
@@ -197,9 +202,15 @@ pub fn simulate(rng: &mut fastrand::Rng, setup: &Setup, policy: Policy) -> Run {
         Policy::Periodic { period } => (None, Some(period)),
     };
     let adaptive = matches!(policy, Policy::Adaptive { .. });
-    let mut elapsed = planned
+    // The exponential schedule waits its start jitter before the first
+    // poll; adaptive polls at once and waits it in its first pause.
+    let mut start_jitter = planned
         .as_mut()
         .map_or(Duration::ZERO, |(s, _)| s.first_delay(timeout));
+    let mut elapsed = Duration::ZERO;
+    if !adaptive {
+        elapsed = std::mem::take(&mut start_jitter);
+    }
     let mut usual = None;
     let mut first_sample = None;
     loop {
@@ -212,8 +223,9 @@ pub fn simulate(rng: &mut fastrand::Rng, setup: &Setup, policy: Policy) -> Run {
             return run;
         }
         if run.requests == 1 && adaptive {
-            // The history and the settings, read once.
-            run.requests += 2;
+            // The history, read once (a run is under way: no settings).
+            run.requests += 1;
+            run.reads += 1;
             usual = forecast::usual(&past, ExecutionKind::Incremental);
             run.sparse_step = usual
                 .as_ref()
@@ -245,11 +257,35 @@ pub fn simulate(rng: &mut fastrand::Rng, setup: &Setup, policy: Policy) -> Run {
             return run;
         }
         let delay = match (planned.as_mut(), periodic) {
+            (Some((schedule, Some(planner))), _) if run.polls.len() == 1 => {
+                // The first pause: the exponential one and the start
+                // jitter; the history is read at a random moment of it and,
+                // once back, stretches the pause to the planned one (from
+                // the poll: no pause is longer than the planner's bound).
+                let pause = schedule.next_delay() + std::mem::take(&mut start_jitter);
+                let read = planner.read_jitter(pause.saturating_mul(5));
+                match usual.as_ref() {
+                    Some(usual) => {
+                        let current = Current {
+                            started: at(Duration::ZERO),
+                            first: Some(first),
+                            last: Some(first),
+                        };
+                        let then = elapsed + read;
+                        let server = at(gate_started + then);
+                        let forecast = forecast::forecast(usual, &current, server);
+                        planner.set_window(Some(Window::of(&forecast, server, then)));
+                        planner.set_live(true);
+                        pause.max(planner.next_delay(then, schedule))
+                    }
+                    None => pause,
+                }
+            }
             (Some((schedule, Some(planner))), _) => planner.next_delay(elapsed, schedule),
             (Some((schedule, None)), _) => schedule.next_delay(),
             (None, Some(period)) => period,
             (None, None) => Duration::from_secs(1),
-        };
+        } + std::mem::take(&mut start_jitter);
         elapsed += pause(delay, None, timeout - elapsed);
     }
 }
@@ -278,6 +314,23 @@ impl Cell {
         total as f64 / self.runs.len().max(1) as f64
     }
 
+    /// Mean status polls per refresh (requests but the reads).
+    pub fn status_polls(&self) -> f64 {
+        let total: u64 = self.runs.iter().map(|r| r.requests - r.reads).sum();
+        total as f64 / self.runs.len().max(1) as f64
+    }
+
+    /// The `q` quantile of the requests per refresh, by rank.
+    pub fn requests_at(&self, q: f64) -> u64 {
+        let mut requests: Vec<u64> = self.runs.iter().map(|r| r.requests).collect();
+        requests.sort_unstable();
+        let last = requests.len().saturating_sub(1);
+        requests
+            .get((last as f64 * q).round() as usize)
+            .copied()
+            .unwrap_or(0)
+    }
+
     /// The `q` quantile (0.5 = median) of the detection delays, by rank;
     /// `None` when no run was detected.
     pub fn delay(&self, q: f64) -> Option<Duration> {
@@ -285,6 +338,30 @@ impl Cell {
         delays.sort();
         let last = delays.len().checked_sub(1)?;
         delays.get((last as f64 * q).round() as usize).copied()
+    }
+
+    /// A blind loop over the same runs (`seed`, `count`, `setup`) whose
+    /// period makes it send `polls` status polls per refresh on average
+    /// (found by bisection), and what it did.
+    pub fn blind_with_as_many_polls(
+        seed: u64,
+        count: usize,
+        setup: &Setup,
+        polls: f64,
+    ) -> (Duration, Cell) {
+        let (mut short, mut long) = (0.05_f64, setup.length.as_secs_f64() * 3.0);
+        let mut best = (Duration::ZERO, Cell::default());
+        for _ in 0..40 {
+            let period = Duration::from_secs_f64((short + long) / 2.0);
+            let cell = Cell::simulate(seed, count, setup, Policy::Periodic { period });
+            if cell.status_polls() > polls {
+                short = period.as_secs_f64();
+            } else {
+                long = period.as_secs_f64();
+            }
+            best = (period, cell);
+        }
+        best
     }
 
     /// Runs that timed out before seeing the end.
@@ -325,11 +402,50 @@ mod tests {
         let adaptive = Cell::simulate(11, 200, &no_history, Policy::adaptive());
         let exponential = Cell::simulate(11, 200, &no_history, Policy::exponential(S(30)));
         for (a, e) in adaptive.runs.iter().zip(&exponential.runs) {
-            assert_eq!(a.polls, e.polls, "the same poll times");
-            assert_eq!(a.delay, e.delay);
-            // Only the one read of the history and the settings differs.
-            let reads = if e.requests > 1 { 2 } else { 0 };
+            // Adaptive polls at once and waits the start jitter in its
+            // first pause: the same poll times after that.
+            assert_eq!(a.polls[0], Duration::ZERO);
+            assert_eq!(a.polls[1..], e.polls[1..], "the same poll times");
+            // Only the one read of the history differs (the run is under
+            // way: the settings are not read).
+            let reads = if a.requests > 1 { 1 } else { 0 };
             assert_eq!(a.requests, e.requests + reads);
+            assert_eq!(a.reads, reads);
+        }
+    }
+
+    #[test]
+    fn the_issue_20_targets_hold_in_virtual_time() {
+        // (length s, requests per refresh in the simulation before issue
+        // 20, failure delay median target s)
+        let table = [
+            (30, 7.1, 3.0),
+            (120, 15.3, 5.0),
+            (600, 49.3, 10.0),
+            (3600, 227.3, 30.0),
+        ];
+        for (length, before, target) in table {
+            let completes = setup(length, 0.2);
+            let cell = Cell::simulate(length + 7, 400, &completes, Policy::adaptive());
+            let median = cell.delay(0.5).unwrap().as_secs_f64();
+            assert!(median <= 2.2, "{length}s: success median {median}");
+            assert!(
+                cell.requests() <= before * 1.2,
+                "{length}s: {} requests, {before} before",
+                cell.requests()
+            );
+            let mut fails = setup(length, 0.2);
+            fails.fails = true;
+            let cell = Cell::simulate(length + 8, 400, &fails, Policy::adaptive());
+            let (_, blind) =
+                Cell::blind_with_as_many_polls(length + 8, 400, &fails, cell.status_polls());
+            let median = cell.delay(0.5).unwrap().as_secs_f64();
+            let blind = blind.delay(0.5).unwrap().as_secs_f64();
+            assert!(median <= target, "{length}s: failure median {median}");
+            assert!(
+                median <= blind * 1.5,
+                "{length}s: {median} vs blind {blind}"
+            );
         }
     }
 
@@ -370,7 +486,9 @@ mod tests {
                     "{length}s: {longest:?}"
                 );
                 // It was read: the sparse step is the cap, not --max-interval.
-                assert!(longest > S(150), "{length}s: {longest:?}");
+                let steps: Vec<_> = cell.runs.iter().filter_map(|r| r.sparse_step).collect();
+                assert!(!steps.is_empty(), "{length}s");
+                assert!(steps.iter().all(|s| *s == crate::planned::MAX_PLANNED_STEP));
                 assert_eq!(cell.missed(), 0, "{length}s");
                 assert!(
                     cell.delay(1.0).unwrap() <= crate::planned::MAX_PLANNED_STEP,

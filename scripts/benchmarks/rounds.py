@@ -1,6 +1,7 @@
-"""Requests per poll round with 1, 10 and 100 caches (issue 4): a gate
-waiting for caches that complete after 5 s, `--max-interval 2s`, one cache
-by `--cache-id`, 10 or 100 by `--all-caches`. `tests/it/benchmarks.rs`
+"""Requests per poll round with 1, 10, 20 and 100 caches (issue 4), and
+the forecast's reads beside the status requests (issue 20 §4: at most as
+many): a gate waiting for caches that complete after 5 s, `--max-interval
+2s`, one cache by `--cache-id`, 10, 20 or 100 by `--all-caches`. `tests/it/benchmarks.rs`
 reruns the same gates and fails when this block's requests differ."""
 
 import json
@@ -10,11 +11,12 @@ from . import Section
 from .common import concurrently, gate_env, median
 
 RUNS = 9
-COUNTS = (1, 10, 100)
+COUNTS = (1, 10, 20, 100)
 
 
 def measure(ctx, base_url, count, run_index):
-    """(rounds, requests) of one gate; rounds from the debug log."""
+    """(rounds, requests, status requests) of one gate; rounds and status
+    requests from the debug log."""
     if count == 1:
         project, args = "bench", ["--cache-id", f"completes-after-5s~rounds-{run_index}"]
     else:
@@ -25,7 +27,9 @@ def measure(ctx, base_url, count, run_index):
     summary = json.loads(out.stdout)
     assert summary["result"] == "ready", summary
     rounds = sum(1 for line in out.stderr.splitlines() if "next attempt in" in line) + 1
-    return rounds, summary["polls"]
+    gets = [json.loads(line).get("message", "") for line in out.stderr.splitlines() if line.startswith("{")]
+    statuses = sum(1 for m in gets if m.startswith("GET ") and "/status" in m.split("?")[0])
+    return rounds, summary["polls"], statuses
 
 
 def run(ctx):
@@ -42,17 +46,21 @@ def run(ctx):
         f"(fake-peaka without `--seed`: every refresh lasts exactly 5 s), {RUNS} gates per row side by side "
         "(their range is what `tests/it/benchmarks.rs` accepts: the jitter moves a round now and then). "
         "requests: the summary's `polls`, every request the gate sent (status lists, and for the forecast "
-        "each cache's history and settings); rounds: from the gate's debug log.",
+        "the history of each cache still running, at most one read per status request); rounds and "
+        "status requests: from the gate's debug log. Target (issue 20 §4): requests ≤ 2× the status requests.",
         "",
-        "| caches awaited | how | n | rounds, median | requests, median | requests (range) | one request per cache and round would be |",
-        "|---|---|---|---|---|---|---|",
+        "| caches awaited | how | n | rounds, median | requests, median | requests (range) | status requests, median | requests / status requests (max) | one request per cache and round would be |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for count in COUNTS:
-        rounds = [r for r, _ in results[count]]
-        requests = [q for _, q in results[count]]
+        rounds = [r for r, _, _ in results[count]]
+        requests = [q for _, q, _ in results[count]]
+        statuses = [s for _, _, s in results[count]]
+        worst = max(q / s for _, q, s in results[count])
         how = "`--cache-id`" if count == 1 else "`--all-caches`"
         lines.append(f"| {count} | {how} | {len(requests)} | {median(rounds):.0f} | {median(requests):.0f} "
-                     f"| {min(requests)}–{max(requests)} | {count * median(rounds):.0f} |")
+                     f"| {min(requests)}–{max(requests)} | {median(statuses):.0f} | {worst:.2f} "
+                     f"| {count * median(rounds):.0f} |")
     return "\n".join(lines)
 
 

@@ -393,6 +393,8 @@ struct Gate<'a> {
     resume_token: Option<String>,
     /// The forecast's history and settings reads, while in flight.
     reads: Option<planning::ForecastReads>,
+    /// How the forecast reads and the first pause are paced.
+    pacing: planning::Pacing,
     /// The history reads of executions missed between polls, while in flight.
     missed_reads: Option<missed::MissedReads>,
     /// The materialized queries, and the loop's memory of each.
@@ -424,6 +426,7 @@ impl<'a> Gate<'a> {
             forecast_deferred: false,
             resume_token: None,
             reads: None,
+            pacing: planning::Pacing::default(),
             missed_reads: None,
             queries: queries::query_reports(plan),
             query_watches: Vec::new(),

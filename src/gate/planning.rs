@@ -1,10 +1,19 @@
 //! The forecast in the loop (`--schedule adaptive`): reads each awaited
-//! cache's execution history and settings once, when its first poll shows
-//! that the wait is not over; keeps its forecast up to date from every
+//! cache's execution history once, when its first poll shows that the wait
+//! is not over, and its settings only when the forecast needs them (a run
+//! that has not started: its schedule says when it will); keeps its
+//! forecast up to date from every
 //! poll; hands the planner the window of the caches still awaited, and
 //! whether the last replies show a refresh under way; and says what is
 //! expected (the start line, the heartbeat, the deadline warning, the
 //! summary's fields).
+//!
+//! The reads cost at most one request per status request sent: one read
+//! in a pause, the caches still running first, the youngest run (the one
+//! likely to end last) first, so that a gate over 20 caches does not
+//! burst 40 reads at its start. The first pause, when a read is due in
+//! it, carries the start jitter that spreads a fleet of gates, and is
+//! stretched to the planned pause when the history comes back in it.
 //!
 //! The reads run beside the polls, in a task of their own: they start in a
 //! pause and are taken in whenever they are back, so a slow history or
@@ -24,7 +33,7 @@ use super::{CacheState, Gate};
 use crate::api::{CacheStatus, Execution, ExecutionKind};
 use crate::client::{FetchError, Reply};
 use crate::forecast::{self, Basis, Current, Sample, Usual};
-use crate::planned::{Window, shows_a_live_refresh};
+use crate::planned::{Phase, Window, shows_a_live_refresh};
 use crate::retry::FINAL_REQUEST_BUDGET;
 use crate::schedule::Schedule;
 use crate::settings::CacheSettings;
@@ -92,8 +101,10 @@ fn at_s(t: Timestamp) -> String {
 /// The loop's forecast memory of one cache.
 #[derive(Debug, Default)]
 pub(super) struct Planning {
-    /// Whether the history and settings were asked for.
+    /// Whether the history was asked for.
     read: bool,
+    /// Whether the settings were asked for.
+    settings_read: bool,
     /// The slot forecast.
     kind: Option<ExecutionKind>,
     /// Its past runs, newest first, as read.
@@ -115,22 +126,42 @@ pub(super) struct Planning {
 /// ([`MAX_FORECAST_CACHES`]).
 #[derive(Debug, Default)]
 pub(super) struct PlanningSlot {
-    /// Whether the history and settings are to be read in the coming pause.
+    /// Whether the history is to be read.
     due: bool,
+    /// Whether the settings are to be read (a run not yet started).
+    settings_due: bool,
     /// Whether its last reply showed a refresh under way
     /// ([`shows_a_live_refresh`]).
     live: bool,
     planning: Option<Box<Planning>>,
 }
 
-/// What the forecast reads of one cache brought back.
+/// What the forecast read of one cache brought back.
 pub(super) struct ReadBack {
     /// The cache's index.
     i: usize,
     /// The slot forecast.
     kind: ExecutionKind,
-    history: Result<Reply<Vec<Execution>>, FetchError>,
-    settings: Result<Reply<CacheSettings>, FetchError>,
+    read: Read,
+}
+
+/// One forecast read's reply.
+enum Read {
+    History(Result<Reply<Vec<Execution>>, FetchError>),
+    Settings(Result<Reply<CacheSettings>, FetchError>),
+}
+
+/// The pacing of the forecast reads and of the first pause.
+#[derive(Debug, Default)]
+pub(super) struct Pacing {
+    /// The forecast reads sent (each one request).
+    reads: u64,
+    /// The start jitter of `adaptive`, slept in the first pause instead of
+    /// before the first poll (an already-ready cache is answered at once).
+    pub(super) start_jitter: Duration,
+    /// Whether the pause under way may be stretched to the planned one
+    /// when the read in it comes back with the first forecast.
+    stretch: bool,
 }
 
 /// The forecast reads in flight.
@@ -139,6 +170,7 @@ pub(super) type ForecastReads = Inflight<Vec<ReadBack>>;
 /// What a slot that was never used reads as.
 static UNUSED: Planning = Planning {
     read: false,
+    settings_read: false,
     kind: None,
     history: Vec::new(),
     period: None,
@@ -212,17 +244,26 @@ impl Gate<'_> {
         self.watches[i].planning.live = live;
     }
 
-    /// Sleeps `pause`. When some cache's forecast reads are due, sends them
-    /// in a task of their own, at a random moment of the pause's first half
-    /// (so that a fleet of gates started together does not send them all
-    /// at once); likewise the history reads of executions missed between
-    /// polls, at once. Reads in flight are taken in whenever they are
-    /// back. The next poll still comes when the pause ends: the reads
-    /// never delay a poll. A missed execution's history that comes back
-    /// ends the pause early (unless `may_cut` is false: the server asked
-    /// for the wait), so that the next poll decides on it.
-    pub(super) async fn sleep_and_read(&mut self, pause: Duration, may_cut: bool) {
-        let until = Instant::now() + pause;
+    /// Sleeps `pause`. When a forecast read is due, sends it in a task of
+    /// its own, at a random moment of the pause's first half (so that a
+    /// fleet of gates started together does not send them all at once);
+    /// likewise the history reads of executions missed between polls, at
+    /// once. Reads in flight are taken in whenever they are back. The
+    /// next poll still comes when the pause ends: the reads never delay a
+    /// poll, except that the first pause, planned before any forecast, is
+    /// stretched to the planned one when the history comes back in it (a
+    /// poll a second after the first would be spent for nothing). A missed
+    /// execution's history that comes back ends the pause early (unless
+    /// `may_cut` is false: the server asked for the wait), so that the next
+    /// poll decides on it.
+    pub(super) async fn sleep_and_read(
+        &mut self,
+        pause: Duration,
+        may_cut: bool,
+        schedule: &mut Schedule,
+    ) {
+        let start = Instant::now();
+        let mut until = start + pause;
         self.send_due_reads(pause);
         self.send_missed_reads();
         while self.reads.is_some() || self.missed_reads.is_some() {
@@ -230,6 +271,11 @@ impl Gate<'_> {
                 read = wait_back(self.reads.as_mut()) => {
                     self.reads = None;
                     self.take_in(read.unwrap_or_default());
+                    if let Some(planned) = self.stretched(schedule) {
+                        until = until.max((start + planned).min(self.retry.deadline()));
+                        let left = until.saturating_duration_since(Instant::now());
+                        tracing::debug!(next_poll_ms = millis(left), "the forecast is in: the pause lasts {} more, as planned from it", format_duration(left));
+                    }
                 }
                 read = wait_back(self.missed_reads.as_mut()) => {
                     self.missed_reads = None;
@@ -243,15 +289,35 @@ impl Gate<'_> {
         tokio::time::sleep_until(until).await;
     }
 
-    /// Sends the history and settings reads of the caches they are due for
-    /// (unless reads are already in flight, or too many caches are awaited).
+    /// When a read brought the first window in the pause under way: the
+    /// planned pause, counted from the poll before (so no pause is longer
+    /// than the planner allows).
+    fn stretched(&mut self, schedule: &mut Schedule) -> Option<Duration> {
+        if !std::mem::take(&mut self.pacing.stretch) {
+            return None;
+        }
+        let elapsed = self.started.elapsed();
+        let planner = self.planner.as_mut()?;
+        if planner.phase(elapsed) == Phase::Blind {
+            return None;
+        }
+        Some(planner.next_delay(elapsed, schedule))
+    }
+
+    /// Sends one forecast read, the first due in [`Gate::read_order`]
+    /// (unless a read is in flight, the reads have caught up with the
+    /// status requests, or too many caches are awaited).
     fn send_due_reads(&mut self, pause: Duration) {
         if self.reads.is_some() {
             return;
         }
         let due: Vec<usize> = (0..self.caches.len())
-            .filter(|&i| self.watches[i].planning.due && !self.watches[i].planning.read)
             .filter(|&i| self.caches[i].state == CacheState::Waiting)
+            .filter(|&i| {
+                let planning = &self.watches[i].planning;
+                (planning.due && !planning.read)
+                    || (planning.settings_due && !planning.settings_read)
+            })
             .collect();
         if due.len() > MAX_FORECAST_CACHES && !self.forecast_deferred {
             self.forecast_deferred = true;
@@ -261,9 +327,16 @@ impl Gate<'_> {
                 due.len()
             );
         }
-        if due.is_empty() || due.len() > MAX_FORECAST_CACHES {
+        // No more reads than status requests: a round is one request
+        // whatever the number of caches, so the reads are one per round.
+        let status_requests = self.polls.saturating_sub(self.pacing.reads);
+        if due.is_empty() || due.len() > MAX_FORECAST_CACHES || self.pacing.reads >= status_requests
+        {
             return;
         }
+        let Some(&i) = self.read_order(due).first() else {
+            return;
+        };
         let spread = self
             .planner
             .as_mut()
@@ -273,36 +346,64 @@ impl Gate<'_> {
             .saturating_duration_since(Instant::now())
             .saturating_sub(spread);
         let budget = self.budget().min(hard_left);
-        let mut asked = Vec::with_capacity(due.len());
-        for i in due {
-            let kind = self.forecast_kind(i);
-            let planning = &mut self.watches[i].planning;
+        let kind = self.watches[i]
+            .planning
+            .kind
+            .unwrap_or_else(|| self.forecast_kind(i));
+        let planning = &mut self.watches[i].planning;
+        planning.kind = Some(kind);
+        let history = planning.due && !planning.read;
+        if history {
             planning.due = false;
             planning.read = true;
-            planning.kind = Some(kind);
-            asked.push((i, kind, self.caches[i].cache_id.clone()));
+        } else {
+            planning.settings_due = false;
+            planning.settings_read = true;
         }
-        self.polls += 2 * asked.len() as u64;
+        self.polls += 1;
+        self.pacing.reads += 1;
         let client = self.client.clone();
         let project = self.plan.project_id.clone();
+        let cache_id = self.caches[i].cache_id.clone();
         self.reads = Some(Inflight::spawn(async move {
             tokio::time::sleep(spread).await;
-            let mut back = Vec::with_capacity(asked.len());
-            for (i, kind, cache_id) in asked {
-                let (history, settings) = futures_util::future::join(
-                    client.execution_history(&project, &cache_id, FORECAST_HISTORY, budget),
-                    client.cache_settings(&project, &cache_id, budget),
+            let read = if history {
+                Read::History(
+                    client
+                        .execution_history(&project, &cache_id, FORECAST_HISTORY, budget)
+                        .await,
                 )
-                .await;
-                back.push(ReadBack {
-                    i,
-                    kind,
-                    history,
-                    settings,
-                });
-            }
-            back
+            } else {
+                Read::Settings(client.cache_settings(&project, &cache_id, budget).await)
+            };
+            vec![ReadBack { i, kind, read }]
         }));
+    }
+
+    /// The caches `due` a read, in the order they are read: the ones whose
+    /// last reply shows a refresh under way first (they decide the wait),
+    /// the youngest run first (of runs alike it ends last), then the rest
+    /// in the order given.
+    fn read_order(&self, mut due: Vec<usize>) -> Vec<usize> {
+        let started = |i: usize| {
+            let kind = self.watches[i]
+                .planning
+                .kind
+                .unwrap_or_else(|| self.forecast_kind(i));
+            self.caches[i]
+                .status
+                .as_ref()
+                .and_then(|s| s.execution(kind))
+                .filter(|e| !e.is_terminal())
+                .and_then(|e| e.created_at)
+        };
+        due.sort_by_key(|&i| {
+            (
+                !self.watches[i].planning.live,
+                std::cmp::Reverse(started(i)),
+            )
+        });
+        due
     }
 
     /// Takes in what the forecast reads brought back, and re-plans.
@@ -327,13 +428,25 @@ impl Gate<'_> {
         let elapsed = self.started.elapsed();
         let live = (self.caches.iter().zip(&self.watches))
             .any(|(c, w)| c.state == CacheState::Waiting && w.planning.live);
-        match self.planner.as_mut() {
+        // Before any forecast, the pause may be stretched when the read in
+        // it brings one.
+        self.pacing.stretch = planned
+            && self
+                .planner
+                .as_ref()
+                .is_some_and(|p| p.phase(elapsed) == Phase::Blind)
+            && (self.watches.iter()).any(|w| {
+                let p = &w.planning;
+                (p.due && !p.read) || (p.settings_due && !p.settings_read)
+            });
+        let delay = match self.planner.as_mut() {
             Some(planner) if planned => {
                 planner.set_live(live);
                 planner.next_delay(elapsed, schedule)
             }
             _ => schedule.next_delay(),
-        }
+        };
+        delay + std::mem::take(&mut self.pacing.start_jitter)
     }
 
     /// The slot awaited in cache `i`: the decision's focus, else the first
@@ -347,26 +460,23 @@ impl Gate<'_> {
             .unwrap_or(ExecutionKind::Incremental)
     }
 
-    /// Takes in the history and the settings of one cache.
-    fn take_in_one(&mut self, read: ReadBack) {
-        let ReadBack {
-            i,
-            kind,
-            history,
-            settings,
-        } = read;
+    /// Takes in the history or the settings of one cache.
+    fn take_in_one(&mut self, back: ReadBack) {
+        let ReadBack { i, kind, read } = back;
         let cache_id = self.caches[i].cache_id.clone();
         let planning = &mut *self.watches[i].planning;
-        match history {
-            Ok(reply) => planning.history = reply.value,
-            Err(err) => {
+        match read {
+            Read::History(Ok(reply)) => planning.history = reply.value,
+            Read::History(Err(err)) => {
                 tracing::warn!(cache_id = %cache_id, "cache {cache_id}: cannot read the execution history for a forecast ({}); polling on the exponential schedule", err.message());
             }
-        }
-        match settings {
-            Ok(reply) => planning.period = reply.value.period(kind),
-            Err(err) => {
+            Read::Settings(Ok(reply)) => {
+                planning.period = reply.value.period(kind);
+                return;
+            }
+            Read::Settings(Err(err)) => {
                 tracing::warn!(cache_id = %cache_id, "cache {cache_id}: cannot read the cache's settings ({}); its schedule is not used for the forecast", err.message());
+                return;
             }
         }
         planning.usual = forecast::usual(&planning.history, kind);
@@ -398,6 +508,9 @@ impl Gate<'_> {
             return;
         };
         let running = execution.as_ref().filter(|e| !e.is_terminal());
+        // A run not yet started starts on the cache's schedule: its
+        // settings are read (once, in a later pause) only then.
+        let wants_settings = running.is_none() && !trigger && !planning.settings_read;
         let (window, expected, basis) = match running
             .map(|e| (e.id.clone(), e.created_at, e.records()))
         {
@@ -446,6 +559,9 @@ impl Gate<'_> {
             None => (None, None, Basis::History),
         };
         planning.window = window;
+        if wants_settings {
+            self.watches[i].planning.settings_due = true;
+        }
         self.caches[i].forecast = Some(Box::new(CacheForecast {
             kind,
             usual,
@@ -534,6 +650,9 @@ impl Gate<'_> {
                     expected: m.expected.max(w.expected),
                     late: m.late.max(w.late),
                     usual: m.usual.min(w.usual),
+                    // The youngest run is watched most closely.
+                    begun: m.begun.max(w.begun),
+                    dense_from: m.dense_from.min(w.dense_from),
                 },
             });
         }

@@ -30,12 +30,19 @@ impl Gate<'_> {
     pub(super) async fn drive(&mut self, schedule: &mut Schedule) -> Ended {
         if !self.check_once() {
             let spread = schedule.first_delay(self.plan.timeout);
-            tracing::debug!(
-                next_poll_ms = millis(spread),
-                "first poll in {}",
-                format_duration(spread)
-            );
-            tokio::time::sleep(spread).await;
+            if self.planner.is_some() {
+                // Adaptive polls at once: a cache already ready is answered
+                // without a wait, and the jitter that spreads a fleet of
+                // gates goes into the first pause.
+                self.pacing.start_jitter = spread;
+            } else {
+                tracing::debug!(
+                    next_poll_ms = millis(spread),
+                    "first poll in {}",
+                    format_duration(spread)
+                );
+                tokio::time::sleep(spread).await;
+            }
         }
         if let Err(ended) = self.prepare(schedule).await {
             return ended;
@@ -66,7 +73,8 @@ impl Gate<'_> {
             "next attempt in {}",
             format_duration(sleep)
         );
-        self.sleep_and_read(sleep, retry_after.is_none()).await;
+        self.sleep_and_read(sleep, retry_after.is_none(), schedule)
+            .await;
         Ok(())
     }
 

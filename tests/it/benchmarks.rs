@@ -1,5 +1,5 @@
 //! BENCHMARKS.md's cheap figures against what the gate does today: the
-//! requests per poll round for 1, 10 and 100 caches (the `rounds` block
+//! requests per poll round for 1, 10, 20 and 100 caches (the `rounds` block
 //! that `scripts/benchmarks.py` writes), rerun here with the built binary,
 //! the same scenario (`completes-after-5s`, `--max-interval 2s`,
 //! `--all-caches`) and fake-peaka without `--seed`. When the gate's pacing
@@ -38,8 +38,8 @@ fn requests_per_round_match_benchmarks() {
     let rows = written();
     assert_eq!(
         rows.iter().map(|r| r.0).collect::<Vec<_>>(),
-        [1, 10, 100],
-        "the rounds block lists 1, 10 and 100 caches"
+        [1, 10, 20, 100],
+        "the rounds block lists 1, 10, 20 and 100 caches"
     );
     let fake = start_fake(fake_peaka::Options::default());
     let handles: Vec<_> = rows

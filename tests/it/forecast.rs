@@ -106,6 +106,84 @@ fn a_check_once_or_a_decided_cache_costs_one_request() {
 }
 
 #[test]
+fn the_first_poll_comes_before_any_pause() {
+    // The default (adaptive) polls at once: a cache already ready costs
+    // one request and no wait; the start jitter that spreads a fleet is
+    // in the first pause, after the first poll of a cache still waiting.
+    let gate_log = |cache: &str, schedule: &str| {
+        let (code, stdout, stderr) = run(gate(&[
+            "--cache-id",
+            cache,
+            "--schedule",
+            schedule,
+            "--log-level",
+            "debug",
+            "--output",
+            "json",
+        ]));
+        assert_eq!(code, 0, "{stderr}");
+        (json_summary(&stdout)["polls"].as_u64(), stderr)
+    };
+    let (polls, stderr) = gate_log("finished-ago-1m~first-ready", "adaptive");
+    assert_eq!(polls, Some(1), "{stderr}");
+    assert!(!stderr.contains("first poll in"), "{stderr}");
+    assert_eq!(fake().requests_for("finished-ago-1m~first-ready"), 1);
+    let (_, stderr) = gate_log("completes-after-2s~first-waiting", "adaptive");
+    let first_get = stderr.find("DEBUG GET ").unwrap();
+    let first_pause = stderr.find("next attempt in").unwrap();
+    assert!(first_get < first_pause, "{stderr}");
+    assert!(!stderr.contains("first poll in"), "{stderr}");
+    // Exponential keeps its start jitter before the first poll.
+    let (polls, stderr) = gate_log("finished-ago-1m~first-exp", "exponential");
+    assert_eq!(polls, Some(1), "{stderr}");
+    assert!(
+        stderr.find("first poll in").unwrap() < stderr.find("DEBUG GET ").unwrap(),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_forecast_reads_cost_no_more_requests_than_the_polls() {
+    // 10 and 20 caches, each running for 4 s: the history of each still
+    // running is read, one read in a pause, so that the reads never
+    // outnumber the status requests (a round is one list request).
+    for (project, caches) in [
+        ("many-10-completes-after-4s~fc-reads", 10),
+        ("many-20-completes-after-4s~fc-reads", 20),
+    ] {
+        let (code, stdout, stderr) = run(gate_at(
+            fake(),
+            project,
+            &["--all-caches", "--output", "json", "--log-level", "debug"],
+        ));
+        assert_eq!(code, 0, "{stderr}");
+        let gets: Vec<&str> = stderr
+            .lines()
+            .filter(|l| l.contains("DEBUG GET "))
+            .collect();
+        let reads = gets.iter().filter(|l| !l.contains("/status")).count();
+        let statuses = gets.len() - reads;
+        let summary = json_summary(&stdout);
+        assert_eq!(
+            summary["polls"].as_u64(),
+            Some(gets.len() as u64),
+            "{stderr}"
+        );
+        assert!(reads >= 1, "{caches}: {stderr}");
+        assert!(
+            reads <= statuses,
+            "{caches}: {reads} reads, {statuses} status requests"
+        );
+        // No settings are read: every cache has a run under way.
+        assert!(
+            gets.iter()
+                .all(|l| l.contains("/status") || l.contains("/executionHistory")),
+            "{stderr}"
+        );
+    }
+}
+
+#[test]
 fn the_forecast_reads_are_counted_and_save_polls() {
     let polls = |schedule: &str, cache: &str| {
         let (code, stdout, stderr) = run(gate(&[
@@ -235,9 +313,11 @@ fn an_idle_cache_on_a_schedule_is_not_polled_until_its_next_run() {
         stderr.contains("the next scheduled one starts in about 10m"),
         "{stderr}"
     );
-    // The first poll, the two reads (in the pause after it), the second
-    // poll that pause leads to, and the last poll at the deadline —
-    // instead of ~20 polls of an idle cache at 100–200 ms.
+    // The first poll, the history read in the pause after it, the second
+    // poll, the settings read in the pause after that (nothing runs: when
+    // the next run starts is on the cache's schedule), which then lasts
+    // until the last poll at the deadline — instead of ~20 polls of an
+    // idle cache at 100–200 ms.
     assert_eq!(json_summary(&stdout)["polls"], 5, "{stderr}");
     assert_eq!(fake().requests_for(cache), 5);
 }
@@ -277,7 +357,7 @@ fn a_forecast_reads_the_histories_of_at_most_twenty_caches() {
     // Three caches: each history is read once, and each has a forecast.
     let (code, stdout, stderr) = run(gate_at(
         fake(),
-        "many-3-completes-after-3s~fc-few",
+        "many-3-completes-after-6s~fc-few",
         &["--all-caches", "--output", "json", "--log-level", "debug"],
     ));
     assert_eq!(code, 0, "{stderr}");

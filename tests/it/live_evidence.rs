@@ -270,9 +270,13 @@ fn a_trickling_history_or_settings_reply_holds_no_status_poll() {
             took < Duration::from_secs(4),
             "{slow}: the failure at 2 s was seen after {took:?}: {stderr}"
         );
+        // With the history back (the settings case: a run under way needs
+        // no settings, so none is asked for) the run is watched at the
+        // bound, max(--max-interval 200ms, 10% of 5 s), jittered: fewer polls.
         let (gap, polls) = longest_gap(&server);
+        let least = if slow == HISTORY { 8 } else { 4 };
         assert!(
-            gap <= Duration::from_millis(600) && polls >= 8,
+            gap <= Duration::from_millis(600) && polls >= least,
             "{slow}: {gap:?} between two status polls ({polls} polls): {stderr}"
         );
     }

@@ -168,6 +168,7 @@ fn one_cache_a_4_mib_status_whose_error_is_an_array() {
 fn runs_then_completes(
     history: Vec<u8>,
     settings: Vec<u8>,
+    awaits: Awaits,
 ) -> (String, Arc<AtomicUsize>, Arc<AtomicUsize>) {
     let histories = Arc::new(AtomicUsize::new(0));
     let settings_read = Arc::new(AtomicUsize::new(0));
@@ -177,20 +178,32 @@ fn runs_then_completes(
             "GET",
             STATUS_C,
             Box::new(move |n| {
-                // Running until the forecast's reads are in (and a few
-                // polls more), then completed.
-                let done = n >= 4 && h.load(Ordering::SeqCst) > 0 && s.load(Ordering::SeqCst) > 0;
-                let (top, finished) = if done {
-                    ("COMPLETED", Some(-1))
-                } else {
-                    ("RUNNING", None)
+                // Running (or idle, for a run yet to start) until the read
+                // under test is in (and a few polls more), then completed.
+                let read = match awaits {
+                    Awaits::History => h.load(Ordering::SeqCst),
+                    Awaits::Settings => s.load(Ordering::SeqCst),
                 };
-                ok(&cache(
-                    "c",
-                    top,
-                    execution("e1", top, -300, finished),
-                    Value::Null,
-                ))
+                // (The settings are read in the second pause, after which
+                // an idle cache is polled sparsely: one poll more will do.)
+                let polls = match awaits {
+                    Awaits::History => 4,
+                    Awaits::Settings => 2,
+                };
+                let done = n >= polls && read > 0;
+                let record = match (awaits, done) {
+                    (Awaits::History, false) => execution("e1", "RUNNING", -300, None),
+                    (Awaits::History, true) => execution("e1", "COMPLETED", -300, Some(-1)),
+                    // The last run long over: the next starts on the schedule.
+                    (Awaits::Settings, false) => execution("p3", "COMPLETED", -898, Some(-798)),
+                    (Awaits::Settings, true) => execution("e2", "COMPLETED", 0, Some(0)),
+                };
+                let top = if done || awaits == Awaits::Settings {
+                    "COMPLETED"
+                } else {
+                    "RUNNING"
+                };
+                ok(&cache("c", top, record, Value::Null))
             }),
         ),
         route("GET", HISTORY_C, {
@@ -214,30 +227,57 @@ fn runs_then_completes(
 const PLAIN_SETTINGS: &[u8] =
     br#"{"incrementalCacheSchedule":{"type":"BASIC","expression":"PT15M"},"fullRefreshCacheSchedule":{"type":"NONE"}}"#;
 
+/// Which read [`runs_then_completes`] holds its refresh for: the history
+/// (read while a run is under way), or the settings (read only while none
+/// is: the next one starts on the cache's schedule).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Awaits {
+    History,
+    Settings,
+}
+
 /// Waits on the cache of [`runs_then_completes`] with the adaptive schedule.
-fn wait_reading(what: &str, history: Vec<u8>, settings: Vec<u8>) {
-    let (base, histories, settings_read) = runs_then_completes(history, settings);
-    let (ran, peak) = peak_rss(
-        &base,
-        &[
-            "--cache-id",
-            "c",
-            "--max-interval",
-            "500ms",
-            "--timeout",
-            "30s",
-        ],
-    );
+fn wait_reading(what: &str, history: Vec<u8>, settings: Vec<u8>, awaits: Awaits) {
+    let (base, histories, settings_read) = runs_then_completes(history, settings, awaits);
+    let mut args = vec![
+        "--cache-id",
+        "c",
+        "--max-interval",
+        "500ms",
+        "--timeout",
+        "30s",
+    ];
+    if awaits == Awaits::Settings {
+        args.extend(["--execution", "incremental", "--started-after", "now"]);
+    }
+    let (ran, peak) = peak_rss(&base, &args);
     assert_fits(what, &ran, peak);
     assert_code(&ran, 0, "completed after the forecast's reads");
     assert!(
         histories.load(Ordering::SeqCst) > 0,
         "{what}: the history was never read"
     );
-    assert!(
-        settings_read.load(Ordering::SeqCst) > 0,
-        "{what}: the settings were never read"
-    );
+    let settings_read = settings_read.load(Ordering::SeqCst);
+    match awaits {
+        Awaits::Settings => assert!(settings_read > 0, "{what}: the settings were never read"),
+        Awaits::History => assert_eq!(
+            settings_read, 0,
+            "{what}: a run under way needs no settings"
+        ),
+    }
+}
+
+/// A history of three completed incremental syncs of 100 s, every 15
+/// minutes, the next due 2 s from now: enough for a forecast, so that an
+/// idle cache's settings (PT15M) are read, and its next run soon.
+fn three_runs() -> Vec<u8> {
+    json!([
+        execution("p1", "COMPLETED", -2698, Some(-2598)),
+        execution("p2", "COMPLETED", -1798, Some(-1698)),
+        execution("p3", "COMPLETED", -898, Some(-798)),
+    ])
+    .to_string()
+    .into_bytes()
 }
 
 #[test]
@@ -250,6 +290,7 @@ fn a_4_mib_history_of_empty_objects() {
         "a 4 MiB history of {} (1.4 M entries)",
         history.into_bytes(),
         PLAIN_SETTINGS.to_vec(),
+        Awaits::History,
     );
 }
 
@@ -262,6 +303,7 @@ fn a_history_with_one_4_mib_error_array() {
         "a history with one 4 MiB error",
         history,
         PLAIN_SETTINGS.to_vec(),
+        Awaits::History,
     );
 }
 
@@ -273,8 +315,9 @@ fn a_4_mib_settings_reply_with_a_numeric_array() {
     );
     wait_reading(
         "4 MiB settings with a numeric array",
-        b"[]".to_vec(),
+        three_runs(),
         settings.into_bytes(),
+        Awaits::Settings,
     );
 }
 
