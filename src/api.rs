@@ -535,7 +535,7 @@ pub(crate) fn lenient_timestamp<'de, D: Deserializer<'de>>(
 /// offset), and the common zone-less form (`2026-11-23T10:00:00.123456`),
 /// read as UTC since that is what servers that drop the zone mean. A
 /// number is unreadable: its unit (seconds? milliseconds?) would be a guess.
-fn lenient_stamp<'de, D: Deserializer<'de>>(d: D) -> Result<Stamp, D::Error> {
+pub(crate) fn lenient_stamp<'de, D: Deserializer<'de>>(d: D) -> Result<Stamp, D::Error> {
     Ok(match raw(d)? {
         None => Stamp::Absent,
         Some(raw) => bounded_string(raw)

@@ -123,7 +123,8 @@ RUN THE JOB ONCE READY:
     ready, after the summary and the GitHub files are written. On Unix it replaces peaka-wait
     (same pid: signals and the exit code are the job's). Its environment gains
     PEAKA_WAIT_RESULT, PEAKA_EXECUTION_ID, PEAKA_EXECUTION_KIND, PEAKA_FINISHED_AT and
-    PEAKA_RECORDS (the deciding cache's, as the step outputs) and loses PEAKA_API_KEY and
+    PEAKA_RECORDS (the deciding cache's, as the step outputs), with materialized queries
+    PEAKA_MATERIALIZED_QUERY_ID, _STATUS, _STARTED_AT and _UPDATED_AT, and loses PEAKA_API_KEY and
     PEAKA_API_KEY_FILE unless --pass-api-key. Not ready: COMMAND is not run and the gate's
     exit code stands. A command that cannot be started exits 127 (not found) or 126.
 

@@ -137,39 +137,58 @@ pub async fn run<W: Write>(
 }
 
 /// The rows of a listing on their way out: held up to [`HELD_ROWS`], then
-/// written one by one.
-pub struct Rows<W: Write> {
+/// written one by one. `N` columns: the caches' 7, the queries' 6.
+pub struct Rows<W: Write, const N: usize = 7> {
     format: Format,
     out: W,
+    /// The text table's column names.
+    header: [&'static str; N],
     /// What the text listing says when there is no row.
     empty: String,
     /// With `--catalog-id` (and `--schema`), only its caches are rows.
     scope: Option<CatalogScope>,
     /// Rows not yet written (text: the cells; JSON: the entry).
-    held: Vec<Row>,
+    held: Vec<Row<N>>,
     /// The width of each text column, fixed when rows are first written.
-    widths: Option<[usize; 7]>,
+    widths: Option<[usize; N]>,
     /// Rows written.
     written: usize,
 }
 
-/// One cache's row.
-enum Row {
-    Cells([String; 7]),
+/// One entry's row.
+enum Row<const N: usize> {
+    Cells([String; N]),
     Json(String),
 }
 
 impl<W: Write> Rows<W> {
-    /// No rows yet; `empty` is the text listing when none comes.
+    /// The caches' rows; `empty` is the text listing when none comes.
     pub fn new(format: Format, out: W, empty: String) -> Self {
+        Rows::with_header(format, out, empty, HEADER)
+    }
+}
+
+impl<W: Write, const N: usize> Rows<W, N> {
+    /// No rows yet, under these column names; `empty` is the text listing
+    /// when none comes.
+    fn with_header(format: Format, out: W, empty: String, header: [&'static str; N]) -> Self {
         Rows {
             format,
             out,
+            header,
             empty,
             scope: None,
             held: Vec::new(),
             widths: None,
             written: 0,
+        }
+    }
+
+    /// Takes one entry's row: the JSON text, or the cells.
+    fn push(&mut self, row: Row<N>) {
+        self.held.push(row);
+        if self.held.len() >= HELD_ROWS {
+            self.write_held();
         }
     }
 
@@ -203,8 +222,8 @@ impl<W: Write> Rows<W> {
                     let _ = write!(self.out, "[");
                 }
                 Format::Text => {
-                    let header = HEADER.map(str::to_owned);
-                    let mut widths = [0usize; 7];
+                    let header = self.header.map(str::to_owned);
+                    let mut widths = [0usize; N];
                     for cells in std::iter::once(&header).chain(self.held.iter().filter_map(
                         |row| match row {
                             Row::Cells(cells) => Some(cells),
@@ -234,8 +253,8 @@ impl<W: Write> Rows<W> {
 
     /// One table line, each cell padded to its column (a cell wider than
     /// a column fixed by the first rows just pushes the next one over).
-    fn write_line(&mut self, cells: &[String; 7]) {
-        let widths = self.widths.unwrap_or_default();
+    fn write_line(&mut self, cells: &[String; N]) {
+        let widths = self.widths.unwrap_or([0; N]);
         let mut line = String::new();
         for (i, (cell, width)) in cells.iter().zip(widths).enumerate() {
             line.push_str(cell);
@@ -260,13 +279,10 @@ impl<W: Write> crate::stream::Sink<CacheStatus> for &mut Rows<W> {
         {
             return Ok(());
         }
-        self.held.push(match self.format {
+        self.push(match self.format {
             Format::Json => Row::Json(cache_json(&cache).to_string()),
             Format::Text => Row::Cells(cells(&cache)),
         });
-        if self.held.len() >= HELD_ROWS {
-            self.write_held();
-        }
         Ok(())
     }
 

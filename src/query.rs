@@ -6,7 +6,7 @@
 use jiff::Timestamp;
 use serde::Deserialize;
 
-use crate::api::{lenient_string, lenient_timestamp, without_bom};
+use crate::api::{Stamp, lenient_stamp, lenient_string, lenient_timestamp, without_bom};
 use crate::decision::query::QueryFacts;
 use crate::secret::{Scrub, Scrubber};
 use crate::stream::{Decoder, ListDecoder, Sink};
@@ -29,8 +29,18 @@ pub struct QueryStatus {
     #[serde(default, deserialize_with = "lenient_string")]
     pub status: Option<String>,
     /// When the last refresh started; `null` for a query never materialized.
-    #[serde(default, deserialize_with = "lenient_timestamp")]
+    /// (Read from [`QueryStatus::started`] once decoded.)
+    #[serde(skip)]
     pub last_execution_start_time: Option<Timestamp>,
+    /// `lastExecutionStartTime` as it came: a start that is there but cannot
+    /// be read is not a query that never ran, so the start seen before a
+    /// refresh must be told from both.
+    #[serde(
+        default,
+        rename = "lastExecutionStartTime",
+        deserialize_with = "lenient_stamp"
+    )]
+    pub started: Stamp,
     /// When the status last changed (the end of a finished refresh).
     #[serde(default, deserialize_with = "lenient_timestamp")]
     pub last_update_time: Option<Timestamp>,
@@ -76,7 +86,9 @@ fn decode_entry(element: &[u8]) -> Result<QueryStatus, String> {
     if !wire::is_object(element) {
         return Err("a status is a JSON object".to_owned());
     }
-    serde_json::from_slice(element).map_err(|err| err.to_string())
+    let mut status: QueryStatus = serde_json::from_slice(element).map_err(|err| err.to_string())?;
+    status.last_execution_start_time = status.started.at();
+    Ok(status)
 }
 
 /// Decodes the project's list of query statuses as it arrives.
@@ -114,6 +126,8 @@ mod tests {
         .unwrap();
         assert_eq!(new.query_id.as_deref(), Some("7"));
         assert_eq!(new.last_execution_start_time, None);
+        assert_eq!(new.started, Stamp::Absent);
+        assert_eq!(query.started.at(), query.last_execution_start_time);
     }
 
     #[test]
@@ -123,6 +137,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(query.last_execution_start_time, None);
+        assert_eq!(query.started, Stamp::Unreadable);
         assert_eq!(query.last_update_time, None);
         assert!(
             decode_query(b"[]")

@@ -8,7 +8,8 @@ use reqwest::{Method, Url};
 
 use super::{Client, FetchError, MAX_BODY_BYTES, MAX_LIST_BODY_BYTES, Reply, not_a_page};
 use crate::query::{self, QueryStatus};
-use crate::stream::Whole;
+use crate::secret::Scrub;
+use crate::stream::{Sink, Whole};
 
 impl Client {
     /// `{base}/data/projects/{projectId}/materialized-queries/{queryId}/status`.
@@ -66,18 +67,25 @@ impl Client {
     }
 
     /// Fetches the status of every materialized query of a project in one
-    /// request.
-    pub async fn query_statuses(
+    /// request, handing each (scrubbed) to `sink` as it arrives: a sink
+    /// that keeps only the awaited queries holds a list of any length in
+    /// bounded memory.
+    pub async fn query_statuses<S>(
         &self,
         project_id: &str,
         budget: Duration,
-    ) -> Result<Reply<Vec<QueryStatus>>, FetchError> {
+        sink: S,
+    ) -> Result<Reply<S::Value>, FetchError>
+    where
+        S: Sink<QueryStatus>,
+        S::Value: Scrub,
+    {
         self.fetch(
             Method::GET,
             self.query_list_url(project_id),
             budget,
             MAX_LIST_BODY_BYTES,
-            query::query_list_decoder(Vec::new()),
+            query::query_list_decoder(self.scrubbing(sink)),
         )
         .await
     }

@@ -14,6 +14,7 @@ use tokio::time::Instant;
 
 use super::cancel::{CANCEL_BUDGET, cancel_answer};
 use super::{CacheState, Caches, Ended, Gate};
+use crate::api::Stamp;
 use crate::client::{FetchError, Reply};
 use crate::decision::query::{
     QueryCriteria, QueryDecision, QueryVerdict, decide_query, is_new_run,
@@ -22,6 +23,7 @@ use crate::exit_codes::Outcome;
 use crate::query::QueryStatus;
 use crate::retry::Next;
 use crate::schedule::Schedule;
+use crate::stream::Sink;
 use crate::text::one_line;
 use crate::timespec::{format_duration, millis};
 
@@ -54,7 +56,8 @@ pub(super) struct QueryWatch {
     refreshed_from: Option<Option<Timestamp>>,
     /// The start seen before the refresh, read first.
     baseline: Option<Option<Timestamp>>,
-    /// Whether it was looked up on its own (it was missing from the list).
+    /// Whether a lookup of it on its own (it was missing from the list)
+    /// was answered: a lookup that failed shows nothing, so it is asked again.
     looked_up: bool,
     /// The refresh got an error or no answer: it may or may not have
     /// started a run, so no running run is provably the gate's to cancel.
@@ -181,9 +184,21 @@ impl Gate<'_> {
                     continue;
                 }
                 match answer {
+                    // A start that is there but unreadable proves no later
+                    // start new: no baseline, so no refresh, until it reads.
+                    Ok(reply) if reply.value.started == Stamp::Unreadable => {
+                        let id = &self.queries[i].query_id;
+                        let why = "its lastExecutionStartTime cannot be read, so the refreshed run could not be told from the last one; not refreshing it until it can";
+                        if self.queries[i].last_error.as_deref() != Some(why) {
+                            tracing::warn!(query_id = %id, "materialized query {id}: {why}");
+                        }
+                        self.queries[i].last_error = Some(why.to_owned());
+                        self.queries[i].status = Some(reply.value);
+                    }
                     Ok(reply) => {
                         self.query_watches[i].baseline =
                             Some(reply.value.last_execution_start_time);
+                        self.queries[i].last_error = None;
                         self.queries[i].status = Some(reply.value);
                     }
                     Err(err) => {
@@ -277,8 +292,15 @@ impl Gate<'_> {
     async fn read_queries(&mut self) -> Vec<Result<Reply<QueryStatus>, FetchError>> {
         let project = self.plan.project_id.clone();
         self.polls += 1;
-        let listed = self.client.query_statuses(&project, self.budget()).await;
-        let mut list = match listed {
+        let sink = Awaited {
+            ids: self.queries.iter().map(|q| q.query_id.clone()).collect(),
+            kept: Vec::new(),
+        };
+        let listed = self
+            .client
+            .query_statuses(&project, self.budget(), sink)
+            .await;
+        let list = match listed {
             Err(err) => return self.queries.iter().map(|_| Err(err.clone())).collect(),
             Ok(reply) => {
                 self.retry.answered();
@@ -294,21 +316,35 @@ impl Gate<'_> {
         let mut answers = Vec::with_capacity(self.queries.len());
         for i in 0..self.queries.len() {
             let id = self.queries[i].query_id.clone();
-            let found = list
+            let mine = |q: &QueryStatus| q.query_id.as_deref() == Some(id.as_str());
+            let found = list.value.iter().position(mine);
+            let agree = list
                 .value
                 .iter()
-                .position(|q| q.query_id.as_deref() == Some(id.as_str()));
+                .filter(|q| mine(q))
+                .all(|q| found.is_some_and(|pos| *q == list.value[pos]));
             let answer = match found {
+                // Two statuses for one query: which is current is not shown.
+                Some(_) if !agree => Err(FetchError::Transient {
+                    cause: "the project's list holds different statuses for this query, so none shows where it stands".to_owned(),
+                    status: None,
+                    retry_after: None,
+                }),
                 Some(pos) => Ok(Reply {
-                    value: list.value.swap_remove(pos),
+                    value: list.value[pos].clone(),
                     server_date: list.server_date,
                     received_at: list.received_at,
                 }),
                 None if !self.query_watches[i].looked_up => {
-                    self.query_watches[i].looked_up = true;
                     self.polls += 1;
                     let budget = self.budget();
                     let own = self.client.query_status(&project, &id, budget).await;
+                    // Only an answer settles it; a lookup that failed
+                    // (a timeout, a 503) is made again next round.
+                    self.query_watches[i].looked_up = match &own {
+                        Ok(_) => true,
+                        Err(err) => err.outcome().is_some(),
+                    };
                     if let Ok(reply) = &own {
                         self.retry.answered();
                         self.measure_skew(reply, reply.value.latest_time());
@@ -553,6 +589,44 @@ impl Gate<'_> {
             })
             .collect();
         (!told.is_empty()).then(|| format!("cancel of the refreshed runs: {}", told.join("; ")))
+    }
+}
+
+/// The list's entries of the awaited queries, however long the list: the
+/// first of each, and a second only when it differs (which shows the list
+/// contradicts itself); every other entry is dropped as it arrives.
+struct Awaited {
+    ids: Vec<String>,
+    kept: Vec<QueryStatus>,
+}
+
+impl Sink<QueryStatus> for Awaited {
+    type Value = Vec<QueryStatus>;
+
+    fn take(&mut self, status: QueryStatus) -> Result<(), String> {
+        let Some(id) = status.query_id.as_deref() else {
+            return Ok(());
+        };
+        if !self.ids.iter().any(|wanted| wanted == id) {
+            return Ok(());
+        }
+        let mut same = self
+            .kept
+            .iter()
+            .filter(|kept| kept.query_id.as_deref() == Some(id));
+        let keep = match (same.next(), same.next()) {
+            (None, _) => true,
+            (Some(first), None) => *first != status,
+            (Some(_), Some(_)) => false,
+        };
+        if keep {
+            self.kept.push(status);
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Vec<QueryStatus> {
+        self.kept
     }
 }
 

@@ -1,18 +1,20 @@
 //! `--list-materialized-queries`: the project's materialized queries as a
-//! table (one line per query with its status) or one JSON array. A
-//! project has few queries, so the reply is read whole, then written.
+//! table (one line per query with its status) or one JSON array, written
+//! as the list arrives through the caches' [`Rows`]: a list of any length
+//! is listed in bounded memory.
 
 use std::io::Write;
 
 use serde_json::{Value, json};
 
-use super::{Listing, MAX_CELL_CHARS, json_text};
+use super::{Listing, MAX_CELL_CHARS, Row, Rows, json_text};
 use crate::cli::{Config, Format};
 use crate::client::Client;
 use crate::exit_codes::Outcome;
 use crate::query::QueryStatus;
 use crate::retry::{Next, RetryPolicy};
 use crate::schedule::Schedule;
+use crate::stream::Sink;
 use crate::text::printable;
 
 const HEADER: [&str; 6] = [
@@ -25,12 +27,15 @@ const HEADER: [&str; 6] = [
 ];
 
 /// Reads the project's materialized queries, retried as [`crate::retry`]
-/// says until `--timeout`, and writes them to `out` in `config.output`.
+/// says until `--timeout`, and writes them to `out` in `config.output` as
+/// they arrive (held, then streamed, as [`Rows`] does for caches). A reply
+/// that fails after rows were written is not retried: the listing ends
+/// with `api_error`, saying how many queries were listed.
 pub async fn run_queries<W: Write>(
     config: &Config,
     client: &Client,
     mut schedule: Schedule,
-    mut out: W,
+    out: W,
 ) -> Listing {
     let mut retry = RetryPolicy::new(
         tokio::time::Instant::now(),
@@ -38,18 +43,14 @@ pub async fn run_queries<W: Write>(
         config.request_timeout,
     );
     let whose = format!("project {}", printable(&config.project_id, MAX_CELL_CHARS));
+    let mut rows = query_rows(config.output, out, &whose);
     loop {
         let err = match client
-            .query_statuses(&config.project_id, retry.budget())
+            .query_statuses(&config.project_id, retry.budget(), &mut rows)
             .await
         {
-            Ok(reply) => {
-                let _ = writeln!(
-                    out,
-                    "{}",
-                    render_queries(&reply.value, config.output, &whose)
-                );
-                let _ = out.flush();
+            Ok(_) => {
+                rows.end();
                 return Listing {
                     outcome: Outcome::Ready,
                     text: String::new(),
@@ -57,6 +58,17 @@ pub async fn run_queries<W: Write>(
             }
             Err(err) => err,
         };
+        if rows.written > 0 {
+            return Listing {
+                outcome: err.outcome().unwrap_or(Outcome::ApiError),
+                text: format!(
+                    "the listing of the materialized queries of {whose} was cut off after {} queries: {}",
+                    rows.written,
+                    err.message()
+                ),
+            };
+        }
+        rows.forget();
         let retry_after = match retry.failed(&err) {
             Next::End(outcome, why) => {
                 return Listing {
@@ -83,36 +95,41 @@ pub async fn run_queries<W: Write>(
     }
 }
 
-/// The listing, without the last line break: an aligned table, or one
-/// JSON array.
+fn query_rows<W: Write>(format: Format, out: W, whose: &str) -> Rows<W, 6> {
+    Rows::with_header(
+        format,
+        out,
+        format!("{whose} has no materialized queries"),
+        HEADER,
+    )
+}
+
+/// Each query goes to the rows as it is decoded (already scrubbed).
+impl<W: Write> Sink<QueryStatus> for &mut Rows<W, 6> {
+    type Value = ();
+
+    fn take(&mut self, query: QueryStatus) -> Result<(), String> {
+        self.push(match self.format {
+            Format::Json => Row::Json(query_json(&query).to_string()),
+            Format::Text => Row::Cells(cells(&query)),
+        });
+        Ok(())
+    }
+
+    fn finish(self) {}
+}
+
+/// The listing, as [`run_queries`] writes it, without the last line break.
 pub fn render_queries(queries: &[QueryStatus], format: Format, whose: &str) -> String {
-    if format == Format::Json {
-        return Value::Array(queries.iter().map(query_json).collect()).to_string();
+    let mut out = Vec::new();
+    let mut rows = query_rows(format, &mut out, whose);
+    for query in queries {
+        let _ = Sink::take(&mut &mut rows, query.clone());
     }
-    if queries.is_empty() {
-        return format!("{whose} has no materialized queries");
-    }
-    let rows: Vec<[String; 6]> = std::iter::once(HEADER.map(str::to_owned))
-        .chain(queries.iter().map(cells))
-        .collect();
-    let mut widths = [0usize; 6];
-    for row in &rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
-        }
-    }
-    let lines: Vec<String> = rows
-        .iter()
-        .map(|row| {
-            let mut line = String::new();
-            for (cell, width) in row.iter().zip(widths) {
-                line.push_str(cell);
-                line.push_str(&" ".repeat(width - cell.chars().count() + 2));
-            }
-            line.trim_end().to_owned()
-        })
-        .collect();
-    lines.join("\n")
+    rows.end();
+    let mut text = String::from_utf8_lossy(&out).into_owned();
+    text.pop();
+    text
 }
 
 fn time(at: Option<jiff::Timestamp>) -> Value {

@@ -27,6 +27,7 @@ mod commands;
 mod key;
 mod limits;
 mod memory;
+mod queries;
 mod second_round;
 mod triggered;
 mod wrong_ready;

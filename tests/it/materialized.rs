@@ -227,7 +227,11 @@ fn beside_caches_the_outputs_and_the_command_cover_both() {
             r#"printf '%s|%s|%s|%s' "$PEAKA_WAIT_RESULT" "$PEAKA_EXECUTION_ID" "$PEAKA_MATERIALIZED_QUERY_ID" "$PEAKA_MATERIALIZED_QUERY_STATUS" > "$0""#,
         ],
     );
-    command.arg(&seen).env("GITHUB_OUTPUT", &outputs);
+    let step_summary = dir.join("summary");
+    command
+        .arg(&seen)
+        .env("GITHUB_OUTPUT", &outputs)
+        .env("GITHUB_STEP_SUMMARY", &step_summary);
     let (code, stdout, stderr) = run(command);
     assert_eq!(code, 0, "{stdout}{stderr}");
     let summary = json_summary(&stdout);
@@ -245,6 +249,13 @@ fn beside_caches_the_outputs_and_the_command_cover_both() {
         assert!(outputs.lines().any(|l| l == line), "{line}: {outputs}");
     }
     assert!(outputs.contains("\"materializedQueries\":[{"), "{outputs}");
+    let table = std::fs::read_to_string(&step_summary).unwrap();
+    assert!(
+        table.contains(
+            "| mq-completes-after-1s~both | mq-completes-after-1s query | ready | COMPLETED |"
+        ),
+        "{table}"
+    );
     let seen = std::fs::read_to_string(&seen).unwrap();
     let fields: Vec<&str> = seen.split('|').collect();
     assert_eq!(fields[0], "ready", "{seen}");
@@ -553,4 +564,61 @@ fn settings_that_do_not_fit_are_refused_with_a_fix() {
         stdout.contains("all 3 materialized queries are ready"),
         "{stdout}"
     );
+}
+
+#[cfg(unix)]
+#[test]
+fn sigterm_in_the_query_stage_cancels_the_refreshed_run_and_exits_143() {
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+    let fake = fake();
+    let mut command = gate_at(
+        &fake,
+        "p",
+        &[
+            "--cache-id",
+            "completes-after-1s~term",
+            "--refresh-query",
+            "mq-stuck~term",
+            "--cancel-on-exit",
+            "--timeout",
+            "60s",
+            "--output",
+            "json",
+        ],
+    );
+    let child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The cache is ready after 1 s; the refreshed run starts 1.5 s after
+    // the refresh, and a poll must see it first.
+    std::thread::sleep(
+        Duration::from_secs(1) + fake_peaka::REFRESH_STARTS_AFTER + Duration::from_millis(1500),
+    );
+    let signalled = Instant::now();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let output = child.wait_with_output().unwrap();
+    let took = signalled.elapsed();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(143), "{stdout}{stderr}");
+    assert!(
+        took <= Duration::from_secs(2),
+        "took {took:?} after SIGTERM"
+    );
+    let summary = json_summary(&stdout);
+    assert_eq!(summary["caches"][0]["state"], "ready", "{summary}");
+    assert_eq!(
+        query(&summary, "mq-stuck~term")["cancel"],
+        "accepted",
+        "{summary}\n{stderr}"
+    );
+    assert_eq!(fake.query_cancels(), 1);
+    assert_eq!(fake.cancels(), 0, "the ready cache is not cancelled");
 }

@@ -21,7 +21,7 @@ const HISTORY_C: &str = "/api/v1/data/projects/p/cache/c/executionHistory";
 const SETTINGS_C: &str = "/api/v1/data/projects/p/cache/c";
 
 /// Runs the gate under GNU time; returns the run and its peak RSS in KiB.
-fn peak_rss(base: &str, args: &[&str]) -> (Ran, u64) {
+pub(super) fn peak_rss(base: &str, args: &[&str]) -> (Ran, u64) {
     let rss_dir = tempfile::tempdir().expect("temp dir");
     let rss = rss_dir.path().join("rss");
     let rss_arg = rss.to_string_lossy().into_owned();
@@ -37,7 +37,7 @@ fn peak_rss(base: &str, args: &[&str]) -> (Ran, u64) {
 }
 
 #[track_caller]
-fn assert_fits(what: &str, ran: &Ran, peak_kib: u64) {
+pub(super) fn assert_fits(what: &str, ran: &Ran, peak_kib: u64) {
     eprintln!("{what}: peak RSS {peak_kib} KiB");
     assert!(
         peak_kib <= MAX_RSS_KIB,

@@ -129,7 +129,7 @@ fn control_a_run_after_a_trigger_answered_2xx_by_the_api_is_cancelled() {
 
 /// One request's method and path, read from a connection; the rest of
 /// its head is skipped (no request of the gate has a body that matters).
-fn request_line(stream: &TcpStream) -> Option<(String, String)> {
+pub(super) fn request_line(stream: &TcpStream) -> Option<(String, String)> {
     let mut reader = BufReader::new(stream);
     let mut first = String::new();
     reader.read_line(&mut first).ok()?;
@@ -143,7 +143,7 @@ fn request_line(stream: &TcpStream) -> Option<(String, String)> {
     Some((words.next()?.to_owned(), words.next()?.to_owned()))
 }
 
-fn answer(mut stream: &TcpStream, body: &Value) {
+pub(super) fn answer(mut stream: &TcpStream, body: &Value) {
     let body = body.to_string();
     let _ = write!(
         stream,
@@ -320,7 +320,7 @@ fn after_a_trigger_the_other_slot_or_a_reused_id_is_not_ready() {
 
 /// A server that answers every request with headers and then one byte of
 /// whitespace every 100 ms, for ever.
-fn trickle_forever() -> String {
+pub(super) fn trickle_forever() -> String {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let address = listener.local_addr().expect("address");
     std::thread::spawn(move || {
