@@ -101,5 +101,7 @@ def run(ctx):
     return "\n".join(lines)
 
 
-SECTION = Section(name="fleet", title=f"A fleet of {SIZE} gates started together (issue 5)", run=run, order=50,
-                  phase="serial")
+# Parallel: its figures come from its own fake (the busiest 100 ms counts
+# only its gates' requests), and beside the real-time refreshes, which
+# mostly sleep, it shortens a whole run by its ~3 minutes.
+SECTION = Section(name="fleet", title=f"A fleet of {SIZE} gates started together (issue 5)", run=run, order=50)

@@ -307,10 +307,7 @@ pub async fn run(
     let ended = tokio::select! {
         ended = gate.drive_stages(&mut schedule) => Some(ended),
         () = tokio::time::sleep_until(hard_stop) => None,
-        signal = stop => Some((signal, format!("interrupted by {} before the gate was decided", match signal {
-            Outcome::Terminated => "SIGTERM",
-            _ => "SIGINT",
-        }))),
+        signal = stop => Some(signal::interrupted(signal)),
     };
     let (outcome, message) = ended.unwrap_or_else(|| {
         let message = if gate.query_stage {

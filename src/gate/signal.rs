@@ -1,6 +1,19 @@
-//! SIGINT and SIGTERM, as outcomes.
+//! SIGINT and SIGTERM, as outcomes, and the sentence of a gate they end.
 
+use super::Ended;
 use crate::exit_codes::Outcome;
+
+/// How a gate that `signal` (from [`shutdown_signal`]) stopped ends.
+pub(super) fn interrupted(signal: Outcome) -> Ended {
+    let name = match signal {
+        Outcome::Terminated => "SIGTERM",
+        _ => "SIGINT",
+    };
+    (
+        signal,
+        format!("interrupted by {name} before the gate was decided"),
+    )
+}
 
 /// Resolves when SIGINT or SIGTERM arrives, with the matching outcome.
 /// If a handler cannot be installed, that signal keeps its default action.
@@ -28,5 +41,28 @@ pub async fn shutdown_signal() -> Outcome {
             Ok(()) => Outcome::Interrupted,
             Err(_) => std::future::pending().await,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_signal_ends_the_gate_with_its_own_outcome_and_name() {
+        assert_eq!(
+            interrupted(Outcome::Terminated),
+            (
+                Outcome::Terminated,
+                "interrupted by SIGTERM before the gate was decided".to_owned()
+            )
+        );
+        assert_eq!(
+            interrupted(Outcome::Interrupted),
+            (
+                Outcome::Interrupted,
+                "interrupted by SIGINT before the gate was decided".to_owned()
+            )
+        );
     }
 }
