@@ -1,13 +1,12 @@
 """What the one integration-test crate (tests/it/, issue 19 §3) did to a
-cold build and to the test run: for the commit before that change and
-for HEAD, a cold `cargo test --workspace --no-run`, then
+cold build and to the test run: for the commit before that change, the
+change itself and HEAD, a cold `cargo test --workspace --no-run`, then
 `cargo test --workspace`, each commit exported whole (`git archive`) into a
 temporary folder and built in a fresh target dir there.
 
-Opt-in: two cold debug builds of the workspace and two test runs take
-half an hour to an hour on 2 shared cores, so each commit is measured once
-(n = 1). The change alone (its parent against it, the same tests) is not
-a column: a third cold build did not fit beside the others' work.
+Opt-in: three cold debug builds of the workspace and three test runs
+take half an hour to an hour on 2 shared cores, so each commit is
+measured once (n = 1).
 The machine is shared, so wall time moves with the others' load; the CPU
 time (user + sys of cargo and everything it waited for: rustc, the linker,
 the test binaries and the processes they start) moves far less, and the
@@ -27,6 +26,7 @@ import threading
 import time
 
 from . import ROOT, Section
+from .common import target_dir
 
 # A step that runs longer has hung (a cold build is ~8 minutes on a quiet
 # machine, the test run ~3); the section stops rather than wait forever.
@@ -44,12 +44,13 @@ def git(*args):
 
 def commits():
     """(label, commit): the parent of the oldest commit that adds
-    tests/it/main.rs, and HEAD; and that commit."""
+    tests/it/main.rs, that commit (the same tests in one crate: the only
+    pair that compares like with like), and HEAD."""
     adding = git("log", "--format=%H", "--diff-filter=A", "--", "tests/it/main.rs").split()
     if not adding:
         raise RuntimeError("no commit adds tests/it/main.rs: there is no one-crate change to measure")
     change = adding[-1]
-    return [("before", git("rev-parse", f"{change}^")), ("HEAD", git("rev-parse", "HEAD"))], change
+    return [("before", git("rev-parse", f"{change}^")), ("the change", change), ("HEAD", git("rev-parse", "HEAD"))]
 
 
 def test_threads():
@@ -193,7 +194,7 @@ def ratio(after, before):
 
 def run(ctx):
     threads = test_threads()
-    chosen, change = commits()
+    chosen = commits()
     niceness = os.nice(0)
     results = []
     work = tempfile.mkdtemp(prefix="peaka-bench-build-")
@@ -204,6 +205,12 @@ def run(ctx):
             export(commit, tree)
             print(f"benchmarks: build: {label} ({commit[:10]}), cold build and tests …", file=sys.stderr, flush=True)
             results.append(measure_tree(tree, dir_, threads))
+            if results[-1][1]["failures"]:
+                # The temporary folder goes; a failure's output stays to be read.
+                os.makedirs(target_dir(), exist_ok=True)
+                kept = os.path.join(target_dir(), f"bench-build-{i}-test.out")
+                shutil.copy(os.path.join(dir_, "test.out"), kept)
+                print(f"benchmarks: build: {label}: tests failed; their output is in {kept}", file=sys.stderr)
             shutil.rmtree(tree)
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -240,23 +247,25 @@ def run(ctx):
     row("target dir after the tests", [t["target"] for t in tests], mib)
 
     failures = [f"{label}: {', '.join(t['failures'])}" for (label, _), t in zip(chosen, tests) if t["failures"]]
-    (_, before), (_, head) = chosen
+    (_, before), (_, change), (_, head) = chosen
     return "\n".join([
         f"Each commit exported whole (`git archive`) into a temporary folder, then, in a fresh target dir "
         f"there (crates already downloaded, by an untimed `cargo fetch`): a cold `cargo test --workspace "
         f"--locked --no-run`, then `cargo test --workspace --locked --no-fail-fast`. \"before\" is `{before[:10]}`, "
-        f"the parent of `{change[:10]}`, which made tests/it/ the one integration-test crate; HEAD `{head[:10]}` "
-        "is today's code and tests, more of both than before, which alone would make every figure larger: "
-        "a ratio below 1 understates what the one crate saves.",
+        f"the parent of `{change[:10]}` (\"the change\", which made tests/it/ the one integration-test crate: "
+        f"the same code and tests, {builds[0]['integration']} integration-test binaries become "
+        f"{builds[1]['integration']}), so \"the change ÷ before\" is what the one crate did. HEAD `{head[:10]}` "
+        "is today's code and tests, more of both, which alone makes every figure larger: a ratio of HEAD's "
+        "below 1 understates what the one crate saves, and its test run is other work.",
         "",
-        f"n = 1 per commit: the two cold builds and test runs took {sum(b['wall'] + t['wall'] for b, t in results) / 60:.0f} "
+        f"n = 1 per commit: the three cold builds and test runs took {sum(b['wall'] + t['wall'] for b, t in results) / 60:.0f} "
         f"minutes, at niceness {niceness}, on a 2-core machine that others used meanwhile. "
         "CPU time is user + sys of cargo and every process it waited for (rustc, the linker, the test "
         "binaries and the gates and fake APIs they start); it hardly moves with the others' load, while the "
         "wall time does, so compare the ratios of CPU time first. \"The rest of the machine\" is the CPU "
         "the other processes used during the step (from /proc/stat), out of 2 cores. Every commit's tests "
-        f"ran with today's `.ci/run` setting RUST_TEST_THREADS={threads} (\"before\"'s CI set none, which "
-        "means 2 here).",
+        f"ran with today's `.ci/run` setting RUST_TEST_THREADS={threads} (the CI of \"before\" and of the change "
+        "set none, which means 2 here).",
         "",
         *lines,
         "",
