@@ -141,9 +141,38 @@ def run(ctx):
                      f"| **{med('busiest')}** | {med('first_polls')} | {med('after_first')} | {med('reads')} "
                      f"| {med('released_ms')} ms | {med('firsts_ms')} ms | {statistics.median(delays):.2f} s "
                      f"| {p90:.2f} s | {max(delays):.2f} s | {max(f['rss_mib'] for f in fleets):.1f} MiB |")
-    ratios = [a["busiest"] / e["busiest"] for a, e in zip(measured[VARIANTS[0][0]], measured[VARIANTS[2][0]])]
-    lines += ["", "The default's busiest 100 ms over `--schedule exponential`'s, fleet by fleet (the rows ran in turn): "
-              + ", ".join(f"{r:.2f}×" for r in ratios) + f"; median {median(ratios):.2f}×."]
+    adaptive, exponential = measured[VARIANTS[0][0]], measured[VARIANTS[2][0]]
+    ratios = [a["busiest"] / e["busiest"] for a, e in zip(adaptive, exponential)]
+    later = [a["after_first"] / e["after_first"] for a, e in zip(adaptive, exponential)]
+
+    def mid(fleets, key):
+        return f"{median([f[key] for f in fleets]):.0f}"
+
+    verdict = "met" if median(ratios) <= 1.1 else "missed"
+    lines += [
+        "",
+        "The default's busiest 100 ms over `--schedule exponential`'s, fleet by fleet (the rows ran in turn; the "
+        "default's first polls within): " + ", ".join(
+            f"{r:.2f}× ({a['firsts_ms']:.0f} ms)" for r, a in zip(ratios, adaptive))
+        + f"; median {median(ratios):.2f}× (issue 20 §4's target: at most 1.1×, {verdict} here). After each gate's "
+        "first poll: " + ", ".join(f"{r:.2f}×" for r in later) + f"; median {median(later):.2f}×.",
+        "",
+        "**The decision (issue 20 §2 against §4).** The default polls at once, so that a cache that is already "
+        "ready is answered in milliseconds (section `ready`), and waits its start jitter in the first pause "
+        "instead. A fleet released together therefore sends its first polls within its release spread: here "
+        f"within {mid(adaptive, 'firsts_ms')} ms (median), where `--schedule exponential`'s start jitter (up to "
+        f"half of `--initial-interval`: 500 ms here) spreads them over {mid(exponential, 'firsts_ms')} ms. The "
+        f"first polls alone reach {mid(adaptive, 'first_polls')} requests in 100 ms against "
+        f"{mid(exponential, 'first_polls')}: about {len(adaptive[0]['codes'])} × 100 ms ÷ the spread in ms, more "
+        "where the processes start in bunches. That is the whole cost, paid once, at the start: after each "
+        f"gate's first poll the default's busiest 100 ms is {mid(adaptive, 'after_first')} against "
+        f"{mid(exponential, 'after_first')}, and its forecast reads alone ({mid(adaptive, 'reads')}: one per gate, "
+        "at a random moment of the first pause's first half) are most of it — the planned polls of gates "
+        "sharing one forecast do not bunch (each step is jittered, the first dense one at a random moment of "
+        "the window's first step). The API answers such a first poll in a few milliseconds. The busiest "
+        "100 ms the API sees is noisy here: 200 processes started on 2 shared cores, the fake itself starved "
+        "while they start; compare the rows fleet by fleet.",
+    ]
     return "\n".join(lines)
 
 
