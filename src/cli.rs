@@ -27,6 +27,7 @@ mod key;
 pub mod man;
 mod names;
 mod quick;
+mod selection;
 mod token;
 
 /// Peaka's US API, the default.
