@@ -10,14 +10,19 @@
 //! written whole and aligned, or not at all when its reply fails and is
 //! retried; past them, rows go out one by one, so that a project of any
 //! size is listed in bounded memory.
+//!
+//! Both listings (this one and `--list-materialized-queries`, in
+//! `list/queries.rs`) go through the one loop here, [`listing`]: its
+//! retries, its messages, and the end of a listing cut off midway.
 
 use std::io::Write;
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
 use crate::api::{CacheStatus, Execution, ExecutionKind};
 use crate::cli::{Config, Format};
-use crate::client::Client;
+use crate::client::{Client, FetchError};
 use crate::exit_codes::Outcome;
 use crate::retry::{Next, RetryPolicy};
 use crate::schedule::Schedule;
@@ -57,14 +62,9 @@ pub struct Listing {
 pub async fn run<W: Write>(
     config: &Config,
     client: &Client,
-    mut schedule: Schedule,
+    schedule: Schedule,
     out: W,
 ) -> Listing {
-    let mut retry = RetryPolicy::new(
-        tokio::time::Instant::now(),
-        config.timeout,
-        config.request_timeout,
-    );
     let scope = config.catalog.as_ref();
     let whose = match scope {
         Some(scope) => format!(
@@ -76,24 +76,67 @@ pub async fn run<W: Write>(
     };
     let mut rows = Rows::new(config.output, out, format!("{whose} has no caches"));
     rows.scope = scope.cloned();
-    loop {
-        let budget = retry.budget();
-        let listed = match scope {
+    let words = Words {
+        things: "caches",
+        unit: "caches",
+        listing_of: whose.clone(),
+        whose,
+    };
+    listing(config, schedule, rows, &words, async |budget, rows| {
+        match scope {
             // One schema's caches come from the catalog's list: the
             // schema-level list answered 500 for live catalogs.
-            Some(scope) => {
-                client
-                    .catalog_statuses(&config.project_id, &scope.catalog_id, budget, &mut rows)
-                    .await
-            }
-            None => {
-                client
-                    .project_statuses(&config.project_id, budget, &mut rows)
-                    .await
-            }
-        };
-        let err = match listed {
-            Ok(_) => {
+            Some(scope) => client
+                .catalog_statuses(&config.project_id, &scope.catalog_id, budget, rows)
+                .await
+                .map(drop),
+            None => client
+                .project_statuses(&config.project_id, budget, rows)
+                .await
+                .map(drop),
+        }
+    })
+    .await
+}
+
+/// What a listing's messages call what it lists.
+struct Words {
+    /// `cannot list the {things} of project p`.
+    things: &'static str,
+    /// `cut off after 3 {unit}`.
+    unit: &'static str,
+    /// `cannot list the caches of {whose}`: `project p`.
+    whose: String,
+    /// `the listing of {listing_of} was cut off`.
+    listing_of: String,
+}
+
+/// The one listing loop: asks for the list with `ask` (which feeds each
+/// entry to the rows as it is decoded), retried as [`crate::retry`] says
+/// until `--timeout`. The held rows of a reply that failed are dropped and
+/// the list asked again; once rows were written, a failure ends the
+/// listing (they cannot be taken back), saying how many were listed.
+async fn listing<W: Write, const N: usize>(
+    config: &Config,
+    mut schedule: Schedule,
+    mut rows: Rows<W, N>,
+    words: &Words,
+    mut ask: impl AsyncFnMut(Duration, &mut Rows<W, N>) -> Result<(), FetchError>,
+) -> Listing {
+    let mut retry = RetryPolicy::new(
+        tokio::time::Instant::now(),
+        config.timeout,
+        config.request_timeout,
+    );
+    let Words {
+        things,
+        unit,
+        whose,
+        listing_of,
+    } = words;
+    loop {
+        let err = match ask(retry.budget(), &mut rows).await {
+            Ok(()) => {
                 rows.end();
                 return Listing {
                     outcome: Outcome::Ready,
@@ -106,7 +149,7 @@ pub async fn run<W: Write>(
             return Listing {
                 outcome: err.outcome().unwrap_or(Outcome::ApiError),
                 text: format!(
-                    "the listing of {whose} was cut off after {} caches: {}",
+                    "the listing of {listing_of} was cut off after {} {unit}: {}",
                     rows.written,
                     err.message()
                 ),
@@ -117,17 +160,17 @@ pub async fn run<W: Write>(
             Next::End(outcome, why) => {
                 return Listing {
                     outcome,
-                    text: format!("cannot list the caches of {whose}: {why}"),
+                    text: format!("cannot list the {things} of {whose}: {why}"),
                 };
             }
             Next::Retry(retry_after) => retry_after,
         };
-        tracing::warn!("listing the caches failed, retrying: {}", err.message());
+        tracing::warn!("listing the {things} failed, retrying: {}", err.message());
         let Some(sleep) = retry.pause(schedule.next_delay(), retry_after) else {
             return Listing {
                 outcome: Outcome::Timeout,
                 text: format!(
-                    "cannot list the caches of {whose} within --timeout: {}",
+                    "cannot list the {things} of {whose} within --timeout: {}",
                     err.message()
                 ),
             };

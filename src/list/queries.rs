@@ -7,12 +7,10 @@ use std::io::Write;
 
 use serde_json::{Value, json};
 
-use super::{Listing, MAX_CELL_CHARS, Row, Rows, json_text};
+use super::{Listing, MAX_CELL_CHARS, Row, Rows, Words, json_text, listing};
 use crate::cli::{Config, Format};
 use crate::client::Client;
-use crate::exit_codes::Outcome;
 use crate::query::QueryStatus;
-use crate::retry::{Next, RetryPolicy};
 use crate::schedule::Schedule;
 use crate::stream::Sink;
 use crate::text::printable;
@@ -34,65 +32,24 @@ const HEADER: [&str; 6] = [
 pub async fn run_queries<W: Write>(
     config: &Config,
     client: &Client,
-    mut schedule: Schedule,
+    schedule: Schedule,
     out: W,
 ) -> Listing {
-    let mut retry = RetryPolicy::new(
-        tokio::time::Instant::now(),
-        config.timeout,
-        config.request_timeout,
-    );
     let whose = format!("project {}", printable(&config.project_id, MAX_CELL_CHARS));
-    let mut rows = query_rows(config.output, out, &whose);
-    loop {
-        let err = match client
-            .query_statuses(&config.project_id, retry.budget(), &mut rows)
+    let rows = query_rows(config.output, out, &whose);
+    let words = Words {
+        things: "materialized queries",
+        unit: "queries",
+        listing_of: format!("the materialized queries of {whose}"),
+        whose,
+    };
+    listing(config, schedule, rows, &words, async |budget, rows| {
+        client
+            .query_statuses(&config.project_id, budget, rows)
             .await
-        {
-            Ok(_) => {
-                rows.end();
-                return Listing {
-                    outcome: Outcome::Ready,
-                    text: String::new(),
-                };
-            }
-            Err(err) => err,
-        };
-        if rows.written > 0 {
-            return Listing {
-                outcome: err.outcome().unwrap_or(Outcome::ApiError),
-                text: format!(
-                    "the listing of the materialized queries of {whose} was cut off after {} queries: {}",
-                    rows.written,
-                    err.message()
-                ),
-            };
-        }
-        rows.forget();
-        let retry_after = match retry.failed(&err) {
-            Next::End(outcome, why) => {
-                return Listing {
-                    outcome,
-                    text: format!("cannot list the materialized queries of {whose}: {why}"),
-                };
-            }
-            Next::Retry(retry_after) => retry_after,
-        };
-        tracing::warn!(
-            "listing the materialized queries failed, retrying: {}",
-            err.message()
-        );
-        let Some(sleep) = retry.pause(schedule.next_delay(), retry_after) else {
-            return Listing {
-                outcome: Outcome::Timeout,
-                text: format!(
-                    "cannot list the materialized queries of {whose} within --timeout: {}",
-                    err.message()
-                ),
-            };
-        };
-        tokio::time::sleep(sleep).await;
-    }
+            .map(drop)
+    })
+    .await
 }
 
 fn query_rows<W: Write>(format: Format, out: W, whose: &str) -> Rows<W, 6> {
