@@ -3,11 +3,10 @@
 //! refresh and says so; it never cancels one it did not start, and never
 //! without `--trigger`. The exit code stays the reason's.
 
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use crate::common;
-use common::{gate_at, json_summary, run, start_fake};
+use common::{gate_at, gate_json, run, start_fake};
 
 fn cancel_of(summary: &serde_json::Value) -> Option<&str> {
     summary["caches"][0]["cancel"].as_str()
@@ -18,7 +17,8 @@ fn a_timeout_cancels_the_triggered_refresh_and_peaka_accepts() {
     let fake = start_fake(fake_peaka::Options::default());
     let cache = "triggered-completes-after-1m~cancel-timeout";
     let started = Instant::now();
-    let (code, stdout, stderr) = run(gate_at(
+    // The exit code stays the timeout's.
+    let (summary, stderr) = gate_json(
         &fake,
         "p",
         &[
@@ -29,17 +29,11 @@ fn a_timeout_cancels_the_triggered_refresh_and_peaka_accepts() {
             "--cancel-on-exit",
             "--timeout",
             "3s",
-            "--output",
-            "json",
         ],
-    ));
-    let took = started.elapsed();
-    assert_eq!(
-        code, 3,
-        "the exit code stays the timeout's: {stdout}{stderr}"
+        3,
     );
+    let took = started.elapsed();
     assert!(took <= Duration::from_secs(5), "took {took:?}");
-    let summary = json_summary(&stdout);
     assert_eq!(cancel_of(&summary), Some("accepted"), "{summary}");
     assert!(
         summary["message"].as_str().unwrap().contains("accepted"),
@@ -65,7 +59,7 @@ fn a_timeout_cancels_the_triggered_refresh_and_peaka_accepts() {
 fn sigterm_cancels_and_exits_143_within_two_seconds() {
     let fake = start_fake(fake_peaka::Options::default());
     // The triggered record appears 1.5 s after the trigger; a poll must see it first.
-    let mut command = gate_at(
+    let (summary, stderr) = common::terminated_after(
         &fake,
         "p",
         &[
@@ -76,32 +70,9 @@ fn sigterm_cancels_and_exits_143_within_two_seconds() {
             "--cancel-on-exit",
             "--timeout",
             "60s",
-            "--output",
-            "json",
         ],
+        fake_peaka::TRIGGER_APPEARS_AFTER + Duration::from_millis(1200),
     );
-    let child = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(fake_peaka::TRIGGER_APPEARS_AFTER + Duration::from_millis(1200));
-    let signalled = Instant::now();
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let output = child.wait_with_output().unwrap();
-    let took = signalled.elapsed();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(143), "{stdout}{stderr}");
-    assert!(
-        took <= Duration::from_secs(2),
-        "took {took:?} after SIGTERM"
-    );
-    let summary = json_summary(&stdout);
     assert_eq!(cancel_of(&summary), Some("accepted"), "{summary}\n{stderr}");
     assert_eq!(fake.cancels(), 1);
 }
@@ -111,7 +82,7 @@ fn an_execution_the_gate_did_not_start_is_never_cancelled() {
     let fake = start_fake(fake_peaka::Options::default());
     // Running since before the trigger (started by Peaka's schedule); the
     // fake's trigger does not replace it.
-    let (code, stdout, stderr) = run(gate_at(
+    let (summary, _) = gate_json(
         &fake,
         "p",
         &[
@@ -122,12 +93,9 @@ fn an_execution_the_gate_did_not_start_is_never_cancelled() {
             "--cancel-on-exit",
             "--timeout",
             "2s",
-            "--output",
-            "json",
         ],
-    ));
-    assert_eq!(code, 3, "{stdout}{stderr}");
-    let summary = json_summary(&stdout);
+        3,
+    );
     let said = cancel_of(&summary).unwrap_or_default();
     assert!(said.starts_with("not sent: "), "{summary}");
     assert_eq!(fake.cancels(), 0);
@@ -136,7 +104,7 @@ fn an_execution_the_gate_did_not_start_is_never_cancelled() {
 #[test]
 fn without_the_flag_or_without_trigger_nothing_is_cancelled() {
     let fake = start_fake(fake_peaka::Options::default());
-    let (code, stdout, stderr) = run(gate_at(
+    let (summary, _) = gate_json(
         &fake,
         "p",
         &[
@@ -146,12 +114,10 @@ fn without_the_flag_or_without_trigger_nothing_is_cancelled() {
             "incremental",
             "--timeout",
             "3s",
-            "--output",
-            "json",
         ],
-    ));
-    assert_eq!(code, 3, "{stdout}{stderr}");
-    assert_eq!(cancel_of(&json_summary(&stdout)), None);
+        3,
+    );
+    assert_eq!(cancel_of(&summary), None);
     let (code, _, stderr) = run(gate_at(
         &fake,
         "p",
@@ -171,7 +137,8 @@ fn without_the_flag_or_without_trigger_nothing_is_cancelled() {
 #[test]
 fn a_stall_cancels_the_triggered_refresh_and_exits_7() {
     let fake = start_fake(fake_peaka::Options::default());
-    let (code, stdout, stderr) = run(gate_at(
+    // The exit code stays the stall's.
+    let (summary, _) = gate_json(
         &fake,
         "p",
         &[
@@ -184,15 +151,9 @@ fn a_stall_cancels_the_triggered_refresh_and_exits_7() {
             "1s",
             "--timeout",
             "20s",
-            "--output",
-            "json",
         ],
-    ));
-    assert_eq!(code, 7, "the exit code stays the stall's: {stdout}{stderr}");
-    assert_eq!(
-        cancel_of(&json_summary(&stdout)),
-        Some("accepted"),
-        "{stdout}"
+        7,
     );
+    assert_eq!(cancel_of(&summary), Some("accepted"), "{summary}");
     assert_eq!(fake.cancels(), 1);
 }

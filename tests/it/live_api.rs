@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::common::{BIN, gate_at, json_summary, run, serve_forever, start_fake};
+use crate::common::{BIN, gate_at, gate_json, json_summary, run, serve_forever, start_fake};
 
 /// A project `shop`: two caches in schema `sales` of `cat-a`, one in `crm`.
 fn shop() -> fake_peaka::Running {
@@ -72,7 +72,7 @@ fn one_schema_is_read_from_the_catalogs_list_for_the_wait_and_the_listing() {
         "the fake's schema-level list answers 500, as live"
     );
     let before = fake.requests();
-    let (code, stdout, stderr) = run(gate_at(
+    let (summary, _) = gate_json(
         &fake,
         "shop",
         &[
@@ -84,12 +84,9 @@ fn one_schema_is_read_from_the_catalogs_list_for_the_wait_and_the_listing() {
             "6s",
             "--schedule",
             "exponential",
-            "--output",
-            "json",
         ],
-    ));
-    assert_eq!(code, 0, "{stdout}{stderr}");
-    let summary = json_summary(&stdout);
+        0,
+    );
     let tables: Vec<&str> = (summary["caches"].as_array().unwrap().iter())
         .map(|c| c["table"].as_str().unwrap())
         .collect();
@@ -206,7 +203,7 @@ fn an_execution_never_picked_up_is_said_once_with_since_when() {
 #[test]
 fn a_cancel_answered_404_had_nothing_to_cancel() {
     let fake = start_fake(fake_peaka::Options::default());
-    let (code, stdout, stderr) = run(gate_at(
+    let (summary, _) = gate_json(
         &fake,
         "p",
         &[
@@ -217,12 +214,9 @@ fn a_cancel_answered_404_had_nothing_to_cancel() {
             "--cancel-on-exit",
             "--timeout",
             "4s",
-            "--output",
-            "json",
         ],
-    ));
-    assert_eq!(code, 3, "{stdout}{stderr}");
-    let summary = json_summary(&stdout);
+        3,
+    );
     assert_eq!(
         summary["caches"][0]["cancel"], "nothing to cancel: it had already ended",
         "{summary}"
@@ -260,7 +254,7 @@ fn a_full_refresh_cancel_is_never_sent_for_a_record_not_seen() {
         500
     );
     let cancels = fake.cancels();
-    let (code, stdout, _) = run(gate_at(
+    let (summary, _) = gate_json(
         &fake,
         "p",
         &[
@@ -271,12 +265,10 @@ fn a_full_refresh_cancel_is_never_sent_for_a_record_not_seen() {
             "--cancel-on-exit",
             "--timeout",
             "3s",
-            "--output",
-            "json",
         ],
-    ));
-    assert_eq!(code, 3, "{stdout}");
-    let said = json_summary(&stdout)["caches"][0]["cancel"]
+        3,
+    );
+    let said = summary["caches"][0]["cancel"]
         .as_str()
         .unwrap_or_default()
         .to_owned();
@@ -386,8 +378,7 @@ fn a_certificate_for_another_host_ends_at_once_on_every_path() {
     for (what, code, said, took) in every_path(&front.base_url, "2m", &[("SSL_CERT_FILE", ca)]) {
         assert_eq!(code, 6, "{what}: {said}");
         assert!(took < Duration::from_secs(10), "{what}: {took:?}");
-        let summary: Value = serde_json::from_str(said.lines().next().unwrap()).unwrap();
-        let message = summary["message"].as_str().unwrap();
+        let message = message_of(&said);
         for needle in [
             "certificate not valid for name",
             "--base-url",
@@ -414,73 +405,69 @@ fn a_certificate_for_another_host_ends_at_once_on_every_path() {
     }
 }
 
-#[test]
-fn a_web_page_at_the_base_url_ends_after_a_minute_on_every_path() {
-    let fake = start_fake(fake_peaka::Options::default());
-    let base = format!("http://{}/site", fake.addr);
-    for (what, code, said, took) in every_path(&base, "2m", &[]) {
+/// Every path against the base `base()` gives it ends with exit 6 after
+/// the minute a mistake that cannot fix itself is given (not before, and
+/// well before `--timeout 2m`), its message holding each of `needles`.
+fn ends_after_a_minute(base: &dyn Fn() -> String, needles: &[&str]) {
+    for (what, code, said, took) in every_path_at(base, "2m", &[]) {
         assert_eq!(code, 6, "{what}: {said}");
         assert!(
             took >= Duration::from_secs(60) && took < Duration::from_secs(90),
             "{what}: {took:?}"
         );
-        let summary: Value = serde_json::from_str(said.lines().next().unwrap()).unwrap();
-        let message = summary["message"].as_str().unwrap();
-        for needle in [
-            "a web page (text/html), not Peaka's API",
-            "--base-url",
-            "every reply for 1m",
-        ] {
+        let message = message_of(&said);
+        for needle in needles {
             assert!(message.contains(needle), "{what}: {needle}: {message}");
         }
     }
+}
+
+/// The summary's `message`, from what [`every_path`] said of a run.
+fn message_of(said: &str) -> String {
+    let summary: Value = serde_json::from_str(said.lines().next().unwrap()).unwrap();
+    summary["message"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn a_web_page_at_the_base_url_ends_after_a_minute_on_every_path() {
+    let fake = start_fake(fake_peaka::Options::default());
+    ends_after_a_minute(
+        &|| format!("http://{}/site", fake.addr),
+        &[
+            "a web page (text/html), not Peaka's API",
+            "--base-url",
+            "every reply for 1m",
+        ],
+    );
 }
 
 #[test]
 fn json_of_another_api_at_the_base_url_ends_after_a_minute_on_every_path() {
     let fake = start_fake(fake_peaka::Options::default());
-    let base = format!("http://{}/other-api", fake.addr);
-    for (what, code, said, took) in every_path(&base, "2m", &[]) {
-        assert_eq!(code, 6, "{what}: {said}");
-        assert!(
-            took >= Duration::from_secs(60) && took < Duration::from_secs(90),
-            "{what}: {took:?}"
-        );
-        let summary: Value = serde_json::from_str(said.lines().next().unwrap()).unwrap();
-        let message = summary["message"].as_str().unwrap();
-        for needle in [
+    ends_after_a_minute(
+        &|| format!("http://{}/other-api", fake.addr),
+        &[
             "JSON of another kind",
             "not Peaka's API",
             "--base-url",
             "every reply for 1m",
-        ] {
-            assert!(message.contains(needle), "{what}: {needle}: {message}");
-        }
-    }
+        ],
+    );
 }
 
 #[test]
 fn a_web_page_in_turn_with_bad_gateways_still_ends_after_a_minute() {
     // A fake per path, so that each gate meets the two answers in turn.
-    let base = || {
-        let fake = start_fake(fake_peaka::Options::default());
-        format!("http://{}/flaky-site", fake.addr)
-    };
-    for (what, code, said, took) in every_path_at(&base, "2m", &[]) {
-        assert_eq!(code, 6, "{what}: {said}");
-        assert!(
-            took >= Duration::from_secs(60) && took < Duration::from_secs(90),
-            "{what}: {took:?}"
-        );
-        let summary: Value = serde_json::from_str(said.lines().next().unwrap()).unwrap();
-        let message = summary["message"].as_str().unwrap();
-        for needle in [
+    ends_after_a_minute(
+        &|| {
+            let fake = start_fake(fake_peaka::Options::default());
+            format!("http://{}/flaky-site", fake.addr)
+        },
+        &[
             "a web page (text/html), not Peaka's API",
             "did not answer any request for 1m",
-        ] {
-            assert!(message.contains(needle), "{what}: {needle}: {message}");
-        }
-    }
+        ],
+    );
 }
 
 #[test]
@@ -495,8 +482,7 @@ fn a_refused_connection_stays_retried_and_the_end_names_it() {
     for (what, code, said, took) in every_path(&base, "3s", &[]) {
         assert_eq!(code, 3, "{what}: {said}");
         assert!(took < Duration::from_secs(5), "{what}: {took:?}");
-        let summary: Value = serde_json::from_str(said.lines().next().unwrap()).unwrap();
-        let message = summary["message"].as_str().unwrap();
+        let message = message_of(&said);
         assert!(message.contains("Connection refused"), "{what}: {message}");
     }
 }

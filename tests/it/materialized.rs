@@ -9,7 +9,7 @@ use jiff::Timestamp;
 use serde_json::Value;
 
 use crate::common;
-use common::{gate_at, json_summary, run, start_fake};
+use common::{gate_at, gate_json, run, run_json, start_fake};
 
 fn fake() -> fake_peaka::Running {
     start_fake(fake_peaka::Options::default())
@@ -67,7 +67,7 @@ fn the_listing_is_a_line_per_query_or_one_json_document() {
 #[test]
 fn several_queries_are_awaited_with_one_list_request_per_round() {
     let fake = fake();
-    let (code, stdout, stderr) = run(gate_at(
+    let (summary, stderr) = gate_json(
         &fake,
         "p",
         &[
@@ -75,12 +75,9 @@ fn several_queries_are_awaited_with_one_list_request_per_round() {
             "mq-completes-after-2s~one,mq-done-ago-5m~one",
             "--timeout",
             "20s",
-            "--output",
-            "json",
         ],
-    ));
-    assert_eq!(code, 0, "{stdout}{stderr}");
-    let summary = json_summary(&stdout);
+        0,
+    );
     assert_eq!(summary["result"], "ready");
     let running = query(&summary, "mq-completes-after-2s~one");
     assert_eq!(running["state"], "ready");
@@ -103,20 +100,12 @@ fn several_queries_are_awaited_with_one_list_request_per_round() {
 fn no_ready_without_proof_and_the_failures() {
     let fake = fake();
     // A new query is COMPLETED with no start time: nothing materialized.
-    let (code, stdout, _) = run(gate_at(
+    let (summary, _) = gate_json(
         &fake,
         "p",
-        &[
-            "--materialized-query",
-            "mq-new~proof",
-            "--timeout",
-            "0",
-            "--output",
-            "json",
-        ],
-    ));
-    assert_eq!(code, 3, "{stdout}");
-    let summary = json_summary(&stdout);
+        &["--materialized-query", "mq-new~proof", "--timeout", "0"],
+        3,
+    );
     assert_eq!(query(&summary, "mq-new~proof")["state"], "waiting");
     assert_eq!(query(&summary, "mq-new~proof")["startedAt"], Value::Null);
     assert!(
@@ -130,26 +119,18 @@ fn no_ready_without_proof_and_the_failures() {
         ("mq-canceled-after-1s~f", "CANCELED"),
         ("mq-fails-after-1s~f", "FAILED"),
     ] {
-        let (code, stdout, _) = run(gate_at(
+        let (summary, _) = gate_json(
             &fake,
             "p",
-            &[
-                "--materialized-query",
-                id,
-                "--timeout",
-                "20s",
-                "--output",
-                "json",
-            ],
-        ));
-        assert_eq!(code, 1, "{stdout}");
-        let summary = json_summary(&stdout);
+            &["--materialized-query", id, "--timeout", "20s"],
+            1,
+        );
         assert_eq!(summary["result"], "failed");
         assert_eq!(query(&summary, id)["state"], "failed");
         assert_eq!(query(&summary, id)["status"], status);
     }
     // An unknown id: not found, exit 5, whatever else is awaited.
-    let (code, stdout, _) = run(gate_at(
+    let (summary, _) = gate_json(
         &fake,
         "p",
         &[
@@ -157,12 +138,9 @@ fn no_ready_without_proof_and_the_failures() {
             "mq-done-ago-1m~nf,no-such-query",
             "--timeout",
             "20s",
-            "--output",
-            "json",
         ],
-    ));
-    assert_eq!(code, 5, "{stdout}");
-    let summary = json_summary(&stdout);
+        5,
+    );
     assert_eq!(summary["result"], "not_found");
     assert_eq!(query(&summary, "no-such-query")["state"], "not_found");
     assert!(
@@ -232,9 +210,7 @@ fn beside_caches_the_outputs_and_the_command_cover_both() {
         .arg(&seen)
         .env("GITHUB_OUTPUT", &outputs)
         .env("GITHUB_STEP_SUMMARY", &step_summary);
-    let (code, stdout, stderr) = run(command);
-    assert_eq!(code, 0, "{stdout}{stderr}");
-    let summary = json_summary(&stdout);
+    let (summary, _) = run_json(command, 0);
     assert_eq!(summary["caches"][0]["state"], "ready");
     assert_eq!(
         query(&summary, "mq-completes-after-1s~both")["state"],
@@ -274,7 +250,7 @@ fn a_refresh_is_sent_once_and_that_very_run_is_awaited() {
     let started = Timestamp::now();
     // The refreshed run starts 1.5 s after the request and takes 2 s; the
     // stale COMPLETED before it (ended 1 min ago) must not count.
-    let (code, stdout, stderr) = run(gate_at(
+    let (summary, stderr) = gate_json(
         &fake,
         "p",
         &[
@@ -282,12 +258,9 @@ fn a_refresh_is_sent_once_and_that_very_run_is_awaited() {
             "mq-done-ago-1m~refresh",
             "--timeout",
             "20s",
-            "--output",
-            "json",
         ],
-    ));
-    assert_eq!(code, 0, "{stdout}{stderr}");
-    let summary = json_summary(&stdout);
+        0,
+    );
     let q = query(&summary, "mq-done-ago-1m~refresh");
     assert_eq!(q["state"], "ready");
     assert_eq!(q["refreshed"], true);
@@ -295,20 +268,13 @@ fn a_refresh_is_sent_once_and_that_very_run_is_awaited() {
     assert_eq!(fake.query_refreshes(), 1);
     assert!(stderr.contains("refresh requested"), "{stderr}");
     // A new query, refreshed: its first run is the one.
-    let (code, stdout, _) = run(gate_at(
+    let (summary, _) = gate_json(
         &fake,
         "p",
-        &[
-            "--refresh-query",
-            "mq-new~refresh",
-            "--timeout",
-            "20s",
-            "--output",
-            "json",
-        ],
-    ));
-    assert_eq!(code, 0, "{stdout}");
-    assert!(time(&query(&json_summary(&stdout), "mq-new~refresh")["startedAt"]) > started);
+        &["--refresh-query", "mq-new~refresh", "--timeout", "20s"],
+        0,
+    );
+    assert!(time(&query(&summary, "mq-new~refresh")["startedAt"]) > started);
     // A refreshed run that fails fails the gate.
     let (code, stdout, _) = run(gate_at(
         &fake,
@@ -327,50 +293,25 @@ fn a_refresh_is_sent_once_and_that_very_run_is_awaited() {
 fn a_refresh_answered_with_an_error_or_cut_off_is_not_sent_again() {
     let fake = fake();
     // The refresh is answered 502 although its run starts: it may have
-    // arrived, so it is never sent twice, and the run shows it did.
-    let (code, stdout, stderr) = run(gate_at(
-        &fake,
-        "p",
-        &[
-            "--refresh-query",
-            "mq-refresh-answers-502~once",
-            "--timeout",
-            "20s",
-            "--output",
-            "json",
-        ],
-    ));
-    assert_eq!(code, 0, "{stdout}{stderr}");
-    assert_eq!(fake.query_refreshes(), 1);
-    assert!(
-        stderr.contains("may or may not have reached Peaka"),
-        "{stderr}"
-    );
-    // A connection dropped after the refresh was sent: the same.
-    let (code, stdout, stderr) = run(gate_at(
-        &fake,
-        "p",
-        &[
-            "--refresh-query",
-            "mq-refresh-drops-connection~once",
-            "--timeout",
-            "20s",
-            "--output",
-            "json",
-        ],
-    ));
-    assert_eq!(code, 0, "{stdout}{stderr}");
-    assert_eq!(fake.query_refreshes(), 2, "sent once: {stderr}");
-    assert!(
-        stderr.contains("may or may not have reached Peaka"),
-        "{stderr}"
-    );
+    // arrived, so it is never sent twice, and the run shows it did. Then
+    // a connection dropped after the refresh was sent: the same.
+    for (id, refreshes) in [
+        ("mq-refresh-answers-502~once", 1),
+        ("mq-refresh-drops-connection~once", 2),
+    ] {
+        let (_, stderr) = gate_json(&fake, "p", &["--refresh-query", id, "--timeout", "20s"], 0);
+        assert_eq!(fake.query_refreshes(), refreshes, "sent once: {stderr}");
+        assert!(
+            stderr.contains("may or may not have reached Peaka"),
+            "{stderr}"
+        );
+    }
 }
 
 #[test]
 fn the_ordered_gate_refreshes_only_after_every_cache_is_ready() {
     let fake = fake();
-    let (code, stdout, stderr) = run(gate_at(
+    let (summary, _) = gate_json(
         &fake,
         "p",
         &[
@@ -380,12 +321,9 @@ fn the_ordered_gate_refreshes_only_after_every_cache_is_ready() {
             "mq-done-ago-1m~order",
             "--timeout",
             "20s",
-            "--output",
-            "json",
         ],
-    ));
-    assert_eq!(code, 0, "{stdout}{stderr}");
-    let summary = json_summary(&stdout);
+        0,
+    );
     let cache_done = time(&summary["caches"][0]["execution"]["finishedAt"]);
     let q = query(&summary, "mq-done-ago-1m~order");
     assert!(
@@ -397,7 +335,7 @@ fn the_ordered_gate_refreshes_only_after_every_cache_is_ready() {
     for (cache, code_expected, timeout) in
         [("fails-after-1s~order", 1, "20s"), ("stuck~order", 3, "2s")]
     {
-        let (code, stdout, _) = run(gate_at(
+        let (summary, _) = gate_json(
             &fake,
             "p",
             &[
@@ -407,12 +345,9 @@ fn the_ordered_gate_refreshes_only_after_every_cache_is_ready() {
                 "mq-done-ago-1m~order-no",
                 "--timeout",
                 timeout,
-                "--output",
-                "json",
             ],
-        ));
-        assert_eq!(code, code_expected, "{stdout}");
-        let summary = json_summary(&stdout);
+            code_expected,
+        );
         assert_eq!(
             query(&summary, "mq-done-ago-1m~order-no")["refreshed"],
             false
@@ -435,7 +370,8 @@ fn the_ordered_gate_refreshes_only_after_every_cache_is_ready() {
 #[test]
 fn cancel_on_exit_cancels_the_refreshed_run_only() {
     let fake = fake();
-    let (code, stdout, stderr) = run(gate_at(
+    // The timeout's code.
+    let (summary, _) = gate_json(
         &fake,
         "p",
         &[
@@ -444,12 +380,9 @@ fn cancel_on_exit_cancels_the_refreshed_run_only() {
             "--cancel-on-exit",
             "--timeout",
             "4s",
-            "--output",
-            "json",
         ],
-    ));
-    assert_eq!(code, 3, "the timeout's code: {stdout}{stderr}");
-    let summary = json_summary(&stdout);
+        3,
+    );
     assert_eq!(
         query(&summary, "mq-stuck~cancel")["cancel"],
         "accepted",
@@ -466,7 +399,7 @@ fn cancel_on_exit_cancels_the_refreshed_run_only() {
     assert!(stdout.contains("CANCELED"), "{stdout}");
     // Before the refreshed run started, nothing is cancelled: the running
     // run could be another's.
-    let (code, stdout, _) = run(gate_at(
+    let (summary, _) = gate_json(
         &fake,
         "p",
         &[
@@ -475,12 +408,9 @@ fn cancel_on_exit_cancels_the_refreshed_run_only() {
             "--cancel-on-exit",
             "--timeout",
             "1s",
-            "--output",
-            "json",
         ],
-    ));
-    assert_eq!(code, 3, "{stdout}");
-    let summary = json_summary(&stdout);
+        3,
+    );
     let said = query(&summary, "mq-stuck~early")["cancel"]
         .as_str()
         .unwrap()
@@ -489,7 +419,7 @@ fn cancel_on_exit_cancels_the_refreshed_run_only() {
     assert_eq!(fake.query_cancels(), 1);
     // After a refresh answered 502, the run that starts may be another's:
     // it is awaited, but never cancelled (it runs from 1.6 s to 3.6 s).
-    let (code, stdout, _) = run(gate_at(
+    let (summary, _) = gate_json(
         &fake,
         "p",
         &[
@@ -498,12 +428,9 @@ fn cancel_on_exit_cancels_the_refreshed_run_only() {
             "--cancel-on-exit",
             "--timeout",
             "3s",
-            "--output",
-            "json",
         ],
-    ));
-    assert_eq!(code, 3, "{stdout}");
-    let summary = json_summary(&stdout);
+        3,
+    );
     let q = query(&summary, "mq-refresh-answers-502~cancel");
     assert_eq!(q["status"], "RUNNING", "{summary}");
     assert!(
@@ -569,10 +496,11 @@ fn settings_that_do_not_fit_are_refused_with_a_fix() {
 #[cfg(unix)]
 #[test]
 fn sigterm_in_the_query_stage_cancels_the_refreshed_run_and_exits_143() {
-    use std::process::Stdio;
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
     let fake = fake();
-    let mut command = gate_at(
+    // The cache is ready after 1 s; the refreshed run starts 1.5 s after
+    // the refresh, and a poll must see it first.
+    let (summary, stderr) = common::terminated_after(
         &fake,
         "p",
         &[
@@ -583,36 +511,9 @@ fn sigterm_in_the_query_stage_cancels_the_refreshed_run_and_exits_143() {
             "--cancel-on-exit",
             "--timeout",
             "60s",
-            "--output",
-            "json",
         ],
-    );
-    let child = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // The cache is ready after 1 s; the refreshed run starts 1.5 s after
-    // the refresh, and a poll must see it first.
-    std::thread::sleep(
         Duration::from_secs(1) + fake_peaka::REFRESH_STARTS_AFTER + Duration::from_millis(1500),
     );
-    let signalled = Instant::now();
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let output = child.wait_with_output().unwrap();
-    let took = signalled.elapsed();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(143), "{stdout}{stderr}");
-    assert!(
-        took <= Duration::from_secs(2),
-        "took {took:?} after SIGTERM"
-    );
-    let summary = json_summary(&stdout);
     assert_eq!(summary["caches"][0]["state"], "ready", "{summary}");
     assert_eq!(
         query(&summary, "mq-stuck~term")["cancel"],

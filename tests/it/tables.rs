@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 
 use crate::common;
-use common::{gate_at, json_summary, run, start_fake};
+use common::{gate_at, gate_json, run, start_fake};
 
 /// A project `shop` with tables in two catalogs.
 fn shop() -> fake_peaka::Running {
@@ -48,20 +48,12 @@ fn shop() -> fake_peaka::Running {
 #[test]
 fn a_table_is_its_cache_and_the_summary_names_both() {
     let fake = shop();
-    let (code, stdout, stderr) = run(gate_at(
+    let (summary, stderr) = gate_json(
         &fake,
         "shop",
-        &[
-            "--table",
-            "sales.orders",
-            "--timeout",
-            "20s",
-            "--output",
-            "json",
-        ],
-    ));
-    assert_eq!(code, 0, "{stdout}{stderr}");
-    let summary = json_summary(&stdout);
+        &["--table", "sales.orders", "--timeout", "20s"],
+        0,
+    );
     let caches = summary["caches"].as_array().unwrap();
     assert_eq!(caches.len(), 1, "{summary}");
     assert_eq!(caches[0]["cacheId"], "completes-after-1s~orders");
@@ -75,7 +67,7 @@ fn a_table_is_its_cache_and_the_summary_names_both() {
 #[test]
 fn tables_mix_with_cache_ids_and_a_catalog_qualifies_an_ambiguous_name() {
     let fake = shop();
-    let (code, stdout, stderr) = run(gate_at(
+    let (summary, _) = gate_json(
         &fake,
         "shop",
         &[
@@ -87,12 +79,9 @@ fn tables_mix_with_cache_ids_and_a_catalog_qualifies_an_ambiguous_name() {
             "sales.order_items",
             "--timeout",
             "20s",
-            "--output",
-            "json",
         ],
-    ));
-    assert_eq!(code, 0, "{stdout}{stderr}");
-    let summary = json_summary(&stdout);
+        0,
+    );
     let ids: Vec<&str> = summary["caches"]
         .as_array()
         .unwrap()
@@ -147,7 +136,7 @@ fn an_ambiguous_table_is_a_usage_error_listing_the_catalogs() {
 #[test]
 fn a_catalog_or_schema_is_polled_with_one_list_request_per_round() {
     let fake = shop();
-    let (code, stdout, stderr) = run(gate_at(
+    let (summary, stderr) = gate_json(
         &fake,
         "shop",
         &[
@@ -155,17 +144,14 @@ fn a_catalog_or_schema_is_polled_with_one_list_request_per_round() {
             "cat-a",
             "--timeout",
             "20s",
-            "--output",
-            "json",
             "--log-level",
             "debug",
             // Every request must be the catalog's list: no forecast reads.
             "--schedule",
             "exponential",
         ],
-    ));
-    assert_eq!(code, 0, "{stdout}{stderr}");
-    let summary = json_summary(&stdout);
+        0,
+    );
     let tables: Vec<&str> = summary["caches"]
         .as_array()
         .unwrap()
@@ -199,7 +185,7 @@ fn a_catalog_or_schema_is_polled_with_one_list_request_per_round() {
     );
 
     // A schema narrows it; the stuck refund in another catalog is not awaited.
-    let (code, stdout, stderr) = run(gate_at(
+    let (summary, _) = gate_json(
         &fake,
         "shop",
         &[
@@ -209,12 +195,10 @@ fn a_catalog_or_schema_is_polled_with_one_list_request_per_round() {
             "sales",
             "--timeout",
             "20s",
-            "--output",
-            "json",
         ],
-    ));
-    assert_eq!(code, 0, "{stdout}{stderr}");
-    assert_eq!(json_summary(&stdout)["caches"].as_array().unwrap().len(), 2);
+        0,
+    );
+    assert_eq!(summary["caches"].as_array().unwrap().len(), 2);
 }
 
 #[test]

@@ -54,6 +54,35 @@ fn list_always(entries: Value) -> String {
     serve(vec![route("GET", QLIST, always(entries))])
 }
 
+/// The list as these bytes, the same for every request.
+fn list_raw(body: impl Into<Vec<u8>>) -> String {
+    let body = body.into();
+    serve(vec![route(
+        "GET",
+        QLIST,
+        Box::new(move |_| raw(body.clone())),
+    )])
+}
+
+/// A POST to `…/materialized-queries/{id}/{action}`, counted, answered 200.
+fn posted(count: &Arc<AtomicUsize>, id: &str, action: &str) -> Route {
+    route(
+        "POST",
+        &qpath(id, action),
+        counted(count, Box::new(|_| ResponseTemplate::new(200))),
+    )
+}
+
+/// `--materialized-query q` against `base`, with this `--timeout`.
+fn awaiting_q(base: &str, timeout: &str) -> Ran {
+    run(base, &["--materialized-query", "q", "--timeout", timeout])
+}
+
+/// `--refresh-query q` against `base`, with this `--timeout`.
+fn refreshing_q(base: &str, timeout: &str) -> Ran {
+    run(base, &["--refresh-query", "q", "--timeout", timeout])
+}
+
 fn not_ready_by_the_deadline(ran: &Ran, why: &str) {
     assert_code(ran, 3, why);
     assert!(ran.took < Duration::from_secs(5), "{why}: overran\n{ran}");
@@ -68,7 +97,7 @@ fn not_ready_by_the_deadline(ran: &Ran, why: &str) {
 #[test]
 fn a_new_query_completed_with_null_times_is_never_ready() {
     let base = list_always(json!([mq("q", "COMPLETED", None, None)]));
-    let ran = run(&base, &["--materialized-query", "q", "--timeout", "1s"]);
+    let ran = awaiting_q(&base, "1s");
     not_ready_by_the_deadline(&ran, "COMPLETED with both times null");
 }
 
@@ -83,7 +112,7 @@ fn a_completed_query_whose_start_cannot_be_read_is_not_ready() {
         let mut entry = mq("q", "COMPLETED", None, Some(-10));
         entry["lastExecutionStartTime"] = start.clone();
         let base = list_always(json!([entry]));
-        let ran = run(&base, &["--materialized-query", "q", "--timeout", "1s"]);
+        let ran = awaiting_q(&base, "1s");
         not_ready_by_the_deadline(&ran, &format!("lastExecutionStartTime {start}"));
     }
 }
@@ -91,7 +120,7 @@ fn a_completed_query_whose_start_cannot_be_read_is_not_ready() {
 #[test]
 fn a_completed_status_that_ended_before_its_start_is_an_earlier_runs() {
     let base = list_always(json!([mq("q", "COMPLETED", Some(-60), Some(-120))]));
-    let ran = run(&base, &["--materialized-query", "q", "--timeout", "1s"]);
+    let ran = awaiting_q(&base, "1s");
     not_ready_by_the_deadline(&ran, "lastUpdateTime before lastExecutionStartTime");
 }
 
@@ -148,7 +177,7 @@ fn since_compares_the_end_and_started_after_the_start_on_the_wire() {
 fn canceled_failed_and_cancelled_are_failed_with_exit_1() {
     for status in ["CANCELED", "FAILED", "CANCELLED"] {
         let base = list_always(json!([mq("q", status, Some(-60), Some(-30))]));
-        let ran = run(&base, &["--materialized-query", "q", "--timeout", "5s"]);
+        let ran = awaiting_q(&base, "5s");
         assert_code(&ran, 1, status);
         assert!(ran.took < Duration::from_secs(3), "{status}: slow\n{ran}");
     }
@@ -164,7 +193,7 @@ fn a_status_with_other_case_or_spaces_is_not_completed() {
         "SUCCEEDED",
     ] {
         let base = list_always(json!([mq("q", status, Some(-60), Some(-30))]));
-        let ran = run(&base, &["--materialized-query", "q", "--timeout", "1s"]);
+        let ran = awaiting_q(&base, "1s");
         assert_ne!(ran.code, 0, "{status:?} was taken for COMPLETED\n{ran}");
         assert!(!ran.killed, "{ran}");
     }
@@ -176,7 +205,7 @@ fn two_entries_of_one_id_that_disagree_are_no_proof() {
         mq("q", "COMPLETED", Some(-60), Some(-30)),
         mq("q", "RUNNING", Some(-10), Some(-10)),
     ]));
-    let ran = run(&base, &["--materialized-query", "q", "--timeout", "1s"]);
+    let ran = awaiting_q(&base, "1s");
     assert_ne!(
         ran.code, 0,
         "one of two contradicting entries decided\n{ran}"
@@ -207,7 +236,7 @@ fn an_unknown_id_ends_with_exit_5_after_one_lookup() {
             ),
         ),
     ]);
-    let ran = run(&base, &["--materialized-query", "q", "--timeout", "20s"]);
+    let ran = awaiting_q(&base, "20s");
     assert_code(&ran, 5, "an id Peaka does not know");
     assert!(ran.took < Duration::from_secs(4), "slow\n{ran}");
     assert_eq!(lists.load(Ordering::SeqCst), 1, "{ran}");
@@ -235,7 +264,7 @@ fn a_lookup_that_failed_once_is_no_proof_of_an_unknown_id() {
             ),
         ),
     ]);
-    let ran = run(&base, &["--materialized-query", "q", "--timeout", "5s"]);
+    let ran = awaiting_q(&base, "5s");
     assert_code(&ran, 0, "the lookup answered, after one 503");
     assert_eq!(lookups.load(Ordering::SeqCst), 2, "{ran}");
 }
@@ -284,39 +313,46 @@ fn refreshing(
             &qpath("q", "refresh"),
             counted(&posts, Box::new(move |_| refresh.clone())),
         ),
-        route(
-            "POST",
-            &qpath("q", "cancel"),
-            counted(&cancels, Box::new(|_| ResponseTemplate::new(200))),
-        ),
+        posted(&cancels, "q", "cancel"),
     ]);
     (base, posts, cancels)
 }
 
+/// Query `q` as the list shows it before the refresh: its last run
+/// completed an hour ago.
+fn stale() -> Value {
+    mq("q", "COMPLETED", Some(-HOUR), Some(-HOUR + 60))
+}
+
+/// [`refreshing`] with a list that shows [`stale`] first, then each of
+/// `then` in turn, the last for good (none: stale for good).
+fn refreshed(
+    then: Vec<Value>,
+    refresh: ResponseTemplate,
+) -> (String, Arc<AtomicUsize>, Arc<AtomicUsize>) {
+    let before = stale();
+    refreshing(
+        move |n| match (n, then.last()) {
+            (0, _) | (_, None) => json!([before]),
+            (n, Some(last)) => json!([then.get(n - 1).unwrap_or(last)]),
+        },
+        refresh,
+    )
+}
+
 #[test]
 fn after_a_refresh_the_stale_completed_status_is_not_the_new_run() {
-    let stale = mq("q", "COMPLETED", Some(-HOUR), Some(-HOUR + 60));
-    let (base, posts, _) = refreshing(move |_| json!([stale]), ResponseTemplate::new(200));
-    let ran = run(&base, &["--refresh-query", "q", "--timeout", "2s"]);
+    let (base, posts, _) = refreshed(vec![], ResponseTemplate::new(200));
+    let ran = refreshing_q(&base, "2s");
     not_ready_by_the_deadline(&ran, "the start never moved");
     assert_eq!(posts.load(Ordering::SeqCst), 1, "{ran}");
 }
 
 #[test]
 fn after_a_refresh_an_older_start_is_not_the_new_run() {
-    let before = mq("q", "COMPLETED", Some(-HOUR), Some(-HOUR + 60));
     let older = mq("q", "COMPLETED", Some(-2 * HOUR), Some(-10));
-    let (base, _, _) = refreshing(
-        move |n| {
-            json!([if n == 0 {
-                before.clone()
-            } else {
-                older.clone()
-            }])
-        },
-        ResponseTemplate::new(200),
-    );
-    let ran = run(&base, &["--refresh-query", "q", "--timeout", "2s"]);
+    let (base, _, _) = refreshed(vec![older], ResponseTemplate::new(200));
+    let ran = refreshing_q(&base, "2s");
     not_ready_by_the_deadline(&ran, "a replica behind shows an older start");
 }
 
@@ -326,12 +362,12 @@ fn after_a_refresh_an_older_start_is_not_the_new_run() {
 fn an_unreadable_start_before_the_refresh_proves_no_later_run_new() {
     let mut before = mq("q", "COMPLETED", None, Some(-HOUR + 60));
     before["lastExecutionStartTime"] = json!("07/12/2026 09:14");
-    let old = mq("q", "COMPLETED", Some(-HOUR), Some(-HOUR + 60));
+    let old = stale();
     let (base, posts, _) = refreshing(
         move |n| json!([if n == 0 { before.clone() } else { old.clone() }]),
         ResponseTemplate::new(200),
     );
-    let ran = run(&base, &["--refresh-query", "q", "--timeout", "2s"]);
+    let ran = refreshing_q(&base, "2s");
     assert_ne!(
         ran.code, 0,
         "the old run was taken for the refreshed one\n{ran}"
@@ -342,15 +378,11 @@ fn an_unreadable_start_before_the_refresh_proves_no_later_run_new() {
 
 #[test]
 fn control_a_refreshed_run_whose_start_moved_is_ready() {
-    let before = mq("q", "COMPLETED", Some(-HOUR), Some(-HOUR + 60));
-    let (base, posts, _) = refreshing(
-        move |n| {
-            json!([match n {
-                0 => before.clone(),
-                1 => mq("q", "RUNNING", Some(-1), Some(-1)),
-                _ => mq("q", "COMPLETED", Some(-1), Some(0)),
-            }])
-        },
+    let (base, posts, _) = refreshed(
+        vec![
+            mq("q", "RUNNING", Some(-1), Some(-1)),
+            mq("q", "COMPLETED", Some(-1), Some(0)),
+        ],
         ResponseTemplate::new(200),
     );
     let ran = run(
@@ -380,9 +412,8 @@ fn a_refresh_answered_500_or_429_is_never_sent_again() {
         ResponseTemplate::new(502).set_body_string("<html>bad gateway</html>"),
         ResponseTemplate::new(429).insert_header("retry-after", "1"),
     ] {
-        let before = mq("q", "COMPLETED", Some(-HOUR), Some(-HOUR + 60));
-        let (base, posts, _) = refreshing(move |_| json!([before]), answer);
-        let ran = run(&base, &["--refresh-query", "q", "--timeout", "2s"]);
+        let (base, posts, _) = refreshed(vec![], answer);
+        let ran = refreshing_q(&base, "2s");
         assert!(!ran.killed && ran.took < Duration::from_secs(5), "{ran}");
         assert_ne!(ran.code, 0, "{ran}");
         assert_eq!(posts.load(Ordering::SeqCst), 1, "sent twice\n{ran}");
@@ -392,9 +423,8 @@ fn a_refresh_answered_500_or_429_is_never_sent_again() {
 #[test]
 fn a_refresh_answered_404_is_exit_5_and_401_exit_4_each_sent_once() {
     for (status, code) in [(404, 5), (401, 4), (403, 4)] {
-        let before = mq("q", "COMPLETED", Some(-HOUR), Some(-HOUR + 60));
-        let (base, posts, _) = refreshing(move |_| json!([before]), ResponseTemplate::new(status));
-        let ran = run(&base, &["--refresh-query", "q", "--timeout", "10s"]);
+        let (base, posts, _) = refreshed(vec![], ResponseTemplate::new(status));
+        let ran = refreshing_q(&base, "10s");
         assert_code(&ran, code, &format!("refresh answered {status}"));
         assert!(ran.took < Duration::from_secs(4), "{ran}");
         assert_eq!(posts.load(Ordering::SeqCst), 1, "{ran}");
@@ -430,26 +460,25 @@ fn refresh_dropped(list: impl Fn(usize) -> Value + Send + 'static) -> (String, A
 
 #[test]
 fn a_refresh_whose_connection_dropped_after_sending_is_not_sent_again() {
-    let before = mq("q", "COMPLETED", Some(-HOUR), Some(-HOUR + 60));
+    let before = stale();
     let (base, posts) = refresh_dropped(move |n| {
         json!([match n {
             0..=2 => before.clone(),
             _ => mq("q", "COMPLETED", Some(-1), Some(0)),
         }])
     });
-    let ran = run(&base, &["--refresh-query", "q", "--timeout", "5s"]);
+    let ran = refreshing_q(&base, "5s");
     assert_code(&ran, 0, "the run started after the dropped refresh");
     assert_eq!(posts.load(Ordering::SeqCst), 1, "sent twice\n{ran}");
 }
 
 #[test]
 fn a_refresh_that_is_never_answered_ends_by_the_deadline_sent_once() {
-    let before = mq("q", "COMPLETED", Some(-HOUR), Some(-HOUR + 60));
-    let (base, posts, _) = refreshing(
-        move |_| json!([before]),
+    let (base, posts, _) = refreshed(
+        vec![],
         ResponseTemplate::new(200).set_delay(Duration::from_secs(60)),
     );
-    let ran = run(&base, &["--refresh-query", "q", "--timeout", "2s"]);
+    let ran = refreshing_q(&base, "2s");
     assert_code(&ran, 3, "the refresh hangs");
     assert!(ran.took < Duration::from_millis(3500), "overran\n{ran}");
     assert_eq!(posts.load(Ordering::SeqCst), 1, "{ran}");
@@ -459,10 +488,8 @@ fn a_refresh_that_is_never_answered_ends_by_the_deadline_sent_once() {
 
 #[test]
 fn control_cancel_on_exit_cancels_the_refreshed_run_and_no_other() {
-    let waits = counter();
-    let before = mq("q", "COMPLETED", Some(-HOUR), Some(-HOUR + 60));
-    let posts = counter();
-    let cancels = counter();
+    let (waits, posts, cancels) = (counter(), counter(), counter());
+    let before = stale();
     let base = serve(vec![
         route(
             "GET",
@@ -476,21 +503,9 @@ fn control_cancel_on_exit_cancels_the_refreshed_run_and_no_other() {
                 ok(&json!([q, mq("w", "RUNNING", Some(-5), Some(-5))]))
             }),
         ),
-        route(
-            "POST",
-            &qpath("q", "refresh"),
-            counted(&posts, Box::new(|_| ResponseTemplate::new(200))),
-        ),
-        route(
-            "POST",
-            &qpath("q", "cancel"),
-            counted(&cancels, Box::new(|_| ResponseTemplate::new(200))),
-        ),
-        route(
-            "POST",
-            &qpath("w", "cancel"),
-            counted(&waits, Box::new(|_| ResponseTemplate::new(200))),
-        ),
+        posted(&posts, "q", "refresh"),
+        posted(&cancels, "q", "cancel"),
+        posted(&waits, "w", "cancel"),
     ]);
     let ran = run(
         &base,
@@ -517,7 +532,7 @@ fn control_cancel_on_exit_cancels_the_refreshed_run_and_no_other() {
 /// later poll failed, then a run shows up: not provably the gate's own.
 #[test]
 fn a_run_after_a_refresh_answered_500_is_not_cancelled_after_a_later_error() {
-    let before = mq("q", "COMPLETED", Some(-HOUR), Some(-HOUR + 60));
+    let before = stale();
     let cancels = counter();
     let base = serve(vec![
         route(
@@ -534,11 +549,7 @@ fn a_run_after_a_refresh_answered_500_is_not_cancelled_after_a_later_error() {
             &qpath("q", "refresh"),
             Box::new(|_| ResponseTemplate::new(500)),
         ),
-        route(
-            "POST",
-            &qpath("q", "cancel"),
-            counted(&cancels, Box::new(|_| ResponseTemplate::new(200))),
-        ),
+        posted(&cancels, "q", "cancel"),
     ]);
     let ran = run(
         &base,
@@ -589,11 +600,7 @@ fn a_cache_that_times_out_refreshes_no_query() {
             QLIST,
             always(json!([mq("q", "COMPLETED", Some(-HOUR), Some(-HOUR))])),
         ),
-        route(
-            "POST",
-            &qpath("q", "refresh"),
-            counted(&posts, Box::new(|_| ResponseTemplate::new(200))),
-        ),
+        posted(&posts, "q", "refresh"),
     ]);
     let ran = run(
         &base,
@@ -703,12 +710,11 @@ fn a_hostile_failed_detail_is_escaped_too() {
 
 #[test]
 fn a_hostile_error_body_of_a_refresh_is_escaped_and_scrubbed() {
-    let before = mq("q", "COMPLETED", Some(-HOUR), Some(-HOUR + 60));
-    let (base, _, _) = refreshing(
-        move |_| json!([before]),
+    let (base, _, _) = refreshed(
+        vec![],
         ResponseTemplate::new(404).set_body_string(format!("{NASTY} {KEY}")),
     );
-    let ran = run(&base, &["--refresh-query", "q", "--timeout", "3s"]);
+    let ran = refreshing_q(&base, "3s");
     assert_code(&ran, 5, "the refresh answered 404");
     assert_clean(&ran);
 }
@@ -757,7 +763,7 @@ fn a_retry_after_of_a_day_does_not_move_the_deadline() {
         QLIST,
         Box::new(|_| ResponseTemplate::new(429).insert_header("retry-after", "86400")),
     )]);
-    let ran = run(&base, &["--materialized-query", "q", "--timeout", "2s"]);
+    let ran = awaiting_q(&base, "2s");
     assert_code(&ran, 3, "rate limited to the end");
     assert!(ran.took < Duration::from_millis(3500), "{ran}");
 }
@@ -783,12 +789,8 @@ fn deep_nesting_arrays_for_objects_and_huge_strings_are_no_panic() {
         ("a 3 MiB name", huge_name),
         ("a string for the list", r#""COMPLETED""#.to_owned()),
     ] {
-        let base = serve(vec![route(
-            "GET",
-            QLIST,
-            Box::new(move |_| raw(body.clone())),
-        )]);
-        let ran = run(&base, &["--materialized-query", "q", "--timeout", "2s"]);
+        let base = list_raw(body);
+        let ran = awaiting_q(&base, "2s");
         assert!(
             !ran.killed && ran.took < Duration::from_millis(3500),
             "{what}\n{ran}"
@@ -819,11 +821,7 @@ fn a_crowded_query_list(others: usize) -> Vec<u8> {
 fn one_query_among_700_000_tiny_entries_fits_in_32_mib() {
     let body = a_crowded_query_list(700_000);
     assert!(body.len() < 16 * MIB, "within the list cap: {}", body.len());
-    let base = serve(vec![route(
-        "GET",
-        QLIST,
-        Box::new(move |_| raw(body.clone())),
-    )]);
+    let base = list_raw(body);
     let (ran, peak) = peak_rss(&base, &["--materialized-query", "q", "--timeout", "20s"]);
     assert_fits("one query among 700,000 entries", &ran, peak);
     assert_code(&ran, 0, "q completed");
@@ -862,14 +860,8 @@ fn ids_from_the_environment_are_trimmed_deduplicated_and_emptiness_refused() {
 
 #[test]
 fn a_query_both_awaited_and_refreshed_is_refreshed_once() {
-    let before = mq("q", "COMPLETED", Some(-HOUR), Some(-HOUR + 60));
-    let (base, posts, _) = refreshing(
-        move |n| {
-            json!([match n {
-                0 => before.clone(),
-                _ => mq("q", "COMPLETED", Some(-1), Some(0)),
-            }])
-        },
+    let (base, posts, _) = refreshed(
+        vec![mq("q", "COMPLETED", Some(-1), Some(0))],
         ResponseTemplate::new(200),
     );
     let ran = run(
@@ -908,11 +900,7 @@ fn one_query_repeated_700_000_times_fits_in_32_mib() {
     }
     list.push_str(&entry);
     list.push(']');
-    let base = serve(vec![route(
-        "GET",
-        QLIST,
-        Box::new(move |_| raw(list.clone())),
-    )]);
+    let base = list_raw(list);
     let (ran, peak) = peak_rss(&base, &["--materialized-query", "q", "--timeout", "20s"]);
     assert_fits("one query's status 15 MiB over", &ran, peak);
     assert_code(&ran, 0, "the same status, many times over");
@@ -921,11 +909,7 @@ fn one_query_repeated_700_000_times_fits_in_32_mib() {
 #[test]
 fn listing_700_000_queries_fits_in_32_mib() {
     let body = a_crowded_query_list(700_000);
-    let base = serve(vec![route(
-        "GET",
-        QLIST,
-        Box::new(move |_| raw(body.clone())),
-    )]);
+    let base = list_raw(body);
     for output in ["text", "json"] {
         let (ran, peak) = peak_rss(&base, &["--list-materialized-queries", "--output", output]);
         assert_fits(&format!("--output {output}, 700,001 queries"), &ran, peak);
@@ -944,22 +928,13 @@ fn listing_700_000_queries_fits_in_32_mib() {
 #[test]
 fn sigterm_cancels_the_refreshed_run_once_and_nothing_unproven() {
     for hang in [false, true] {
-        let before = mq("q", "COMPLETED", Some(-HOUR), Some(-HOUR + 60));
         let refresh = if hang {
             ResponseTemplate::new(200).set_delay(Duration::from_secs(60))
         } else {
             ResponseTemplate::new(200)
         };
-        let (base, posts, cancels) = refreshing(
-            move |n| {
-                json!([if n == 0 {
-                    before.clone()
-                } else {
-                    mq("q", "RUNNING", Some(-1), Some(-1))
-                }])
-            },
-            refresh,
-        );
+        let (base, posts, cancels) =
+            refreshed(vec![mq("q", "RUNNING", Some(-1), Some(-1))], refresh);
         let ran = Gate::new(
             &base,
             &[

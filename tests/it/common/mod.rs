@@ -73,3 +73,64 @@ pub fn json_summary(stdout: &str) -> Value {
     assert_eq!(lines.len(), 1, "stdout must be one line: {stdout}");
     serde_json::from_str(lines[0]).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"))
 }
+
+/// Runs `command` to the end, asserts its exit code (showing both streams
+/// when it differs) and returns its JSON summary and stderr.
+#[track_caller]
+pub fn run_json(command: Command, code: u8) -> (Value, String) {
+    let (got, stdout, stderr) = run(command);
+    assert_eq!(got, code, "{stdout}{stderr}");
+    (json_summary(&stdout), stderr)
+}
+
+/// [`gate_at`] with `--output json` and `args`, run by [`run_json`]: the
+/// exit code asserted, the JSON summary and stderr returned.
+#[track_caller]
+pub fn gate_json(
+    fake: &fake_peaka::Running,
+    project: &str,
+    args: &[&str],
+    code: u8,
+) -> (Value, String) {
+    let mut command = gate_at(fake, project, &["--output", "json"]);
+    command.args(args);
+    run_json(command, code)
+}
+
+/// Starts [`gate_at`] with `--output json` and `args`, sends it SIGTERM
+/// after `after` (a pod stopped), and asserts that it exits 143 within two
+/// seconds of the signal; returns its JSON summary and stderr.
+#[cfg(unix)]
+#[track_caller]
+pub fn terminated_after(
+    fake: &fake_peaka::Running,
+    project: &str,
+    args: &[&str],
+    after: std::time::Duration,
+) -> (Value, String) {
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+    let child = gate_at(fake, project, &["--output", "json"])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(after);
+    let signalled = Instant::now();
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let output = child.wait_with_output().unwrap();
+    let took = signalled.elapsed();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(143), "{stdout}{stderr}");
+    assert!(
+        took <= Duration::from_secs(2),
+        "took {took:?} after SIGTERM"
+    );
+    (json_summary(&stdout), stderr)
+}
