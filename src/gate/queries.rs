@@ -7,24 +7,27 @@
 //! then sends the refresh, again only when it provably never reached the
 //! server, and waits for a run that starts after the baseline;
 //! `--cancel-on-exit` cancels that run only.
+//!
+//! This file owns the stage: each query's report and the loop's memory of
+//! it, the rounds, what each answer decides, and the stage's sentences;
+//! reading the list and looking a query up are in [`list`], the refresh
+//! and the cancel in [`refresh`].
+
+mod list;
+mod refresh;
 
 use std::time::Duration;
 
 use jiff::Timestamp;
 use tokio::time::Instant;
 
-use super::cancel::{CANCEL_BUDGET, cancel_answer};
 use super::{CacheState, Caches, Ended, Gate};
-use crate::api::Stamp;
-use crate::client::{FetchError, Reply};
-use crate::decision::query::{
-    QueryCriteria, QueryDecision, QueryVerdict, decide_query, is_new_run,
-};
+use crate::client::FetchError;
+use crate::decision::query::{QueryCriteria, QueryDecision, QueryVerdict, decide_query};
 use crate::exit_codes::Outcome;
 use crate::query::QueryStatus;
 use crate::retry::Next;
 use crate::schedule::Schedule;
-use crate::stream::Sink;
 use crate::text::one_line;
 use crate::timespec::{format_duration, millis};
 
@@ -173,192 +176,6 @@ impl Gate<'_> {
                 return ended;
             }
         }
-    }
-
-    /// Reads every query's start time, then sends each refresh.
-    async fn refresh_queries(&mut self, schedule: &mut Schedule) -> Result<(), Ended> {
-        loop {
-            let answers = self.read_queries().await;
-            let mut retry_after = None;
-            for (i, answer) in answers.into_iter().enumerate() {
-                if !self.queries[i].refresh || self.query_watches[i].baseline.is_some() {
-                    continue;
-                }
-                match answer {
-                    // A start that is there but unreadable proves no later
-                    // start new: no baseline, so no refresh, until it reads.
-                    Ok(reply) if reply.value.started == Stamp::Unreadable => {
-                        let id = &self.queries[i].query_id;
-                        let why = "its lastExecutionStartTime cannot be read, so the refreshed run could not be told from the last one; not refreshing it until it can";
-                        if self.queries[i].last_error.as_deref() != Some(why) {
-                            tracing::warn!(query_id = %id, "materialized query {id}: {why}");
-                        }
-                        self.queries[i].last_error = Some(why.to_owned());
-                        self.queries[i].status = Some(reply.value);
-                    }
-                    Ok(reply) => {
-                        self.query_watches[i].baseline =
-                            Some(reply.value.last_execution_start_time);
-                        self.queries[i].last_error = None;
-                        self.queries[i].status = Some(reply.value);
-                    }
-                    Err(err) => {
-                        if let Some(wait) = self.query_failed(i, &err)? {
-                            retry_after = Some(retry_after.map_or(wait, |r: Duration| r.max(wait)));
-                        }
-                    }
-                }
-            }
-            let missing = (self.queries.iter().zip(&self.query_watches))
-                .any(|(q, w)| q.refresh && w.baseline.is_none());
-            if !missing {
-                break;
-            }
-            self.pause_or_timeout(schedule, retry_after, |gate| {
-                format!(
-                    "{} before any refresh was sent; no materialized query was refreshed",
-                    gate.queries_timeout_message()
-                )
-            })
-            .await?;
-        }
-        for i in 0..self.queries.len() {
-            if self.queries[i].refresh {
-                self.send_refresh(i, schedule).await?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Sends the refresh of query `i`; again only after it provably never
-    /// reached a server ([`FetchError::Unreached`]).
-    async fn send_refresh(&mut self, i: usize, schedule: &mut Schedule) -> Result<(), Ended> {
-        let id = self.queries[i].query_id.clone();
-        let baseline = self.query_watches[i].baseline.flatten();
-        let before = baseline.map_or("never ran".to_owned(), |at| format!("last started {at}"));
-        loop {
-            // Peaka takes seconds to answer a trigger; a refresh likewise.
-            let budget = self.retry.trigger_budget();
-            self.polls += 1;
-            match self
-                .client
-                .refresh_query(&self.plan.project_id, &id, budget)
-                .await
-            {
-                Ok(_) => {
-                    self.retry.answered();
-                    tracing::info!(query_id = %id, "materialized query {id}: refresh requested (it {before})");
-                    break;
-                }
-                Err(err @ (FetchError::Unreached(_) | FetchError::NoSuchHost(_))) => {
-                    let cause = err.message().to_owned();
-                    if let Next::End(outcome, why) = self.retry.failed(&err) {
-                        self.queries[i].state = CacheState::of(outcome);
-                        return Err((outcome, format!("materialized query {id}: {why}")));
-                    }
-                    tracing::warn!(query_id = %id, "materialized query {id}: the refresh could not be sent ({cause}); sending it again");
-                    let message =
-                        format!("materialized query {id}: the refresh could not be sent: {cause}");
-                    self.pause_or_timeout(schedule, None, |_| message).await?;
-                }
-                // It may have arrived: never sent twice; the run shows it.
-                Err(err) if err.outcome().is_none() => {
-                    tracing::warn!(query_id = %id, "materialized query {id}: the refresh may or may not have reached Peaka ({}); not sending it again, waiting for a run that starts after the one seen before", err.message());
-                    self.queries[i].last_error = Some(format!("refresh: {}", err.message()));
-                    self.query_watches[i].refresh_doubted = true;
-                    break;
-                }
-                Err(err) => {
-                    let outcome = err.outcome().unwrap_or(Outcome::ApiError);
-                    let err = query_error(err);
-                    self.queries[i].state = CacheState::of(outcome);
-                    self.queries[i].last_error = Some(err.message().to_owned());
-                    return Err((
-                        outcome,
-                        format!(
-                            "materialized query {id}: the refresh failed: {}",
-                            err.message()
-                        ),
-                    ));
-                }
-            }
-        }
-        self.queries[i].refreshed = true;
-        self.query_watches[i].refreshed_from = Some(baseline);
-        Ok(())
-    }
-
-    /// One round: the project's list, once; a query missing from it is
-    /// looked up on its own the first time only (then it is not found).
-    async fn read_queries(&mut self) -> Vec<Result<Reply<QueryStatus>, FetchError>> {
-        let project = self.plan.project_id.clone();
-        self.polls += 1;
-        let sink = Awaited {
-            ids: self.queries.iter().map(|q| q.query_id.clone()).collect(),
-            kept: Vec::new(),
-        };
-        let listed = self
-            .client
-            .query_statuses(&project, self.budget(), sink)
-            .await;
-        let list = match listed {
-            Err(err) => return self.queries.iter().map(|_| Err(err.clone())).collect(),
-            Ok(reply) => {
-                self.retry.answered();
-                let latest = reply
-                    .value
-                    .iter()
-                    .filter_map(QueryStatus::latest_time)
-                    .max();
-                self.measure_skew(&reply, latest);
-                reply
-            }
-        };
-        let mut answers = Vec::with_capacity(self.queries.len());
-        for i in 0..self.queries.len() {
-            let id = self.queries[i].query_id.clone();
-            let mine = |q: &QueryStatus| q.query_id.as_deref() == Some(id.as_str());
-            let found = list.value.iter().position(mine);
-            let agree = list
-                .value
-                .iter()
-                .filter(|q| mine(q))
-                .all(|q| found.is_some_and(|pos| *q == list.value[pos]));
-            let answer = match found {
-                // Two statuses for one query: which is current is not shown.
-                Some(_) if !agree => Err(FetchError::Transient {
-                    cause: "the project's list holds different statuses for this query, so none shows where it stands".to_owned(),
-                    status: None,
-                    retry_after: None,
-                }),
-                Some(pos) => Ok(Reply {
-                    value: list.value[pos].clone(),
-                    server_date: list.server_date,
-                    received_at: list.received_at,
-                }),
-                None if !self.query_watches[i].looked_up => {
-                    self.polls += 1;
-                    let budget = self.budget();
-                    let own = self.client.query_status(&project, &id, budget).await;
-                    // Only an answer settles it; a lookup that failed
-                    // (a timeout, a 503) is made again next round.
-                    self.query_watches[i].looked_up = match &own {
-                        Ok(_) => true,
-                        Err(err) => err.outcome().is_some(),
-                    };
-                    if let Ok(reply) = &own {
-                        self.retry.answered();
-                        self.measure_skew(reply, reply.value.latest_time());
-                    }
-                    own.map_err(query_error)
-                }
-                None => Err(FetchError::NotFound(
-                    "no longer in the project's list of materialized queries".to_owned(),
-                )),
-            };
-            answers.push(answer);
-        }
-        answers
     }
 
     /// Takes a round's answers in; returns the longest `Retry-After`, or
@@ -516,128 +333,5 @@ impl Gate<'_> {
             })
             .collect();
         waiting.join("; ")
-    }
-
-    /// With `--cancel-on-exit`, when `outcome` leaves a refreshed run
-    /// going: cancels the runs the gate can show are its own (the start
-    /// moved past the baseline, still `RUNNING`), never another.
-    pub(super) async fn cancel_queries(&mut self, outcome: Outcome) -> Option<String> {
-        if !self.plan.cancel_on_exit
-            || !matches!(
-                outcome,
-                Outcome::Timeout | Outcome::Interrupted | Outcome::Terminated | Outcome::Stalled
-            )
-        {
-            return None;
-        }
-        let end =
-            (Instant::now() + CANCEL_BUDGET).min(self.retry.deadline() + Duration::from_secs(2));
-        for i in 0..self.queries.len() {
-            if !self.queries[i].refresh {
-                continue;
-            }
-            let reason = match self.query_watches[i].refreshed_from {
-                None => Some("the refresh was never sent".to_owned()),
-                Some(_) if self.query_watches[i].refresh_doubted => Some(
-                    "the refresh got no clear answer, so a running run may not be ours".to_owned(),
-                ),
-                Some(from) => {
-                    let status = self.queries[i].status.as_ref();
-                    let started = status.and_then(|s| s.last_execution_start_time);
-                    let ours = is_new_run(started, from);
-                    let running = status.and_then(|s| s.status.as_deref()) == Some("RUNNING");
-                    if !ours {
-                        Some("the refreshed run was never seen to start".to_owned())
-                    } else if !running {
-                        Some("it had ended".to_owned())
-                    } else {
-                        None
-                    }
-                }
-            };
-            let id = self.queries[i].query_id.clone();
-            let said = match reason {
-                Some(reason) => format!("not sent: {reason}"),
-                None => {
-                    let budget = end.saturating_duration_since(Instant::now());
-                    if budget.is_zero() {
-                        "not sent: no time left".to_owned()
-                    } else {
-                        self.polls += 1;
-                        let answer = self
-                            .client
-                            .cancel_query(&self.plan.project_id, &id, budget)
-                            .await;
-                        cancel_answer(
-                            &format!("materialized query {id}"),
-                            "the refreshed run",
-                            answer,
-                        )
-                    }
-                }
-            };
-            self.queries[i].cancel = Some(said);
-        }
-        let told: Vec<String> = self
-            .queries
-            .iter()
-            .filter_map(|q| {
-                Some(format!(
-                    "materialized query {}: {}",
-                    q.query_id,
-                    q.cancel.as_ref()?
-                ))
-            })
-            .collect();
-        (!told.is_empty()).then(|| format!("cancel of the refreshed runs: {}", told.join("; ")))
-    }
-}
-
-/// The list's entries of the awaited queries, however long the list: the
-/// first of each, and a second only when it differs (which shows the list
-/// contradicts itself); every other entry is dropped as it arrives.
-struct Awaited {
-    ids: Vec<String>,
-    kept: Vec<QueryStatus>,
-}
-
-impl Sink<QueryStatus> for Awaited {
-    type Value = Vec<QueryStatus>;
-
-    fn take(&mut self, status: QueryStatus) -> Result<(), String> {
-        let Some(id) = status.query_id.as_deref() else {
-            return Ok(());
-        };
-        if !self.ids.iter().any(|wanted| wanted == id) {
-            return Ok(());
-        }
-        let mut same = self
-            .kept
-            .iter()
-            .filter(|kept| kept.query_id.as_deref() == Some(id));
-        let keep = match (same.next(), same.next()) {
-            (None, _) => true,
-            (Some(first), None) => *first != status,
-            (Some(_), Some(_)) => false,
-        };
-        if keep {
-            self.kept.push(status);
-        }
-        Ok(())
-    }
-
-    fn finish(self) -> Vec<QueryStatus> {
-        self.kept
-    }
-}
-
-/// A 404 names the query, not a cache.
-fn query_error(err: FetchError) -> FetchError {
-    match err {
-        FetchError::NotFound(message) => FetchError::NotFound(message.replace(
-            "check --project-id and --cache-id",
-            "check --project-id and the materialized query id",
-        )),
-        other => other,
     }
 }
