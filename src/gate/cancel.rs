@@ -182,7 +182,7 @@ impl Gate<'_> {
                 .map(|(i, _)| client.cancel(project_id, &caches[*i].cache_id, kind, budget)),
         )
         .await;
-        self.polls += answers.len() as u64;
+        self.tally.sent(answers.len());
         for ((i, id), answer) in targets.into_iter().zip(answers) {
             let cache_id = self.caches[i].cache_id.clone();
             let run = format!("the triggered {} {id}", kind.label());

@@ -70,7 +70,7 @@ impl Gate<'_> {
                 named.join(" and ")
             }
         };
-        let subject = match (self.awaits_caches(), self.queries_awaited()) {
+        let subject = match (self.awaits_caches(), self.queries.named()) {
             (true, Some(queries)) => format!("{what} {caches}, then {queries}"),
             (false, Some(queries)) => queries,
             (_, None) => format!("{what} {caches}"),
@@ -123,7 +123,7 @@ impl Gate<'_> {
             return;
         }
         self.watches[i].last_logged = Some(seen);
-        self.last_change = Instant::now();
+        self.tally.news();
         let cache_id = &self.caches[i].cache_id;
         tracing::info!(
             cache_id = %cache_id,
@@ -185,7 +185,7 @@ impl Gate<'_> {
             .saturating_duration_since(Instant::now());
         format!(
             "still waiting after {} ({} left): {}",
-            format_duration(self.started.elapsed()),
+            format_duration(self.tally.elapsed()),
             format_duration(left),
             self.waiting_on(Self::eta_note, false)
         )

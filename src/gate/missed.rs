@@ -110,14 +110,13 @@ impl Gate<'_> {
         i: usize,
         status: &CacheStatus,
     ) -> Vec<ExecutionKind> {
-        if let Some(back) = self.missed_reads.as_mut().and_then(|r| r.if_back()) {
-            self.missed_reads = None;
-            self.take_in_missed(back.unwrap_or_default());
+        if let Some(back) = self.missed_reads.if_back() {
+            self.take_in_missed(back);
         }
         if self.check_once() {
             let asked = self.asked(i, status);
             if !asked.is_empty() {
-                self.polls += asked.len() as u64;
+                self.tally.sent(asked.len());
                 let client = self.client.clone();
                 let project = self.plan.project_id.clone();
                 let back = read_all(client, project, asked, self.budget()).await;
@@ -155,7 +154,7 @@ impl Gate<'_> {
     /// [`MAX_MISSED_READS`], unless reads are already in flight), in a task
     /// beside the polls.
     pub(super) fn send_missed_reads(&mut self) {
-        if self.missed_reads.is_some() {
+        if self.missed_reads.busy() {
             return;
         }
         let mut asked = Vec::new();
@@ -171,11 +170,12 @@ impl Gate<'_> {
         if asked.is_empty() {
             return;
         }
-        self.polls += asked.len() as u64;
+        self.tally.sent(asked.len());
         let client = self.client.clone();
         let project = self.plan.project_id.clone();
         let budget = self.budget();
-        self.missed_reads = Some(Inflight::spawn(read_all(client, project, asked, budget)));
+        self.missed_reads
+            .start(read_all(client, project, asked, budget));
     }
 
     /// Takes in what the history reads brought back: each execution that

@@ -22,6 +22,7 @@ mod signal;
 mod skew;
 mod stall;
 mod tables;
+mod tally;
 mod trigger;
 
 pub use cancel::CANCEL_BUDGET;
@@ -41,7 +42,7 @@ use crate::api::{CacheStatus, Execution, ExecutionKind};
 use crate::client::{Client, Reply};
 use crate::decision::{Baseline, Criteria, Decision, ExecutionFilter, Motion, STARTING_GRACE};
 use crate::exit_codes::Outcome;
-use crate::planned::{Knobs, Planner, ScheduleMode};
+use crate::planned::ScheduleMode;
 use crate::retry::RetryPolicy;
 use crate::schedule::Schedule;
 use crate::timespec::{TimeSpec, millis};
@@ -283,17 +284,6 @@ pub async fn run(
     stop: impl Future<Output = Outcome>,
 ) -> Report {
     let mut gate = Gate::new(plan, client);
-    // A cancel only needs to see the run: no forecast, no extra requests.
-    if plan.schedule == ScheduleMode::Adaptive && !plan.cancel {
-        gate.planner = Some(Planner::new(
-            Knobs {
-                max_interval: plan.max_interval,
-                detection_delay: plan.detection_delay,
-                stall_timeout: plan.stall_timeout,
-            },
-            plan.jitter.then(fastrand::Rng::new),
-        ));
-    }
     tracing::info!(
         project_id = %plan.project_id,
         cache_ids = %gate.caches.iter().map(|c| c.cache_id.as_str()).collect::<Vec<_>>().join(","),
@@ -310,7 +300,7 @@ pub async fn run(
         signal = stop => Some(signal::interrupted(signal)),
     };
     let (outcome, message) = ended.unwrap_or_else(|| {
-        let message = if gate.query_stage {
+        let message = if gate.queries.is_current() {
             gate.queries_timeout_message()
         } else {
             gate.timeout_message()
@@ -367,7 +357,8 @@ struct Gate<'a> {
     client: &'a Client,
     caches: Vec<CacheReport>,
     watches: Vec<Watch>,
-    polls: u64,
+    /// The requests sent, since when the gate runs, its last news.
+    tally: tally::Tally,
     /// The server's clock against ours.
     clock: Clock,
     warned_unknown: HashSet<String>,
@@ -376,29 +367,15 @@ struct Gate<'a> {
     first_list: Option<Reply<Vec<CacheStatus>>>,
     /// What is retried, for how long, and each request's budget.
     retry: RetryPolicy,
-    started: Instant,
-    last_change: Instant,
-    /// `--schedule adaptive`: the planned schedule; `None` for exponential.
-    planner: Option<Planner>,
-    /// Whether the last round brought the status of an awaited cache, so
-    /// that the planned pause applies (after errors, the exponential one does).
-    planned_round: bool,
-    /// Whether the gate said that too many caches are awaited to read
-    /// their histories ([`planning::MAX_FORECAST_CACHES`]).
-    forecast_deferred: bool,
+    /// The planning of the pauses (`--schedule adaptive`) and the
+    /// forecast reads.
+    forecasting: planning::Forecasting,
     /// `--no-wait`: the token, once every trigger was accepted.
-    resume_token: Option<String>,
-    /// The forecast's history and settings reads, while in flight.
-    reads: Option<planning::ForecastReads>,
-    /// How the forecast reads and the first pause are paced.
-    pacing: planning::Pacing,
-    /// The history reads of executions missed between polls, while in flight.
-    missed_reads: Option<missed::MissedReads>,
+    handoff: resumed::Handoff,
+    /// The history reads of executions missed between polls.
+    missed_reads: missed::MissedReads,
     /// The materialized queries, and the loop's memory of each.
-    queries: Vec<QueryReport>,
-    query_watches: Vec<queries::QueryWatch>,
-    /// Whether the caches are behind and the queries are awaited.
-    query_stage: bool,
+    queries: queries::QueryStage,
 }
 
 impl<'a> Gate<'a> {
@@ -410,26 +387,17 @@ impl<'a> Gate<'a> {
             client,
             caches: Vec::new(),
             watches: Vec::new(),
-            polls: 0,
+            tally: tally::Tally::new(started),
             clock: Clock::default(),
             warned_unknown: HashSet::new(),
             warned_duplicate: HashSet::new(),
             first_list: None,
             retry,
-            started,
-            last_change: started,
-            planner: None,
-            planned_round: false,
-            forecast_deferred: false,
-            resume_token: None,
-            reads: None,
-            pacing: planning::Pacing::default(),
-            missed_reads: None,
-            queries: queries::query_reports(plan),
-            query_watches: Vec::new(),
-            query_stage: false,
+            forecasting: planning::Forecasting::new(plan),
+            handoff: resumed::Handoff::default(),
+            missed_reads: missed::MissedReads::default(),
+            queries: queries::QueryStage::new(plan),
         };
-        gate.query_watches = gate.queries.iter().map(|_| Default::default()).collect();
         if let Caches::Listed(ids) = &plan.caches {
             gate.set_caches(ids.clone());
         }
@@ -543,17 +511,17 @@ impl<'a> Gate<'a> {
         let decided_by = self.decided_by(outcome);
         let bounds = self.criteria(None);
         Report {
-            resume: self.resume_token.clone(),
+            resume: self.handoff.token(),
             since: bounds.since,
             started_after: bounds.started_after,
             outcome,
             message,
-            elapsed: self.started.elapsed(),
-            polls: self.polls,
+            elapsed: self.tally.elapsed(),
+            polls: self.tally.polls(),
             project_id: self.plan.project_id.clone(),
             execution: self.execution(),
             caches: self.caches,
-            queries: self.queries,
+            queries: self.queries.into_reports(),
             decided_by,
         }
     }

@@ -16,16 +16,16 @@ mod expected;
 mod reads;
 
 pub use expected::CacheForecast;
-pub(super) use reads::ForecastReads;
+use reads::ForecastReads;
 
 use std::time::Duration;
 
 use jiff::Timestamp;
 
-use super::{CacheState, Gate};
+use super::{CacheState, Gate, Plan};
 use crate::api::{CacheStatus, Execution, ExecutionKind};
 use crate::forecast::{Current, Usual};
-use crate::planned::{Phase, Window, shows_a_live_refresh};
+use crate::planned::{Knobs, Phase, Planner, ScheduleMode, Window, shows_a_live_refresh};
 use crate::schedule::Schedule;
 
 /// Executions read for the forecast: a dozen past runs of each slot fit.
@@ -78,15 +78,150 @@ pub(super) struct PlanningSlot {
 
 /// The pacing of the forecast reads and of the first pause.
 #[derive(Debug, Default)]
-pub(super) struct Pacing {
+struct Pacing {
     /// The forecast reads sent (each one request).
     reads: u64,
     /// The start jitter of `adaptive`, slept in the first pause instead of
     /// before the first poll (an already-ready cache is answered at once).
-    pub(super) start_jitter: Duration,
+    start_jitter: Duration,
     /// Whether the pause under way may be stretched to the planned one
     /// when the read in it comes back with the first forecast.
     stretch: bool,
+}
+
+/// The gate's planning of its pauses, changed only through its methods
+/// (here and in [`reads`]): the planner (`--schedule adaptive`), whether
+/// the last round brought an awaited cache's status, the forecast reads in
+/// flight and their pacing.
+#[derive(Debug)]
+pub(super) struct Forecasting {
+    /// The planned schedule; `None` for exponential.
+    planner: Option<Planner>,
+    /// Whether the last round brought the status of an awaited cache, so
+    /// that the planned pause applies (after errors, the exponential one does).
+    planned_round: bool,
+    /// Whether the gate said that too many caches are awaited to read
+    /// their histories ([`MAX_FORECAST_CACHES`]).
+    deferred: bool,
+    /// The forecast's history and settings reads, while in flight.
+    reads: ForecastReads,
+    /// How the forecast reads and the first pause are paced.
+    pacing: Pacing,
+}
+
+impl Forecasting {
+    /// The planning of `plan`: a planner for `--schedule adaptive`, but
+    /// for a cancel, which only needs to see the run (no forecast, no
+    /// extra requests).
+    pub(super) fn new(plan: &Plan) -> Forecasting {
+        let planner = (plan.schedule == ScheduleMode::Adaptive && !plan.cancel).then(|| {
+            Planner::new(
+                Knobs {
+                    max_interval: plan.max_interval,
+                    detection_delay: plan.detection_delay,
+                    stall_timeout: plan.stall_timeout,
+                },
+                plan.jitter.then(fastrand::Rng::new),
+            )
+        });
+        Forecasting {
+            planner,
+            planned_round: false,
+            deferred: false,
+            reads: ForecastReads::default(),
+            pacing: Pacing::default(),
+        }
+    }
+
+    /// Whether the pauses are planned from a forecast.
+    pub(super) fn adaptive(&self) -> bool {
+        self.planner.is_some()
+    }
+
+    /// Adaptive polls at once: a cache already ready is answered without a
+    /// wait, and the jitter `spread` that spreads a fleet of gates goes
+    /// into the first pause.
+    pub(super) fn jitter_first_pause(&mut self, spread: Duration) {
+        self.pacing.start_jitter = spread;
+    }
+
+    /// The next pause is not planned (the query stage: the planned pauses
+    /// are about caches).
+    pub(super) fn unplanned(&mut self) {
+        self.planned_round = false;
+    }
+
+    /// Whether a forecast read may be sent, `polls` requests into the gate:
+    /// no more reads than status requests (a round is one request whatever
+    /// the number of caches, so the reads are one per round).
+    fn may_read(&self, polls: u64) -> bool {
+        let status_requests = polls.saturating_sub(self.pacing.reads);
+        self.pacing.reads < status_requests
+    }
+
+    /// The pause before the next round, `elapsed` into the gate: the
+    /// planned one after a round that brought an awaited cache's status,
+    /// the exponential one else; the start jitter added once. `live` says
+    /// whether a waiting cache shows a refresh under way, `read_due`
+    /// whether a forecast read is due (then a pause planned blind may be
+    /// stretched when the read brings a forecast: [`Self::stretched`]).
+    fn pause(
+        &mut self,
+        elapsed: Duration,
+        live: bool,
+        read_due: bool,
+        schedule: &mut Schedule,
+    ) -> Duration {
+        let planned = std::mem::take(&mut self.planned_round);
+        self.pacing.stretch = planned
+            && read_due
+            && (self.planner.as_ref()).is_some_and(|p| p.phase(elapsed) == Phase::Blind);
+        let delay = match self.planner.as_mut() {
+            Some(planner) if planned => {
+                planner.set_live(live);
+                planner.next_delay(elapsed, schedule)
+            }
+            _ => schedule.next_delay(),
+        };
+        delay + std::mem::take(&mut self.pacing.start_jitter)
+    }
+
+    /// When a read brought the first window in the pause under way: the
+    /// planned pause, counted from the poll before (so no pause is longer
+    /// than the planner allows).
+    fn stretched(&mut self, elapsed: Duration, schedule: &mut Schedule) -> Option<Duration> {
+        if !std::mem::take(&mut self.pacing.stretch) {
+            return None;
+        }
+        let planner = self.planner.as_mut()?;
+        if planner.phase(elapsed) == Phase::Blind {
+            return None;
+        }
+        Some(planner.next_delay(elapsed, schedule))
+    }
+}
+
+/// The windows of the caches still awaited, merged into one: none unless
+/// each has one (one cache polled blind keeps the exponential schedule).
+fn merged(windows: impl IntoIterator<Item = Option<Window>>) -> Option<Window> {
+    let mut merged: Option<Window> = None;
+    for w in windows {
+        let w = w?;
+        merged = Some(match merged {
+            None => w,
+            Some(m) => Window {
+                starts: m.starts.zip(w.starts).map(|(a, b)| a.min(b)),
+                early: m.early.min(w.early),
+                expected: m.expected.max(w.expected),
+                late: m.late.max(w.late),
+                usual: m.usual.min(w.usual),
+                // The youngest run is watched most closely.
+                begun: m.begun.max(w.begun),
+                dense_from: m.dense_from.min(w.dense_from),
+            },
+        });
+    }
+    merged
 }
 
 /// What a slot that was never used reads as.
@@ -101,6 +236,14 @@ static UNUSED: Planning = Planning {
     window: None,
     announced: false,
 };
+
+impl PlanningSlot {
+    /// Whether a forecast read of this cache is due: its history, or its
+    /// settings, asked for and not yet read.
+    pub(super) fn read_due(&self) -> bool {
+        (self.due && !self.read) || (self.settings_due && !self.settings_read)
+    }
+}
 
 impl std::ops::Deref for PlanningSlot {
     type Target = Planning;
@@ -128,13 +271,13 @@ impl Gate<'_> {
         if self.caches[i].state == CacheState::Waiting {
             crate::progress::show(self.progress_line(i, server_now));
         }
-        if self.planner.is_none()
+        if !self.forecasting.adaptive()
             || self.check_once()
             || self.caches[i].state != CacheState::Waiting
         {
             return;
         }
-        self.planned_round = true;
+        self.forecasting.planned_round = true;
         if !self.watches[i].planning.read {
             self.watches[i].planning.due = true;
             return;
@@ -145,7 +288,7 @@ impl Gate<'_> {
 
     fn replan(&mut self) {
         let window = self.window_of_pending();
-        if let Some(planner) = self.planner.as_mut() {
+        if let Some(planner) = self.forecasting.planner.as_mut() {
             planner.set_window(window);
         }
     }
@@ -171,69 +314,171 @@ impl Gate<'_> {
     /// after a round of errors (and before the first poll, around the
     /// trigger). A `Retry-After` stretches either ([`crate::schedule::pause`]).
     pub(super) fn next_delay(&mut self, schedule: &mut Schedule) -> Duration {
-        let planned = std::mem::take(&mut self.planned_round);
-        let elapsed = self.started.elapsed();
+        let elapsed = self.tally.elapsed();
         let live = (self.caches.iter().zip(&self.watches))
             .any(|(c, w)| c.state == CacheState::Waiting && w.planning.live);
         // Before any forecast, the pause may be stretched when the read in
         // it brings one.
-        self.pacing.stretch = planned
-            && self
-                .planner
-                .as_ref()
-                .is_some_and(|p| p.phase(elapsed) == Phase::Blind)
-            && (self.watches.iter()).any(|w| {
-                let p = &w.planning;
-                (p.due && !p.read) || (p.settings_due && !p.settings_read)
-            });
-        let delay = match self.planner.as_mut() {
-            Some(planner) if planned => {
-                planner.set_live(live);
-                planner.next_delay(elapsed, schedule)
-            }
-            _ => schedule.next_delay(),
-        };
-        delay + std::mem::take(&mut self.pacing.start_jitter)
-    }
-
-    /// When a read brought the first window in the pause under way: the
-    /// planned pause, counted from the poll before (so no pause is longer
-    /// than the planner allows).
-    fn stretched(&mut self, schedule: &mut Schedule) -> Option<Duration> {
-        if !std::mem::take(&mut self.pacing.stretch) {
-            return None;
-        }
-        let elapsed = self.started.elapsed();
-        let planner = self.planner.as_mut()?;
-        if planner.phase(elapsed) == Phase::Blind {
-            return None;
-        }
-        Some(planner.next_delay(elapsed, schedule))
+        let read_due = (self.watches.iter()).any(|w| w.planning.read_due());
+        self.forecasting.pause(elapsed, live, read_due, schedule)
     }
 
     /// The window covering every cache still awaited: none unless each has
     /// one (one cache polled blind keeps the exponential schedule).
     fn window_of_pending(&self) -> Option<Window> {
-        let mut merged: Option<Window> = None;
-        for (cache, watch) in self.caches.iter().zip(&self.watches) {
-            if cache.state != CacheState::Waiting {
-                continue;
-            }
-            let w = watch.planning.window?;
-            merged = Some(match merged {
-                None => w,
-                Some(m) => Window {
-                    starts: m.starts.zip(w.starts).map(|(a, b)| a.min(b)),
-                    early: m.early.min(w.early),
-                    expected: m.expected.max(w.expected),
-                    late: m.late.max(w.late),
-                    usual: m.usual.min(w.usual),
-                    // The youngest run is watched most closely.
-                    begun: m.begun.max(w.begun),
-                    dense_from: m.dense_from.min(w.dense_from),
-                },
-            });
+        merged(
+            (self.caches.iter().zip(&self.watches))
+                .filter(|(cache, _)| cache.state == CacheState::Waiting)
+                .map(|(_, watch)| watch.planning.window),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use jiff::SignedDuration;
+
+    use super::*;
+    use crate::decision::ExecutionFilter;
+
+    fn plan(schedule: ScheduleMode) -> Plan {
+        let mut plan = Plan::new("p", &["a"], ExecutionFilter::Any, Duration::from_secs(600));
+        plan.schedule = schedule;
+        plan.jitter = false;
+        plan
+    }
+
+    fn secs(s: u64) -> Duration {
+        Duration::from_secs(s)
+    }
+
+    fn window(early: u64, expected: u64, late: u64) -> Window {
+        Window {
+            starts: None,
+            early: secs(early),
+            expected: secs(expected),
+            late: secs(late),
+            usual: secs(expected),
+            begun: SignedDuration::ZERO,
+            dense_from: secs(early),
         }
-        merged
+    }
+
+    #[test]
+    fn only_an_adaptive_wait_plans_its_pauses() {
+        assert!(Forecasting::new(&plan(ScheduleMode::Adaptive)).adaptive());
+        assert!(!Forecasting::new(&plan(ScheduleMode::Exponential)).adaptive());
+        let mut cancel = plan(ScheduleMode::Adaptive);
+        cancel.cancel = true;
+        assert!(!Forecasting::new(&cancel).adaptive());
+    }
+
+    #[test]
+    fn the_start_jitter_goes_into_the_first_pause_only() {
+        let mut f = Forecasting::new(&plan(ScheduleMode::Adaptive));
+        f.jitter_first_pause(secs(3));
+        let mut schedule = Schedule::without_jitter(secs(1), secs(30));
+        // No round brought a status yet: the exponential pause, plus the jitter.
+        assert_eq!(f.pause(secs(0), false, true, &mut schedule), secs(1 + 3));
+        assert_eq!(f.pause(secs(1), false, true, &mut schedule), secs(2));
+    }
+
+    #[test]
+    fn a_pause_planned_blind_is_stretched_once_when_the_read_in_it_brings_a_window() {
+        let mut f = Forecasting::new(&plan(ScheduleMode::Adaptive));
+        let mut schedule = Schedule::without_jitter(secs(1), secs(30));
+        f.planned_round = true;
+        assert_eq!(f.pause(secs(0), true, true, &mut schedule), secs(1));
+        // Still blind: nothing to stretch to.
+        assert_eq!(f.stretched(secs(0), &mut schedule), None);
+        f.planned_round = true;
+        f.pause(secs(0), true, true, &mut schedule);
+        let planner = f.planner.as_mut().unwrap();
+        planner.set_window(Some(window(300, 400, 500)));
+        let mut twin = planner.clone();
+        let mut twin_schedule = schedule.clone();
+        let want = twin.next_delay(secs(2), &mut twin_schedule);
+        assert_eq!(f.stretched(secs(2), &mut schedule), Some(want));
+        assert_eq!(f.stretched(secs(2), &mut schedule), None, "once");
+        // No read due in the pause, or a round of errors before it: no stretch.
+        let blind_then_window = |f: &mut Forecasting, planned: bool, read_due: bool| {
+            let mut schedule = Schedule::without_jitter(secs(1), secs(30));
+            f.planner.as_mut().unwrap().set_window(None);
+            f.planned_round = planned;
+            f.pause(secs(3), true, read_due, &mut schedule);
+            f.planner
+                .as_mut()
+                .unwrap()
+                .set_window(Some(window(300, 400, 500)));
+            f.stretched(secs(3), &mut schedule)
+        };
+        assert_eq!(blind_then_window(&mut f, true, false), None);
+        assert_eq!(blind_then_window(&mut f, false, true), None);
+        assert!(blind_then_window(&mut f, true, true).is_some());
+    }
+
+    #[test]
+    fn a_round_of_errors_or_of_queries_gets_the_exponential_pause() {
+        let mut f = Forecasting::new(&plan(ScheduleMode::Adaptive));
+        f.planner
+            .as_mut()
+            .unwrap()
+            .set_window(Some(window(300, 400, 500)));
+        let mut schedule = Schedule::without_jitter(secs(1), secs(30));
+        f.planned_round = true;
+        f.unplanned();
+        assert_eq!(f.pause(secs(10), true, false, &mut schedule), secs(1));
+        f.planned_round = true;
+        let mut twin = f.planner.clone().unwrap();
+        twin.set_live(true);
+        let want = twin.next_delay(secs(10), &mut schedule.clone());
+        assert_eq!(f.pause(secs(10), true, false, &mut schedule), want);
+        assert_ne!(want, secs(2), "the planner's step, not the exponential one");
+        assert_eq!(
+            f.pause(secs(11), true, false, &mut schedule),
+            secs(2),
+            "a planned round counts once"
+        );
+    }
+
+    #[test]
+    fn no_more_forecast_reads_than_status_requests() {
+        let mut f = Forecasting::new(&plan(ScheduleMode::Adaptive));
+        assert!(!f.may_read(0));
+        assert!(f.may_read(1));
+        f.pacing.reads += 1;
+        // Two requests: one status, one read.
+        assert!(!f.may_read(2));
+        assert!(f.may_read(3));
+    }
+
+    #[test]
+    fn the_window_of_the_pending_caches_spans_them_all_or_is_none() {
+        assert_eq!(merged([]), None);
+        let a = Window {
+            starts: Some(secs(10)),
+            begun: SignedDuration::from_secs(-30),
+            ..window(100, 200, 300)
+        };
+        let b = Window {
+            starts: Some(secs(20)),
+            usual: secs(50),
+            begun: SignedDuration::from_secs(5),
+            dense_from: secs(150),
+            ..window(120, 250, 280)
+        };
+        let both = merged([Some(a), Some(b)]).unwrap();
+        assert_eq!(both.starts, Some(secs(10)));
+        assert_eq!(both.early, secs(100));
+        assert_eq!(both.expected, secs(250));
+        assert_eq!(both.late, secs(300));
+        assert_eq!(both.usual, secs(50));
+        assert_eq!(both.begun, SignedDuration::from_secs(5));
+        assert_eq!(both.dense_from, secs(100));
+        // A cache already running has no start to wait for.
+        let running = Window { starts: None, ..b };
+        assert_eq!(merged([Some(a), Some(running)]).unwrap().starts, None);
+        // One cache polled blind keeps the exponential schedule.
+        assert_eq!(merged([Some(a), None, Some(b)]), None);
     }
 }

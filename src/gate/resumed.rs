@@ -29,6 +29,18 @@ enum Cancel {
     Ended,
 }
 
+/// `--no-wait`: the token a `--resume` waits for the triggered runs with,
+/// once every trigger was accepted (set only here).
+#[derive(Debug, Default)]
+pub(super) struct Handoff(Option<String>);
+
+impl Handoff {
+    /// The token, if one was made.
+    pub(super) fn token(&self) -> Option<String> {
+        self.0.clone()
+    }
+}
+
 /// What the summary's `cancel` field says when the run had ended.
 pub const NOTHING_TO_CANCEL: &str = "nothing to cancel: it had already ended";
 
@@ -84,7 +96,7 @@ impl Gate<'_> {
             .then(|| self.token(kind, &sent).encode().ok())
             .flatten()
             .unwrap_or(draft);
-        self.resume_token = Some(token);
+        self.handoff.0 = Some(token);
         Ok(())
     }
 
@@ -235,7 +247,7 @@ impl Gate<'_> {
     ) -> Result<String, Ended> {
         let cache_id = self.caches[i].cache_id.clone();
         loop {
-            self.polls += 1;
+            self.tally.sent(1);
             let budget = self.budget();
             let answer = self
                 .client
@@ -285,7 +297,7 @@ impl Gate<'_> {
     /// After a 404 to a cancel: whether the slot now shows the run ended
     /// (or replaced), read once.
     async fn ended_meanwhile(&mut self, i: usize, kind: ExecutionKind, id: &str) -> bool {
-        self.polls += 1;
+        self.tally.sent(1);
         let budget = self.budget().min(Duration::from_secs(10));
         let cache_id = self.caches[i].cache_id.clone();
         match self

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use futures_util::future::join_all;
 use tokio::time::Instant;
 
-use super::{CacheState, Caches, Ended, FUTURE_TOLERANCE, Gate, HEARTBEAT, latest_time};
+use super::{CacheState, Caches, Ended, FUTURE_TOLERANCE, Gate, latest_time};
 use crate::api::{CacheStatus, ExecutionKind, Status};
 use crate::client::{FetchError, Reply};
 use crate::decision::{Decision, Verdict, decide};
@@ -30,11 +30,8 @@ impl Gate<'_> {
     pub(super) async fn drive(&mut self, schedule: &mut Schedule) -> Ended {
         if !self.check_once() {
             let spread = schedule.first_delay(self.plan.timeout);
-            if self.planner.is_some() {
-                // Adaptive polls at once: a cache already ready is answered
-                // without a wait, and the jitter that spreads a fleet of
-                // gates goes into the first pause.
-                self.pacing.start_jitter = spread;
+            if self.forecasting.adaptive() {
+                self.forecasting.jitter_first_pause(spread);
             } else {
                 tracing::debug!(
                     next_poll_ms = millis(spread),
@@ -78,17 +75,13 @@ impl Gate<'_> {
         Ok(())
     }
 
-    /// Logs `message` when nothing has changed for [`HEARTBEAT`].
+    /// Logs `message` when nothing has changed for [`super::HEARTBEAT`]
+    /// ([`super::tally::Tally::heartbeat_due`]).
     pub(super) fn heartbeat(&mut self, message: impl FnOnce(&Self) -> String) {
         let now = Instant::now();
-        // No heartbeat in the last second before the deadline: the
-        // timeout line says it all a moment later.
-        let near_the_end =
-            self.retry.deadline().saturating_duration_since(now) < Duration::from_secs(1);
-        if now.duration_since(self.last_change) >= HEARTBEAT && !near_the_end {
-            self.last_change = now;
+        if self.tally.heartbeat_due(now, self.retry.deadline()) {
             tracing::info!(
-                elapsed_ms = millis(self.started.elapsed()),
+                elapsed_ms = millis(self.tally.elapsed()),
                 left_ms = millis(self.retry.deadline().saturating_duration_since(now)),
                 "{}",
                 message(self)
@@ -133,7 +126,7 @@ impl Gate<'_> {
             let listed = match self.first_list.take() {
                 Some(reply) => Ok(reply),
                 None => {
-                    self.polls += 1;
+                    self.tally.sent(1);
                     self.list_statuses(budget).await
                 }
             };
@@ -156,7 +149,7 @@ impl Gate<'_> {
                     .map(|cache| client.cache_status(project, &cache.cache_id, budget)),
             )
             .await;
-            self.polls += results.len() as u64;
+            self.tally.sent(results.len());
             (results.into_iter().enumerate())
                 .map(|(i, result)| (i, Answer::own(result)))
                 .collect()
@@ -190,12 +183,12 @@ impl Gate<'_> {
                             if let Some(wait) = wait {
                                 retry_after = Some(retry_after.map_or(wait, |r| r.max(wait)));
                             }
-                            let elapsed_ms = millis(self.started.elapsed());
+                            let elapsed_ms = millis(self.tally.elapsed());
                             if !self.list_mode() {
-                                tracing::warn!(cache_id = %cache_id, attempt = self.polls, elapsed_ms, "cache {cache_id}: {message}; retrying");
+                                tracing::warn!(cache_id = %cache_id, attempt = self.tally.polls(), elapsed_ms, "cache {cache_id}: {message}; retrying");
                             } else if !warned_project {
                                 warned_project = true;
-                                tracing::warn!(project_id = %self.plan.project_id, attempt = self.polls, elapsed_ms, "project {}: {message}; retrying", self.plan.project_id);
+                                tracing::warn!(project_id = %self.plan.project_id, attempt = self.tally.polls(), elapsed_ms, "project {}: {message}; retrying", self.plan.project_id);
                             }
                             None
                         }
@@ -239,7 +232,7 @@ impl Gate<'_> {
                 .map(|&i| client.cache_status(project, &self.caches[i].cache_id, budget)),
         )
         .await;
-        self.polls += absent.len() as u64;
+        self.tally.sent(absent.len());
         for (i, result) in absent.into_iter().zip(results) {
             if matches!(result, Err(FetchError::NotFound(_))) {
                 continue;
@@ -365,7 +358,7 @@ impl Gate<'_> {
             (false, _) => None,
         };
         let cache_id = self.caches[i].cache_id.clone();
-        tracing::debug!(cache_id = %cache_id, attempt = self.polls, elapsed_ms = millis(self.started.elapsed()), status = status.status.as_str(), "poll cache {cache_id}: {}", decision.detail);
+        tracing::debug!(cache_id = %cache_id, attempt = self.tally.polls(), elapsed_ms = millis(self.tally.elapsed()), status = status.status.as_str(), "poll cache {cache_id}: {}", decision.detail);
         if let Some(unknown) = &decision.unknown_status {
             if self.warned_unknown.insert(unknown.clone()) {
                 tracing::warn!(cache_id = %cache_id, status = %unknown, "cache {cache_id}: execution status {unknown} is unknown to this version of peaka-wait; treating it as still running");

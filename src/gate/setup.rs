@@ -21,7 +21,7 @@ impl Gate<'_> {
         if self.plan.caches == Caches::All {
             let reply = loop {
                 let budget = self.budget();
-                self.polls += 1;
+                self.tally.sent(1);
                 match self
                     .client
                     .project_statuses(&self.plan.project_id, budget, Vec::new())

@@ -77,7 +77,7 @@ impl Gate<'_> {
     ) -> Result<Vec<CacheStatus>, Ended> {
         loop {
             let budget = self.budget();
-            self.polls += 1;
+            self.tally.sent(1);
             let reply = match scope {
                 // Only the caches of the catalog (or schema) are kept.
                 Some(scope) => {

@@ -177,7 +177,7 @@ async fn the_report_carries_the_bounds_used_and_every_cache() {
     let mut plan = plan(&["a", "b"]);
     plan.since = Some(TimeSpec::Ago(Duration::from_secs(60)));
     let mut gate = Gate::new(&plan, &client);
-    gate.polls = 7;
+    gate.tally.sent(7);
     gate.caches[1].state = CacheState::NotFound;
     let report = gate.report(Outcome::NotFound, "gone".into());
     assert_eq!(report.decided_by, Some(1));

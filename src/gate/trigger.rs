@@ -36,7 +36,7 @@ impl Gate<'_> {
         let cache_id = self.caches[i].cache_id.clone();
         loop {
             let budget = self.budget();
-            self.polls += 1;
+            self.tally.sent(1);
             match self
                 .client
                 .cache_status(&self.plan.project_id, &cache_id, budget)
@@ -82,7 +82,7 @@ impl Gate<'_> {
             // Peaka takes seconds to answer a trigger: a short
             // --request-timeout must not cut it off.
             let budget = self.retry.trigger_budget();
-            self.polls += 1;
+            self.tally.sent(1);
             // The trigger's time is when it is sent, not when the slot was
             // read: a run created while it could not be sent (a restart
             // refusing connections) is not the one it starts.

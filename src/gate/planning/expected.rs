@@ -79,7 +79,7 @@ impl Gate<'_> {
 
     /// Recomputes cache `i`'s forecast from its latest status.
     pub(super) fn update_forecast(&mut self, i: usize, server_now: Timestamp) {
-        let elapsed = self.started.elapsed();
+        let elapsed = self.tally.elapsed();
         let trigger = self.plan.trigger.is_some();
         let Some(kind) = self.watches[i].planning.kind else {
             return;
@@ -176,7 +176,7 @@ impl Gate<'_> {
             .planning
             .window
             .and_then(|w| w.starts)
-            .map(|s| s.saturating_sub(self.started.elapsed()))
+            .map(|s| s.saturating_sub(self.tally.elapsed()))
             .filter(|wait| *wait >= Duration::from_secs(1))
             .map(|wait| {
                 format!(
@@ -268,7 +268,7 @@ impl Gate<'_> {
                 crate::text::printable(&cache.cache_id, PROGRESS_ID_CHARS)
             ),
             run: text,
-            started: self.started.into_std(),
+            started: self.tally.started().into_std(),
             expected,
         }
     }

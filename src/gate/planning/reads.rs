@@ -22,7 +22,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use tokio::time::Instant;
 
-use super::super::inflight::{Inflight, wait_back};
+use super::super::inflight::Inflight;
 use super::super::{CacheState, Gate};
 use super::{FORECAST_HISTORY, MAX_FORECAST_CACHES};
 use crate::api::{Execution, ExecutionKind};
@@ -34,7 +34,7 @@ use crate::settings::CacheSettings;
 use crate::timespec::{format_duration, millis};
 
 /// What the forecast read of one cache brought back.
-pub(in crate::gate) struct ReadBack {
+pub(super) struct ReadBack {
     /// The cache's index.
     i: usize,
     /// The slot forecast.
@@ -49,7 +49,7 @@ enum Read {
 }
 
 /// The forecast reads in flight.
-pub(in crate::gate) type ForecastReads = Inflight<Vec<ReadBack>>;
+pub(super) type ForecastReads = Inflight<Vec<ReadBack>>;
 
 impl Gate<'_> {
     /// Sleeps `pause`. When a forecast read is due, sends it in a task of
@@ -74,20 +74,18 @@ impl Gate<'_> {
         let mut until = start + pause;
         self.send_due_reads(pause);
         self.send_missed_reads();
-        while self.reads.is_some() || self.missed_reads.is_some() {
+        while self.forecasting.reads.busy() || self.missed_reads.busy() {
             tokio::select! {
-                read = wait_back(self.reads.as_mut()) => {
-                    self.reads = None;
-                    self.take_in(read.unwrap_or_default());
-                    if let Some(planned) = self.stretched(schedule) {
+                read = self.forecasting.reads.back() => {
+                    self.take_in(read);
+                    if let Some(planned) = self.forecasting.stretched(self.tally.elapsed(), schedule) {
                         until = until.max((start + planned).min(self.retry.deadline()));
                         let left = until.saturating_duration_since(Instant::now());
                         tracing::debug!(next_poll_ms = millis(left), "the forecast is in: the pause lasts {} more, as planned from it", format_duration(left));
                     }
                 }
-                read = wait_back(self.missed_reads.as_mut()) => {
-                    self.missed_reads = None;
-                    if self.take_in_missed(read.unwrap_or_default()) && may_cut {
+                read = self.missed_reads.back() => {
+                    if self.take_in_missed(read) && may_cut {
                         return;
                     }
                 }
@@ -101,38 +99,31 @@ impl Gate<'_> {
     /// (unless a read is in flight, the reads have caught up with the
     /// status requests, or too many caches are awaited).
     fn send_due_reads(&mut self, pause: Duration) {
-        if self.reads.is_some() {
+        if self.forecasting.reads.busy() {
             return;
         }
         let due: Vec<usize> = (0..self.caches.len())
             .filter(|&i| self.caches[i].state == CacheState::Waiting)
-            .filter(|&i| {
-                let planning = &self.watches[i].planning;
-                (planning.due && !planning.read)
-                    || (planning.settings_due && !planning.settings_read)
-            })
+            .filter(|&i| self.watches[i].planning.read_due())
             .collect();
-        if due.len() > MAX_FORECAST_CACHES && !self.forecast_deferred {
-            self.forecast_deferred = true;
+        if due.len() > MAX_FORECAST_CACHES && !self.forecasting.deferred {
+            self.forecasting.deferred = true;
             tracing::info!(
                 awaited = due.len(),
                 "{} caches are awaited; a forecast reads the history of at most {MAX_FORECAST_CACHES}, so it waits until no more are left; polling on the exponential schedule",
                 due.len()
             );
         }
-        // No more reads than status requests: a round is one request
-        // whatever the number of caches, so the reads are one per round.
-        let status_requests = self.polls.saturating_sub(self.pacing.reads);
-        if due.is_empty() || due.len() > MAX_FORECAST_CACHES || self.pacing.reads >= status_requests
+        if due.is_empty()
+            || due.len() > MAX_FORECAST_CACHES
+            || !self.forecasting.may_read(self.tally.polls())
         {
             return;
         }
         let Some(&i) = self.read_order(due).first() else {
             return;
         };
-        let spread = self
-            .planner
-            .as_mut()
+        let spread = (self.forecasting.planner.as_mut())
             .map_or(Duration::ZERO, |p| p.read_jitter(pause.saturating_mul(5)));
         // Nothing runs past the deadline and the final poll's budget.
         let hard_left = (self.retry.deadline() + FINAL_REQUEST_BUDGET)
@@ -153,12 +144,12 @@ impl Gate<'_> {
             planning.settings_due = false;
             planning.settings_read = true;
         }
-        self.polls += 1;
-        self.pacing.reads += 1;
+        self.tally.sent(1);
+        self.forecasting.pacing.reads += 1;
         let client = self.client.clone();
         let project = self.plan.project_id.clone();
         let cache_id = self.caches[i].cache_id.clone();
-        self.reads = Some(Inflight::spawn(async move {
+        self.forecasting.reads.start(async move {
             tokio::time::sleep(spread).await;
             let read = if history {
                 Read::History(
@@ -170,7 +161,7 @@ impl Gate<'_> {
                 Read::Settings(client.cache_settings(&project, &cache_id, budget).await)
             };
             vec![ReadBack { i, kind, read }]
-        }));
+        });
     }
 
     /// The caches `due` a read, in the order they are read: the ones whose

@@ -13,9 +13,14 @@ impl Gate<'_> {
     /// looked up on its own the first time only (then it is not found).
     pub(super) async fn read_queries(&mut self) -> Vec<Result<Reply<QueryStatus>, FetchError>> {
         let project = self.plan.project_id.clone();
-        self.polls += 1;
+        self.tally.sent(1);
         let sink = Awaited {
-            ids: self.queries.iter().map(|q| q.query_id.clone()).collect(),
+            ids: self
+                .queries
+                .reports
+                .iter()
+                .map(|q| q.query_id.clone())
+                .collect(),
             kept: Vec::new(),
         };
         let listed = self
@@ -23,7 +28,14 @@ impl Gate<'_> {
             .query_statuses(&project, self.budget(), sink)
             .await;
         let list = match listed {
-            Err(err) => return self.queries.iter().map(|_| Err(err.clone())).collect(),
+            Err(err) => {
+                return self
+                    .queries
+                    .reports
+                    .iter()
+                    .map(|_| Err(err.clone()))
+                    .collect();
+            }
             Ok(reply) => {
                 self.retry.answered();
                 let latest = reply
@@ -35,9 +47,9 @@ impl Gate<'_> {
                 reply
             }
         };
-        let mut answers = Vec::with_capacity(self.queries.len());
-        for i in 0..self.queries.len() {
-            let id = self.queries[i].query_id.clone();
+        let mut answers = Vec::with_capacity(self.queries.reports.len());
+        for i in 0..self.queries.reports.len() {
+            let id = self.queries.reports[i].query_id.clone();
             let mine = |q: &QueryStatus| q.query_id.as_deref() == Some(id.as_str());
             let found = list.value.iter().position(mine);
             let agree = list
@@ -57,13 +69,13 @@ impl Gate<'_> {
                     server_date: list.server_date,
                     received_at: list.received_at,
                 }),
-                None if !self.query_watches[i].looked_up => {
-                    self.polls += 1;
+                None if !self.queries.watches[i].looked_up => {
+                    self.tally.sent(1);
                     let budget = self.budget();
                     let own = self.client.query_status(&project, &id, budget).await;
                     // Only an answer settles it; a lookup that failed
                     // (a timeout, a 503) is made again next round.
-                    self.query_watches[i].looked_up = match &own {
+                    self.queries.watches[i].looked_up = match &own {
                         Ok(_) => true,
                         Err(err) => err.outcome().is_some(),
                     };
@@ -129,5 +141,58 @@ pub(super) fn query_error(err: FetchError) -> FetchError {
             "check --project-id and the materialized query id",
         )),
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(id: Option<&str>, status: &str) -> QueryStatus {
+        QueryStatus {
+            query_id: id.map(str::to_owned),
+            status: Some(status.to_owned()),
+            ..QueryStatus::default()
+        }
+    }
+
+    #[test]
+    fn the_list_keeps_the_awaited_entries_and_a_second_only_when_it_differs() {
+        let mut sink = Awaited {
+            ids: vec!["q1".into(), "q2".into()],
+            kept: Vec::new(),
+        };
+        for status in [
+            entry(Some("other"), "RUNNING"),
+            entry(None, "RUNNING"),
+            entry(Some("q1"), "RUNNING"),
+            entry(Some("q1"), "RUNNING"),
+            entry(Some("q2"), "COMPLETED"),
+            entry(Some("q1"), "FAILED"),
+            entry(Some("q1"), "COMPLETED"),
+        ] {
+            sink.take(status).unwrap();
+        }
+        assert_eq!(
+            sink.finish(),
+            [
+                entry(Some("q1"), "RUNNING"),
+                entry(Some("q2"), "COMPLETED"),
+                entry(Some("q1"), "FAILED"),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_404_names_the_query_not_a_cache() {
+        let err = query_error(FetchError::NotFound(
+            "not found (HTTP 404); check --project-id and --cache-id".into(),
+        ));
+        assert_eq!(
+            err.message(),
+            "not found (HTTP 404); check --project-id and the materialized query id"
+        );
+        let other = query_error(FetchError::Api("check --project-id and --cache-id".into()));
+        assert_eq!(other.message(), "check --project-id and --cache-id");
     }
 }

@@ -24,26 +24,26 @@ impl Gate<'_> {
             let answers = self.read_queries().await;
             let mut retry_after = None;
             for (i, answer) in answers.into_iter().enumerate() {
-                if !self.queries[i].refresh || self.query_watches[i].baseline.is_some() {
+                if !self.queries.reports[i].refresh || self.queries.watches[i].baseline.is_some() {
                     continue;
                 }
                 match answer {
                     // A start that is there but unreadable proves no later
                     // start new: no baseline, so no refresh, until it reads.
                     Ok(reply) if reply.value.started == Stamp::Unreadable => {
-                        let id = &self.queries[i].query_id;
+                        let id = &self.queries.reports[i].query_id;
                         let why = "its lastExecutionStartTime cannot be read, so the refreshed run could not be told from the last one; not refreshing it until it can";
-                        if self.queries[i].last_error.as_deref() != Some(why) {
+                        if self.queries.reports[i].last_error.as_deref() != Some(why) {
                             tracing::warn!(query_id = %id, "materialized query {id}: {why}");
                         }
-                        self.queries[i].last_error = Some(why.to_owned());
-                        self.queries[i].status = Some(reply.value);
+                        self.queries.reports[i].last_error = Some(why.to_owned());
+                        self.queries.reports[i].status = Some(reply.value);
                     }
                     Ok(reply) => {
-                        self.query_watches[i].baseline =
+                        self.queries.watches[i].baseline =
                             Some(reply.value.last_execution_start_time);
-                        self.queries[i].last_error = None;
-                        self.queries[i].status = Some(reply.value);
+                        self.queries.reports[i].last_error = None;
+                        self.queries.reports[i].status = Some(reply.value);
                     }
                     Err(err) => {
                         if let Some(wait) = self.query_failed(i, &err)? {
@@ -52,7 +52,7 @@ impl Gate<'_> {
                     }
                 }
             }
-            let missing = (self.queries.iter().zip(&self.query_watches))
+            let missing = (self.queries.reports.iter().zip(&self.queries.watches))
                 .any(|(q, w)| q.refresh && w.baseline.is_none());
             if !missing {
                 break;
@@ -65,8 +65,8 @@ impl Gate<'_> {
             })
             .await?;
         }
-        for i in 0..self.queries.len() {
-            if self.queries[i].refresh {
+        for i in 0..self.queries.reports.len() {
+            if self.queries.reports[i].refresh {
                 self.send_refresh(i, schedule).await?;
             }
         }
@@ -76,13 +76,13 @@ impl Gate<'_> {
     /// Sends the refresh of query `i`; again only after it provably never
     /// reached a server ([`FetchError::Unreached`]).
     async fn send_refresh(&mut self, i: usize, schedule: &mut Schedule) -> Result<(), Ended> {
-        let id = self.queries[i].query_id.clone();
-        let baseline = self.query_watches[i].baseline.flatten();
+        let id = self.queries.reports[i].query_id.clone();
+        let baseline = self.queries.watches[i].baseline.flatten();
         let before = baseline.map_or("never ran".to_owned(), |at| format!("last started {at}"));
         loop {
             // Peaka takes seconds to answer a trigger; a refresh likewise.
             let budget = self.retry.trigger_budget();
-            self.polls += 1;
+            self.tally.sent(1);
             match self
                 .client
                 .refresh_query(&self.plan.project_id, &id, budget)
@@ -96,7 +96,7 @@ impl Gate<'_> {
                 Err(err @ (FetchError::Unreached(_) | FetchError::NoSuchHost(_))) => {
                     let cause = err.message().to_owned();
                     if let Next::End(outcome, why) = self.retry.failed(&err) {
-                        self.queries[i].state = CacheState::of(outcome);
+                        self.queries.reports[i].state = CacheState::of(outcome);
                         return Err((outcome, format!("materialized query {id}: {why}")));
                     }
                     tracing::warn!(query_id = %id, "materialized query {id}: the refresh could not be sent ({cause}); sending it again");
@@ -107,15 +107,16 @@ impl Gate<'_> {
                 // It may have arrived: never sent twice; the run shows it.
                 Err(err) if err.outcome().is_none() => {
                     tracing::warn!(query_id = %id, "materialized query {id}: the refresh may or may not have reached Peaka ({}); not sending it again, waiting for a run that starts after the one seen before", err.message());
-                    self.queries[i].last_error = Some(format!("refresh: {}", err.message()));
-                    self.query_watches[i].refresh_doubted = true;
+                    self.queries.reports[i].last_error =
+                        Some(format!("refresh: {}", err.message()));
+                    self.queries.watches[i].refresh_doubted = true;
                     break;
                 }
                 Err(err) => {
                     let outcome = err.outcome().unwrap_or(Outcome::ApiError);
                     let err = query_error(err);
-                    self.queries[i].state = CacheState::of(outcome);
-                    self.queries[i].last_error = Some(err.message().to_owned());
+                    self.queries.reports[i].state = CacheState::of(outcome);
+                    self.queries.reports[i].last_error = Some(err.message().to_owned());
                     return Err((
                         outcome,
                         format!(
@@ -126,8 +127,8 @@ impl Gate<'_> {
                 }
             }
         }
-        self.queries[i].refreshed = true;
-        self.query_watches[i].refreshed_from = Some(baseline);
+        self.queries.reports[i].refreshed = true;
+        self.queries.watches[i].refreshed_from = Some(baseline);
         Ok(())
     }
 
@@ -145,17 +146,17 @@ impl Gate<'_> {
         }
         let end =
             (Instant::now() + CANCEL_BUDGET).min(self.retry.deadline() + Duration::from_secs(2));
-        for i in 0..self.queries.len() {
-            if !self.queries[i].refresh {
+        for i in 0..self.queries.reports.len() {
+            if !self.queries.reports[i].refresh {
                 continue;
             }
-            let reason = match self.query_watches[i].refreshed_from {
+            let reason = match self.queries.watches[i].refreshed_from {
                 None => Some("the refresh was never sent".to_owned()),
-                Some(_) if self.query_watches[i].refresh_doubted => Some(
+                Some(_) if self.queries.watches[i].refresh_doubted => Some(
                     "the refresh got no clear answer, so a running run may not be ours".to_owned(),
                 ),
                 Some(from) => {
-                    let status = self.queries[i].status.as_ref();
+                    let status = self.queries.reports[i].status.as_ref();
                     let started = status.and_then(|s| s.last_execution_start_time);
                     let ours = is_new_run(started, from);
                     let running = status.and_then(|s| s.status.as_deref()) == Some("RUNNING");
@@ -168,7 +169,7 @@ impl Gate<'_> {
                     }
                 }
             };
-            let id = self.queries[i].query_id.clone();
+            let id = self.queries.reports[i].query_id.clone();
             let said = match reason {
                 Some(reason) => format!("not sent: {reason}"),
                 None => {
@@ -176,7 +177,7 @@ impl Gate<'_> {
                     if budget.is_zero() {
                         "not sent: no time left".to_owned()
                     } else {
-                        self.polls += 1;
+                        self.tally.sent(1);
                         let answer = self
                             .client
                             .cancel_query(&self.plan.project_id, &id, budget)
@@ -189,10 +190,11 @@ impl Gate<'_> {
                     }
                 }
             };
-            self.queries[i].cancel = Some(said);
+            self.queries.reports[i].cancel = Some(said);
         }
         let told: Vec<String> = self
             .queries
+            .reports
             .iter()
             .filter_map(|q| {
                 Some(format!(
