@@ -1,6 +1,6 @@
 //! The gate's own sentences: what it waits for, what changed, why it is
 //! ready or still waiting. Every server-supplied piece reaches them through
-//! a [`Decision`](crate::decision::Decision) detail or a cache report.
+//! a [`Decision`] detail or a cache report.
 
 use std::time::Duration;
 
