@@ -268,18 +268,18 @@ impl Gate<'_> {
         // Our clock read on the server's has millisecond resolution; the
         // `Date` header only whole seconds.
         let server_now = self.clock.on_server(Timestamp::now()).max(server_now);
-        if self.caches[i].state == CacheState::Waiting {
+        if self.awaited.caches()[i].state == CacheState::Waiting {
             crate::progress::show(self.progress_line(i, server_now));
         }
         if !self.forecasting.adaptive()
             || self.check_once()
-            || self.caches[i].state != CacheState::Waiting
+            || self.awaited.caches()[i].state != CacheState::Waiting
         {
             return;
         }
         self.forecasting.planned_round = true;
-        if !self.watches[i].planning.read {
-            self.watches[i].planning.due = true;
+        if !self.awaited.watches()[i].planning.read {
+            self.awaited.watches_mut()[i].planning.due = true;
             return;
         }
         self.update_forecast(i, server_now);
@@ -298,7 +298,7 @@ impl Gate<'_> {
     /// updates what was seen of its slots.
     pub(super) fn note_evidence(&mut self, i: usize, status: &CacheStatus) {
         let slots = self.execution().slots();
-        let watch = &self.watches[i];
+        let watch = &self.awaited.watches()[i];
         let before: Option<Vec<(ExecutionKind, Option<&str>)>> =
             watch.first_sight.is_some().then(|| {
                 (slots.iter())
@@ -306,7 +306,7 @@ impl Gate<'_> {
                     .collect()
             });
         let live = shows_a_live_refresh(status, slots, before.as_deref());
-        self.watches[i].planning.live = live;
+        self.awaited.watches_mut()[i].planning.live = live;
     }
 
     /// The pause before the next round: the planned one after a round
@@ -315,11 +315,11 @@ impl Gate<'_> {
     /// trigger). A `Retry-After` stretches either ([`crate::schedule::pause`]).
     pub(super) fn next_delay(&mut self, schedule: &mut Schedule) -> Duration {
         let elapsed = self.tally.elapsed();
-        let live = (self.caches.iter().zip(&self.watches))
+        let live = (self.awaited.caches().iter().zip(self.awaited.watches()))
             .any(|(c, w)| c.state == CacheState::Waiting && w.planning.live);
         // Before any forecast, the pause may be stretched when the read in
         // it brings one.
-        let read_due = (self.watches.iter()).any(|w| w.planning.read_due());
+        let read_due = (self.awaited.watches().iter()).any(|w| w.planning.read_due());
         self.forecasting.pause(elapsed, live, read_due, schedule)
     }
 
@@ -327,7 +327,7 @@ impl Gate<'_> {
     /// one (one cache polled blind keeps the exponential schedule).
     fn window_of_pending(&self) -> Option<Window> {
         merged(
-            (self.caches.iter().zip(&self.watches))
+            (self.awaited.caches().iter().zip(self.awaited.watches()))
                 .filter(|(cache, _)| cache.state == CacheState::Waiting)
                 .map(|(_, watch)| watch.planning.window),
         )

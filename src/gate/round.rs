@@ -95,7 +95,7 @@ impl Gate<'_> {
                 Ok(retry_after) => retry_after,
                 Err(ended) => return ended,
             };
-            if self.caches.iter().all(|c| c.state == CacheState::Ready) {
+            if self.awaited.all_ready() {
                 return (Outcome::Ready, self.ready_message());
             }
             self.heartbeat(Self::heartbeat_message);
@@ -110,7 +110,7 @@ impl Gate<'_> {
 
     /// Whether one request per round covers every cache.
     pub(super) fn list_mode(&self) -> bool {
-        self.plan.caches == Caches::All || self.caches.len() > 1
+        self.plan.caches == Caches::All || self.awaited.len() > 1
     }
 
     /// Polls every awaited cache: one project-level request when several
@@ -123,7 +123,7 @@ impl Gate<'_> {
         let budget = self.budget();
         let mut list: Option<Reply<Vec<CacheStatus>>> = None;
         let answers: Vec<(usize, Answer)> = if self.list_mode() {
-            let listed = match self.first_list.take() {
+            let listed = match self.awaited.take_first_list() {
                 Some(reply) => Ok(reply),
                 None => {
                     self.tally.sent(1);
@@ -136,7 +136,7 @@ impl Gate<'_> {
                     list = Some(reply);
                     self.ask_absent(matched, budget).await
                 }
-                Err(err) => (0..self.caches.len())
+                Err(err) => (0..self.awaited.len())
                     .map(|i| (i, Answer::own(Err(err.clone()))))
                     .collect(),
             }
@@ -144,7 +144,8 @@ impl Gate<'_> {
             let project = &self.plan.project_id;
             let client = self.client;
             let results = join_all(
-                self.caches
+                self.awaited
+                    .caches()
                     .iter()
                     .map(|cache| client.cache_status(project, &cache.cache_id, budget)),
             )
@@ -167,19 +168,19 @@ impl Gate<'_> {
                     .ok_or_else(|| FetchError::Api(format!("no entry {pos} in the list"))),
                 Answer::Own(result) => *result,
             };
-            let cache_id = self.caches[i].cache_id.clone();
+            let cache_id = self.awaited.caches()[i].cache_id.clone();
             let ending = match result {
                 Ok(reply) => self.observe(i, reply).await,
                 Err(err) => {
                     let message = err.message().to_owned();
-                    self.caches[i].last_error = Some(message.clone());
+                    self.awaited.caches_mut()[i].last_error = Some(message.clone());
                     match self.retry.failed(&err) {
                         Next::End(outcome, why) => {
-                            self.caches[i].state = CacheState::of(outcome);
+                            self.awaited.caches_mut()[i].state = CacheState::of(outcome);
                             Some((outcome, format!("cache {cache_id}: {why}")))
                         }
                         Next::Retry(wait) => {
-                            self.caches[i].state = CacheState::Waiting;
+                            self.awaited.caches_mut()[i].state = CacheState::Waiting;
                             if let Some(wait) = wait {
                                 retry_after = Some(retry_after.map_or(wait, |r| r.max(wait)));
                             }
@@ -226,12 +227,11 @@ impl Gate<'_> {
         }
         let project = &self.plan.project_id;
         let client = self.client;
-        let results = join_all(
-            absent
-                .iter()
-                .map(|&i| client.cache_status(project, &self.caches[i].cache_id, budget)),
-        )
-        .await;
+        let results =
+            join_all(absent.iter().map(|&i| {
+                client.cache_status(project, &self.awaited.caches()[i].cache_id, budget)
+            }))
+            .await;
         self.tally.sent(absent.len());
         for (i, result) in absent.into_iter().zip(results) {
             if matches!(result, Err(FetchError::NotFound(_))) {
@@ -254,11 +254,11 @@ impl Gate<'_> {
     /// without an id cannot be told apart from any cache, so it is an API
     /// error where it could be an awaited one.
     fn match_list(&mut self, reply: &Reply<Vec<CacheStatus>>) -> Vec<(usize, Answer)> {
-        let mut first: Vec<Option<usize>> = vec![None; self.caches.len()];
+        let mut first: Vec<Option<usize>> = vec![None; self.awaited.len()];
         let mut duplicates: Vec<(usize, usize)> = Vec::new();
         let mut without_id: Option<String> = None;
         {
-            let index: HashMap<&str, usize> = (self.caches.iter().enumerate())
+            let index: HashMap<&str, usize> = (self.awaited.caches().iter().enumerate())
                 .map(|(i, c)| (c.cache_id.as_str(), i))
                 .collect();
             for (pos, status) in reply.value.iter().enumerate() {
@@ -278,7 +278,7 @@ impl Gate<'_> {
             }
         }
         let all_caches = self.plan.caches == Caches::All;
-        (0..self.caches.len())
+        (0..self.awaited.len())
             .map(|i| {
                 let answer = match (first[i], &without_id) {
                     (_, Some(status)) if all_caches => Answer::own(Err(no_id_error(status))),
@@ -318,13 +318,17 @@ impl Gate<'_> {
         if count == 1 {
             return first;
         }
-        let cache_id = &self.caches[i].cache_id;
-        if self.warned_duplicate.insert(cache_id.clone()) {
+        if self.awaited.first_duplicate(i) {
+            let cache_id = &self.awaited.caches()[i].cache_id;
             tracing::warn!(cache_id = %cache_id, entries = count, "cache {cache_id} is listed {count} times in the project's list; the least ready entry counts");
         }
         let criteria = self.criteria(Some(i));
-        let rank = |status: &CacheStatus| match decide(status, &criteria, &self.watches[i].missed)
-            .verdict
+        let rank = |status: &CacheStatus| match decide(
+            status,
+            &criteria,
+            &self.awaited.watches()[i].missed,
+        )
+        .verdict
         {
             Verdict::Failed | Verdict::Deleted => 0,
             Verdict::Waiting => 1,
@@ -345,22 +349,22 @@ impl Gate<'_> {
         let mut status = reply.value;
         status.forget_times_after(server_now + FUTURE_TOLERANCE);
         self.note_evidence(i, &status);
-        self.note_first_sight(i, &status);
+        self.awaited.note_first_sight(i, &status);
         let unexplained = self.note_slots(i, &status).await;
         self.note_triggered(i, &status, &unexplained);
         let criteria = self.criteria(Some(i));
-        let decision = decide(&status, &criteria, &self.watches[i].missed);
+        let decision = decide(&status, &criteria, &self.awaited.watches()[i].missed);
         let decision = self.hold_for_history(i, &status, decision, &unexplained);
-        let watch = &mut self.watches[i];
+        let watch = &mut self.awaited.watches_mut()[i];
         watch.starting_since = match (decision.starting, watch.starting_since) {
             (true, Some(since)) => Some(since),
             (true, None) => Some(Instant::now()),
             (false, _) => None,
         };
-        let cache_id = self.caches[i].cache_id.clone();
+        let cache_id = self.awaited.caches()[i].cache_id.clone();
         tracing::debug!(cache_id = %cache_id, attempt = self.tally.polls(), elapsed_ms = millis(self.tally.elapsed()), status = status.status.as_str(), "poll cache {cache_id}: {}", decision.detail);
         if let Some(unknown) = &decision.unknown_status {
-            if self.warned_unknown.insert(unknown.clone()) {
+            if self.awaited.first_unknown(unknown) {
                 tracing::warn!(cache_id = %cache_id, status = %unknown, "cache {cache_id}: execution status {unknown} is unknown to this version of peaka-wait; treating it as still running");
             }
         }
@@ -380,12 +384,12 @@ impl Gate<'_> {
         // An ending is said once, by the final line; so is the readiness of
         // a single cache.
         let said_at_the_end =
-            ending.is_some() || (decision.verdict == Verdict::Ready && self.caches.len() == 1);
+            ending.is_some() || (decision.verdict == Verdict::Ready && self.awaited.len() == 1);
         if !said_at_the_end {
             self.log_change(i, &status, &decision);
         }
         self.show_the_deciding_one(i, &mut status, &decision);
-        let cache = &mut self.caches[i];
+        let cache = &mut self.awaited.caches_mut()[i];
         cache.state = match (&ending, decision.verdict) {
             (Some((outcome, _)), _) => CacheState::of(*outcome),
             (None, Verdict::Ready) => CacheState::Ready,
@@ -412,7 +416,7 @@ impl Gate<'_> {
         if status.execution(kind).and_then(|e| e.id.as_ref()) == Some(id) {
             return;
         }
-        let missed = self.watches[i].missed.iter();
+        let missed = self.awaited.watches()[i].missed.iter();
         let Some((_, execution)) = missed
             .filter(|(k, _)| *k == kind)
             .find(|(_, e)| e.id.as_ref() == Some(id))

@@ -69,7 +69,7 @@ impl Gate<'_> {
     /// The slot awaited in cache `i`: the decision's focus, else the first
     /// slot of the filter.
     pub(super) fn forecast_kind(&self, i: usize) -> ExecutionKind {
-        self.caches[i]
+        self.awaited.caches()[i]
             .decision
             .as_ref()
             .and_then(|d| d.focus)
@@ -81,15 +81,15 @@ impl Gate<'_> {
     pub(super) fn update_forecast(&mut self, i: usize, server_now: Timestamp) {
         let elapsed = self.tally.elapsed();
         let trigger = self.plan.trigger.is_some();
-        let Some(kind) = self.watches[i].planning.kind else {
+        let Some(kind) = self.awaited.watches()[i].planning.kind else {
             return;
         };
-        let execution = self.caches[i]
+        let execution = self.awaited.caches()[i]
             .status
             .as_ref()
             .and_then(|s| s.execution(kind))
             .cloned();
-        let planning = &mut *self.watches[i].planning;
+        let planning = &mut *self.awaited.watches_mut()[i].planning;
         let Some(usual) = planning.usual else {
             planning.window = None;
             return;
@@ -147,16 +147,16 @@ impl Gate<'_> {
         };
         planning.window = window;
         if wants_settings {
-            self.watches[i].planning.settings_due = true;
+            self.awaited.watches_mut()[i].planning.settings_due = true;
         }
-        self.caches[i].forecast = Some(Box::new(CacheForecast {
+        self.awaited.caches_mut()[i].forecast = Some(Box::new(CacheForecast {
             kind,
             usual,
             basis,
             expected,
         }));
-        if !self.watches[i].planning.announced && expected.is_some() {
-            self.watches[i].planning.announced = true;
+        if !self.awaited.watches()[i].planning.announced && expected.is_some() {
+            self.awaited.watches_mut()[i].planning.announced = true;
             self.announce(i, server_now);
         }
     }
@@ -164,7 +164,7 @@ impl Gate<'_> {
     /// The start line of the forecast, and the warning when the deadline
     /// falls before the expected end.
     fn announce(&self, i: usize, server_now: Timestamp) {
-        let cache = &self.caches[i];
+        let cache = &self.awaited.caches()[i];
         let Some(f) = &cache.forecast else {
             return;
         };
@@ -172,7 +172,7 @@ impl Gate<'_> {
             return;
         };
         let cache_id = &cache.cache_id;
-        let starts = self.watches[i]
+        let starts = self.awaited.watches()[i]
             .planning
             .window
             .and_then(|w| w.starts)
@@ -223,8 +223,8 @@ impl Gate<'_> {
     /// The live progress line of cache `i`: records (and the share of the
     /// last run's count), elapsed, and the expected end.
     pub(super) fn progress_line(&self, i: usize, server_now: Timestamp) -> crate::progress::Line {
-        let cache = &self.caches[i];
-        let planning = &self.watches[i].planning;
+        let cache = &self.awaited.caches()[i];
+        let planning = &self.awaited.watches()[i].planning;
         let kind = planning.kind.unwrap_or_else(|| self.forecast_kind(i));
         let execution = cache.status.as_ref().and_then(|s| s.execution(kind));
         // A long id is cut so that the time elapsed and the countdown

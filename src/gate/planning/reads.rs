@@ -102,9 +102,9 @@ impl Gate<'_> {
         if self.forecasting.reads.busy() {
             return;
         }
-        let due: Vec<usize> = (0..self.caches.len())
-            .filter(|&i| self.caches[i].state == CacheState::Waiting)
-            .filter(|&i| self.watches[i].planning.read_due())
+        let due: Vec<usize> = (0..self.awaited.len())
+            .filter(|&i| self.awaited.caches()[i].state == CacheState::Waiting)
+            .filter(|&i| self.awaited.watches()[i].planning.read_due())
             .collect();
         if due.len() > MAX_FORECAST_CACHES && !self.forecasting.deferred {
             self.forecasting.deferred = true;
@@ -130,11 +130,11 @@ impl Gate<'_> {
             .saturating_duration_since(Instant::now())
             .saturating_sub(spread);
         let budget = self.budget().min(hard_left);
-        let kind = self.watches[i]
+        let kind = self.awaited.watches()[i]
             .planning
             .kind
             .unwrap_or_else(|| self.forecast_kind(i));
-        let planning = &mut self.watches[i].planning;
+        let planning = &mut self.awaited.watches_mut()[i].planning;
         planning.kind = Some(kind);
         let history = planning.due && !planning.read;
         if history {
@@ -148,7 +148,7 @@ impl Gate<'_> {
         self.forecasting.pacing.reads += 1;
         let client = self.client.clone();
         let project = self.plan.project_id.clone();
-        let cache_id = self.caches[i].cache_id.clone();
+        let cache_id = self.awaited.caches()[i].cache_id.clone();
         self.forecasting.reads.start(async move {
             tokio::time::sleep(spread).await;
             let read = if history {
@@ -170,11 +170,11 @@ impl Gate<'_> {
     /// in the order given.
     fn read_order(&self, mut due: Vec<usize>) -> Vec<usize> {
         let started = |i: usize| {
-            let kind = self.watches[i]
+            let kind = self.awaited.watches()[i]
                 .planning
                 .kind
                 .unwrap_or_else(|| self.forecast_kind(i));
-            self.caches[i]
+            self.awaited.caches()[i]
                 .status
                 .as_ref()
                 .and_then(|s| s.execution(kind))
@@ -183,7 +183,7 @@ impl Gate<'_> {
         };
         due.sort_by_key(|&i| {
             (
-                !self.watches[i].planning.live,
+                !self.awaited.watches()[i].planning.live,
                 std::cmp::Reverse(started(i)),
             )
         });
@@ -206,8 +206,8 @@ impl Gate<'_> {
     /// Takes in the history or the settings of one cache.
     fn take_in_one(&mut self, back: ReadBack) {
         let ReadBack { i, kind, read } = back;
-        let cache_id = self.caches[i].cache_id.clone();
-        let planning = &mut *self.watches[i].planning;
+        let cache_id = self.awaited.caches()[i].cache_id.clone();
+        let planning = &mut *self.awaited.watches_mut()[i].planning;
         match read {
             Read::History(Ok(reply)) => planning.history = reply.value,
             Read::History(Err(err)) => {
