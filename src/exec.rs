@@ -48,7 +48,7 @@ const SHOWN_COMMAND_CHARS: usize = 120;
 
 /// The command line as a log names it: every word, the ones a shell would
 /// split quoted (`sh -c 'dbt run'` is the job, not `sh`), escaped and cut
-/// to [`SHOWN_COMMAND_CHARS`].
+/// to `SHOWN_COMMAND_CHARS`.
 pub fn display(argv: &[OsString]) -> String {
     let line = argv
         .iter()

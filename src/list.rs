@@ -12,7 +12,7 @@
 //! size is listed in bounded memory.
 //!
 //! Both listings (this one and `--list-materialized-queries`, in
-//! `list/queries.rs`) go through the one loop here, [`listing`]: its
+//! `list/queries.rs`) go through the one loop here, `listing`: its
 //! retries, its messages, and the end of a listing cut off midway.
 
 use std::io::Write;

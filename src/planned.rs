@@ -8,8 +8,8 @@
 //! exponential [`Schedule`] (same delays, same jitter); with one it
 //! watches the run until the window's early bound — a step as long as the
 //! run's age (failures cluster early), growing to √(usual duration) (a
-//! failure at a random point is seen about half a step late) — densely
-//! through the window, and exponentially again after its late bound. When
+//! failure at a random point is seen about half a step late), but never
+//! shorter than [`MIDDLE_FLOOR`] dense steps — densely through the window, and exponentially again after its late bound. When
 //! the record count puts the end well after the early bound, dense polls
 //! start shortly before that estimate instead ([`dense_from`]).
 //!
@@ -185,6 +185,14 @@ pub const WATCH_SHARE: f64 = 1.0;
 /// times the square root of the usual duration in seconds.
 pub const MIDDLE_FACTOR: f64 = 1.0;
 
+/// In the middle of a run no step is shorter than this many dense steps
+/// (7 s by default): there only a failure can be seen, and a step of 3.5
+/// detection delays sees it about 1.5 detection delays late, nearly as
+/// soon as the end (issue 20 §3). Polling a short run's middle almost as
+/// densely as its end (5.5 s against 4 s for 30 s) cost a request per
+/// refresh and met no target that this step misses.
+pub const MIDDLE_FLOOR: f64 = 1.75;
+
 /// The step in the middle of a run of `usual`: [`MIDDLE_FACTOR`] ×
 /// √(`usual` in seconds) seconds — 5.5 s for 30 s, 11 s for 2 minutes,
 /// 24 s for 10, 60 s for an hour. A failure at a random point is seen
@@ -302,11 +310,12 @@ impl Planner {
     /// The step while the run cannot be near its end, at `elapsed`: a
     /// [`WATCH_SHARE`] of the run's age (failures cluster early: bad
     /// credentials or a source that does not answer fail a run in its first
-    /// moments), growing to the [`middle_step`]; never
-    /// shorter than the dense step, never longer than the sparse one.
+    /// moments), growing to the [`middle_step`] or [`MIDDLE_FLOOR`] dense
+    /// steps, whichever is longer; never shorter than the dense step, never
+    /// longer than the sparse one.
     pub fn watch_step(&self, window: &Window, elapsed: Duration) -> Duration {
         let dense = self.dense_step();
-        let middle = middle_step(window.usual).max(dense);
+        let middle = middle_step(window.usual).max(dense.mul_f64(MIDDLE_FLOOR));
         let early = window.age(elapsed).mul_f64(WATCH_SHARE).max(dense);
         early.min(middle).min(self.sparse_step(window.usual))
     }

@@ -416,10 +416,11 @@ mod tests {
 
     #[test]
     fn the_issue_20_targets_hold_in_virtual_time() {
-        // (length s, requests per refresh in the simulation before issue
-        // 20, failure delay median target s)
+        // (length s, requests per refresh before issue 20, failure delay
+        // median target s); the simulation said 7.1 at 30 s, but the issue
+        // measured 7, so at most 8.4 there.
         let table = [
-            (30, 7.1, 3.0),
+            (30, 7.0, 3.0),
             (120, 15.3, 5.0),
             (600, 49.3, 10.0),
             (3600, 227.3, 30.0),

@@ -132,7 +132,7 @@ fn first_chars(text: &str, max: usize) -> &str {
 
 /// An execution's `error` as text: a string as it is, an object's
 /// `message`, any other JSON as its compact text; `None` for `null`, `""`
-/// and `{}`. Only the first [`KEPT_ERROR_CHARS`] are decoded and kept, so
+/// and `{}`. Only the first `KEPT_ERROR_CHARS` are decoded and kept, so
 /// a 4 MiB array costs no more than a short message.
 pub fn error_text(raw: &RawValue) -> Option<String> {
     let text = raw.get();

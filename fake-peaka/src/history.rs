@@ -14,7 +14,7 @@ use crate::variation::Variation;
 /// The schedule every scenario's settings show for both slots.
 pub const SCHEDULE_PERIOD: &str = "PT15M";
 
-/// How many past runs of each slot a scenario's history holds (see [`past_runs`]).
+/// How many past runs of each slot a scenario's history holds (see `past_runs`).
 pub const PAST_RUNS: usize = 12;
 
 /// The durations of the past runs, as shares of the scenario's duration:

@@ -10,7 +10,7 @@ import time
 from . import Section
 from .common import concurrently, gate_env, get_status, median, parse_ts, pct, secs, spread_of
 
-RUNS = 24
+RUNS = 48
 REFRESHES = (30, 120)
 
 

@@ -11,7 +11,7 @@ import time
 from . import Section
 from .common import CURL_LOOP, concurrently, fake_stats, gate_env, get_status, median, parse_ts, pct, secs, spread_of, status_url
 
-RUNS = 24
+RUNS = 48
 REFRESHES = (30, 120, 600)
 POLLERS = [
     ("adaptive (default)", []),

@@ -10,7 +10,7 @@ import subprocess
 from . import Section
 from .common import concurrently, gate_env, median
 
-RUNS = 9
+RUNS = 15
 COUNTS = (1, 10, 20, 100)
 
 

@@ -2,7 +2,7 @@
 //! requests, and reads the bodies within the cap each endpoint passes.
 //!
 //! How every answer is sorted into a status or one kind of [`FetchError`]
-//! is [`answer`]'s; what each kind of failure means for the run (retried,
+//! is `answer`'s; what each kind of failure means for the run (retried,
 //! for how long, or final) is [`crate::retry`]'s.
 
 use std::time::Duration;

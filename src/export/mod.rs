@@ -1,12 +1,12 @@
 //! Everything the gate writes when it ends, one file per output: the
-//! summary on stdout as a line ([`line`]) or a JSON object ([`json`]); in
-//! GitHub Actions the step outputs and workflow commands ([`github`]) and
-//! the step summary table ([`markdown`]); the variables `-- COMMAND` runs
-//! with ([`env`]). [`view`] is what they share: the cache and execution a
+//! summary on stdout as a line (`line`) or a JSON object (`json`); in
+//! GitHub Actions the step outputs and workflow commands (`github`) and
+//! the step summary table (`markdown`); the variables `-- COMMAND` runs
+//! with (`env`). `view` is what they share: the cache and execution a
 //! report is about, as text.
 //!
 //! Builders are pure (report → text); [`emit`] and [`emit_usage_error`]
-//! are the only places that write (the GitHub files through [`files`],
+//! are the only places that write (the GitHub files through `files`,
 //! within a time budget), and a failed write never changes the exit code.
 
 mod env;

@@ -95,7 +95,7 @@ impl Gate<'_> {
     /// Notes that the trigger was sent; `doubt` says why it may not have
     /// started anything (`None`: the server accepted it).
     pub(super) fn note_trigger_sent(&mut self, i: usize, doubt: Option<String>) {
-        self.watches[i].triggered = Some(Box::new(Triggered::sent(doubt)));
+        self.awaited.watches_mut()[i].triggered = Some(Box::new(Triggered::sent(doubt)));
     }
 
     /// Remembers the first execution in the triggered slot that can only
@@ -117,17 +117,17 @@ impl Gate<'_> {
             return;
         }
         // Only the first one counts: a later record is not the trigger's.
-        if self.watches[i]
+        if self.awaited.watches()[i]
             .triggered
             .as_ref()
             .is_none_or(|triggered| triggered.id().is_some())
         {
             return;
         }
-        let Some(baseline) = &self.watches[i].baseline else {
+        let Some(baseline) = &self.awaited.watches()[i].baseline else {
             return;
         };
-        let missed = self.watches[i].missed.iter();
+        let missed = self.awaited.watches()[i].missed.iter();
         let ours = missed
             .filter(|(k, _)| *k == kind)
             .map(|(_, e)| e)
@@ -136,7 +136,7 @@ impl Gate<'_> {
             .min_by_key(|e| e.created_at);
         if let Some(execution) = ours {
             let id = execution.id.clone();
-            if let Some(triggered) = self.watches[i].triggered.as_mut() {
+            if let Some(triggered) = self.awaited.watches_mut()[i].triggered.as_mut() {
                 triggered.note(id);
             }
         }
@@ -160,37 +160,40 @@ impl Gate<'_> {
         let end = (now + CANCEL_BUDGET).min(self.retry.deadline() + AFTER_DEADLINE);
         let budget = end.saturating_duration_since(now);
         let mut targets = Vec::new();
-        for i in 0..self.caches.len() {
+        for i in 0..self.awaited.len() {
             match self.cancel_target(i, kind) {
                 Ok(id) => targets.push((i, id)),
-                Err(Some(reason)) => self.caches[i].cancel = Some(format!("not sent: {reason}")),
+                Err(Some(reason)) => {
+                    self.awaited.caches_mut()[i].cancel = Some(format!("not sent: {reason}"))
+                }
                 Err(None) => {}
             }
         }
         if budget.is_zero() {
             for (i, _) in &targets {
-                self.caches[*i].cancel = Some("not sent: no time left".into());
+                self.awaited.caches_mut()[*i].cancel = Some("not sent: no time left".into());
             }
             targets.clear();
         }
         let project_id = &self.plan.project_id;
         let client = self.client;
-        let caches = &self.caches;
+        let caches = self.awaited.caches();
         let answers = join_all(
             targets
                 .iter()
                 .map(|(i, _)| client.cancel(project_id, &caches[*i].cache_id, kind, budget)),
         )
         .await;
-        self.polls += answers.len() as u64;
+        self.tally.sent(answers.len());
         for ((i, id), answer) in targets.into_iter().zip(answers) {
-            let cache_id = self.caches[i].cache_id.clone();
+            let cache_id = self.awaited.caches()[i].cache_id.clone();
             let run = format!("the triggered {} {id}", kind.label());
             let said = cancel_answer(&format!("cache {cache_id}"), &run, answer);
-            self.caches[i].cancel = Some(said);
+            self.awaited.caches_mut()[i].cancel = Some(said);
         }
         let told: Vec<String> = self
-            .caches
+            .awaited
+            .caches()
             .iter()
             .filter_map(|c| {
                 c.cancel
@@ -210,10 +213,10 @@ impl Gate<'_> {
     /// The triggered execution of cache `i` if it is still running, or why
     /// it is not cancelled (`None`: the gate never triggered there).
     fn cancel_target(&self, i: usize, kind: ExecutionKind) -> Result<String, Option<String>> {
-        let Some(triggered) = &self.watches[i].triggered else {
+        let Some(triggered) = &self.awaited.watches()[i].triggered else {
             return Err(None);
         };
-        let cache = &self.caches[i];
+        let cache = &self.awaited.caches()[i];
         let ended = matches!(cache.state, CacheState::Ready | CacheState::Failed);
         let current = cache.status.as_ref().and_then(|s| s.execution(kind));
         triggered.cancel_target(ended, current, kind).map_err(Some)

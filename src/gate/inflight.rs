@@ -1,48 +1,140 @@
-//! A task of reads running beside the polls (the forecast's history and
-//! settings, the history of executions missed between polls): aborted
-//! when the gate ends before it is back, so that nothing outlives it.
+//! Reads running beside the polls (the forecast's history and settings,
+//! the history of executions missed between polls), one task at a time
+//! for each kind: started in a pause, taken in whenever they are back, and
+//! aborted when the gate ends before they are, so that nothing outlives it.
 
 use futures_util::FutureExt;
-use tokio::task::{JoinError, JoinHandle};
+use tokio::task::JoinHandle;
 
-/// Reads in flight, bringing back a `T`.
-pub(super) struct Inflight<T>(JoinHandle<T>);
+/// The reads of one kind in flight, bringing back a `T`, or none.
+pub(super) struct Inflight<T>(Option<JoinHandle<T>>);
+
+impl<T> Default for Inflight<T> {
+    fn default() -> Self {
+        Inflight(None)
+    }
+}
 
 impl<T: Send + 'static> Inflight<T> {
-    /// Runs `reads` beside the polls.
-    pub(super) fn spawn(reads: impl Future<Output = T> + Send + 'static) -> Self {
-        Inflight(tokio::spawn(reads))
+    /// Runs `reads` beside the polls (the caller checks [`Self::busy`]
+    /// first: reads still in flight would be aborted).
+    pub(super) fn start(&mut self, reads: impl Future<Output = T> + Send + 'static) {
+        self.0 = Some(tokio::spawn(reads));
     }
 }
 
-impl<T> Inflight<T> {
+impl<T: Default> Inflight<T> {
+    /// Whether reads are in flight.
+    pub(super) fn busy(&self) -> bool {
+        self.0.is_some()
+    }
+
     /// What the reads brought back, if they are back already (without
-    /// waiting).
-    pub(super) fn if_back(&mut self) -> Option<Result<T, JoinError>> {
-        if !self.0.is_finished() {
+    /// waiting); a task that failed brought back nothing.
+    pub(super) fn if_back(&mut self) -> Option<T> {
+        let handle = self.0.as_mut()?;
+        if !handle.is_finished() {
             return None;
         }
-        (&mut self.0).now_or_never()
+        let back = handle.now_or_never()?;
+        self.0 = None;
+        Some(back.unwrap_or_default())
     }
-}
 
-/// Waits for the reads in flight, or for ever when there are none (for a
-/// `select!` beside a sleep).
-pub(super) async fn wait_back<T>(inflight: Option<&mut Inflight<T>>) -> Result<T, JoinError> {
-    match inflight {
-        Some(inflight) => (&mut inflight.0).await,
-        None => std::future::pending().await,
+    /// Waits for the reads in flight, or for ever when there are none (for
+    /// a `select!` beside a sleep). Dropped before they are back, it
+    /// leaves them in flight.
+    pub(super) async fn back(&mut self) -> T {
+        let Some(handle) = self.0.as_mut() else {
+            return std::future::pending().await;
+        };
+        let back = handle.await;
+        self.0 = None;
+        back.unwrap_or_default()
     }
 }
 
 impl<T> Drop for Inflight<T> {
     fn drop(&mut self) {
-        self.0.abort();
+        if let Some(handle) = &self.0 {
+            handle.abort();
+        }
     }
 }
 
 impl<T> std::fmt::Debug for Inflight<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Inflight")
+        f.write_str(if self.0.is_some() {
+            "Inflight(busy)"
+        } else {
+            "Inflight(idle)"
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn reads_are_taken_in_once_and_then_none_are_in_flight() {
+        let mut reads: Inflight<Vec<u32>> = Inflight::default();
+        assert!(!reads.busy());
+        assert_eq!(reads.if_back(), None);
+        let (go, wait) = tokio::sync::oneshot::channel::<()>();
+        reads.start(async move {
+            let _ = wait.await;
+            vec![7]
+        });
+        assert!(reads.busy());
+        tokio::task::yield_now().await;
+        assert_eq!(reads.if_back(), None, "not back before they are");
+        assert!(reads.busy());
+        go.send(()).unwrap();
+        assert_eq!(reads.back().await, vec![7]);
+        assert!(!reads.busy());
+        assert_eq!(reads.if_back(), None);
+    }
+
+    #[tokio::test]
+    async fn a_read_that_panicked_brings_back_nothing() {
+        let mut reads: Inflight<Vec<u32>> = Inflight::default();
+        reads.start(async { panic!("a read that panics") });
+        assert_eq!(reads.back().await, Vec::<u32>::new());
+        assert!(!reads.busy());
+    }
+
+    #[tokio::test]
+    async fn none_in_flight_waits_for_ever_and_a_wait_cut_short_leaves_them_in_flight() {
+        let mut idle: Inflight<u32> = Inflight::default();
+        let waited = tokio::time::timeout(Duration::from_millis(20), idle.back()).await;
+        assert!(waited.is_err());
+        let mut reads: Inflight<u32> = Inflight::default();
+        let (go, wait) = tokio::sync::oneshot::channel::<()>();
+        reads.start(async move {
+            let _ = wait.await;
+            3
+        });
+        let cut = tokio::time::timeout(Duration::from_millis(20), reads.back()).await;
+        assert!(cut.is_err());
+        assert!(reads.busy());
+        go.send(()).unwrap();
+        assert_eq!(reads.back().await, 3);
+    }
+
+    #[tokio::test]
+    async fn reads_end_with_the_gate() {
+        let (alive, gone) = tokio::sync::oneshot::channel::<()>();
+        let mut reads: Inflight<u32> = Inflight::default();
+        reads.start(async move {
+            let _alive = alive;
+            std::future::pending::<u32>().await
+        });
+        drop(reads);
+        // The task held the sender: it is dropped once the task is aborted.
+        let closed = tokio::time::timeout(Duration::from_secs(5), gone).await;
+        assert!(matches!(closed, Ok(Err(_))), "{closed:?}");
     }
 }

@@ -1,6 +1,6 @@
 //! The gate's own sentences: what it waits for, what changed, why it is
 //! ready or still waiting. Every server-supplied piece reaches them through
-//! a [`Decision`](crate::decision::Decision) detail or a cache report.
+//! a [`Decision`] detail or a cache report.
 
 use std::time::Duration;
 
@@ -42,7 +42,7 @@ impl Gate<'_> {
                 "waiting for an incremental sync and a full refresh of".to_owned()
             }
         };
-        let caches = match (&self.plan.caches, self.caches.as_slice()) {
+        let caches = match (&self.plan.caches, self.awaited.caches()) {
             (Caches::All, _) => "every cache".to_owned(),
             (_, all) => {
                 // Before the setup, `--table` and `--catalog-id` are names
@@ -70,7 +70,7 @@ impl Gate<'_> {
                 named.join(" and ")
             }
         };
-        let subject = match (self.awaits_caches(), self.queries_awaited()) {
+        let subject = match (self.awaits_caches(), self.queries.named()) {
             (true, Some(queries)) => format!("{what} {caches}, then {queries}"),
             (false, Some(queries)) => queries,
             (_, None) => format!("{what} {caches}"),
@@ -119,12 +119,12 @@ impl Gate<'_> {
             seen.hash(&mut hasher);
             hasher.finish()
         };
-        if self.watches[i].last_logged == Some(seen) {
+        if self.awaited.watches()[i].last_logged == Some(seen) {
             return;
         }
-        self.watches[i].last_logged = Some(seen);
-        self.last_change = Instant::now();
-        let cache_id = &self.caches[i].cache_id;
+        self.awaited.watches_mut()[i].last_logged = Some(seen);
+        self.tally.news();
+        let cache_id = &self.awaited.caches()[i].cache_id;
         tracing::info!(
             cache_id = %cache_id,
             status = status.status.as_str(),
@@ -139,7 +139,7 @@ impl Gate<'_> {
     }
 
     pub(super) fn ready_message(&self) -> String {
-        match self.caches.as_slice() {
+        match self.awaited.caches() {
             [only] => format!(
                 "cache {}: {}",
                 only.cache_id,
@@ -161,7 +161,7 @@ impl Gate<'_> {
             return;
         }
         let start = self.clock.on_server(self.plan.started_at);
-        for cache in &self.caches {
+        for cache in self.awaited.caches() {
             let Some((kind, ended)) = cache.decision.as_ref().and_then(|d| {
                 let kind = d.focus?;
                 Some((kind, cache.status.as_ref()?.execution(kind)?.terminal_at()?))
@@ -185,7 +185,7 @@ impl Gate<'_> {
             .saturating_duration_since(Instant::now());
         format!(
             "still waiting after {} ({} left): {}",
-            format_duration(self.started.elapsed()),
+            format_duration(self.tally.elapsed()),
             format_duration(left),
             self.waiting_on(Self::eta_note, false)
         )
@@ -200,7 +200,8 @@ impl Gate<'_> {
     ) -> String {
         let server_now = self.server_now(jiff::Timestamp::now());
         let waiting: Vec<_> = self
-            .caches
+            .awaited
+            .caches()
             .iter()
             .filter(|c| c.state == CacheState::Waiting)
             .collect();

@@ -75,7 +75,7 @@ impl Gate<'_> {
     /// ended, and another taken the slot, before this process looked).
     pub(super) fn remember_baseline(&mut self, i: usize, kind: ExecutionKind, seen: Seen) {
         if seen.id.is_some() {
-            self.watches[i].seen.insert(kind, seen);
+            self.awaited.watches_mut()[i].seen.insert(kind, seen);
         }
     }
 
@@ -83,7 +83,9 @@ impl Gate<'_> {
     pub(super) fn remember_slots(&mut self, i: usize, status: &CacheStatus) {
         for &kind in ExecutionFilter::Both.slots() {
             if let Some(execution) = status.execution(kind) {
-                self.watches[i].seen.insert(kind, Seen::of(execution));
+                self.awaited.watches_mut()[i]
+                    .seen
+                    .insert(kind, Seen::of(execution));
             }
         }
     }
@@ -92,7 +94,7 @@ impl Gate<'_> {
     /// replaced while it was not seen ending, and whose history is not
     /// taken in yet.
     fn unexplained(&self, i: usize, status: &CacheStatus) -> Vec<ExecutionKind> {
-        let seen = &self.watches[i].seen;
+        let seen = &self.awaited.watches()[i].seen;
         (self.execution().slots().iter())
             .copied()
             .filter(|&kind| replaced_unseen(seen.get(kind), status.execution(kind)))
@@ -110,14 +112,13 @@ impl Gate<'_> {
         i: usize,
         status: &CacheStatus,
     ) -> Vec<ExecutionKind> {
-        if let Some(back) = self.missed_reads.as_mut().and_then(|r| r.if_back()) {
-            self.missed_reads = None;
-            self.take_in_missed(back.unwrap_or_default());
+        if let Some(back) = self.missed_reads.if_back() {
+            self.take_in_missed(back);
         }
         if self.check_once() {
             let asked = self.asked(i, status);
             if !asked.is_empty() {
-                self.polls += asked.len() as u64;
+                self.tally.sent(asked.len());
                 let client = self.client.clone();
                 let project = self.plan.project_id.clone();
                 let back = read_all(client, project, asked, self.budget()).await;
@@ -128,7 +129,9 @@ impl Gate<'_> {
         for &kind in self.execution().slots() {
             if let Some(current) = status.execution(kind) {
                 if !unexplained.contains(&kind) {
-                    self.watches[i].seen.insert(kind, Seen::of(current));
+                    self.awaited.watches_mut()[i]
+                        .seen
+                        .insert(kind, Seen::of(current));
                 }
             }
         }
@@ -137,12 +140,12 @@ impl Gate<'_> {
 
     /// The history reads cache `i` needs for `status`.
     fn asked(&self, i: usize, status: &CacheStatus) -> Vec<Asked> {
-        let seen = &self.watches[i].seen;
+        let seen = &self.awaited.watches()[i].seen;
         (self.unexplained(i, status).into_iter())
             .filter_map(|kind| {
                 Some(Asked {
                     i,
-                    cache_id: self.caches[i].cache_id.clone(),
+                    cache_id: self.awaited.caches()[i].cache_id.clone(),
                     kind,
                     prev: seen.get(kind)?.clone(),
                     current: Seen::of(status.execution(kind)?),
@@ -155,11 +158,11 @@ impl Gate<'_> {
     /// [`MAX_MISSED_READS`], unless reads are already in flight), in a task
     /// beside the polls.
     pub(super) fn send_missed_reads(&mut self) {
-        if self.missed_reads.is_some() {
+        if self.missed_reads.busy() {
             return;
         }
         let mut asked = Vec::new();
-        for (i, cache) in self.caches.iter().enumerate() {
+        for (i, cache) in self.awaited.caches().iter().enumerate() {
             if asked.len() >= MAX_MISSED_READS {
                 break;
             }
@@ -171,11 +174,12 @@ impl Gate<'_> {
         if asked.is_empty() {
             return;
         }
-        self.polls += asked.len() as u64;
+        self.tally.sent(asked.len());
         let client = self.client.clone();
         let project = self.plan.project_id.clone();
         let budget = self.budget();
-        self.missed_reads = Some(Inflight::spawn(read_all(client, project, asked, budget)));
+        self.missed_reads
+            .start(read_all(client, project, asked, budget));
     }
 
     /// Takes in what the history reads brought back: each execution that
@@ -193,7 +197,7 @@ impl Gate<'_> {
                 current,
             } = asked;
             // Taken in already, or the slot was reset since it was asked.
-            if self.watches[i].seen.get(kind) != Some(&prev) {
+            if self.awaited.watches()[i].seen.get(kind) != Some(&prev) {
                 continue;
             }
             let prev_id = shown(prev.id.as_deref().unwrap_or(""));
@@ -217,7 +221,7 @@ impl Gate<'_> {
                     for mut execution in found {
                         execution.forget_times_after(server_now + FUTURE_TOLERANCE);
                         tracing::info!(cache_id = %cache_id, kind = kind.as_str(), execution_id = execution.id.as_deref(), execution_status = execution.status.as_ref().map(|s| s.as_str()), "cache {cache_id}: {} {} ended between polls ({}), read from the execution history", kind.label(), shown(execution.id.as_deref().unwrap_or("")), execution.status.as_ref().map_or("no status", |s| s.as_str()));
-                        let watch = &mut self.watches[i];
+                        let watch = &mut self.awaited.watches_mut()[i];
                         watch.missed.retain(|(_, e)| e.id != execution.id);
                         watch.missed.push((kind, execution));
                     }
@@ -231,8 +235,8 @@ impl Gate<'_> {
                     tracing::warn!(cache_id = %cache_id, "cache {cache_id}: cannot read the execution history ({}); {} that ended between polls may be missed", err.message(), kind.a_label());
                 }
             }
-            self.watches[i].seen.insert(kind, current);
-            settled |= self.caches[i].state == CacheState::Waiting;
+            self.awaited.watches_mut()[i].seen.insert(kind, current);
+            settled |= self.awaited.caches()[i].state == CacheState::Waiting;
         }
         settled
     }
@@ -252,7 +256,7 @@ impl Gate<'_> {
         let Some(&kind) = unexplained.first() else {
             return decision;
         };
-        let seen = self.watches[i].seen.get(kind);
+        let seen = self.awaited.watches()[i].seen.get(kind);
         let prev_id = shown(seen.and_then(|s| s.id.as_deref()).unwrap_or(""));
         Decision {
             verdict: Verdict::Waiting,

@@ -2,12 +2,17 @@
 //! cache on the schedule until each is decided or the deadline passes, and
 //! returns a [`Report`] of how it ended.
 //!
-//! It owns time (the deadline, the pauses, the per-request budgets, the
-//! server's clock offset) and the memory of what was seen (each slot's last
-//! execution, executions missed between polls, how long one has been
-//! still). What a status *means* is asked of [`crate::decision`], and how to
-//! reach the API of [`crate::client`].
+//! The `Gate` composes the parts, each a type that owns its fields: the
+//! awaited caches and the memory of each (`awaited.rs`), the requests sent
+//! and the heartbeat (`tally.rs`), the server's clock (`skew.rs`), the retry
+//! policy and the deadline ([`crate::retry`]), the planning of the pauses
+//! and the forecast reads (`planning.rs`), the reads of missed executions
+//! (`missed.rs`), the materialized queries (`queries.rs`) and the `--no-wait`
+//! token (`resumed.rs`); this file holds the loop's entry, the criteria and
+//! the report. What a status *means* is asked of [`crate::decision`], and
+//! how to reach the API of [`crate::client`].
 
+mod awaited;
 mod cancel;
 mod inflight;
 mod messages;
@@ -22,6 +27,7 @@ mod signal;
 mod skew;
 mod stall;
 mod tables;
+mod tally;
 mod trigger;
 
 pub use cancel::CANCEL_BUDGET;
@@ -30,18 +36,17 @@ pub use planning::{CacheForecast, FORECAST_HISTORY};
 pub use queries::QueryReport;
 pub use signal::shutdown_signal;
 
-use std::collections::HashSet;
 use std::future::Future;
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
 use tokio::time::Instant;
 
-use crate::api::{CacheStatus, Execution, ExecutionKind};
+use crate::api::{CacheStatus, ExecutionKind};
 use crate::client::{Client, Reply};
-use crate::decision::{Baseline, Criteria, Decision, ExecutionFilter, Motion, STARTING_GRACE};
+use crate::decision::{Criteria, Decision, ExecutionFilter, STARTING_GRACE};
 use crate::exit_codes::Outcome;
-use crate::planned::{Knobs, Planner, ScheduleMode};
+use crate::planned::ScheduleMode;
 use crate::retry::RetryPolicy;
 use crate::schedule::Schedule;
 use crate::timespec::{TimeSpec, millis};
@@ -283,20 +288,9 @@ pub async fn run(
     stop: impl Future<Output = Outcome>,
 ) -> Report {
     let mut gate = Gate::new(plan, client);
-    // A cancel only needs to see the run: no forecast, no extra requests.
-    if plan.schedule == ScheduleMode::Adaptive && !plan.cancel {
-        gate.planner = Some(Planner::new(
-            Knobs {
-                max_interval: plan.max_interval,
-                detection_delay: plan.detection_delay,
-                stall_timeout: plan.stall_timeout,
-            },
-            plan.jitter.then(fastrand::Rng::new),
-        ));
-    }
     tracing::info!(
         project_id = %plan.project_id,
-        cache_ids = %gate.caches.iter().map(|c| c.cache_id.as_str()).collect::<Vec<_>>().join(","),
+        cache_ids = %gate.awaited.caches().iter().map(|c| c.cache_id.as_str()).collect::<Vec<_>>().join(","),
         execution = gate.execution().as_str(),
         trigger = plan.trigger.map(ExecutionKind::as_str),
         timeout_ms = millis(plan.timeout),
@@ -310,7 +304,7 @@ pub async fn run(
         signal = stop => Some(signal::interrupted(signal)),
     };
     let (outcome, message) = ended.unwrap_or_else(|| {
-        let message = if gate.query_stage {
+        let message = if gate.queries.is_current() {
             gate.queries_timeout_message()
         } else {
             gate.timeout_message()
@@ -331,74 +325,26 @@ pub async fn run(
     gate.report(outcome, message)
 }
 
-/// The loop's memory of one cache.
-#[derive(Debug, Default)]
-struct Watch {
-    /// The slot's record before `--trigger`. Boxed: only a trigger or a
-    /// resume fills it, and `--all-caches` keeps a `Watch` per cache.
-    baseline: Option<Box<Baseline>>,
-    /// When the trigger was last sent, on this machine's clock.
-    trigger_sent: Option<Timestamp>,
-    /// The last record seen in each slot.
-    seen: missed::SeenSlots,
-    /// Executions that ended between polls, read from the history.
-    missed: Vec<(ExecutionKind, Execution)>,
-    /// The awaited execution's last motion, and since when it is unchanged.
-    motion: Option<(Motion, Instant)>,
-    /// What was last logged, to log only changes.
-    last_logged: Option<u64>,
-    /// Its forecast (`--schedule adaptive`).
-    planning: planning::PlanningSlot,
-    /// Since when the cache has been RUNNING with no running record.
-    starting_since: Option<Instant>,
-    /// At the first sight of the cache: the latest time any of its
-    /// executions ended, and the latest time one started. Those
-    /// executions existed before the gate did, so a clock correction may
-    /// never make them count for a bound relative to the start.
-    first_sight: Option<(Option<Timestamp>, Option<Timestamp>)>,
-    /// `--trigger`, once the trigger was sent: what is known of the
-    /// execution it started (boxed: most runs never trigger, and a list of
-    /// 10,000 caches has a watch each).
-    triggered: Option<Box<cancel::Triggered>>,
-}
-
 struct Gate<'a> {
     plan: &'a Plan,
     client: &'a Client,
-    caches: Vec<CacheReport>,
-    watches: Vec<Watch>,
-    polls: u64,
+    /// The awaited caches and the loop's memory of each.
+    awaited: awaited::Awaited,
+    /// The requests sent, since when the gate runs, its last news.
+    tally: tally::Tally,
     /// The server's clock against ours.
     clock: Clock,
-    warned_unknown: HashSet<String>,
-    warned_duplicate: HashSet<String>,
-    /// `--all-caches`: the list read at the start, used as the first round.
-    first_list: Option<Reply<Vec<CacheStatus>>>,
     /// What is retried, for how long, and each request's budget.
     retry: RetryPolicy,
-    started: Instant,
-    last_change: Instant,
-    /// `--schedule adaptive`: the planned schedule; `None` for exponential.
-    planner: Option<Planner>,
-    /// Whether the last round brought the status of an awaited cache, so
-    /// that the planned pause applies (after errors, the exponential one does).
-    planned_round: bool,
-    /// Whether the gate said that too many caches are awaited to read
-    /// their histories ([`planning::MAX_FORECAST_CACHES`]).
-    forecast_deferred: bool,
+    /// The planning of the pauses (`--schedule adaptive`) and the
+    /// forecast reads.
+    forecasting: planning::Forecasting,
     /// `--no-wait`: the token, once every trigger was accepted.
-    resume_token: Option<String>,
-    /// The forecast's history and settings reads, while in flight.
-    reads: Option<planning::ForecastReads>,
-    /// How the forecast reads and the first pause are paced.
-    pacing: planning::Pacing,
-    /// The history reads of executions missed between polls, while in flight.
-    missed_reads: Option<missed::MissedReads>,
+    handoff: resumed::Handoff,
+    /// The history reads of executions missed between polls.
+    missed_reads: missed::MissedReads,
     /// The materialized queries, and the loop's memory of each.
-    queries: Vec<QueryReport>,
-    query_watches: Vec<queries::QueryWatch>,
-    /// Whether the caches are behind and the queries are awaited.
-    query_stage: bool,
+    queries: queries::QueryStage,
 }
 
 impl<'a> Gate<'a> {
@@ -408,53 +354,22 @@ impl<'a> Gate<'a> {
         let mut gate = Gate {
             plan,
             client,
-            caches: Vec::new(),
-            watches: Vec::new(),
-            polls: 0,
+            awaited: awaited::Awaited::default(),
+            tally: tally::Tally::new(started),
             clock: Clock::default(),
-            warned_unknown: HashSet::new(),
-            warned_duplicate: HashSet::new(),
-            first_list: None,
             retry,
-            started,
-            last_change: started,
-            planner: None,
-            planned_round: false,
-            forecast_deferred: false,
-            resume_token: None,
-            reads: None,
-            pacing: planning::Pacing::default(),
-            missed_reads: None,
-            queries: queries::query_reports(plan),
-            query_watches: Vec::new(),
-            query_stage: false,
+            forecasting: planning::Forecasting::new(plan),
+            handoff: resumed::Handoff::default(),
+            missed_reads: missed::MissedReads::default(),
+            queries: queries::QueryStage::new(plan),
         };
-        gate.query_watches = gate.queries.iter().map(|_| Default::default()).collect();
         if let Caches::Listed(ids) = &plan.caches {
-            gate.set_caches(ids.clone());
+            gate.awaited.set(ids.clone());
         }
         if let Some(token) = &plan.resume {
             gate.resume_from(token);
         }
         gate
-    }
-
-    fn set_caches(&mut self, ids: Vec<String>) {
-        self.caches = ids
-            .into_iter()
-            .map(|cache_id| CacheReport {
-                cache_id,
-                state: CacheState::Waiting,
-                status: None,
-                decision: None,
-                last_error: None,
-                forecast: None,
-                cancel: None,
-                last_moved_at: None,
-                warning: None,
-            })
-            .collect();
-        self.watches = self.caches.iter().map(|_| Watch::default()).collect();
     }
 
     /// `--trigger` waits for its own kind of refresh.
@@ -480,7 +395,7 @@ impl<'a> Gate<'a> {
     fn criteria(&self, cache: Option<usize>) -> Criteria {
         let local_start = self.plan.started_at;
         let server_start = self.clock.on_server(local_start);
-        let first_sight = cache.and_then(|i| self.watches[i].first_sight);
+        let first_sight = cache.and_then(|i| self.awaited.watches()[i].first_sight);
         let pin = |spec: Option<TimeSpec>, seen: Option<Timestamp>, step: SignedDuration| {
             let spec = spec?;
             let corrected = spec.resolve(server_start);
@@ -505,9 +420,9 @@ impl<'a> Gate<'a> {
                 // createdAt >= bound: one nanosecond past the last start.
                 SignedDuration::from_nanos(1),
             ),
-            newer_than: cache.and_then(|i| self.watches[i].baseline.as_deref().cloned()),
+            newer_than: cache.and_then(|i| self.awaited.watches()[i].baseline.as_deref().cloned()),
             starting_grace_over: cache
-                .and_then(|i| self.watches[i].starting_since)
+                .and_then(|i| self.awaited.watches()[i].starting_since)
                 .is_some_and(|since| since.elapsed() >= STARTING_GRACE),
         }
     }
@@ -523,65 +438,22 @@ impl<'a> Gate<'a> {
         self.clock.on_server(received_at)
     }
 
-    /// Remembers what the cache showed the first time it was seen.
-    fn note_first_sight(&mut self, i: usize, status: &CacheStatus) {
-        if self.watches[i].first_sight.is_some() {
-            return;
-        }
-        let executions = || {
-            ExecutionFilter::Both
-                .slots()
-                .iter()
-                .filter_map(|&kind| status.execution(kind))
-        };
-        let ended = executions().filter_map(Execution::terminal_at).max();
-        let started = executions().filter_map(|e| e.created_at).max();
-        self.watches[i].first_sight = Some((ended, started));
-    }
-
     fn report(self, outcome: Outcome, message: String) -> Report {
-        let decided_by = self.decided_by(outcome);
+        let decided_by = self.awaited.decided_by(outcome);
         let bounds = self.criteria(None);
         Report {
-            resume: self.resume_token.clone(),
+            resume: self.handoff.token(),
             since: bounds.since,
             started_after: bounds.started_after,
             outcome,
             message,
-            elapsed: self.started.elapsed(),
-            polls: self.polls,
+            elapsed: self.tally.elapsed(),
+            polls: self.tally.polls(),
             project_id: self.plan.project_id.clone(),
             execution: self.execution(),
-            caches: self.caches,
-            queries: self.queries,
+            caches: self.awaited.into_caches(),
+            queries: self.queries.into_reports(),
             decided_by,
-        }
-    }
-
-    /// The cache the outcome is about; see [`Report::decided_by`].
-    fn decided_by(&self, outcome: Outcome) -> Option<usize> {
-        let caches = self.caches.iter().enumerate();
-        match outcome {
-            Outcome::Ready => caches
-                .max_by_key(|(_, c)| {
-                    let kind = c.decision.as_ref().and_then(|d| d.focus);
-                    kind.and_then(|k| c.status.as_ref()?.execution(k)?.terminal_at())
-                })
-                .map(|(i, _)| i),
-            Outcome::Timeout | Outcome::Interrupted | Outcome::Terminated | Outcome::Usage => {
-                caches
-                    .clone()
-                    .find(|(_, c)| c.state == CacheState::Waiting)
-                    .or_else(|| caches.clone().next())
-                    .map(|(i, _)| i)
-            }
-            _ => {
-                let state = CacheState::of(outcome);
-                caches
-                    .clone()
-                    .find(|(_, c)| c.state == state)
-                    .map(|(i, _)| i)
-            }
         }
     }
 }

@@ -32,14 +32,14 @@ impl Gate<'_> {
         server_now: Timestamp,
     ) {
         let Some((kind, execution)) = super::stall::awaited_running(status, decision) else {
-            self.caches[i].last_moved_at = None;
+            self.awaited.caches_mut()[i].last_moved_at = None;
             return;
         };
-        self.caches[i].last_moved_at = execution.updated_at.or(execution.created_at);
-        if self.caches[i].warning.is_some() {
+        self.awaited.caches_mut()[i].last_moved_at = execution.updated_at.or(execution.created_at);
+        if self.awaited.caches()[i].warning.is_some() {
             return;
         }
-        let late_bound = self.caches[i]
+        let late_bound = self.awaited.caches()[i]
             .forecast
             .as_ref()
             .map_or(Duration::ZERO, |f| f.usual.longest);
@@ -49,7 +49,7 @@ impl Gate<'_> {
         if untouched <= NOT_PICKED_UP_AFTER.max(late_bound) {
             return;
         }
-        let cache_id = &self.caches[i].cache_id;
+        let cache_id = &self.awaited.caches()[i].cache_id;
         // The ids are the server's text (or the list's, with
         // --all-caches): bounded and on one line wherever the warning goes.
         let warning = format!(
@@ -64,7 +64,7 @@ impl Gate<'_> {
             format_duration(untouched),
         );
         tracing::warn!(cache_id = %cache_id, "{warning}");
-        self.caches[i].warning = Some(warning);
+        self.awaited.caches_mut()[i].warning = Some(warning);
     }
 }
 

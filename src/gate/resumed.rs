@@ -29,6 +29,18 @@ enum Cancel {
     Ended,
 }
 
+/// `--no-wait`: the token a `--resume` waits for the triggered runs with,
+/// once every trigger was accepted (set only here).
+#[derive(Debug, Default)]
+pub(super) struct Handoff(Option<String>);
+
+impl Handoff {
+    /// The token, if one was made.
+    pub(super) fn token(&self) -> Option<String> {
+        self.0.clone()
+    }
+}
+
 /// What the summary's `cancel` field says when the run had ended.
 pub const NOTHING_TO_CANCEL: &str = "nothing to cancel: it had already ended";
 
@@ -37,12 +49,13 @@ impl Gate<'_> {
     pub(super) fn resume_from(&mut self, token: &Token) {
         for (i, cache) in token.caches.iter().enumerate() {
             // The check made the plan's caches the token's, in its order.
-            if self.caches.get(i).map(|c| &c.cache_id) != Some(&cache.cache_id) {
+            if self.awaited.caches().get(i).map(|c| &c.cache_id) != Some(&cache.cache_id) {
                 continue;
             }
-            self.watches[i].baseline = Some(Box::new(cache.baseline.clone()));
+            self.awaited.watches_mut()[i].baseline = Some(Box::new(cache.baseline.clone()));
             // A token is only given for a trigger Peaka accepted.
-            self.watches[i].triggered = Some(Box::new(super::cancel::Triggered::sent(None)));
+            self.awaited.watches_mut()[i].triggered =
+                Some(Box::new(super::cancel::Triggered::sent(None)));
             // Only what was created since the trigger is looked for in the
             // history: anything older cannot be the triggered run.
             let seen = Seen {
@@ -61,8 +74,8 @@ impl Gate<'_> {
         kind: ExecutionKind,
         schedule: &mut Schedule,
     ) -> Result<(), Ended> {
-        let mut baselines = Vec::with_capacity(self.caches.len());
-        for i in 0..self.caches.len() {
+        let mut baselines = Vec::with_capacity(self.awaited.len());
+        for i in 0..self.awaited.len() {
             baselines.push(self.read_baseline(i, kind, schedule).await?);
         }
         // A token is drafted before anything is triggered: one too long to
@@ -77,14 +90,14 @@ impl Gate<'_> {
         // The token given holds each trigger's time of sending. Should it
         // not fit (its times a few digits longer), the draft's earlier
         // times are still floors the triggered runs were created after.
-        let sent: Vec<_> = (self.watches.iter())
+        let sent: Vec<_> = (self.awaited.watches().iter())
             .filter_map(|w| w.baseline.as_deref().cloned())
             .collect();
-        let token = (sent.len() == self.caches.len())
+        let token = (sent.len() == self.awaited.len())
             .then(|| self.token(kind, &sent).encode().ok())
             .flatten()
             .unwrap_or(draft);
-        self.resume_token = Some(token);
+        self.handoff.0 = Some(token);
         Ok(())
     }
 
@@ -95,7 +108,7 @@ impl Gate<'_> {
         Token {
             project_id: self.plan.project_id.clone(),
             kind,
-            caches: (self.caches.iter().zip(baselines))
+            caches: (self.awaited.caches().iter().zip(baselines))
                 .map(|(cache, baseline)| TriggeredCache {
                     cache_id: cache.cache_id.clone(),
                     baseline: baseline.clone(),
@@ -113,7 +126,12 @@ impl Gate<'_> {
             .plan
             .trigger
             .map_or("a refresh", ExecutionKind::a_label);
-        let ids: Vec<String> = self.caches.iter().map(|c| shown(&c.cache_id)).collect();
+        let ids: Vec<String> = self
+            .awaited
+            .caches()
+            .iter()
+            .map(|c| shown(&c.cache_id))
+            .collect();
         let caches = match ids.as_slice() {
             [one] => format!("cache {one}"),
             _ => format!("{} caches ({})", ids.len(), ids.join(", ")),
@@ -138,16 +156,16 @@ impl Gate<'_> {
                 Err((Outcome::Failed | Outcome::Stalled, _)) => None,
                 Err(ended) => return ended,
             };
-            let pending = (0..self.caches.len())
+            let pending = (0..self.awaited.len())
                 .filter(|&i| self.cancel_plan(i, kind) == Cancel::Pending)
                 .count();
             if pending == 0 {
                 break;
             }
             let waited = |gate: &Self| {
-                let waiting: Vec<String> = (0..gate.caches.len())
+                let waiting: Vec<String> = (0..gate.awaited.len())
                     .filter(|&i| gate.cancel_plan(i, kind) == Cancel::Pending)
-                    .map(|i| shown(&gate.caches[i].cache_id))
+                    .map(|i| shown(&gate.awaited.caches()[i].cache_id))
                     .collect();
                 format!(
                     "the triggered {} did not appear in time on {} (cache {}): nothing was cancelled",
@@ -169,14 +187,14 @@ impl Gate<'_> {
 
     /// Where cache `i`'s triggered run stands for a cancel.
     fn cancel_plan(&self, i: usize, kind: ExecutionKind) -> Cancel {
-        let Some(id) = self.watches[i]
+        let Some(id) = self.awaited.watches()[i]
             .triggered
             .as_ref()
             .and_then(|t| t.id().map(str::to_owned))
         else {
             return Cancel::Pending;
         };
-        let current = self.caches[i]
+        let current = self.awaited.caches()[i]
             .status
             .as_ref()
             .and_then(|s| s.execution(kind));
@@ -194,7 +212,7 @@ impl Gate<'_> {
         kind: ExecutionKind,
         schedule: &mut Schedule,
     ) -> Ended {
-        for i in 0..self.caches.len() {
+        for i in 0..self.awaited.len() {
             let said = match self.cancel_plan(i, kind) {
                 Cancel::Running(id) => match self.send_one_cancel(i, kind, &id, schedule).await {
                     Ok(said) => said,
@@ -202,9 +220,9 @@ impl Gate<'_> {
                 },
                 Cancel::Ended | Cancel::Pending => NOTHING_TO_CANCEL.to_owned(),
             };
-            self.caches[i].cancel = Some(said);
+            self.awaited.caches_mut()[i].cancel = Some(said);
         }
-        let told: Vec<String> = (self.caches.iter())
+        let told: Vec<String> = (self.awaited.caches().iter())
             .map(|c| {
                 format!(
                     "cache {}: {}",
@@ -233,9 +251,9 @@ impl Gate<'_> {
         id: &str,
         schedule: &mut Schedule,
     ) -> Result<String, Ended> {
-        let cache_id = self.caches[i].cache_id.clone();
+        let cache_id = self.awaited.caches()[i].cache_id.clone();
         loop {
-            self.polls += 1;
+            self.tally.sent(1);
             let budget = self.budget();
             let answer = self
                 .client
@@ -254,9 +272,9 @@ impl Gate<'_> {
                     return Ok(NOTHING_TO_CANCEL.into());
                 }
             }
-            self.caches[i].last_error = Some(err.message().to_owned());
+            self.awaited.caches_mut()[i].last_error = Some(err.message().to_owned());
             if let Some(outcome) = err.outcome() {
-                self.caches[i].cancel = Some(format!("refused: {}", err.message()));
+                self.awaited.caches_mut()[i].cancel = Some(format!("refused: {}", err.message()));
                 return Err((
                     outcome,
                     format!(
@@ -276,7 +294,7 @@ impl Gate<'_> {
                 kind.label(),
                 err.message()
             );
-            self.caches[i].cancel = Some(format!("failed: {}", err.message()));
+            self.awaited.caches_mut()[i].cancel = Some(format!("failed: {}", err.message()));
             self.pause_or_timeout(schedule, retry_after, |_| message)
                 .await?;
         }
@@ -285,9 +303,9 @@ impl Gate<'_> {
     /// After a 404 to a cancel: whether the slot now shows the run ended
     /// (or replaced), read once.
     async fn ended_meanwhile(&mut self, i: usize, kind: ExecutionKind, id: &str) -> bool {
-        self.polls += 1;
+        self.tally.sent(1);
         let budget = self.budget().min(Duration::from_secs(10));
-        let cache_id = self.caches[i].cache_id.clone();
+        let cache_id = self.awaited.caches()[i].cache_id.clone();
         match self
             .client
             .cache_status(&self.plan.project_id, &cache_id, budget)

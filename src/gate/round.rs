@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use futures_util::future::join_all;
 use tokio::time::Instant;
 
-use super::{CacheState, Caches, Ended, FUTURE_TOLERANCE, Gate, HEARTBEAT, latest_time};
+use super::{CacheState, Caches, Ended, FUTURE_TOLERANCE, Gate, latest_time};
 use crate::api::{CacheStatus, ExecutionKind, Status};
 use crate::client::{FetchError, Reply};
 use crate::decision::{Decision, Verdict, decide};
@@ -30,11 +30,8 @@ impl Gate<'_> {
     pub(super) async fn drive(&mut self, schedule: &mut Schedule) -> Ended {
         if !self.check_once() {
             let spread = schedule.first_delay(self.plan.timeout);
-            if self.planner.is_some() {
-                // Adaptive polls at once: a cache already ready is answered
-                // without a wait, and the jitter that spreads a fleet of
-                // gates goes into the first pause.
-                self.pacing.start_jitter = spread;
+            if self.forecasting.adaptive() {
+                self.forecasting.jitter_first_pause(spread);
             } else {
                 tracing::debug!(
                     next_poll_ms = millis(spread),
@@ -78,17 +75,13 @@ impl Gate<'_> {
         Ok(())
     }
 
-    /// Logs `message` when nothing has changed for [`HEARTBEAT`].
+    /// Logs `message` when nothing has changed for [`super::HEARTBEAT`]
+    /// ([`super::tally::Tally::heartbeat_due`]).
     pub(super) fn heartbeat(&mut self, message: impl FnOnce(&Self) -> String) {
         let now = Instant::now();
-        // No heartbeat in the last second before the deadline: the
-        // timeout line says it all a moment later.
-        let near_the_end =
-            self.retry.deadline().saturating_duration_since(now) < Duration::from_secs(1);
-        if now.duration_since(self.last_change) >= HEARTBEAT && !near_the_end {
-            self.last_change = now;
+        if self.tally.heartbeat_due(now, self.retry.deadline()) {
             tracing::info!(
-                elapsed_ms = millis(self.started.elapsed()),
+                elapsed_ms = millis(self.tally.elapsed()),
                 left_ms = millis(self.retry.deadline().saturating_duration_since(now)),
                 "{}",
                 message(self)
@@ -102,7 +95,7 @@ impl Gate<'_> {
                 Ok(retry_after) => retry_after,
                 Err(ended) => return ended,
             };
-            if self.caches.iter().all(|c| c.state == CacheState::Ready) {
+            if self.awaited.all_ready() {
                 return (Outcome::Ready, self.ready_message());
             }
             self.heartbeat(Self::heartbeat_message);
@@ -117,7 +110,7 @@ impl Gate<'_> {
 
     /// Whether one request per round covers every cache.
     pub(super) fn list_mode(&self) -> bool {
-        self.plan.caches == Caches::All || self.caches.len() > 1
+        self.plan.caches == Caches::All || self.awaited.len() > 1
     }
 
     /// Polls every awaited cache: one project-level request when several
@@ -130,10 +123,10 @@ impl Gate<'_> {
         let budget = self.budget();
         let mut list: Option<Reply<Vec<CacheStatus>>> = None;
         let answers: Vec<(usize, Answer)> = if self.list_mode() {
-            let listed = match self.first_list.take() {
+            let listed = match self.awaited.take_first_list() {
                 Some(reply) => Ok(reply),
                 None => {
-                    self.polls += 1;
+                    self.tally.sent(1);
                     self.list_statuses(budget).await
                 }
             };
@@ -143,7 +136,7 @@ impl Gate<'_> {
                     list = Some(reply);
                     self.ask_absent(matched, budget).await
                 }
-                Err(err) => (0..self.caches.len())
+                Err(err) => (0..self.awaited.len())
                     .map(|i| (i, Answer::own(Err(err.clone()))))
                     .collect(),
             }
@@ -151,12 +144,13 @@ impl Gate<'_> {
             let project = &self.plan.project_id;
             let client = self.client;
             let results = join_all(
-                self.caches
+                self.awaited
+                    .caches()
                     .iter()
                     .map(|cache| client.cache_status(project, &cache.cache_id, budget)),
             )
             .await;
-            self.polls += results.len() as u64;
+            self.tally.sent(results.len());
             (results.into_iter().enumerate())
                 .map(|(i, result)| (i, Answer::own(result)))
                 .collect()
@@ -174,28 +168,28 @@ impl Gate<'_> {
                     .ok_or_else(|| FetchError::Api(format!("no entry {pos} in the list"))),
                 Answer::Own(result) => *result,
             };
-            let cache_id = self.caches[i].cache_id.clone();
+            let cache_id = self.awaited.caches()[i].cache_id.clone();
             let ending = match result {
                 Ok(reply) => self.observe(i, reply).await,
                 Err(err) => {
                     let message = err.message().to_owned();
-                    self.caches[i].last_error = Some(message.clone());
+                    self.awaited.caches_mut()[i].last_error = Some(message.clone());
                     match self.retry.failed(&err) {
                         Next::End(outcome, why) => {
-                            self.caches[i].state = CacheState::of(outcome);
+                            self.awaited.caches_mut()[i].state = CacheState::of(outcome);
                             Some((outcome, format!("cache {cache_id}: {why}")))
                         }
                         Next::Retry(wait) => {
-                            self.caches[i].state = CacheState::Waiting;
+                            self.awaited.caches_mut()[i].state = CacheState::Waiting;
                             if let Some(wait) = wait {
                                 retry_after = Some(retry_after.map_or(wait, |r| r.max(wait)));
                             }
-                            let elapsed_ms = millis(self.started.elapsed());
+                            let elapsed_ms = millis(self.tally.elapsed());
                             if !self.list_mode() {
-                                tracing::warn!(cache_id = %cache_id, attempt = self.polls, elapsed_ms, "cache {cache_id}: {message}; retrying");
+                                tracing::warn!(cache_id = %cache_id, attempt = self.tally.polls(), elapsed_ms, "cache {cache_id}: {message}; retrying");
                             } else if !warned_project {
                                 warned_project = true;
-                                tracing::warn!(project_id = %self.plan.project_id, attempt = self.polls, elapsed_ms, "project {}: {message}; retrying", self.plan.project_id);
+                                tracing::warn!(project_id = %self.plan.project_id, attempt = self.tally.polls(), elapsed_ms, "project {}: {message}; retrying", self.plan.project_id);
                             }
                             None
                         }
@@ -233,13 +227,12 @@ impl Gate<'_> {
         }
         let project = &self.plan.project_id;
         let client = self.client;
-        let results = join_all(
-            absent
-                .iter()
-                .map(|&i| client.cache_status(project, &self.caches[i].cache_id, budget)),
-        )
-        .await;
-        self.polls += absent.len() as u64;
+        let results =
+            join_all(absent.iter().map(|&i| {
+                client.cache_status(project, &self.awaited.caches()[i].cache_id, budget)
+            }))
+            .await;
+        self.tally.sent(absent.len());
         for (i, result) in absent.into_iter().zip(results) {
             if matches!(result, Err(FetchError::NotFound(_))) {
                 continue;
@@ -261,11 +254,11 @@ impl Gate<'_> {
     /// without an id cannot be told apart from any cache, so it is an API
     /// error where it could be an awaited one.
     fn match_list(&mut self, reply: &Reply<Vec<CacheStatus>>) -> Vec<(usize, Answer)> {
-        let mut first: Vec<Option<usize>> = vec![None; self.caches.len()];
+        let mut first: Vec<Option<usize>> = vec![None; self.awaited.len()];
         let mut duplicates: Vec<(usize, usize)> = Vec::new();
         let mut without_id: Option<String> = None;
         {
-            let index: HashMap<&str, usize> = (self.caches.iter().enumerate())
+            let index: HashMap<&str, usize> = (self.awaited.caches().iter().enumerate())
                 .map(|(i, c)| (c.cache_id.as_str(), i))
                 .collect();
             for (pos, status) in reply.value.iter().enumerate() {
@@ -285,7 +278,7 @@ impl Gate<'_> {
             }
         }
         let all_caches = self.plan.caches == Caches::All;
-        (0..self.caches.len())
+        (0..self.awaited.len())
             .map(|i| {
                 let answer = match (first[i], &without_id) {
                     (_, Some(status)) if all_caches => Answer::own(Err(no_id_error(status))),
@@ -325,13 +318,17 @@ impl Gate<'_> {
         if count == 1 {
             return first;
         }
-        let cache_id = &self.caches[i].cache_id;
-        if self.warned_duplicate.insert(cache_id.clone()) {
+        if self.awaited.first_duplicate(i) {
+            let cache_id = &self.awaited.caches()[i].cache_id;
             tracing::warn!(cache_id = %cache_id, entries = count, "cache {cache_id} is listed {count} times in the project's list; the least ready entry counts");
         }
         let criteria = self.criteria(Some(i));
-        let rank = |status: &CacheStatus| match decide(status, &criteria, &self.watches[i].missed)
-            .verdict
+        let rank = |status: &CacheStatus| match decide(
+            status,
+            &criteria,
+            &self.awaited.watches()[i].missed,
+        )
+        .verdict
         {
             Verdict::Failed | Verdict::Deleted => 0,
             Verdict::Waiting => 1,
@@ -352,22 +349,22 @@ impl Gate<'_> {
         let mut status = reply.value;
         status.forget_times_after(server_now + FUTURE_TOLERANCE);
         self.note_evidence(i, &status);
-        self.note_first_sight(i, &status);
+        self.awaited.note_first_sight(i, &status);
         let unexplained = self.note_slots(i, &status).await;
         self.note_triggered(i, &status, &unexplained);
         let criteria = self.criteria(Some(i));
-        let decision = decide(&status, &criteria, &self.watches[i].missed);
+        let decision = decide(&status, &criteria, &self.awaited.watches()[i].missed);
         let decision = self.hold_for_history(i, &status, decision, &unexplained);
-        let watch = &mut self.watches[i];
+        let watch = &mut self.awaited.watches_mut()[i];
         watch.starting_since = match (decision.starting, watch.starting_since) {
             (true, Some(since)) => Some(since),
             (true, None) => Some(Instant::now()),
             (false, _) => None,
         };
-        let cache_id = self.caches[i].cache_id.clone();
-        tracing::debug!(cache_id = %cache_id, attempt = self.polls, elapsed_ms = millis(self.started.elapsed()), status = status.status.as_str(), "poll cache {cache_id}: {}", decision.detail);
+        let cache_id = self.awaited.caches()[i].cache_id.clone();
+        tracing::debug!(cache_id = %cache_id, attempt = self.tally.polls(), elapsed_ms = millis(self.tally.elapsed()), status = status.status.as_str(), "poll cache {cache_id}: {}", decision.detail);
         if let Some(unknown) = &decision.unknown_status {
-            if self.warned_unknown.insert(unknown.clone()) {
+            if self.awaited.first_unknown(unknown) {
                 tracing::warn!(cache_id = %cache_id, status = %unknown, "cache {cache_id}: execution status {unknown} is unknown to this version of peaka-wait; treating it as still running");
             }
         }
@@ -387,12 +384,12 @@ impl Gate<'_> {
         // An ending is said once, by the final line; so is the readiness of
         // a single cache.
         let said_at_the_end =
-            ending.is_some() || (decision.verdict == Verdict::Ready && self.caches.len() == 1);
+            ending.is_some() || (decision.verdict == Verdict::Ready && self.awaited.len() == 1);
         if !said_at_the_end {
             self.log_change(i, &status, &decision);
         }
         self.show_the_deciding_one(i, &mut status, &decision);
-        let cache = &mut self.caches[i];
+        let cache = &mut self.awaited.caches_mut()[i];
         cache.state = match (&ending, decision.verdict) {
             (Some((outcome, _)), _) => CacheState::of(*outcome),
             (None, Verdict::Ready) => CacheState::Ready,
@@ -419,7 +416,7 @@ impl Gate<'_> {
         if status.execution(kind).and_then(|e| e.id.as_ref()) == Some(id) {
             return;
         }
-        let missed = self.watches[i].missed.iter();
+        let missed = self.awaited.watches()[i].missed.iter();
         let Some((_, execution)) = missed
             .filter(|(k, _)| *k == kind)
             .find(|(_, e)| e.id.as_ref() == Some(id))

@@ -21,7 +21,7 @@ impl Gate<'_> {
         if self.plan.caches == Caches::All {
             let reply = loop {
                 let budget = self.budget();
-                self.polls += 1;
+                self.tally.sent(1);
                 match self
                     .client
                     .project_statuses(&self.plan.project_id, budget, Vec::new())
@@ -93,10 +93,10 @@ impl Gate<'_> {
                     String::new()
                 }
             );
-            self.set_caches(ids);
+            self.awaited.set(ids);
             // Without a trigger, that list already is the first round.
             if self.plan.trigger.is_none() {
-                self.first_list = Some(reply);
+                self.awaited.keep_first_list(reply);
             }
         }
         self.resolve_names(schedule).await?;
@@ -105,7 +105,7 @@ impl Gate<'_> {
             Some(_) if self.plan.resume.is_some() => {}
             Some(kind) if self.plan.no_wait => self.trigger_for_later(kind, schedule).await?,
             Some(kind) => {
-                for i in 0..self.caches.len() {
+                for i in 0..self.awaited.len() {
                     self.trigger(i, kind, schedule).await?;
                 }
             }
@@ -125,12 +125,12 @@ impl Gate<'_> {
         doing: &str,
     ) -> Result<(), Ended> {
         if let Some(i) = cache {
-            self.caches[i].last_error = Some(err.message().to_owned());
+            self.awaited.caches_mut()[i].last_error = Some(err.message().to_owned());
         }
         let retry_after = match self.retry.failed(err) {
             Next::End(outcome, why) => {
                 if let Some(i) = cache {
-                    self.caches[i].state = CacheState::of(outcome);
+                    self.awaited.caches_mut()[i].state = CacheState::of(outcome);
                 }
                 return Err((outcome, format!("{subject}: {why}")));
             }

@@ -21,15 +21,15 @@ impl Gate<'_> {
     ) -> Option<Ended> {
         let limit = self.plan.stall_timeout?;
         let Some((kind, execution)) = awaited_running(status, decision) else {
-            self.watches[i].motion = None;
+            self.awaited.watches_mut()[i].motion = None;
             return None;
         };
         let now = Instant::now();
         let motion = Motion::of(execution);
-        let unchanged_since = match &self.watches[i].motion {
+        let unchanged_since = match &self.awaited.watches()[i].motion {
             Some((seen, since)) if *seen == motion => *since,
             _ => {
-                self.watches[i].motion = Some((motion, now));
+                self.awaited.watches_mut()[i].motion = Some((motion, now));
                 now
             }
         };
@@ -50,7 +50,7 @@ impl Gate<'_> {
             Outcome::Stalled,
             format!(
                 "cache {}: {} {} has not moved for {} (status {}, last update {}, {records}); --stall-timeout is {}",
-                self.caches[i].cache_id,
+                self.awaited.caches()[i].cache_id,
                 kind.label(),
                 execution.id.as_deref().unwrap_or("(no id)"),
                 format_duration(still),

@@ -9,7 +9,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use super::{CacheReport, CacheState, Ended, Gate, Watch, latest_time};
+use super::{Ended, Gate, latest_time};
 use crate::api::CacheStatus;
 use crate::client::{FetchError, Reply};
 use crate::exit_codes::Outcome;
@@ -31,7 +31,7 @@ impl Gate<'_> {
                 tracing::info!(cache_id = %id, table = %table.name(), "table {} is cache {id}", table.name());
                 found.push(id);
             }
-            self.add_caches(found, &statuses);
+            self.awaited.add(found, &statuses);
         }
         if let Some(scope) = self.plan.catalog.clone() {
             let statuses = self
@@ -62,7 +62,7 @@ impl Gate<'_> {
                 ids.len(),
                 ids.join(", ")
             );
-            self.add_caches(ids, &statuses);
+            self.awaited.add(ids, &statuses);
         }
         Ok(())
     }
@@ -77,7 +77,7 @@ impl Gate<'_> {
     ) -> Result<Vec<CacheStatus>, Ended> {
         loop {
             let budget = self.budget();
-            self.polls += 1;
+            self.tally.sent(1);
             let reply = match scope {
                 // Only the caches of the catalog (or schema) are kept.
                 Some(scope) => {
@@ -116,32 +116,6 @@ impl Gate<'_> {
         }
     }
 
-    /// Adds caches not yet awaited, with the status the list gave them
-    /// (so the summary can name their tables even before the first poll).
-    fn add_caches(&mut self, ids: Vec<String>, statuses: &[CacheStatus]) {
-        for id in ids {
-            if self.caches.iter().any(|c| c.cache_id == id) {
-                continue;
-            }
-            let status = statuses
-                .iter()
-                .find(|s| s.id.as_deref() == Some(id.as_str()))
-                .cloned();
-            self.caches.push(CacheReport {
-                cache_id: id,
-                state: CacheState::Waiting,
-                status,
-                decision: None,
-                last_error: None,
-                cancel: None,
-                forecast: None,
-                last_moved_at: None,
-                warning: None,
-            });
-            self.watches.push(Watch::default());
-        }
-    }
-
     /// The round's one list request: the catalog's list when every awaited
     /// cache is known to be in it, else the project's. Only the entries of
     /// awaited caches are kept (every one of them, for a cache listed
@@ -151,7 +125,12 @@ impl Gate<'_> {
         &self,
         budget: Duration,
     ) -> Result<Reply<Vec<CacheStatus>>, FetchError> {
-        let awaited: HashSet<&str> = self.caches.iter().map(|c| c.cache_id.as_str()).collect();
+        let awaited: HashSet<&str> = self
+            .awaited
+            .caches()
+            .iter()
+            .map(|c| c.cache_id.as_str())
+            .collect();
         let mut without_id = false;
         let keep = Filter::new(move |s: &CacheStatus| match s.id.as_deref() {
             Some(id) => awaited.contains(id),
@@ -159,7 +138,8 @@ impl Gate<'_> {
         });
         if let Some(scope) = &self.plan.catalog {
             let covered = self
-                .caches
+                .awaited
+                .caches()
                 .iter()
                 .all(|c| c.status.as_ref().is_some_and(|s| scope.holds(s)));
             if covered {

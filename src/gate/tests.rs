@@ -1,5 +1,5 @@
 use super::*;
-use crate::api::Status;
+use crate::api::{Execution, Status};
 
 fn client() -> Client {
     Client::new(
@@ -63,10 +63,20 @@ async fn the_deadline_is_the_retry_policys_and_a_gate_starts_with_every_cache_wa
         .deadline()
         .saturating_duration_since(Instant::now());
     assert!(left <= plan.timeout && left > plan.timeout - Duration::from_secs(5));
-    let ids: Vec<_> = gate.caches.iter().map(|c| c.cache_id.as_str()).collect();
+    let ids: Vec<_> = gate
+        .awaited
+        .caches()
+        .iter()
+        .map(|c| c.cache_id.as_str())
+        .collect();
     assert_eq!(ids, ["a", "b"]);
-    assert!(gate.caches.iter().all(|c| c.state == CacheState::Waiting));
-    assert_eq!(gate.watches.len(), 2);
+    assert!(
+        gate.awaited
+            .caches()
+            .iter()
+            .all(|c| c.state == CacheState::Waiting)
+    );
+    assert_eq!(gate.awaited.watches().len(), 2);
 }
 
 #[tokio::test]
@@ -123,11 +133,13 @@ async fn a_correction_backwards_never_lets_an_execution_seen_at_first_sight_coun
     plan.started_after = Some(TimeSpec::Now);
     let mut gate = Gate::new(&plan, &client);
     // Seen at the start: ended at 10:29, started at 10:28.
-    gate.note_first_sight(0, &status("COMPLETED", 28, Some(29)));
+    gate.awaited
+        .note_first_sight(0, &status("COMPLETED", 28, Some(29)));
     // Later sights do not move what the first one saw.
-    gate.note_first_sight(0, &status("COMPLETED", 5, Some(6)));
+    gate.awaited
+        .note_first_sight(0, &status("COMPLETED", 5, Some(6)));
     assert_eq!(
-        gate.watches[0].first_sight,
+        gate.awaited.watches()[0].first_sight,
         Some((Some(at(29)), Some(at(28))))
     );
     // The server is 10 minutes behind, three readings in a row.
@@ -155,20 +167,21 @@ async fn the_deciding_cache_is_the_last_ready_or_the_first_of_the_outcome() {
     let criteria = gate.criteria(None);
     for (i, finished) in [(0, 40), (1, 50), (2, 45)] {
         let status = status("COMPLETED", 35, Some(finished));
-        gate.caches[i].decision = Some(crate::decision::decide(&status, &criteria, &[]));
-        gate.caches[i].status = Some(status);
+        gate.awaited.caches_mut()[i].decision =
+            Some(crate::decision::decide(&status, &criteria, &[]));
+        gate.awaited.caches_mut()[i].status = Some(status);
     }
-    assert_eq!(gate.decided_by(Outcome::Ready), Some(1));
-    gate.caches[2].state = CacheState::Failed;
-    assert_eq!(gate.decided_by(Outcome::Failed), Some(2));
-    assert_eq!(gate.decided_by(Outcome::NotFound), None);
-    gate.caches[0].state = CacheState::Ready;
-    assert_eq!(gate.decided_by(Outcome::Timeout), Some(1));
-    for cache in &mut gate.caches {
+    assert_eq!(gate.awaited.decided_by(Outcome::Ready), Some(1));
+    gate.awaited.caches_mut()[2].state = CacheState::Failed;
+    assert_eq!(gate.awaited.decided_by(Outcome::Failed), Some(2));
+    assert_eq!(gate.awaited.decided_by(Outcome::NotFound), None);
+    gate.awaited.caches_mut()[0].state = CacheState::Ready;
+    assert_eq!(gate.awaited.decided_by(Outcome::Timeout), Some(1));
+    for cache in gate.awaited.caches_mut() {
         cache.state = CacheState::Ready;
     }
     // Nothing waits: the first cache stands for all.
-    assert_eq!(gate.decided_by(Outcome::Interrupted), Some(0));
+    assert_eq!(gate.awaited.decided_by(Outcome::Interrupted), Some(0));
 }
 
 #[tokio::test]
@@ -177,8 +190,8 @@ async fn the_report_carries_the_bounds_used_and_every_cache() {
     let mut plan = plan(&["a", "b"]);
     plan.since = Some(TimeSpec::Ago(Duration::from_secs(60)));
     let mut gate = Gate::new(&plan, &client);
-    gate.polls = 7;
-    gate.caches[1].state = CacheState::NotFound;
+    gate.tally.sent(7);
+    gate.awaited.caches_mut()[1].state = CacheState::NotFound;
     let report = gate.report(Outcome::NotFound, "gone".into());
     assert_eq!(report.decided_by, Some(1));
     assert_eq!(report.since, Some(at(29)));
@@ -211,7 +224,7 @@ async fn a_run_that_has_not_moved_for_the_stall_timeout_ends_the_gate() {
     // Updated 30 s ago by the server's clock: not yet.
     let soon = at(0) + SignedDuration::from_secs(30);
     assert!(gate.check_stall(0, &running, &waiting, soon).is_none());
-    assert!(gate.watches[0].motion.is_some());
+    assert!(gate.awaited.watches()[0].motion.is_some());
     // Five minutes since its last update.
     let (outcome, message) = gate.check_stall(0, &running, &waiting, at(5)).unwrap();
     assert_eq!(outcome, Outcome::Stalled);
@@ -224,7 +237,7 @@ async fn a_run_that_has_not_moved_for_the_stall_timeout_ends_the_gate() {
     // forgotten.
     let ended = status("COMPLETED", 0, Some(1));
     assert!(gate.check_stall(0, &ended, &waiting, at(50)).is_none());
-    assert!(gate.watches[0].motion.is_none());
+    assert!(gate.awaited.watches()[0].motion.is_none());
     // Without --stall-timeout nothing is watched.
     let plan = self::plan(&["a"]);
     let mut gate = Gate::new(&plan, &client);

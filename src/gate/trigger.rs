@@ -33,10 +33,10 @@ impl Gate<'_> {
         kind: ExecutionKind,
         schedule: &mut Schedule,
     ) -> Result<Baseline, Ended> {
-        let cache_id = self.caches[i].cache_id.clone();
+        let cache_id = self.awaited.caches()[i].cache_id.clone();
         loop {
             let budget = self.budget();
-            self.polls += 1;
+            self.tally.sent(1);
             match self
                 .client
                 .cache_status(&self.plan.project_id, &cache_id, budget)
@@ -45,7 +45,7 @@ impl Gate<'_> {
                 Ok(reply) => {
                     self.retry.answered();
                     self.measure_skew(&reply, latest_time(&reply.value));
-                    self.note_first_sight(i, &reply.value);
+                    self.awaited.note_first_sight(i, &reply.value);
                     self.remember_slots(i, &reply.value);
                     return Ok(Baseline::of(
                         &reply.value,
@@ -77,18 +77,18 @@ impl Gate<'_> {
         mut baseline: Baseline,
         schedule: &mut Schedule,
     ) -> Result<(), Ended> {
-        let cache_id = self.caches[i].cache_id.clone();
+        let cache_id = self.awaited.caches()[i].cache_id.clone();
         loop {
             // Peaka takes seconds to answer a trigger: a short
             // --request-timeout must not cut it off.
             let budget = self.retry.trigger_budget();
-            self.polls += 1;
+            self.tally.sent(1);
             // The trigger's time is when it is sent, not when the slot was
             // read: a run created while it could not be sent (a restart
             // refusing connections) is not the one it starts.
             let sending = Timestamp::now();
             baseline.triggered_at = self.server_now(sending);
-            self.watches[i].trigger_sent = Some(sending);
+            self.awaited.watches_mut()[i].trigger_sent = Some(sending);
             match self
                 .client
                 .trigger(&self.plan.project_id, &cache_id, kind, budget)
@@ -105,7 +105,7 @@ impl Gate<'_> {
                 Err(err @ (FetchError::Unreached(_) | FetchError::NoSuchHost(_))) => {
                     let cause = err.message();
                     if let Next::End(outcome, why) = self.retry.failed(&err) {
-                        self.caches[i].state = CacheState::of(outcome);
+                        self.awaited.caches_mut()[i].state = CacheState::of(outcome);
                         return Err((outcome, format!("cache {cache_id}: {why}")));
                     }
                     tracing::warn!(cache_id = %cache_id, "cache {cache_id}: the trigger could not be sent ({cause}); sending it again");
@@ -117,7 +117,8 @@ impl Gate<'_> {
                 }
                 Err(err) if err.outcome().is_none() && self.plan.no_wait => {
                     // No token can promise a run that may not exist.
-                    self.caches[i].last_error = Some(format!("trigger: {}", err.message()));
+                    self.awaited.caches_mut()[i].last_error =
+                        Some(format!("trigger: {}", err.message()));
                     return Err((
                         Outcome::ApiError,
                         format!(
@@ -131,13 +132,14 @@ impl Gate<'_> {
                 Err(err) if err.outcome().is_none() => {
                     self.note_trigger_sent(i, Some(doubt(&err)));
                     tracing::warn!(cache_id = %cache_id, "cache {cache_id}: the trigger may or may not have reached Peaka ({}); not sending it again, waiting for a new {}", err.message(), kind.label());
-                    self.caches[i].last_error = Some(format!("trigger: {}", err.message()));
+                    self.awaited.caches_mut()[i].last_error =
+                        Some(format!("trigger: {}", err.message()));
                     break;
                 }
                 Err(err) => {
                     let outcome = err.outcome().unwrap_or(Outcome::ApiError);
-                    self.caches[i].state = CacheState::of(outcome);
-                    self.caches[i].last_error = Some(err.message().to_owned());
+                    self.awaited.caches_mut()[i].state = CacheState::of(outcome);
+                    self.awaited.caches_mut()[i].last_error = Some(err.message().to_owned());
                     return Err((
                         outcome,
                         format!(
@@ -149,7 +151,7 @@ impl Gate<'_> {
                 }
             }
         }
-        self.watches[i].baseline = Some(Box::new(baseline));
+        self.awaited.watches_mut()[i].baseline = Some(Box::new(baseline));
         Ok(())
     }
 
@@ -176,11 +178,11 @@ impl Gate<'_> {
     /// clock is really behind sees its triggered execution count as soon
     /// as the correction is trusted.
     pub(super) fn reread_trigger_time(&mut self, i: usize) {
-        let Some(sent) = self.watches[i].trigger_sent else {
+        let Some(sent) = self.awaited.watches()[i].trigger_sent else {
             return;
         };
         let at = self.server_now(sent);
-        if let Some(baseline) = self.watches[i].baseline.as_mut() {
+        if let Some(baseline) = self.awaited.watches_mut()[i].baseline.as_mut() {
             baseline.triggered_at = at;
         }
     }

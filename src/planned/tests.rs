@@ -98,8 +98,17 @@ fn the_watch_step_grows_with_the_runs_age_to_the_square_root_of_its_length() {
         (600, 500, 30, None, 24_494),
         (3600, 500, 30, None, 60_000),
         (100, 500, 30, None, 10_000),
-        (30, 500, 30, None, 5_477),
-        (9, 500, 30, None, 4_000), // √9 = 3 s: the dense step
+        // A short run: √30 s = 5.5 s is below 1.75 dense steps (7 s).
+        (30, 500, 30, None, 7_000),
+        (30, 6, 30, None, 6_000), // its age until then
+        (30, 7, 30, None, 7_000),
+        (48, 500, 30, None, 7_000), // √48 s = 6.93 s
+        (50, 500, 30, None, 7_071), // √50 s = 7.07 s
+        (9, 500, 30, None, 7_000),
+        // The floor is never longer than the sparse step: --max-interval
+        // 5s (the dense step 4 s), half of --stall-timeout 12s.
+        (30, 500, 5, None, 5_000),
+        (30, 500, 30, Some(12), 6_000),
         // Never longer than the sparse step: half of --stall-timeout.
         (3600, 500, 30, Some(40), 20_000),
         (23 * 3600, 5000, 30, None, 287_749),
@@ -119,6 +128,35 @@ fn the_watch_step_grows_with_the_runs_age_to_the_square_root_of_its_length() {
         let step = p.watch_step(&w, S(age));
         let row = (usual, age, max, stall);
         assert_eq!(step.as_millis(), want, "{row:?}");
+    }
+}
+
+#[test]
+fn the_middle_step_is_at_least_a_number_of_dense_steps() {
+    // (--detection-delay ms, usual s) → the step in the middle of the run,
+    // ms: max(√usual, 1.75 × the dense step), at most the sparse step (30 s).
+    let table = [
+        (1_000, 30, 5_477), // the dense step 2 s: √30 s is longer
+        (1_000, 9, 3_500),  // √9 = 3 s is not
+        (2_000, 30, 7_000),
+        (2_000, 600, 24_494),
+        (3_000, 30, 10_500), // the dense step 6 s
+        (3_000, 600, 24_494),
+        (10_000, 30, 30_000), // 1.75 × 20 s, cut to the sparse step
+    ];
+    for (detection, usual, want) in table {
+        let p = Planner::new(
+            Knobs {
+                max_interval: S(30),
+                detection_delay: Duration::from_millis(detection),
+                stall_timeout: None,
+            },
+            None,
+        );
+        let mut w = ten_minutes();
+        w.usual = S(usual);
+        let step = p.watch_step(&w, S(500));
+        assert_eq!(step.as_millis(), want, "{detection} ms, {usual} s");
     }
 }
 
