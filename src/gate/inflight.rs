@@ -17,9 +17,12 @@ impl<T> Default for Inflight<T> {
 
 impl<T: Send + 'static> Inflight<T> {
     /// Runs `reads` beside the polls (the caller checks [`Self::busy`]
-    /// first: reads still in flight would be aborted).
+    /// first: reads still in flight are aborted, not left running
+    /// unowned, which dropping their handle alone would do).
     pub(super) fn start(&mut self, reads: impl Future<Output = T> + Send + 'static) {
-        self.0 = Some(tokio::spawn(reads));
+        if let Some(earlier) = self.0.replace(tokio::spawn(reads)) {
+            earlier.abort();
+        }
     }
 }
 
@@ -96,6 +99,26 @@ mod tests {
         assert_eq!(reads.back().await, vec![7]);
         assert!(!reads.busy());
         assert_eq!(reads.if_back(), None);
+    }
+
+    #[tokio::test]
+    async fn reads_started_over_others_abort_them() {
+        let mut reads: Inflight<u32> = Inflight::default();
+        let (go, wait) = tokio::sync::oneshot::channel::<()>();
+        reads.start(async move {
+            let _ = wait.await;
+            1
+        });
+        tokio::task::yield_now().await;
+        reads.start(async { 2 });
+        assert_eq!(reads.back().await, 2);
+        for _ in 0..100 {
+            if go.is_closed() {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        assert!(go.is_closed(), "the earlier reads still run");
     }
 
     #[tokio::test]
